@@ -1,0 +1,159 @@
+"""Analyse an index: load every source, run every local rule, and summarise.
+
+Shared by `validate` and `build`. With a cache, plugins whose content hash is
+unchanged are taken from it instead of being read and parsed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.cache import BuildCache, PluginRecord
+from builder.errors import Problem, SourceError
+from builder.facts import PluginFacts, facts_of, local_artifact_path
+from builder.load import (
+    PLUGIN_FILE,
+    VERSIONS_DIR,
+    LoadedPlugin,
+    PluginFolder,
+    load_plugin,
+    load_registry,
+    read_file,
+    scan_index,
+)
+from builder.models import RegistryConfig
+from builder.render_json import encode, plugin_document
+from builder.validate import check_dependencies, check_plugin
+
+
+@dataclass
+class Analysis:
+    """Everything known about an index after the local rules ran."""
+
+    index: Path
+    registry: RegistryConfig | None
+    facts: dict[str, PluginFacts] = field(default_factory=dict)  # by plugin name
+    loaded: dict[str, LoadedPlugin] = field(default_factory=dict)  # re-parsed plugins
+    documents: dict[str, bytes] = field(default_factory=dict)  # their rendered documents
+    problems: list[Problem] = field(default_factory=list)
+    cache: BuildCache = field(default_factory=BuildCache)
+
+
+def _is_manifest(rel: str) -> bool:
+    return rel.endswith("/" + PLUGIN_FILE) or (f"/{VERSIONS_DIR}/" in rel and rel.endswith(".yaml"))
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def analyse(
+    index: Path, cache: BuildCache | None = None, *, dirty: frozenset[str] = frozenset()
+) -> Analysis:
+    """Load and check the whole index; `dirty` names folders to re-parse regardless."""
+    previous = cache if cache is not None else BuildCache()
+    fresh = BuildCache(index=previous.index, outputs=previous.outputs)
+    scan = scan_index(index)
+    analysis = Analysis(index, None, problems=list(scan.problems), cache=fresh)
+    if scan.registry is None:
+        return analysis
+    registry, registry_bytes, problems = load_registry(index)
+    analysis.registry = registry
+    analysis.problems.extend(problems)
+    if registry is None:
+        return analysis
+    registry_digest = hashlib.sha256(registry_bytes).hexdigest()
+    changed: set[str] = set()
+    for folder in scan.plugins.values():
+        contents: dict[str, bytes] = {}
+        digests: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        unreadable = False
+        for rel, info in folder.files.items():
+            sizes[rel] = info.size
+            known = previous.sources.get(rel)
+            if known is not None and known[:3] == (info.mtime_ns, info.size, info.inode):
+                digests[rel] = known[3]
+                continue
+            try:
+                if _is_manifest(rel):
+                    contents[rel] = read_file(index, rel)
+                    digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
+                else:
+                    digests[rel] = _hash_file(index / rel)
+            except SourceError as e:
+                analysis.problems.append(e.problem)
+                unreadable = True
+            except OSError as e:
+                analysis.problems.append(Problem(index / rel, None, "", f"cannot read file "
+                                                 f"({e.strerror})"))
+                unreadable = True
+        if unreadable:
+            continue
+        for rel, info in folder.files.items():
+            fresh.sources[rel] = (info.mtime_ns, info.size, info.inode, digests[rel])
+        input_key = _input_key(registry_digest, digests)
+        record = previous.plugins.get(folder.folder)
+        if record is not None and record.input == input_key and folder.folder not in dirty:
+            fresh.plugins[folder.folder] = record
+            analysis.facts[record.facts.name] = record.facts
+            continue
+        facts = _load_and_check(analysis, registry, folder, contents, digests, sizes)
+        if facts is not None:
+            fresh.plugins[folder.folder] = PluginRecord(input=input_key, facts=facts)
+            analysis.facts[facts.name] = facts
+            changed.add(facts.name)
+    removed = {r.facts.name for f, r in previous.plugins.items() if f not in scan.plugins}
+    analysis.problems.extend(
+        check_dependencies(index, analysis.facts, _affected(analysis.facts, changed | removed)
+                           if previous.plugins else None)
+    )
+    return analysis
+
+
+def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
+    digest = hashlib.sha256(registry_digest.encode())
+    for rel in sorted(digests):
+        digest.update(f"\n{rel}\0{digests[rel]}".encode())
+    return digest.hexdigest()
+
+
+def _load_and_check(
+    analysis: Analysis, registry: RegistryConfig, folder: PluginFolder,
+    contents: dict[str, bytes], digests: dict[str, str], sizes: dict[str, int],
+) -> PluginFacts | None:
+    index = analysis.index
+    for rel in folder.files:
+        if _is_manifest(rel) and rel not in contents:
+            contents[rel] = read_file(index, rel)
+    loaded, problems = load_plugin(index, folder, contents)
+    if loaded is not None:
+        problems.extend(check_plugin(index, registry, loaded, digests, sizes))
+    if problems or loaded is None:
+        analysis.problems.extend(problems)
+        return None
+    folder_rel = f"plugins/{folder.folder}"
+    local = {v.manifest.artifact.sha256 for v in loaded.versions
+             if local_artifact_path(folder_rel, v.manifest.artifact.url)}
+    document = encode(plugin_document(loaded, local))
+    name = loaded.manifest.name
+    analysis.loaded[name] = loaded
+    analysis.documents[name] = document
+    return facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
+
+
+def _affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:
+    """Return the changed plugins plus every plugin that depends on one of them."""
+    affected = {name for name in changed if name in facts}
+    if not changed:
+        return affected
+    for name, plugin in facts.items():
+        if any(d.name in changed for v in plugin.versions for d in v.dependencies):
+            affected.add(name)
+    return affected

@@ -1,0 +1,88 @@
+"""Check remote artifacts: download each once, with a size cap and a timeout."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import __version__
+from builder.errors import FetchError, Problem
+from builder.facts import PluginFacts, VersionFacts
+from builder.models import Policy
+from builder.validate import problem_at
+
+_PARALLEL_DOWNLOADS = 8
+_USER_AGENT = f"plugindex/{__version__}"
+
+
+class TooLargeError(FetchError):
+    """The download went past its size cap."""
+
+
+@dataclass(frozen=True)
+class Download:
+    sha256: str
+    size: int
+
+
+def fetch_digest(url: str, *, max_size: int, timeout: float) -> Download:
+    """Stream `url`, hashing it; stop with FetchError past `max_size` bytes."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked by policy
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_size:
+                raise TooLargeError(f"{url}: too large (expected at most {max_size} bytes, "
+                                    f"server announces {declared})")
+            while chunk := response.read(1 << 16):
+                size += len(chunk)
+                if size > max_size:
+                    raise TooLargeError(f"{url}: too large (expected at most {max_size} "
+                                        f"bytes, got more)")
+                digest.update(chunk)
+    except urllib.error.HTTPError as e:
+        raise FetchError(f"{url}: download failed (expected HTTP 200, got {e.code})") from e
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise FetchError(f"{url}: download failed ({reason})") from e
+    return Download(digest.hexdigest(), size)
+
+
+def check_remote_artifacts(
+    index: Path, plugins: Iterable[PluginFacts], policy: Policy
+) -> list[Problem]:
+    """Download every remote artifact and compare its sha256 and size to the manifest."""
+    versions = [v for p in plugins for v in p.versions if v.artifact.local is None]
+
+    def check(version: VersionFacts) -> list[Problem]:
+        artifact = version.artifact
+        # One byte past the declared size is enough to prove a mismatch.
+        cap = min(policy.max_artifact_size, artifact.size)
+        try:
+            got = fetch_digest(artifact.url, max_size=cap, timeout=policy.download_timeout)
+        except TooLargeError:
+            return [problem_at(index, version.file, ("artifact", "size"),
+                               f"does not match the downloaded file (expected the file's size, "
+                               f"more than {cap} bytes, got {artifact.size})")]
+        except FetchError as e:
+            return [problem_at(index, version.file, ("artifact", "url"), str(e))]
+        problems = []
+        if got.size != artifact.size:
+            problems.append(problem_at(index, version.file, ("artifact", "size"),
+                                       f"does not match the downloaded file (expected "
+                                       f"{got.size}, got {artifact.size})"))
+        if got.sha256 != artifact.sha256:
+            problems.append(problem_at(index, version.file, ("artifact", "sha256"),
+                                       f"does not match the downloaded file (expected "
+                                       f"{got.sha256}, got {artifact.sha256})"))
+        return problems
+
+    with ThreadPoolExecutor(_PARALLEL_DOWNLOADS) as pool:
+        return [problem for found in pool.map(check, versions) for problem in found]

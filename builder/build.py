@@ -1,0 +1,136 @@
+"""Build: turn a valid index into the static sparse index, incrementally and atomically."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import layout
+from builder.analyse import Analysis, analyse
+from builder.cache import load_cache, save_cache
+from builder.errors import BuildError, ValidationFailed
+from builder.output import Planned, WriteReport, files_on_disk, prepare_output, write_output
+from builder.render_json import (
+    config_document,
+    encode,
+    listing_documents,
+    status_document,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    plugins: int
+    versions: int
+    reparsed: tuple[str, ...]  # plugins read and parsed again (not from the cache)
+    report: WriteReport
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where the index came from: the commit and the timestamp a build may show."""
+
+    commit: str | None
+    timestamp: str | None  # ISO 8601, UTC
+
+
+def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInfo:
+    """Read the commit of `index` from git, and the build time from it or SOURCE_DATE_EPOCH.
+
+    Never the clock: the same source must give the same bytes.
+    """
+    env = os.environ if environ is None else environ
+    commit: str | None = None
+    epoch: int | None = None
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(index), "log", "-1", "--format=%H %ct"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            sha, _, seconds = result.stdout.strip().partition(" ")
+            commit, epoch = sha, int(seconds)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if env.get("SOURCE_DATE_EPOCH", "").strip():
+        try:
+            epoch = int(env["SOURCE_DATE_EPOCH"])
+        except ValueError as e:
+            raise BuildError(f"SOURCE_DATE_EPOCH: expected whole seconds since 1970, "
+                             f"got {env['SOURCE_DATE_EPOCH']!r}") from e
+    if epoch is None:
+        return SourceInfo(commit, None)
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    return SourceInfo(commit, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _planned(content: bytes) -> Planned:
+    return Planned(hashlib.sha256(content).hexdigest(), len(content), content)
+
+
+def plan_build(analysis: Analysis, source: SourceInfo) -> dict[str, Planned]:
+    """Return every file of the build by path (documents of unchanged plugins unrendered)."""
+    assert analysis.registry is not None
+    plan: dict[str, Planned] = {}
+    artifacts: set[str] = set()
+    for name, facts in sorted(analysis.facts.items()):
+        plan[layout.index_path(name)] = Planned(
+            facts.doc_sha256, facts.doc_size, analysis.documents.get(name)
+        )
+        for version in facts.versions:
+            artifact = version.artifact
+            if artifact.local:
+                path = layout.artifact_path(artifact.sha256, artifact.filename)
+                plan[path] = Planned(artifact.sha256, artifact.size,
+                                     analysis.index / artifact.local)
+                artifacts.add(path)
+    for path, document in listing_documents(analysis.registry, analysis.facts).items():
+        plan[path] = _planned(encode(document))
+    plan[layout.CONFIG] = _planned(encode(config_document(analysis.registry)))
+    plan[layout.STATUS] = _planned(encode(status_document(
+        analysis.facts, len(artifacts), source.timestamp, source.commit)))
+    return plan
+
+
+def build(
+    index: Path, out: Path, *, before_commit: Callable[[], None] | None = None,
+    environ: dict[str, str] | None = None,
+) -> BuildResult:
+    """Build `index` into `out`; raise ValidationFailed (out untouched) if it is invalid."""
+    prepare_output(out)
+    cache = load_cache(out, index)
+    source = source_info(index, environ)
+    analysis = analyse(index, cache)
+    if analysis.problems:
+        raise ValidationFailed(sorted(analysis.problems))
+    on_disk = files_on_disk(out)
+    # A document whose file went missing (or was edited) is rendered again.
+    damaged = frozenset(
+        f.folder for name, f in analysis.facts.items()
+        if name not in analysis.documents
+        and on_disk.get(layout.index_path(name)) != f.doc_size
+    )
+    if damaged:
+        log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
+        analysis = analyse(index, cache, dirty=damaged)
+        if analysis.problems:
+            raise ValidationFailed(sorted(analysis.problems))
+    plan = plan_build(analysis, source)
+    report = write_output(out, plan, cache.outputs, on_disk=on_disk,
+                          before_commit=before_commit)
+    analysis.cache.outputs = {path: planned.sha256 for path, planned in plan.items()}
+    save_cache(out, analysis.cache)
+    return BuildResult(
+        plugins=len(analysis.facts),
+        versions=sum(len(f.versions) for f in analysis.facts.values()),
+        reparsed=tuple(sorted(analysis.loaded)),
+        report=report,
+    )

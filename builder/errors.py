@@ -1,0 +1,68 @@
+"""Errors and problems: everything a person can act on, with file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class PlugindexError(Exception):
+    """Base of every error the CLI prints without a traceback."""
+
+    exit_code = 3
+
+
+class SourceError(PlugindexError):
+    """A source file cannot be read as a whole (bad YAML, too large, not UTF-8)."""
+
+    exit_code = 1
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.render())
+        self.problem = problem
+
+
+class ValidationFailed(PlugindexError):
+    """One or more problems were found; all of them are attached."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) found")
+        self.problems = problems
+
+
+class BuildError(PlugindexError):
+    """The build could not complete for a reason other than invalid input."""
+
+
+class FetchError(PlugindexError):
+    """A URL could not be fetched (network, status, size cap, timeout)."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the index, located as precisely as we can."""
+
+    file: Path
+    line: int | None
+    field: str
+    message: str
+
+    def location(self) -> str:
+        """Return `file:line` (or just `file` when no line is known)."""
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+    def render(self) -> str:
+        """Return the problem as `path:line: field: message`."""
+        prefix = f"{self.field}: " if self.field else ""
+        return f"{self.location()}: {prefix}{self.message}"
+
+    def render_github(self) -> str:
+        """Return the problem as a GitHub Actions error annotation."""
+        where = f"file={self.file}"
+        if self.line:
+            where += f",line={self.line}"
+        prefix = f"{self.field}: " if self.field else ""
+        text = f"{prefix}{self.message}".replace("%", "%25").replace("\r", "%0D")
+        return f"::error {where}::{text.replace(chr(10), '%0A')}"

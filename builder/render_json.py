@@ -1,0 +1,186 @@
+"""Render the JSON documents of the sparse index: pure functions, no I/O.
+
+Every document is serialised by `encode`, with sorted keys and no whitespace, so the
+same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from builder import FORMAT_VERSION, __version__, layout
+from builder.facts import PluginFacts, VersionFacts
+from builder.load import LoadedPlugin
+from builder.models import RegistryConfig, VersionManifest
+from builder.requirements import key_of
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """Serialise a document deterministically."""
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.encode("utf-8") + b"\n"
+
+
+def download_of(version: VersionManifest, mirrored: bool) -> str:
+    """Return where a client downloads a version's artifact from.
+
+    Mirrored artifacts are served from the registry itself, relative to its root;
+    others (until the publisher mirrors them) from the author's URL.
+    """
+    artifact = version.artifact
+    return layout.artifact_path(artifact.sha256, artifact.filename) if mirrored else artifact.url
+
+
+def plugin_document(plugin: LoadedPlugin, mirrored: Iterable[str]) -> dict[str, Any]:
+    """Return the per-plugin document; `mirrored` lists sha256s present in the build."""
+    in_build = set(mirrored)
+    manifest = plugin.manifest
+    versions = []
+    for loaded in plugin.versions:
+        v = loaded.manifest
+        artifact = v.artifact.model_dump()
+        artifact["download"] = download_of(v, v.artifact.sha256 in in_build)
+        versions.append({
+            "version": v.version,
+            "released": v.released,
+            "yanked": v.yanked.model_dump() if v.yanked else None,
+            "artifact": artifact,
+            "dependencies": [
+                {"name": name, "req": dep.version, "kind": dep.kind}
+                for name, dep in sorted(v.dependencies.items())
+            ],
+            "compatibility": v.compatibility.model_dump(),
+            "engine": v.engine,
+            "formats": [f.model_dump() for f in v.formats],
+            "compliance": v.compliance.model_dump(exclude_none=True),
+            "signature": v.signature.model_dump() if v.signature else None,
+        })
+    return {
+        "format": FORMAT_VERSION,
+        "name": manifest.name,
+        "display_name": manifest.display_name,
+        "description": manifest.description,
+        "authors": [a.model_dump(exclude_none=True) for a in manifest.authors],
+        "license": manifest.license,
+        "homepage": manifest.homepage,
+        "repository": manifest.repository,
+        "keywords": manifest.keywords,
+        "categories": manifest.categories,
+        "owners": [o.model_dump() for o in manifest.owners],
+        "versions": versions,
+    }
+
+
+def latest_of(plugin: PluginFacts) -> VersionFacts | None:
+    """Return the version a user gets by default: newest non-yanked release.
+
+    Falls back to the newest non-yanked prerelease when there is no release.
+    """
+    candidates = [v for v in plugin.versions if not v.yanked]
+    releases = [v for v in candidates if "-" not in v.version.split("+", 1)[0]]
+    pool = releases or candidates
+    return max(pool, key=lambda v: key_of(v.version)) if pool else None
+
+
+def last_release_of(plugin: PluginFacts) -> str:
+    """Return the date of the plugin's most recent non-yanked release ("" if none)."""
+    return max((v.released for v in plugin.versions if not v.yanked), default="")
+
+
+def summary_of(plugin: PluginFacts) -> dict[str, Any]:
+    """Return the short form of a plugin used in listings."""
+    latest = latest_of(plugin)
+    return {
+        "name": plugin.name,
+        "display_name": plugin.display_name,
+        "description": plugin.description,
+        "latest": latest.version if latest else None,
+        "released": last_release_of(plugin) or None,
+        "categories": list(plugin.categories),
+        "keywords": list(plugin.keywords),
+        "engine": latest.engine if latest else None,
+    }
+
+
+def config_document(registry: RegistryConfig) -> dict[str, Any]:
+    """Return config.json: what a client reads first."""
+    return {
+        "format": FORMAT_VERSION,
+        "name": registry.name,
+        "title": registry.title,
+        "base_url": registry.base_url,
+        "index": layout.INDEX_TEMPLATE,
+        "artifacts": layout.ARTIFACT_TEMPLATE,
+        "names": layout.NAMES,
+        "categories": layout.CATEGORIES,
+        "status": layout.STATUS,
+        "pages": dict(layout.PAGE_TEMPLATES),
+    }
+
+
+def listing_documents(
+    registry: RegistryConfig, plugins: Mapping[str, PluginFacts]
+) -> dict[str, dict[str, Any]]:
+    """Return names.json, categories.json and every listing page, by path."""
+    ordered = sorted(plugins.values(), key=lambda p: p.name)
+    summaries = {p.name: summary_of(p) for p in ordered}
+    documents: dict[str, dict[str, Any]] = {
+        layout.NAMES: {
+            "format": FORMAT_VERSION,
+            "count": len(ordered),
+            "plugins": {name: s["latest"] for name, s in summaries.items()},
+        },
+    }
+    counts = {c.slug: 0 for c in registry.categories}
+    for plugin in ordered:
+        for slug in plugin.categories:
+            counts[slug] = counts.get(slug, 0) + 1
+    documents[layout.CATEGORIES] = {
+        "format": FORMAT_VERSION,
+        "categories": [
+            {"slug": c.slug, "title": c.title, "description": c.description,
+             "count": counts[c.slug]}
+            for c in registry.categories
+        ],
+    }
+    orders = {
+        "name": [summaries[p.name] for p in ordered],
+        # Newest release first; the sort is stable, so ties stay in name order.
+        "recent": sorted(summaries.values(), key=lambda s: s["released"] or "", reverse=True),
+    }
+    total = len(ordered)
+    pages = max(1, math.ceil(total / layout.PAGE_SIZE))
+    for order, items in orders.items():
+        for page in range(1, pages + 1):
+            chunk = items[(page - 1) * layout.PAGE_SIZE: page * layout.PAGE_SIZE]
+            documents[layout.page_path(order, page)] = {
+                "format": FORMAT_VERSION,
+                "sort": order,
+                "page": page,
+                "pages": pages,
+                "per_page": layout.PAGE_SIZE,
+                "total": total,
+                "plugins": chunk,
+            }
+    return documents
+
+
+def status_document(
+    plugins: Mapping[str, PluginFacts], artifacts: int, built_at: str | None,
+    commit: str | None,
+) -> dict[str, Any]:
+    """Return status.json: when and from what this build was made, and its size."""
+    versions = [v for p in plugins.values() for v in p.versions]
+    return {
+        "format": FORMAT_VERSION,
+        "builder": f"plugindex {__version__}",
+        "built_at": built_at,
+        "source_commit": commit,
+        "plugins": len(plugins),
+        "versions": len(versions),
+        "yanked": sum(1 for v in versions if v.yanked),
+        "artifacts": artifacts,
+    }

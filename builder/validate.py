@@ -1,0 +1,256 @@
+"""Validate: the rules of an index that need no git history and no keys.
+
+`check_plugin` looks at one plugin on its own (its result can be cached with the
+plugin's content hash); `check_dependencies` looks across plugins, from facts.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from builder import strict_yaml
+from builder.errors import Problem, SourceError
+from builder.facts import PluginFacts, local_artifact_path
+from builder.load import PLUGIN_FILE, LoadedPlugin, shown
+from builder.models import RegistryConfig
+from builder.requirements import VersionKey, key_of, parse_requirement
+from builder.schema_errors import field_name
+from builder.strict_yaml import Path_
+
+# Dependency kinds that make a plugin need another at install time; `dev` ones don't,
+# so they may form cycles (as in Cargo).
+_INSTALL_KINDS = frozenset({"runtime", "build", "optional"})
+
+
+def problem_at(index: Path, rel: str, loc: Path_, message: str) -> Problem:
+    """Return a problem for field `loc` of a source file, with the field's line."""
+    where = shown(index, rel)
+    try:
+        line: int | None = strict_yaml.load(index / rel, where, track_lines=True).line_of(loc)
+    except SourceError:
+        line = None
+    return Problem(where, line, field_name(loc), message)
+
+
+def check_plugin(
+    index: Path,
+    registry: RegistryConfig,
+    plugin: LoadedPlugin,
+    digests: Mapping[str, str],
+    sizes: Mapping[str, int],
+) -> list[Problem]:
+    """Check one plugin's own rules; `digests`/`sizes` describe its folder's files."""
+    problems: list[Problem] = []
+    manifest = plugin.manifest
+    folder_rel = f"plugins/{plugin.folder}"
+    manifest_rel = f"{folder_rel}/{PLUGIN_FILE}"
+    policy = registry.policy
+
+    def at(rel: str, loc: Path_, message: str) -> None:
+        problems.append(problem_at(index, rel, loc, message))
+
+    if manifest.name != plugin.folder:
+        at(manifest_rel, ("name",), f"does not match the folder name (expected "
+           f"{plugin.folder!r}, got {manifest.name!r})")
+    if manifest.name in policy.reserved_names:
+        at(manifest_rel, ("name",), f"{manifest.name!r} is reserved by the registry "
+           f"(see policy.reserved_names in registry.yaml)")
+    known = {c.slug for c in registry.categories}
+    for i, slug in enumerate(manifest.categories):
+        if slug not in known:
+            at(manifest_rel, ("categories", i), f"unknown category (expected one of: "
+               f"{', '.join(sorted(known))}; got {slug!r})")
+    if manifest.readme and f"{folder_rel}/{manifest.readme}" not in digests:
+        at(manifest_rel, ("readme",), f"file not found (expected {folder_rel}/{manifest.readme})")
+    seen: dict[VersionKey, str] = {}
+    for loaded in plugin.versions:
+        version = loaded.manifest
+        rel = loaded.file
+        expected_file = f"{folder_rel}/versions/{version.version}.yaml"
+        if rel != expected_file:
+            at(rel, ("version",), f"does not match the file name (expected "
+               f"{rel.rsplit('/', 1)[-1].removesuffix('.yaml')!r}, got {version.version!r})")
+        base = loaded.key
+        if base in seen:
+            at(rel, ("version",), f"has the same precedence as {seen[base]} (versions may "
+               f"not differ only in build metadata)")
+        seen[base] = version.version
+        if version.artifact.size > policy.max_artifact_size:
+            at(rel, ("artifact", "size"), f"artifact is too large (expected at most "
+               f"{policy.max_artifact_size} bytes, got {version.artifact.size})")
+        problems.extend(_check_artifact_source(index, registry, rel, folder_rel,
+                                               version.artifact.url, digests, sizes,
+                                               version.artifact.sha256, version.artifact.size))
+        if manifest.name in version.dependencies:
+            at(rel, ("dependencies", manifest.name), "a plugin cannot depend on itself")
+    return problems
+
+
+def _check_artifact_source(
+    index: Path, registry: RegistryConfig, rel: str, folder_rel: str, url: str,
+    digests: Mapping[str, str], sizes: Mapping[str, int], sha256: str, size: int,
+) -> list[Problem]:
+    loc: Path_ = ("artifact", "url")
+    policy = registry.policy
+    local = local_artifact_path(folder_rel, url)
+    if local is None:
+        scheme = urlsplit(url).scheme
+        if scheme not in policy.allowed_url_schemes or not urlsplit(url).netloc:
+            return [problem_at(index, rel, loc, f"URL scheme not allowed (expected "
+                               f"{' or '.join(s + '://' for s in policy.allowed_url_schemes)}"
+                               f", got {url!r})")]
+        return []
+    if not policy.allow_local_artifacts:
+        return [problem_at(index, rel, loc, f"repository-local artifacts are not allowed in "
+                           f"this registry (expected an https:// URL, got {url!r})")]
+    if not local:
+        return [problem_at(index, rel, loc, f"path leaves the plugin folder (expected a path "
+                           f"inside {folder_rel}/, got {url!r})")]
+    if local not in digests:
+        return [problem_at(index, rel, loc, f"artifact file not found (expected {local})")]
+    problems = []
+    if sizes[local] != size:
+        problems.append(problem_at(index, rel, ("artifact", "size"), f"does not match the "
+                                   f"artifact file (expected {sizes[local]}, got {size})"))
+    if digests[local] != sha256:
+        problems.append(problem_at(index, rel, ("artifact", "sha256"), f"does not match the "
+                                   f"artifact file (expected {digests[local]}, got {sha256})"))
+    return problems
+
+
+class _Targets:
+    """Sorted keys of the installable versions of each plugin, built on demand."""
+
+    def __init__(self, facts: Mapping[str, PluginFacts]) -> None:
+        self._facts = facts
+        self._keys: dict[str, list[VersionKey]] = {}
+
+    def keys(self, name: str) -> list[VersionKey]:
+        if name not in self._keys:
+            self._keys[name] = sorted(
+                key_of(v.version) for v in self._facts[name].versions if not v.yanked
+            )
+        return self._keys[name]
+
+
+def check_dependencies(
+    index: Path, facts: Mapping[str, PluginFacts], only: Iterable[str] | None = None
+) -> list[Problem]:
+    """Check that dependencies exist, are satisfiable and form no cycle.
+
+    `only` limits the satisfiability check to the versions of those plugins (an
+    incremental build passes the changed plugins and their dependents).
+    """
+    problems: list[Problem] = []
+    targets = _Targets(facts)
+    checked = facts.keys() if only is None else only
+    for name in sorted(checked):
+        for version in facts[name].versions:
+            for dep in version.dependencies:
+                loc: Path_ = ("dependencies", dep.name, "version")
+                if dep.name not in facts:
+                    problems.append(problem_at(index, version.file, ("dependencies", dep.name),
+                                               f"depends on {dep.name!r}, which is not in "
+                                               f"the index"))
+                    continue
+                requirement = parse_requirement(dep.req)
+                keys = targets.keys(dep.name)
+                # Versions below the lowest bound can't match: start the scan there.
+                low = min((b[0] for b in requirement.bounds if b[0] is not None), default=None)
+                start = bisect.bisect_left(keys, low) if low is not None else 0
+                if not any(requirement.matches(k) for k in keys[start:]):
+                    available = ", ".join(v.version for v in facts[dep.name].versions
+                                          if not v.yanked) or "none"
+                    problems.append(problem_at(index, version.file, loc,
+                                               f"no non-yanked version of {dep.name} satisfies "
+                                               f"{dep.req!r} (available: {available})"))
+    problems.extend(_check_cycles(index, facts))
+    return problems
+
+
+def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem]:
+    graph: dict[str, list[str]] = {}
+    for name, plugin in facts.items():
+        graph[name] = sorted({d.name for v in plugin.versions for d in v.dependencies
+                              if d.kind in _INSTALL_KINDS and d.name in facts
+                              and d.name != name})
+    problems = []
+    for component in _strongly_connected(graph):
+        if len(component) < 2:
+            continue
+        cycle = _cycle_in(graph, sorted(component))
+        first, second = cycle[0], cycle[1]
+        file = next(v.file for v in reversed(facts[first].versions)
+                    if any(d.name == second for d in v.dependencies))
+        problems.append(problem_at(index, file, ("dependencies", second),
+                                   f"dependency cycle: {' -> '.join(cycle)} (expected no "
+                                   f"cycles among runtime, build and optional dependencies)"))
+    return problems
+
+
+def _cycle_in(graph: Mapping[str, list[str]], component: list[str]) -> list[str]:
+    """Return one cycle through the component's first node, as a closed path."""
+    members = set(component)
+    start = component[0]
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:  # breadth-first: the shortest cycle back to start
+        next_frontier = []
+        for node in frontier:
+            for child in graph[node]:
+                if child == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parents[path[-1]])
+                    return [*reversed(path), start]
+                if child in members and child not in parents:
+                    parents[child] = node
+                    next_frontier.append(child)
+        frontier = next_frontier
+    return [start, start]  # unreachable for a real component
+
+
+def _strongly_connected(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (an index can be deeper than Python's stack)."""
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index_of:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child_index = work.pop()
+            if child_index == 0:
+                index_of[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            children = graph[node]
+            if child_index < len(children):
+                work.append((node, child_index + 1))
+                child = children[child_index]
+                if child not in index_of:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index_of[child])
+                continue
+            if low[node] == index_of[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return components

@@ -38,6 +38,7 @@ class Analysis:
     loaded: dict[str, LoadedPlugin] = field(default_factory=dict)  # re-parsed plugins
     documents: dict[str, bytes] = field(default_factory=dict)  # their rendered documents
     problems: list[Problem] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # folders that failed to load or check
     cache: BuildCache = field(default_factory=BuildCache)
 
 
@@ -71,50 +72,67 @@ def analyse(
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     changed: set[str] = set()
     for folder in scan.plugins.values():
-        contents: dict[str, bytes] = {}
-        digests: dict[str, str] = {}
-        sizes: dict[str, int] = {}
-        unreadable = False
-        for rel, info in folder.files.items():
-            sizes[rel] = info.size
-            known = previous.sources.get(rel)
-            if known is not None and known[:3] == (info.mtime_ns, info.size, info.inode):
-                digests[rel] = known[3]
-                continue
-            try:
-                if _is_manifest(rel):
-                    contents[rel] = read_file(index, rel)
-                    digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
-                else:
-                    digests[rel] = _hash_file(index / rel)
-            except SourceError as e:
-                analysis.problems.append(e.problem)
-                unreadable = True
-            except OSError as e:
-                analysis.problems.append(Problem(index / rel, None, "", f"cannot read file "
-                                                 f"({e.strerror})"))
-                unreadable = True
-        if unreadable:
+        files = _read_folder(index, folder, previous, analysis.problems)
+        if files is None:
+            analysis.broken.add(folder.folder)
             continue
         for rel, info in folder.files.items():
-            fresh.sources[rel] = (info.mtime_ns, info.size, info.inode, digests[rel])
-        input_key = _input_key(registry_digest, digests)
+            fresh.sources[rel] = (info.mtime_ns, info.size, info.inode, files.digests[rel])
+        input_key = _input_key(registry_digest, files.digests)
         record = previous.plugins.get(folder.folder)
         if record is not None and record.input == input_key and folder.folder not in dirty:
             fresh.plugins[folder.folder] = record
             analysis.facts[record.facts.name] = record.facts
             continue
-        facts = _load_and_check(analysis, registry, folder, contents, digests, sizes)
-        if facts is not None:
-            fresh.plugins[folder.folder] = PluginRecord(input=input_key, facts=facts)
-            analysis.facts[facts.name] = facts
-            changed.add(facts.name)
+        facts = _load_and_check(analysis, registry, folder, files)
+        if facts is None:
+            analysis.broken.add(folder.folder)
+            continue
+        fresh.plugins[folder.folder] = PluginRecord(input=input_key, facts=facts)
+        analysis.facts[facts.name] = facts
+        changed.add(facts.name)
     removed = {r.facts.name for f, r in previous.plugins.items() if f not in scan.plugins}
+    only = _affected(analysis.facts, changed | removed) if previous.plugins else None
     analysis.problems.extend(
-        check_dependencies(index, analysis.facts, _affected(analysis.facts, changed | removed)
-                           if previous.plugins else None)
+        check_dependencies(index, analysis.facts, only, unknown_ok=analysis.broken)
     )
     return analysis
+
+
+@dataclass
+class _FolderFiles:
+    """A plugin folder's file hashes and sizes, and the manifests read so far."""
+
+    digests: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)
+
+
+def _read_folder(
+    index: Path, folder: PluginFolder, previous: BuildCache, problems: list[Problem]
+) -> _FolderFiles | None:
+    """Hash a folder's files, reading only those whose stat changed since the cache."""
+    files = _FolderFiles()
+    readable = True
+    for rel, info in folder.files.items():
+        files.sizes[rel] = info.size
+        known = previous.sources.get(rel)
+        if known is not None and known[:3] == (info.mtime_ns, info.size, info.inode):
+            files.digests[rel] = known[3]
+            continue
+        try:
+            if _is_manifest(rel):
+                files.contents[rel] = read_file(index, rel)
+                files.digests[rel] = hashlib.sha256(files.contents[rel]).hexdigest()
+            else:
+                files.digests[rel] = _hash_file(index / rel)
+        except SourceError as e:
+            problems.append(e.problem)
+            readable = False
+        except OSError as e:
+            problems.append(Problem(index / rel, None, "", f"cannot read file ({e.strerror})"))
+            readable = False
+    return files if readable else None
 
 
 def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
@@ -125,16 +143,20 @@ def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
 
 
 def _load_and_check(
-    analysis: Analysis, registry: RegistryConfig, folder: PluginFolder,
-    contents: dict[str, bytes], digests: dict[str, str], sizes: dict[str, int],
+    analysis: Analysis, registry: RegistryConfig, folder: PluginFolder, files: _FolderFiles
 ) -> PluginFacts | None:
+    """Parse and check a plugin; render its document when it is valid."""
     index = analysis.index
-    for rel in folder.files:
-        if _is_manifest(rel) and rel not in contents:
-            contents[rel] = read_file(index, rel)
-    loaded, problems = load_plugin(index, folder, contents)
+    try:
+        for rel in folder.files:
+            if _is_manifest(rel) and rel not in files.contents:
+                files.contents[rel] = read_file(index, rel)
+    except SourceError as e:
+        analysis.problems.append(e.problem)
+        return None
+    loaded, problems = load_plugin(index, folder, files.contents)
     if loaded is not None:
-        problems.extend(check_plugin(index, registry, loaded, digests, sizes))
+        problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
     if problems or loaded is None:
         analysis.problems.extend(problems)
         return None

@@ -32,11 +32,12 @@ class Download:
 
 def fetch_digest(url: str, *, max_size: int, timeout: float) -> Download:
     """Stream `url`, hashing it; stop with FetchError past `max_size` bytes."""
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    # The scheme was checked against the registry's policy before we get here.
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})  # noqa: S310
     digest = hashlib.sha256()
     size = 0
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked by policy
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_size:
                 raise TooLargeError(f"{url}: too large (expected at most {max_size} bytes, "

@@ -14,7 +14,7 @@ from pathlib import Path
 from builder import layout
 from builder.analyse import Analysis, analyse
 from builder.cache import load_cache, save_cache
-from builder.errors import BuildError, ValidationFailed
+from builder.errors import BuildError, InvalidIndexError
 from builder.output import Planned, WriteReport, files_on_disk, prepare_output, write_output
 from builder.render_json import (
     config_document,
@@ -104,13 +104,13 @@ def build(
     index: Path, out: Path, *, before_commit: Callable[[], None] | None = None,
     environ: dict[str, str] | None = None,
 ) -> BuildResult:
-    """Build `index` into `out`; raise ValidationFailed (out untouched) if it is invalid."""
+    """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid."""
     prepare_output(out)
     cache = load_cache(out, index)
     source = source_info(index, environ)
     analysis = analyse(index, cache)
     if analysis.problems:
-        raise ValidationFailed(sorted(analysis.problems))
+        raise InvalidIndexError(sorted(analysis.problems))
     on_disk = files_on_disk(out)
     # A document whose file went missing (or was edited) is rendered again.
     damaged = frozenset(
@@ -122,7 +122,7 @@ def build(
         log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
         analysis = analyse(index, cache, dirty=damaged)
         if analysis.problems:
-            raise ValidationFailed(sorted(analysis.problems))
+            raise InvalidIndexError(sorted(analysis.problems))
     plan = plan_build(analysis, source)
     report = write_output(out, plan, cache.outputs, on_disk=on_disk,
                           before_commit=before_commit)

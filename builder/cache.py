@@ -8,7 +8,6 @@ re-parsed only when the hash of its files (or of registry.yaml) changes.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -59,4 +58,4 @@ def save_cache(out: Path, cache: BuildCache) -> None:
     path = out / STATE_DIR / CACHE_FILE
     temporary = path.with_suffix(".tmp")
     temporary.write_text(cache.model_dump_json(), encoding="utf-8")
-    os.replace(temporary, path)
+    temporary.replace(path)

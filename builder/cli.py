@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from builder import __version__
-from builder.errors import PlugindexError, ValidationFailed
+from builder.errors import InvalidIndexError, PlugindexError
 from builder.report import print_problems
 
 DEFAULT_INDEX = "registry-index"
@@ -34,7 +34,7 @@ def reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             command(*args, **kwargs)
-        except ValidationFailed as e:
+        except InvalidIndexError as e:
             print_problems(e.problems, kwargs.get("output_format", "text"))
             sys.exit(e.exit_code)
         except PlugindexError as e:
@@ -80,7 +80,7 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
         problems.extend(check_remote_artifacts(index, analysis.facts.values(),
                                                analysis.registry.policy))
     if problems:
-        raise ValidationFailed(sorted(problems))
+        raise InvalidIndexError(sorted(problems))
     versions = sum(len(p.versions) for p in analysis.facts.values())
     click.echo(f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid")
 
@@ -117,9 +117,7 @@ def serve(directory: Path, host: str, port: int) -> None:
         server = make_server(directory, host, port)
     except OSError as e:
         raise PlugindexError(f"{host}:{port}: cannot listen ({e.strerror})") from e
-    bound_host, bound_port = server.server_address[:2]
-    click.echo(f"serving {directory} at http://{bound_host}:{bound_port}/ (Ctrl-C to stop)",
-               err=False)
+    click.echo(f"serving {directory} at http://{host}:{server.server_port}/ (Ctrl-C to stop)")
     sys.stdout.flush()
     try:
         server.serve_forever()

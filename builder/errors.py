@@ -22,7 +22,7 @@ class SourceError(PlugindexError):
         self.problem = problem
 
 
-class ValidationFailed(PlugindexError):
+class InvalidIndexError(PlugindexError):
     """One or more problems were found; all of them are attached."""
 
     exit_code = 1

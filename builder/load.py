@@ -20,7 +20,7 @@ from builder import strict_yaml
 from builder.errors import Problem, SourceError
 from builder.models import PluginManifest, RegistryConfig, VersionManifest
 from builder.requirements import VersionKey, key_of
-from builder.schema_errors import to_problems
+from builder.schema_errors import describe, to_problems
 
 REGISTRY_FILE = "registry.yaml"
 PLUGINS_DIR = "plugins"
@@ -142,17 +142,17 @@ def parse_model(model: type[Model], data: bytes, index: Path, rel: str) -> Model
     text = strict_yaml.decode(data, where)
     document = strict_yaml.parse(text, where)
     if type(document.value) is not dict:
-        raise SourceError(Problem(where, 1, "", f"expected a mapping of fields, got "
-                                  f"{type(document.value).__name__ if document.value is not None else 'an empty file'}"))
+        found = "an empty file" if document.value is None else describe(document.value)
+        raise SourceError(Problem(where, 1, "", f"expected a mapping of fields, got {found}"))
     try:
         return model.model_validate(document.value)
     except ValidationError as e:
         # Parse again keeping lines: cheap, and only on the failure path.
         located = strict_yaml.parse(text, where, track_lines=True)
-        raise ModelProblems(to_problems(e, model, located, where)) from None
+        raise SchemaProblemsError(to_problems(e, model, located, where)) from None
 
 
-class ModelProblems(Exception):
+class SchemaProblemsError(Exception):
     """Schema problems of one file (internal: collected, never shown as is)."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -172,7 +172,7 @@ def load_registry(index: Path) -> tuple[RegistryConfig | None, bytes, list[Probl
         return parse_model(RegistryConfig, data, index, REGISTRY_FILE), data, []
     except SourceError as e:
         return None, b"", [e.problem]
-    except ModelProblems as e:
+    except SchemaProblemsError as e:
         return None, b"", e.problems
 
 
@@ -192,7 +192,7 @@ def load_plugin(
             manifest = parse_model(PluginManifest, contents[manifest_rel], index, manifest_rel)
         except SourceError as e:
             problems.append(e.problem)
-        except ModelProblems as e:
+        except SchemaProblemsError as e:
             problems.extend(e.problems)
     versions: list[LoadedVersion] = []
     version_prefix = prefix + VERSIONS_DIR + "/"
@@ -211,7 +211,7 @@ def load_plugin(
         except SourceError as e:
             problems.append(e.problem)
             continue
-        except ModelProblems as e:
+        except SchemaProblemsError as e:
             problems.extend(e.problems)
             continue
         versions.append(LoadedVersion(rel, parsed, key_of(parsed.version)))

@@ -81,9 +81,9 @@ def _check_license(value: str) -> str:
     for token in tokens:
         if not ok:
             break
-        if token == "(":
+        if token == "(":  # noqa: S105 - a parenthesis, not a password
             ok, depth = expecting_id, depth + 1
-        elif token == ")":
+        elif token == ")":  # noqa: S105
             ok, depth = not expecting_id and depth > 0, depth - 1
         elif token in ("AND", "OR", "WITH"):
             ok, expecting_id = not expecting_id, True
@@ -130,6 +130,7 @@ GitHubHandle = Annotated[
 ]
 PublicKey = Annotated[str, AfterValidator(_check_public_key)]
 Keyword = Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{0,31}", "a lower-case keyword")]
+ReadmePath = Annotated[str, _pattern(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.md", "a .md path")]
 License = Annotated[str, Field(max_length=200), AfterValidator(_check_license)]
 
 
@@ -191,7 +192,7 @@ class PluginManifest(Strict):
     keywords: Annotated[list[Keyword], Field(max_length=10)] = []
     categories: Annotated[list[Slug], Field(min_length=1, max_length=5)]
     owners: Annotated[list[Owner], Field(min_length=1, max_length=10)]
-    readme: Annotated[str, _pattern(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.md", "a .md path")] | None = None
+    readme: ReadmePath | None = None
 
 
 # --- plugins/<name>/versions/<version>.yaml -------------------------------------------

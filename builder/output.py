@@ -62,7 +62,7 @@ def files_on_disk(out: Path) -> dict[str, int]:
         rel_dir = os.path.relpath(directory, out)
         for name in files:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            found[rel] = os.stat(os.path.join(directory, name)).st_size
+            found[rel] = (Path(directory) / name).stat().st_size
     return found
 
 
@@ -118,7 +118,7 @@ def write_output(
     for path in sorted(changed, key=lambda p: (layout.write_rank(p), p)):
         final = out / path
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / path, final)
+        (staging / path).replace(final)
         report.written.append(path)
     shutil.rmtree(staging, ignore_errors=True)
     stale = set(on_disk) - set(plan)
@@ -130,7 +130,7 @@ def write_output(
 
 
 def _prune_empty_parents(out: Path, directory: Path) -> None:
-    while directory != Path("."):
+    while directory != Path():
         target = out / directory
         try:
             target.rmdir()

@@ -66,20 +66,23 @@ def _triple_key(major: int, minor: int, patch: int) -> VersionKey:
     return (major, minor, patch, ((-1, 0),))
 
 
+# An interval of version keys: (low, low inclusive, high, high inclusive); None: unbounded.
+Bound = tuple[VersionKey | None, bool, VersionKey | None, bool]
+
+
 @dataclass(frozen=True)
 class Requirement:
     """A parsed requirement: lower/upper bounds plus the triples it allows prereleases of."""
 
     text: str
-    # Each bound: (key, inclusive). None means unbounded.
-    bounds: tuple[tuple[VersionKey | None, bool, VersionKey | None, bool], ...]
+    bounds: tuple[Bound, ...]
     prerelease_triples: frozenset[tuple[int, int, int]]
 
     def matches(self, key: VersionKey, *, allow_prerelease: bool = False) -> bool:
         """Return whether the version with sort `key` satisfies every comparator."""
-        if key[3] is not _RELEASE and key[3] != _RELEASE:
-            if not allow_prerelease and key[:3] not in self.prerelease_triples:
-                return False
+        if (key[3] != _RELEASE and not allow_prerelease
+                and key[:3] not in self.prerelease_triples):
+            return False
         for low, low_inclusive, high, high_inclusive in self.bounds:
             if low is not None and (key < low or (key == low and not low_inclusive)):
                 return False
@@ -92,7 +95,7 @@ class Requirement:
 
 
 def _bounds(op: str, major: int, minor: int | None, patch: int | None,
-            pre: str | None) -> tuple[VersionKey | None, bool, VersionKey | None, bool]:
+            pre: str | None) -> Bound:
     """Translate one comparator into an interval of version keys."""
     exact: VersionKey | None = None
     if minor is not None and patch is not None:
@@ -129,8 +132,8 @@ def parse_requirement(text: str) -> Requirement:
     """Parse a requirement such as `^1.2`, `>=1.0, <2.0` or `*`."""
     if not text.strip():
         raise RequirementError("expected a version requirement such as ^1.2; got an empty one")
-    bounds = []
-    prerelease_triples = set()
+    bounds: list[Bound] = []
+    prerelease_triples: set[tuple[int, int, int]] = set()
     for part in text.split(","):
         match = _COMPARATOR.match(part)
         if not match:

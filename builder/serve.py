@@ -29,7 +29,9 @@ CONTENT_TYPES = {
 class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with ETags, conditional GETs, and no dot-files or listings."""
 
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **CONTENT_TYPES}
+    extensions_map = {  # noqa: RUF012 - the base class declares it as a plain attribute
+        **http.server.SimpleHTTPRequestHandler.extensions_map, **CONTENT_TYPES
+    }
     server_version = "plugindex-serve"
     sys_version = ""
 
@@ -68,12 +70,14 @@ class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         return stream
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("PLUGINDEX_SERVE_QUIET") != "1":
             super().log_message(format, *args)
 
 
-def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> http.server.ThreadingHTTPServer:
+def make_server(
+    directory: Path, host: str = "127.0.0.1", port: int = 8000
+) -> http.server.ThreadingHTTPServer:
     """Return a server for `directory` (port 0 picks a free port)."""
     handler = functools.partial(BuildRequestHandler, directory=str(directory))
     return http.server.ThreadingHTTPServer((host, port), handler)

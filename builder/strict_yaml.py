@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -107,79 +108,102 @@ def decode(data: bytes, shown: Path) -> str:
         ) from e
 
 
-def parse(text: str, shown: Path, *, track_lines: bool = False) -> Document:
-    """Parse one YAML document strictly; raise SourceError on anything ambiguous."""
-    doc = Document(None)
-    stack: list[list[Any]] = []  # frames: [container, path, pending key or None]
-    documents = 0
+class _Builder:
+    """Builds values from parser events, one event at a time."""
 
-    def fail(event: Any, message: str) -> SourceError:
-        return SourceError(Problem(shown, event.start_mark.line + 1, "", message))
+    def __init__(self, shown: Path, track_lines: bool) -> None:
+        self.shown = shown
+        self.track_lines = track_lines
+        self.doc = Document(None)
+        # Open containers: [container, its path, pending mapping key or None].
+        self.stack: list[list[Any]] = []
+        self.documents = 0
 
-    def attach(value: Any, event: Any) -> Path_:
+    def fail(self, event: Any, message: str) -> SourceError:
+        return SourceError(Problem(self.shown, event.start_mark.line + 1, "", message))
+
+    def feed(self, event: Any) -> None:
+        kind = type(event)
+        if kind in _NODE_EVENTS:
+            self.refuse_decorations(event)
+            if self.expecting_key():
+                self.take_key(event)
+                return
+        if kind is yaml.ScalarEvent:
+            if event.style:  # quoted or block: always text
+                self.attach(event.value, event)
+            else:  # plain: '' from libyaml, None from PyYAML
+                value = resolve_plain(event.value)
+                child = self.attach(value, event)
+                if self.track_lines and type(value) is not str:
+                    self.doc.raw[child] = event.value
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            container: dict[str, Any] | list[Any] = {} if kind is yaml.MappingStartEvent else []
+            self.stack.append([container, self.attach(container, event), None])
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            self.stack.pop()
+        elif kind is yaml.AliasEvent:
+            raise self.fail(event, f"aliases are not allowed (expected plain values, "
+                            f"got alias *{event.anchor})")
+        elif kind is yaml.DocumentStartEvent:
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(event, "more than one YAML document (expected exactly one)")
+
+    def refuse_decorations(self, event: Any) -> None:
+        if event.anchor is not None:
+            raise self.fail(event, f"anchors are not allowed (expected plain values, "
+                            f"got anchor &{event.anchor})")
+        if event.tag is not None:
+            raise self.fail(event, f"tags are not allowed (expected plain values, "
+                            f"got tag {event.tag})")
+
+    def expecting_key(self) -> bool:
+        return bool(self.stack) and type(self.stack[-1][0]) is dict and self.stack[-1][2] is None
+
+    def take_key(self, event: Any) -> None:
+        kind = type(event)  # compared, not narrowed: events stay untyped here
+        if kind is not yaml.ScalarEvent:
+            raise self.fail(event, "mapping keys must be text (got a mapping or list)")
+        frame = self.stack[-1]
+        if event.value in frame[0]:
+            raise self.fail(event, f"duplicate key {event.value!r} (expected each key once "
+                            f"in a mapping)")
+        frame[2] = event.value
+        if self.track_lines:
+            self.doc.lines[(*frame[1], event.value)] = event.start_mark.line + 1
+
+    def attach(self, value: Any, event: Any) -> Path_:
         """Place `value` in the open container and return its path."""
-        if not stack:
-            doc.value = value
-            if track_lines:
-                doc.lines[()] = event.start_mark.line + 1
+        line = event.start_mark.line + 1
+        if not self.stack:
+            self.doc.value = value
+            if self.track_lines:
+                self.doc.lines[()] = line
             return ()
-        container, path, key = stack[-1]
+        frame = self.stack[-1]
+        container, path, key = frame
         if type(container) is list:
-            child = (*path, len(container))
+            child: Path_ = (*path, len(container))
             container.append(value)
-            if track_lines:
-                doc.lines[child] = event.start_mark.line + 1
+            if self.track_lines:
+                self.doc.lines[child] = line
             return child
         container[key] = value
-        stack[-1][2] = None
+        frame[2] = None
         return (*path, key)
 
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+
+
+def parse(text: str, shown: Path, *, track_lines: bool = False) -> Document:
+    """Parse one YAML document strictly; raise SourceError on anything ambiguous."""
+    builder = _Builder(shown, track_lines)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            kind = type(event)
-            if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or (
-                kind is yaml.SequenceStartEvent
-            ):
-                if event.anchor is not None:
-                    raise fail(event, f"anchors are not allowed (expected plain values, "
-                               f"got anchor &{event.anchor})")
-                if event.tag is not None:
-                    raise fail(event, f"tags are not allowed (expected plain values, "
-                               f"got tag {event.tag})")
-                if stack and type(stack[-1][0]) is dict and stack[-1][2] is None:
-                    if kind is not yaml.ScalarEvent:
-                        raise fail(event, "mapping keys must be text (got a mapping or list)")
-                    mapping = stack[-1][0]
-                    if event.value in mapping:
-                        raise fail(event, f"duplicate key {event.value!r} (expected each key "
-                                   f"once in a mapping)")
-                    stack[-1][2] = event.value
-                    if track_lines:
-                        doc.lines[(*stack[-1][1], event.value)] = event.start_mark.line + 1
-                    continue
-            if kind is yaml.ScalarEvent:
-                if not event.style:  # plain: '' from libyaml, None from PyYAML
-                    value = resolve_plain(event.value)
-                    child = attach(value, event)
-                    if track_lines and type(value) is not str:
-                        doc.raw[child] = event.value
-                else:
-                    attach(event.value, event)
-            elif kind is yaml.MappingStartEvent:
-                mapping_value: dict[str, Any] = {}
-                stack.append([mapping_value, attach(mapping_value, event), None])
-            elif kind is yaml.SequenceStartEvent:
-                sequence_value: list[Any] = []
-                stack.append([sequence_value, attach(sequence_value, event), None])
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                stack.pop()
-            elif kind is yaml.AliasEvent:
-                raise fail(event, f"aliases are not allowed (expected plain values, "
-                           f"got alias *{event.anchor})")
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise fail(event, "more than one YAML document (expected exactly one)")
+        events: Iterator[Any] = yaml.parse(text, Loader=_Loader)
+        for event in events:
+            builder.feed(event)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
@@ -187,7 +211,7 @@ def parse(text: str, shown: Path, *, track_lines: bool = False) -> Document:
         raise SourceError(Problem(shown, line, "", f"invalid YAML: {problem}")) from e
     except yaml.YAMLError as e:
         raise SourceError(Problem(shown, None, "", f"invalid YAML: {e}")) from e
-    return doc
+    return builder.doc
 
 
 def load(path: Path, shown: Path, *, track_lines: bool = False) -> Document:

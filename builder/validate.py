@@ -7,14 +7,14 @@ plugin's content hash); `check_dependencies` looks across plugins, from facts.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from builder import strict_yaml
 from builder.errors import Problem, SourceError
 from builder.facts import PluginFacts, local_artifact_path
-from builder.load import PLUGIN_FILE, LoadedPlugin, shown
+from builder.load import PLUGIN_FILE, LoadedPlugin, LoadedVersion, shown
 from builder.models import RegistryConfig
 from builder.requirements import VersionKey, key_of, parse_requirement
 from builder.schema_errors import field_name
@@ -81,18 +81,21 @@ def check_plugin(
         if version.artifact.size > policy.max_artifact_size:
             at(rel, ("artifact", "size"), f"artifact is too large (expected at most "
                f"{policy.max_artifact_size} bytes, got {version.artifact.size})")
-        problems.extend(_check_artifact_source(index, registry, rel, folder_rel,
-                                               version.artifact.url, digests, sizes,
-                                               version.artifact.sha256, version.artifact.size))
+        problems.extend(_check_artifact_source(index, registry, loaded, digests, sizes))
         if manifest.name in version.dependencies:
             at(rel, ("dependencies", manifest.name), "a plugin cannot depend on itself")
     return problems
 
 
 def _check_artifact_source(
-    index: Path, registry: RegistryConfig, rel: str, folder_rel: str, url: str,
-    digests: Mapping[str, str], sizes: Mapping[str, int], sha256: str, size: int,
+    index: Path, registry: RegistryConfig, loaded: LoadedVersion,
+    digests: Mapping[str, str], sizes: Mapping[str, int],
 ) -> list[Problem]:
+    """Check an artifact's URL against policy, and a local artifact's bytes."""
+    rel = loaded.file
+    folder_rel = rel.rsplit("/", 2)[0]
+    url, sha256, size = (loaded.manifest.artifact.url, loaded.manifest.artifact.sha256,
+                         loaded.manifest.artifact.size)
     loc: Path_ = ("artifact", "url")
     policy = registry.policy
     local = local_artifact_path(folder_rel, url)
@@ -137,12 +140,14 @@ class _Targets:
 
 
 def check_dependencies(
-    index: Path, facts: Mapping[str, PluginFacts], only: Iterable[str] | None = None
+    index: Path, facts: Mapping[str, PluginFacts], only: Iterable[str] | None = None,
+    *, unknown_ok: Set[str] = frozenset(),
 ) -> list[Problem]:
     """Check that dependencies exist, are satisfiable and form no cycle.
 
     `only` limits the satisfiability check to the versions of those plugins (an
-    incremental build passes the changed plugins and their dependents).
+    incremental build passes the changed plugins and their dependents). Dependencies
+    on `unknown_ok` plugins (which failed with problems of their own) are skipped.
     """
     problems: list[Problem] = []
     targets = _Targets(facts)
@@ -151,6 +156,8 @@ def check_dependencies(
         for version in facts[name].versions:
             for dep in version.dependencies:
                 loc: Path_ = ("dependencies", dep.name, "version")
+                if dep.name in unknown_ok:
+                    continue
                 if dep.name not in facts:
                     problems.append(problem_at(index, version.file, ("dependencies", dep.name),
                                                f"depends on {dep.name!r}, which is not in "

@@ -1,0 +1,41 @@
+"""Shared fixtures: a private copy of the bundled index, and a served build."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from builder.serve import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_INDEX = ROOT / "registry-index"
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    """Return a writable copy of the bundled index."""
+    copy = tmp_path / "registry-index"
+    shutil.copytree(BUNDLED_INDEX, copy)
+    return copy
+
+
+@pytest.fixture
+def serve_dir() -> Iterator[object]:
+    """Return a function that serves a folder on 127.0.0.1 and gives its base URL."""
+    servers = []
+
+    def start(directory: Path) -> str:
+        server = make_server(directory, "127.0.0.1", 0)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

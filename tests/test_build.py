@@ -1,0 +1,284 @@
+"""`plugindex build`: the documented layout, deterministic, atomic and incremental."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from builder import layout, output
+from builder.analyse import analyse
+from builder.build import build
+from builder.cli import cli
+from builder.errors import BuildError
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    """Return every published file of a build by path (builder state excluded)."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and output.STATE_DIR not in p.relative_to(out).parts
+    }
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def plugin_names(index: Path) -> list[str]:
+    return sorted(p.name for p in (index / "plugins").iterdir())
+
+
+def add_version(index: Path, name: str, version: str) -> Path:
+    """Add a version to a plugin by copying its newest version file."""
+    versions = index / "plugins" / name / "versions"
+    source = sorted(versions.glob("*.yaml"))[-1]
+    lines = source.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(f"version: {version}" if line.startswith("version:") else line
+                     for line in lines if not line.startswith("yanked:")
+                     and not line.startswith("  reason:"))
+    target = versions / f"{version}.yaml"
+    target.write_text(text + "\n", encoding="utf-8")
+    return target
+
+
+def leaf_plugin(index: Path) -> str:
+    """Return a plugin no other plugin depends on (safe to remove)."""
+    facts = analyse(index).facts
+    needed = {d.name for f in facts.values() for v in f.versions for d in v.dependencies}
+    return sorted(set(facts) - needed)[-1]
+
+
+def test_prefix_paths_follow_cargo() -> None:
+    assert layout.index_path("a") == "index/1/a.json"
+    assert layout.index_path("ab") == "index/2/ab.json"
+    assert layout.index_path("abc") == "index/3/a/abc.json"
+    assert layout.index_path("auth-jwt") == "index/au/th/auth-jwt.json"
+
+
+def test_bundled_index_validates(index: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(index)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+
+
+def test_build_writes_the_documented_layout(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    names = plugin_names(index)
+    assert len(names) >= 6
+
+    config = read_json(out / "config.json")
+    assert config["format"] == 1
+    assert config["index"] == "index/{prefix}/{name}.json"
+    assert config["artifacts"] == "artifacts/{sha256}/{filename}"
+
+    listed = read_json(out / "names.json")
+    assert listed["count"] == len(names)
+    assert sorted(listed["plugins"]) == names
+
+    categories = read_json(out / "categories.json")["categories"]
+    slugs_used = sum(len(read_json(out / layout.index_path(n))["categories"]) for n in names)
+    assert sum(c["count"] for c in categories) == slugs_used
+
+    for name in names:
+        document = read_json(out / layout.index_path(name))
+        assert document["name"] == name
+        assert document["versions"], name
+        for version in document["versions"]:
+            artifact = version["artifact"]
+            assert artifact["download"] == f"artifacts/{artifact['sha256']}/{artifact['filename']}"
+            data = (out / artifact["download"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+            assert len(data) == artifact["size"]
+        source_versions = {p.stem for p in (index / "plugins" / name / "versions").iterdir()}
+        assert {v["version"] for v in document["versions"]} == source_versions
+        if listed["plugins"][name] is not None:
+            assert listed["plugins"][name] in source_versions
+
+    for order in ("name", "recent"):
+        page = read_json(out / layout.page_path(order, 1))
+        assert page["total"] == len(names)
+        assert page["sort"] == order
+        assert len(page["plugins"]) == min(len(names), layout.PAGE_SIZE)
+    by_name = [p["name"] for p in read_json(out / layout.page_path("name", 1))["plugins"]]
+    assert by_name == names
+    recent = [p["released"] for p in read_json(out / layout.page_path("recent", 1))["plugins"]]
+    assert recent == sorted(recent, reverse=True)
+
+    status = read_json(out / "status.json")
+    assert status["plugins"] == len(names)
+    assert status["versions"] == sum(len(read_json(out / layout.index_path(n))["versions"])
+                                     for n in names)
+
+
+def test_yanked_and_prerelease_are_not_latest(index: Path, tmp_path: Path) -> None:
+    """names.json shows the newest non-yanked release, never a prerelease or yank."""
+    out = tmp_path / "out"
+    build(index, out)
+    latest = read_json(out / "names.json")["plugins"]
+    seen_yank = seen_pre = False
+    for name in plugin_names(index):
+        versions = read_json(out / layout.index_path(name))["versions"]
+        yanked = {v["version"] for v in versions if v["yanked"]}
+        pre = {v["version"] for v in versions if "-" in v["version"]}
+        seen_yank |= bool(yanked)
+        seen_pre |= bool(pre)
+        assert latest[name] not in yanked | pre
+    assert seen_yank and seen_pre, "the bundled index shows a yank and a prerelease"
+
+
+def test_two_builds_give_identical_bytes(index: Path, tmp_path: Path) -> None:
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    build(index, tmp_path / "one", environ=env)
+    build(index, tmp_path / "two", environ=env)
+    one, two = snapshot(tmp_path / "one"), snapshot(tmp_path / "two")
+    assert one == two
+    assert read_json(tmp_path / "one" / "status.json")["built_at"] == "2023-11-14T22:13:20Z"
+
+
+def test_incremental_build_equals_a_clean_build(index: Path, tmp_path: Path) -> None:
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    build(index, tmp_path / "incremental", environ=env)
+    add_version(index, plugin_names(index)[0], "9.0.0")
+    shutil.rmtree(index / "plugins" / leaf_plugin(index))
+    build(index, tmp_path / "incremental", environ=env)
+    build(index, tmp_path / "clean", environ=env)
+    assert snapshot(tmp_path / "incremental") == snapshot(tmp_path / "clean")
+
+
+def test_no_op_rebuild_writes_and_parses_nothing(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = build(index, out)
+    assert set(first.reparsed) == set(plugin_names(index))
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    again = build(index, out)
+    assert again.reparsed == ()
+    assert again.report.written == [] and again.report.removed == []
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.json")} == before
+
+
+def test_one_changed_plugin_rewrites_only_what_it_touches(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    name = plugin_names(index)[0]
+    add_version(index, name, "9.0.0")
+    result = build(index, out)
+    assert result.reparsed == (name,)
+    written = set(result.report.written)
+    assert layout.index_path(name) in written
+    other_documents = {layout.index_path(n) for n in plugin_names(index) if n != name}
+    assert not written & other_documents
+    allowed = {layout.index_path(name), layout.NAMES, layout.STATUS, layout.CATEGORIES,
+               layout.page_path("name", 1), layout.page_path("recent", 1)}
+    assert written <= allowed
+    assert read_json(out / "names.json")["plugins"][name] == "9.0.0"
+
+
+def test_a_deleted_output_file_is_restored(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    name = plugin_names(index)[0]
+    document = out / layout.index_path(name)
+    expected = document.read_bytes()
+    document.unlink()
+    build(index, out)
+    assert document.read_bytes() == expected
+
+
+def test_a_removed_plugin_loses_its_document(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    victim = leaf_plugin(index)
+    shutil.rmtree(index / "plugins" / victim)
+    result = build(index, out)
+    assert layout.index_path(victim) in result.report.removed
+    assert not (out / layout.index_path(victim)).exists()
+    assert victim not in read_json(out / "names.json")["plugins"]
+
+
+def test_a_failure_mid_build_leaves_the_old_output(index: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    before = snapshot(out)
+    add_version(index, plugin_names(index)[0], "9.0.0")
+    staged: list[Path] = []
+    real_stage = output._stage
+
+    def failing_stage(target: Path, planned: output.Planned) -> None:
+        if len(staged) == 2:  # fail after two files were staged
+            raise OSError(28, "No space left on device")
+        real_stage(target, planned)
+        staged.append(target)
+
+    monkeypatch.setattr(output, "_stage", failing_stage)
+    with pytest.raises(OSError, match="No space left"):
+        build(index, out)
+    assert snapshot(out) == before
+    assert not (out / output.STATE_DIR / "staging").exists()
+    monkeypatch.undo()
+    build(index, out)
+    assert read_json(out / "names.json")["plugins"][plugin_names(index)[0]] == "9.0.0"
+
+
+def test_invalid_input_leaves_the_old_output(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    before = snapshot(out)
+    add_version(index, plugin_names(index)[0], "9.0.0").write_text("version: [\n")
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "9.0.0.yaml:" in result.output
+    assert snapshot(out) == before
+
+
+def test_refuses_to_build_into_a_foreign_folder(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(BuildError, match="not empty"):
+        build(index, out)
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["holiday.jpg"]
+
+
+def test_status_names_the_source_commit(index: Path, tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(index), *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "base",
+        "--date=2024-01-01T00:00:00Z")
+    out = tmp_path / "out"
+    build(index, out, environ={"GIT_COMMITTER_DATE": "x"})
+    status = read_json(out / "status.json")
+    assert status["source_commit"] == git("rev-parse", "HEAD")
+    assert status["built_at"] is not None
+
+
+def test_cli_runs_as_a_real_process(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(["plugindex", "build", str(index), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "built" in done.stdout
+    assert (out / "config.json").is_file()
+    (index / "plugins" / plugin_names(index)[0] / "plugin.yaml").write_text("name: [\n")
+    done = subprocess.run(["plugindex", "validate", str(index)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert "plugin.yaml:" in done.stderr and "invalid YAML" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

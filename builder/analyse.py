@@ -16,7 +16,6 @@ from builder.facts import PluginFacts, facts_of, local_artifact_path
 from builder.load import (
     PLUGIN_FILE,
     VERSIONS_DIR,
-    LoadedPlugin,
     PluginFolder,
     load_plugin,
     load_registry,
@@ -35,7 +34,7 @@ class Analysis:
     index: Path
     registry: RegistryConfig | None
     facts: dict[str, PluginFacts] = field(default_factory=dict)  # by plugin name
-    loaded: dict[str, LoadedPlugin] = field(default_factory=dict)  # re-parsed plugins
+    reparsed: set[str] = field(default_factory=set)  # plugins parsed (not from the cache)
     documents: dict[str, bytes] = field(default_factory=dict)  # their rendered documents
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # folders that failed to load or check
@@ -82,16 +81,18 @@ def analyse(
         record = previous.plugins.get(folder.folder)
         if record is not None and record.input == input_key and folder.folder not in dirty:
             fresh.plugins[folder.folder] = record
-            analysis.facts[record.facts.name] = record.facts
+            facts = record.facts()
+            analysis.facts[facts.name] = facts
             continue
         facts = _load_and_check(analysis, registry, folder, files)
         if facts is None:
             analysis.broken.add(folder.folder)
             continue
-        fresh.plugins[folder.folder] = PluginRecord(input=input_key, facts=facts)
+        fresh.plugins[folder.folder] = PluginRecord.of(input_key, facts)
         analysis.facts[facts.name] = facts
         changed.add(facts.name)
-    removed = {r.facts.name for f, r in previous.plugins.items() if f not in scan.plugins}
+    # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
+    removed = {folder for folder in previous.plugins if folder not in scan.plugins}
     only = _affected(analysis.facts, changed | removed) if previous.plugins else None
     analysis.problems.extend(
         check_dependencies(index, analysis.facts, only, unknown_ok=analysis.broken)
@@ -165,7 +166,7 @@ def _load_and_check(
              if local_artifact_path(folder_rel, v.manifest.artifact.url)}
     document = encode(plugin_document(loaded, local))
     name = loaded.manifest.name
-    analysis.loaded[name] = loaded
+    analysis.reparsed.add(name)
     analysis.documents[name] = document
     return facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
 

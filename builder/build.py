@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import gc
 import hashlib
 import logging
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder import layout
 from builder.analyse import Analysis, analyse
 from builder.cache import load_cache, save_cache
-from builder.errors import BuildError, InvalidIndexError
-from builder.output import Planned, WriteReport, files_on_disk, prepare_output, write_output
+from builder.errors import BuildError, InvalidIndexError, Problem
+from builder.output import Planned, WriteReport, check_output, files_on_disk, write_output
 from builder.render_json import (
     config_document,
     encode,
@@ -105,12 +107,37 @@ def build(
     environ: dict[str, str] | None = None,
 ) -> BuildResult:
     """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid."""
-    prepare_output(out)
+    with _collector_paused():
+        return _build(index, out, before_commit, environ)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for the build.
+
+    A build allocates millions of small objects and frees them by reference count
+    (it makes no cycles worth collecting); without this, full collections rescan the
+    growing heap over and over and cost about a sixth of a cold build.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(
+    index: Path, out: Path, before_commit: Callable[[], None] | None,
+    environ: dict[str, str] | None,
+) -> BuildResult:
+    check_output(out)
     cache = load_cache(out, index)
     source = source_info(index, environ)
     analysis = analyse(index, cache)
     if analysis.problems:
-        raise InvalidIndexError(sorted(analysis.problems))
+        raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     on_disk = files_on_disk(out)
     # A document whose file went missing (or was edited) is rendered again.
     damaged = frozenset(
@@ -122,15 +149,20 @@ def build(
         log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
         analysis = analyse(index, cache, dirty=damaged)
         if analysis.problems:
-            raise InvalidIndexError(sorted(analysis.problems))
+            raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     plan = plan_build(analysis, source)
     report = write_output(out, plan, cache.outputs, on_disk=on_disk,
                           before_commit=before_commit)
-    analysis.cache.outputs = {path: planned.sha256 for path, planned in plan.items()}
-    save_cache(out, analysis.cache)
+    outputs = {path: planned.sha256 for path, planned in plan.items()}
+    unchanged = (not report.written and not report.removed and not analysis.reparsed
+                 and outputs == cache.outputs and analysis.cache.sources == cache.sources
+                 and analysis.cache.plugins.keys() == cache.plugins.keys())
+    if not unchanged:
+        analysis.cache.outputs = outputs
+        save_cache(out, analysis.cache)
     return BuildResult(
         plugins=len(analysis.facts),
         versions=sum(len(f.versions) for f in analysis.facts.values()),
-        reparsed=tuple(sorted(analysis.loaded)),
+        reparsed=tuple(sorted(analysis.reparsed)),
         report=report,
     )

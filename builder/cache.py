@@ -3,14 +3,20 @@
 Source files are recognised by (mtime, size, inode) so an unchanged file is not
 read again, but everything downstream is keyed by sha256 of content: a plugin is
 re-parsed only when the hash of its files (or of registry.yaml) changes.
+
+The cache is builder state inside the output folder, written and read only by
+plugindex, so it is stored with `marshal` (plain tuples and dicts, no code):
+loading 10,000 plugins' facts takes a fraction of what JSON parsing would.
+Anything unexpected in it is treated as no cache at all.
 """
 
 from __future__ import annotations
 
 import logging
+import marshal
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from builder import FORMAT_VERSION, __version__
 from builder.facts import PluginFacts
@@ -18,44 +24,62 @@ from builder.output import STATE_DIR
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = "cache.json"
+CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 1"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 2"
+
+SourceRecord = tuple[int, int, int, str]  # (mtime_ns, size, inode, sha256)
 
 
-class PluginRecord(BaseModel):
+@dataclass
+class PluginRecord:
     input: str  # sha256 over registry.yaml and every file of the plugin folder
-    facts: PluginFacts
+    row: tuple[Any, ...]  # PluginFacts.to_tuple()
+
+    @classmethod
+    def of(cls, input_key: str, facts: PluginFacts) -> PluginRecord:
+        return cls(input_key, facts.to_tuple())
+
+    def facts(self) -> PluginFacts:
+        return PluginFacts.from_tuple(self.row)
 
 
-class BuildCache(BaseModel):
-    key: str = _CACHE_KEY
+@dataclass
+class BuildCache:
     index: str = ""  # absolute path of the index this cache describes
-    # index-relative path → (mtime_ns, size, inode, sha256)
-    sources: dict[str, tuple[int, int, int, str]] = {}
-    plugins: dict[str, PluginRecord] = {}  # by folder name
+    sources: dict[str, SourceRecord] = field(default_factory=dict)  # index-relative path
+    plugins: dict[str, PluginRecord] = field(default_factory=dict)  # by folder name
     outputs: dict[str, str] | None = None  # published path → sha256; None: unknown
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
     """Return the cache of the last build into `out`, or an empty one."""
     path = out / STATE_DIR / CACHE_FILE
+    here = str(index.resolve())
     try:
-        cache = BuildCache.model_validate_json(path.read_bytes())
+        key, cached_index, sources, plugins, outputs = marshal.loads(path.read_bytes())
+        if key != _CACHE_KEY:
+            return BuildCache(here, outputs=outputs)
+        if cached_index != here:
+            return BuildCache(here, outputs=outputs)
+        return BuildCache(
+            here, sources,
+            {folder: PluginRecord(*record) for folder, record in plugins.items()},
+            outputs,
+        )
     except FileNotFoundError:
-        return BuildCache(index=str(index.resolve()))
-    except (OSError, ValidationError) as e:
+        return BuildCache(here)
+    except (OSError, ValueError, EOFError, TypeError) as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
-        return BuildCache(index=str(index.resolve()))
-    if cache.key != _CACHE_KEY or cache.index != str(index.resolve()):
-        # Keep only what describes the output folder itself.
-        return BuildCache(index=str(index.resolve()), outputs=cache.outputs)
-    return cache
+        return BuildCache(here)
 
 
 def save_cache(out: Path, cache: BuildCache) -> None:
     """Write the cache atomically."""
     path = out / STATE_DIR / CACHE_FILE
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(cache.model_dump_json(), encoding="utf-8")
+    plugins = {folder: (r.input, r.row) for folder, r in cache.plugins.items()}
+    temporary.write_bytes(marshal.dumps(
+        (_CACHE_KEY, cache.index, cache.sources, plugins, cache.outputs)
+    ))
     temporary.replace(path)

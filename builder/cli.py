@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from builder import __version__
-from builder.errors import InvalidIndexError, PlugindexError
+from builder.errors import InvalidIndexError, PlugindexError, Problem
 from builder.report import print_problems
 
 DEFAULT_INDEX = "registry-index"
@@ -80,7 +80,7 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
         problems.extend(check_remote_artifacts(index, analysis.facts.values(),
                                                analysis.registry.policy))
     if problems:
-        raise InvalidIndexError(sorted(problems))
+        raise InvalidIndexError(sorted(problems, key=Problem.sort_key))
     versions = sum(len(p.versions) for p in analysis.facts.values())
     click.echo(f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid")
 

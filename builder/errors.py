@@ -40,7 +40,7 @@ class FetchError(PlugindexError):
     """A URL could not be fetched (network, status, size cap, timeout)."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
     """One thing wrong with the index, located as precisely as we can."""
 
@@ -48,6 +48,10 @@ class Problem:
     line: int | None
     field: str
     message: str
+
+    def sort_key(self) -> tuple[str, int, str, str]:
+        """Order problems by file, then line (problems without a line first)."""
+        return (str(self.file), self.line or 0, self.field, self.message)
 
     def location(self) -> str:
         """Return `file:line` (or just `file` when no line is known)."""

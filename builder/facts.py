@@ -2,30 +2,30 @@
 
 Cross-plugin checks (dependencies, cycles) and listings (names.json, pages,
 categories) read facts, never manifests, so an incremental build re-parses only the
-plugins that changed and takes the rest from the cache.
+plugins that changed and takes the rest from the cache. Facts are slotted
+dataclasses that convert to and from plain tuples: a 10,000-plugin cache then loads
+in well under a second.
 """
 
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
-
-from pydantic import BaseModel, ConfigDict
 
 from builder.load import LoadedPlugin
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class DependencyFacts(Frozen):
+@dataclass(frozen=True, slots=True)
+class DependencyFacts:
     name: str
     req: str
     kind: str
 
 
-class ArtifactFacts(Frozen):
+@dataclass(frozen=True, slots=True)
+class ArtifactFacts:
     sha256: str
     size: int
     filename: str
@@ -33,7 +33,8 @@ class ArtifactFacts(Frozen):
     local: str | None  # index-relative path of a repo-local artifact
 
 
-class VersionFacts(Frozen):
+@dataclass(frozen=True, slots=True)
+class VersionFacts:
     version: str
     file: str  # index-relative path of the version file
     released: str
@@ -43,7 +44,8 @@ class VersionFacts(Frozen):
     artifact: ArtifactFacts
 
 
-class PluginFacts(Frozen):
+@dataclass(frozen=True, slots=True)
+class PluginFacts:
     name: str
     folder: str
     display_name: str
@@ -54,6 +56,30 @@ class PluginFacts(Frozen):
     doc_sha256: str  # hash of the per-plugin document written for these facts
     doc_size: int  # its size in bytes
 
+    def to_tuple(self) -> tuple[Any, ...]:
+        """Return the facts as nested tuples of plain values (for the cache)."""
+        return (
+            self.name, self.folder, self.display_name, self.description, self.categories,
+            self.keywords,
+            tuple(
+                (v.version, v.file, v.released, v.yanked, v.engine,
+                 tuple((d.name, d.req, d.kind) for d in v.dependencies),
+                 (v.artifact.sha256, v.artifact.size, v.artifact.filename, v.artifact.url,
+                  v.artifact.local))
+                for v in self.versions
+            ),
+            self.doc_sha256, self.doc_size,
+        )
+
+    @classmethod
+    def from_tuple(cls, row: tuple[Any, ...]) -> PluginFacts:
+        """Rebuild facts from `to_tuple`'s output."""
+        *head, versions, sha, size = row
+        return cls(*head, tuple(
+            VersionFacts(*v[:5], tuple(DependencyFacts(*d) for d in v[5]), ArtifactFacts(*v[6]))
+            for v in versions
+        ), sha, size)
+
 
 def local_artifact_path(folder_rel: str, url: str) -> str | None:
     """Return the index-relative path of a repo-local artifact URL, or None if remote.
@@ -61,7 +87,7 @@ def local_artifact_path(folder_rel: str, url: str) -> str | None:
     A URL without a scheme is a path relative to the plugin's folder; one that
     escapes the folder returns "" so the caller can refuse it.
     """
-    if urlsplit(url).scheme:
+    if "://" in url or urlsplit(url).scheme:
         return None
     joined = posixpath.normpath(posixpath.join(folder_rel, url))
     if url.startswith("/") or not joined.startswith(folder_rel + "/"):
@@ -73,34 +99,19 @@ def facts_of(plugin: LoadedPlugin, doc_sha256: str, doc_size: int) -> PluginFact
     """Summarise a loaded plugin."""
     folder_rel = f"plugins/{plugin.folder}"
     manifest = plugin.manifest
+    versions = []
+    for loaded in plugin.versions:
+        v = loaded.manifest
+        artifact = v.artifact
+        versions.append(VersionFacts(
+            v.version, loaded.file, v.released, v.yanked is not None, v.engine,
+            tuple(DependencyFacts(name, dep.version, dep.kind)
+                  for name, dep in sorted(v.dependencies.items())),
+            ArtifactFacts(artifact.sha256, artifact.size, artifact.filename, artifact.url,
+                          local_artifact_path(folder_rel, artifact.url)),
+        ))
     return PluginFacts(
-        name=manifest.name,
-        folder=plugin.folder,
-        display_name=manifest.display_name,
-        description=manifest.description,
-        categories=tuple(manifest.categories),
-        keywords=tuple(manifest.keywords),
-        versions=tuple(
-            VersionFacts(
-                version=v.manifest.version,
-                file=v.file,
-                released=v.manifest.released,
-                yanked=v.manifest.yanked is not None,
-                engine=v.manifest.engine,
-                dependencies=tuple(
-                    DependencyFacts(name=name, req=dep.version, kind=dep.kind)
-                    for name, dep in sorted(v.manifest.dependencies.items())
-                ),
-                artifact=ArtifactFacts(
-                    sha256=v.manifest.artifact.sha256,
-                    size=v.manifest.artifact.size,
-                    filename=v.manifest.artifact.filename,
-                    url=v.manifest.artifact.url,
-                    local=local_artifact_path(folder_rel, v.manifest.artifact.url),
-                ),
-            )
-            for v in plugin.versions
-        ),
-        doc_sha256=doc_sha256,
-        doc_size=doc_size,
+        manifest.name, plugin.folder, manifest.display_name, manifest.description,
+        tuple(manifest.categories), tuple(manifest.keywords), tuple(versions),
+        doc_sha256, doc_size,
     )

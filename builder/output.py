@@ -43,14 +43,13 @@ class WriteReport:
     unchanged: int = 0
 
 
-def prepare_output(out: Path) -> None:
-    """Make sure `out` is ours to write: new, empty, or an earlier build."""
+def check_output(out: Path) -> None:
+    """Make sure `out` is ours to write: new, empty, or an earlier build (changes nothing)."""
     if out.exists() and not out.is_dir():
         raise BuildError(f"{out}: not a folder (expected a build output folder)")
     if out.is_dir() and not (out / STATE_DIR).is_dir() and any(out.iterdir()):
         raise BuildError(f"{out}: folder is not empty and holds no earlier plugindex build "
                          f"(expected an empty or earlier output folder)")
-    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def files_on_disk(out: Path) -> dict[str, int]:
@@ -97,6 +96,7 @@ def write_output(
     rewritten when its hash differs from `previous` or its size from the disk.
     """
     report = WriteReport()
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     if on_disk is None:
         on_disk = files_on_disk(out)
     known = previous if previous is not None else {}

@@ -46,7 +46,11 @@ def field_name(loc: Path_) -> str:
     """Render a location as `owners[0].keys[1]` or `dependencies.auth-jwt.version`."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        shown = part if part.isprintable() else repr(part)
+        text += f".{shown}" if text else shown
     return text
 
 

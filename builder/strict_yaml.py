@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -31,6 +30,7 @@ MAX_SOURCE_BYTES = 256 * 1024
 
 Path_ = tuple[str | int, ...]
 
+_MAX_DIGITS = 64
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -73,13 +73,19 @@ def resolve_plain(text: str) -> Any:
     if not (first.isdigit() or first in "+-."):
         return text  # the common case: a word cannot be a number
     if _INT.match(text):
-        return int(text, 10)
+        # Past this many digits it is no count of anything; Python refuses very long
+        # ones anyway. Keep the text, so the model reports "expected an integer".
+        return int(text, 10) if len(text) <= _MAX_DIGITS else text
     if _OCT.match(text):
         return int(text[2:], 8)
     if _HEX.match(text):
         return int(text[2:], 16)
-    if _FLOAT.match(text) or _INF.match(text) or _NAN.match(text):
-        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
+    if _NAN.match(text):
+        return float("nan")
+    if _INF.match(text):
+        return float(text.lower().replace(".inf", "inf"))
+    if _FLOAT.match(text):
+        return float(text)
     return text
 
 
@@ -96,122 +102,126 @@ def read_capped(path: Path, shown: Path) -> bytes:
     return data
 
 
-def decode(data: bytes, shown: Path) -> str:
+def decode(data: bytes, shown: Path | str) -> str:
     """Decode source bytes as UTF-8, naming the line of the first bad byte."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise SourceError(
-            Problem(shown, line, "", f"file is not valid UTF-8 (expected UTF-8 text, "
+            Problem(Path(shown), line, "", f"file is not valid UTF-8 (expected UTF-8 text, "
                     f"got byte 0x{data[e.start]:02x})")
         ) from e
 
 
-class _Builder:
-    """Builds values from parser events, one event at a time."""
+def parse(text: str, shown: Path | str, *, track_lines: bool = False) -> Document:
+    """Parse one YAML document strictly; raise SourceError on anything ambiguous.
 
-    def __init__(self, shown: Path, track_lines: bool) -> None:
-        self.shown = shown
-        self.track_lines = track_lines
-        self.doc = Document(None)
-        # Open containers: [container, its path, pending mapping key or None].
-        self.stack: list[list[Any]] = []
-        self.documents = 0
-
-    def fail(self, event: Any, message: str) -> SourceError:
-        return SourceError(Problem(self.shown, event.start_mark.line + 1, "", message))
-
-    def feed(self, event: Any) -> None:
-        kind = type(event)
-        if kind in _NODE_EVENTS:
-            self.refuse_decorations(event)
-            if self.expecting_key():
-                self.take_key(event)
-                return
-        if kind is yaml.ScalarEvent:
-            if event.style:  # quoted or block: always text
-                self.attach(event.value, event)
-            else:  # plain: '' from libyaml, None from PyYAML
-                value = resolve_plain(event.value)
-                child = self.attach(value, event)
-                if self.track_lines and type(value) is not str:
-                    self.doc.raw[child] = event.value
-        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-            container: dict[str, Any] | list[Any] = {} if kind is yaml.MappingStartEvent else []
-            self.stack.append([container, self.attach(container, event), None])
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            self.stack.pop()
-        elif kind is yaml.AliasEvent:
-            raise self.fail(event, f"aliases are not allowed (expected plain values, "
-                            f"got alias *{event.anchor})")
-        elif kind is yaml.DocumentStartEvent:
-            self.documents += 1
-            if self.documents > 1:
-                raise self.fail(event, "more than one YAML document (expected exactly one)")
-
-    def refuse_decorations(self, event: Any) -> None:
-        if event.anchor is not None:
-            raise self.fail(event, f"anchors are not allowed (expected plain values, "
-                            f"got anchor &{event.anchor})")
-        if event.tag is not None:
-            raise self.fail(event, f"tags are not allowed (expected plain values, "
-                            f"got tag {event.tag})")
-
-    def expecting_key(self) -> bool:
-        return bool(self.stack) and type(self.stack[-1][0]) is dict and self.stack[-1][2] is None
-
-    def take_key(self, event: Any) -> None:
-        kind = type(event)  # compared, not narrowed: events stay untyped here
-        if kind is not yaml.ScalarEvent:
-            raise self.fail(event, "mapping keys must be text (got a mapping or list)")
-        frame = self.stack[-1]
-        if event.value in frame[0]:
-            raise self.fail(event, f"duplicate key {event.value!r} (expected each key once "
-                            f"in a mapping)")
-        frame[2] = event.value
-        if self.track_lines:
-            self.doc.lines[(*frame[1], event.value)] = event.start_mark.line + 1
-
-    def attach(self, value: Any, event: Any) -> Path_:
-        """Place `value` in the open container and return its path."""
-        line = event.start_mark.line + 1
-        if not self.stack:
-            self.doc.value = value
-            if self.track_lines:
-                self.doc.lines[()] = line
-            return ()
-        frame = self.stack[-1]
-        container, path, key = frame
-        if type(container) is list:
-            child: Path_ = (*path, len(container))
-            container.append(value)
-            if self.track_lines:
-                self.doc.lines[child] = line
-            return child
-        container[key] = value
-        frame[2] = None
-        return (*path, key)
-
-
-_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
-
-
-def parse(text: str, shown: Path, *, track_lines: bool = False) -> Document:
-    """Parse one YAML document strictly; raise SourceError on anything ambiguous."""
-    builder = _Builder(shown, track_lines)
+    This loop runs for every event of every source file, so it is written flat, with
+    the rare cases (errors) out of line.
+    """
+    doc = Document(None)
+    # Open containers: [container, its path, pending mapping key or None].
+    stack: list[list[Any]] = []
+    documents = 0
+    loader = _Loader(text)
+    scalar, mapping_start, sequence_start = (
+        yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    )
     try:
-        events: Iterator[Any] = yaml.parse(text, Loader=_Loader)
-        for event in events:
-            builder.feed(event)
+        while loader.check_event():
+            event: Any = loader.get_event()
+            kind = type(event)
+            if kind is scalar or kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag is not None:
+                    raise _decorated(event, shown)
+                if stack:
+                    frame = stack[-1]
+                    container = frame[0]
+                    if type(container) is dict and frame[2] is None:  # a mapping key
+                        if kind is not scalar:
+                            raise _fail(event, shown, "mapping keys must be text (got a "
+                                        "mapping or list)")
+                        key = event.value
+                        if key in container:
+                            raise _fail(event, shown, f"duplicate key {key!r} (expected each "
+                                        f"key once in a mapping)")
+                        frame[2] = key
+                        if track_lines:
+                            doc.lines[(*frame[1], key)] = event.start_mark.line + 1
+                        continue
+                if kind is scalar:
+                    # Plain style is '' from libyaml and None from PyYAML; quoted and
+                    # block scalars are always text.
+                    value = event.value if event.style else resolve_plain(event.value)
+                else:
+                    value = {} if kind is mapping_start else []
+                # Attach the value to the open container.
+                if not stack:
+                    doc.value = value
+                    path: Path_ = ()
+                    if track_lines:
+                        doc.lines[()] = event.start_mark.line + 1
+                else:
+                    frame = stack[-1]
+                    container = frame[0]
+                    if type(container) is list:
+                        path = (*frame[1], len(container))
+                        container.append(value)
+                        if track_lines:
+                            doc.lines[path] = event.start_mark.line + 1
+                    else:
+                        path = (*frame[1], frame[2])
+                        container[frame[2]] = value
+                        frame[2] = None
+                if kind is not scalar:
+                    stack.append([value, path, None])
+                elif track_lines and type(value) is not str:
+                    doc.raw[path] = event.value
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+            elif kind is yaml.AliasEvent:
+                raise _fail(event, shown, f"aliases are not allowed (expected plain values, "
+                            f"got alias *{event.anchor})")
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _fail(event, shown, "more than one YAML document (expected "
+                                "exactly one)")
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        character = e.character if isinstance(e.character, int) else ord(e.character)
+        raise SourceError(Problem(Path(shown), line, "", f"invalid YAML: control character "
+                                  f"U+{character:04X} is not allowed")) from e
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        problem = e.problem or "invalid YAML"
-        raise SourceError(Problem(shown, line, "", f"invalid YAML: {problem}")) from e
+        raise SourceError(_syntax_problem(e, shown)) from e
     except yaml.YAMLError as e:
-        raise SourceError(Problem(shown, None, "", f"invalid YAML: {e}")) from e
-    return builder.doc
+        raise SourceError(Problem(Path(shown), None, "", f"invalid YAML: {e}")) from e
+    finally:
+        loader.dispose()
+    return doc
+
+
+def _fail(event: Any, shown: Path | str, message: str) -> SourceError:
+    return SourceError(Problem(Path(shown), event.start_mark.line + 1, "", message))
+
+
+def _decorated(event: Any, shown: Path | str) -> SourceError:
+    if event.anchor is not None:
+        return _fail(event, shown, f"anchors are not allowed (expected plain values, got "
+                     f"anchor &{event.anchor})")
+    return _fail(event, shown, f"tags are not allowed (expected plain values, got tag "
+                 f"{event.tag})")
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, shown: Path | str) -> Problem:
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark else None
+    message = f"invalid YAML: {error.problem or 'syntax error'}"
+    context = error.context_mark
+    if error.context and context is not None and context.line + 1 != line:
+        message += f" ({error.context} started on line {context.line + 1})"
+    return Problem(Path(shown), line, "", message)
 
 
 def load(path: Path, shown: Path, *, track_lines: bool = False) -> Document:

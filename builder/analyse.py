@@ -81,8 +81,8 @@ def analyse(
         record = previous.plugins.get(folder.folder)
         if record is not None and record.input == input_key and folder.folder not in dirty:
             fresh.plugins[folder.folder] = record
-            facts = record.facts()
-            analysis.facts[facts.name] = facts
+            cached = record.facts()
+            analysis.facts[cached.name] = cached
             continue
         facts = _load_and_check(analysis, registry, folder, files)
         if facts is None:
@@ -162,8 +162,11 @@ def _load_and_check(
         analysis.problems.extend(problems)
         return None
     folder_rel = f"plugins/{folder.folder}"
-    local = {v.manifest.artifact.sha256 for v in loaded.versions
-             if local_artifact_path(folder_rel, v.manifest.artifact.url)}
+    local = {
+        v.manifest.artifact.sha256
+        for v in loaded.versions
+        if local_artifact_path(folder_rel, v.manifest.artifact.url)
+    }
     document = encode(plugin_document(loaded, local))
     name = loaded.manifest.name
     analysis.reparsed.add(name)

@@ -40,13 +40,16 @@ def fetch_digest(url: str, *, max_size: int, timeout: float) -> Download:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_size:
-                raise TooLargeError(f"{url}: too large (expected at most {max_size} bytes, "
-                                    f"server announces {declared})")
+                raise TooLargeError(
+                    f"{url}: too large (expected at most {max_size} bytes, "
+                    f"server announces {declared})"
+                )
             while chunk := response.read(1 << 16):
                 size += len(chunk)
                 if size > max_size:
-                    raise TooLargeError(f"{url}: too large (expected at most {max_size} "
-                                        f"bytes, got more)")
+                    raise TooLargeError(
+                        f"{url}: too large (expected at most {max_size} bytes, got more)"
+                    )
                 digest.update(chunk)
     except urllib.error.HTTPError as e:
         raise FetchError(f"{url}: download failed (expected HTTP 200, got {e.code})") from e
@@ -69,20 +72,38 @@ def check_remote_artifacts(
         try:
             got = fetch_digest(artifact.url, max_size=cap, timeout=policy.download_timeout)
         except TooLargeError:
-            return [problem_at(index, version.file, ("artifact", "size"),
-                               f"does not match the downloaded file (expected the file's size, "
-                               f"more than {cap} bytes, got {artifact.size})")]
+            return [
+                problem_at(
+                    index,
+                    version.file,
+                    ("artifact", "size"),
+                    f"does not match the downloaded file (expected the file's size, "
+                    f"more than {cap} bytes, got {artifact.size})",
+                )
+            ]
         except FetchError as e:
             return [problem_at(index, version.file, ("artifact", "url"), str(e))]
         problems = []
         if got.size != artifact.size:
-            problems.append(problem_at(index, version.file, ("artifact", "size"),
-                                       f"does not match the downloaded file (expected "
-                                       f"{got.size}, got {artifact.size})"))
+            problems.append(
+                problem_at(
+                    index,
+                    version.file,
+                    ("artifact", "size"),
+                    f"does not match the downloaded file (expected "
+                    f"{got.size}, got {artifact.size})",
+                )
+            )
         if got.sha256 != artifact.sha256:
-            problems.append(problem_at(index, version.file, ("artifact", "sha256"),
-                                       f"does not match the downloaded file (expected "
-                                       f"{got.sha256}, got {artifact.sha256})"))
+            problems.append(
+                problem_at(
+                    index,
+                    version.file,
+                    ("artifact", "sha256"),
+                    f"does not match the downloaded file (expected "
+                    f"{got.sha256}, got {artifact.sha256})",
+                )
+            )
         return problems
 
     with ThreadPoolExecutor(_PARALLEL_DOWNLOADS) as pool:

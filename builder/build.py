@@ -55,7 +55,10 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
     try:
         result = subprocess.run(
             ["git", "-C", str(index), "log", "-1", "--format=%H %ct"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if result.returncode == 0 and result.stdout.strip():
             sha, _, seconds = result.stdout.strip().partition(" ")
@@ -66,8 +69,10 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
         try:
             epoch = int(env["SOURCE_DATE_EPOCH"])
         except ValueError as e:
-            raise BuildError(f"SOURCE_DATE_EPOCH: expected whole seconds since 1970, "
-                             f"got {env['SOURCE_DATE_EPOCH']!r}") from e
+            raise BuildError(
+                f"SOURCE_DATE_EPOCH: expected whole seconds since 1970, "
+                f"got {env['SOURCE_DATE_EPOCH']!r}"
+            ) from e
     if epoch is None:
         return SourceInfo(commit, None)
     moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
@@ -91,19 +96,24 @@ def plan_build(analysis: Analysis, source: SourceInfo) -> dict[str, Planned]:
             artifact = version.artifact
             if artifact.local:
                 path = layout.artifact_path(artifact.sha256, artifact.filename)
-                plan[path] = Planned(artifact.sha256, artifact.size,
-                                     analysis.index / artifact.local)
+                plan[path] = Planned(
+                    artifact.sha256, artifact.size, analysis.index / artifact.local
+                )
                 artifacts.add(path)
     for path, document in listing_documents(analysis.registry, analysis.facts).items():
         plan[path] = _planned(encode(document))
     plan[layout.CONFIG] = _planned(encode(config_document(analysis.registry)))
-    plan[layout.STATUS] = _planned(encode(status_document(
-        analysis.facts, len(artifacts), source.timestamp, source.commit)))
+    plan[layout.STATUS] = _planned(
+        encode(status_document(analysis.facts, len(artifacts), source.timestamp, source.commit))
+    )
     return plan
 
 
 def build(
-    index: Path, out: Path, *, before_commit: Callable[[], None] | None = None,
+    index: Path,
+    out: Path,
+    *,
+    before_commit: Callable[[], None] | None = None,
     environ: dict[str, str] | None = None,
 ) -> BuildResult:
     """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid."""
@@ -129,7 +139,9 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _build(
-    index: Path, out: Path, before_commit: Callable[[], None] | None,
+    index: Path,
+    out: Path,
+    before_commit: Callable[[], None] | None,
     environ: dict[str, str] | None,
 ) -> BuildResult:
     check_output(out)
@@ -141,9 +153,9 @@ def _build(
     on_disk = files_on_disk(out)
     # A document whose file went missing (or was edited) is rendered again.
     damaged = frozenset(
-        f.folder for name, f in analysis.facts.items()
-        if name not in analysis.documents
-        and on_disk.get(layout.index_path(name)) != f.doc_size
+        f.folder
+        for name, f in analysis.facts.items()
+        if name not in analysis.documents and on_disk.get(layout.index_path(name)) != f.doc_size
     )
     if damaged:
         log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
@@ -151,12 +163,16 @@ def _build(
         if analysis.problems:
             raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     plan = plan_build(analysis, source)
-    report = write_output(out, plan, cache.outputs, on_disk=on_disk,
-                          before_commit=before_commit)
+    report = write_output(out, plan, cache.outputs, on_disk=on_disk, before_commit=before_commit)
     outputs = {path: planned.sha256 for path, planned in plan.items()}
-    unchanged = (not report.written and not report.removed and not analysis.reparsed
-                 and outputs == cache.outputs and analysis.cache.sources == cache.sources
-                 and analysis.cache.plugins.keys() == cache.plugins.keys())
+    unchanged = (
+        not report.written
+        and not report.removed
+        and not analysis.reparsed
+        and outputs == cache.outputs
+        and analysis.cache.sources == cache.sources
+        and analysis.cache.plugins.keys() == cache.plugins.keys()
+    )
     if not unchanged:
         analysis.cache.outputs = outputs
         save_cache(out, analysis.cache)

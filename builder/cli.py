@@ -46,8 +46,11 @@ def reports_errors(command: F) -> F:
         except Exception as e:
             if os.environ.get("PLUGINDEX_DEBUG") == "1":
                 raise
-            click.echo(f"internal error: {type(e).__name__}: {e} "
-                       f"(set PLUGINDEX_DEBUG=1 to see the traceback)", err=True)
+            click.echo(
+                f"internal error: {type(e).__name__}: {e} "
+                f"(set PLUGINDEX_DEBUG=1 to see the traceback)",
+                err=True,
+            )
             sys.exit(_INTERNAL_ERROR)
 
     return wrapper  # type: ignore[return-value]
@@ -58,16 +61,27 @@ def reports_errors(command: F) -> F:
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
 def cli(verbose: bool) -> None:
     """plugindex: a plugin registry with no server."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @cli.command()
 @click.argument("index", default=DEFAULT_INDEX, type=click.Path(path_type=Path))
-@click.option("--format", "output_format", type=_FORMATS, default="text", show_default=True,
-              help="How to print problems: for people, or as GitHub Actions annotations.")
-@click.option("--no-fetch", is_flag=True,
-              help="Do not download remote artifacts to check their sha256 and size.")
+@click.option(
+    "--format",
+    "output_format",
+    type=_FORMATS,
+    default="text",
+    show_default=True,
+    help="How to print problems: for people, or as GitHub Actions annotations.",
+)
+@click.option(
+    "--no-fetch",
+    is_flag=True,
+    help="Do not download remote artifacts to check their sha256 and size.",
+)
 @reports_errors
 def validate(index: Path, output_format: str, no_fetch: bool) -> None:
     """Check every rule of INDEX and report every problem at once."""
@@ -77,8 +91,9 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
     analysis = analyse(index)
     problems = list(analysis.problems)
     if analysis.registry is not None and not no_fetch:
-        problems.extend(check_remote_artifacts(index, analysis.facts.values(),
-                                               analysis.registry.policy))
+        problems.extend(
+            check_remote_artifacts(index, analysis.facts.values(), analysis.registry.policy)
+        )
     if problems:
         raise InvalidIndexError(sorted(problems, key=Problem.sort_key))
     versions = sum(len(p.versions) for p in analysis.facts.values())
@@ -87,10 +102,21 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
 
 @cli.command()
 @click.argument("index", default=DEFAULT_INDEX, type=click.Path(path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="Output folder (created; an earlier build there is updated in place).")
-@click.option("--format", "output_format", type=_FORMATS, default="text", show_default=True,
-              help="How to print problems.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder (created; an earlier build there is updated in place).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=_FORMATS,
+    default="text",
+    show_default=True,
+    help="How to print problems.",
+)
 @reports_errors
 def build(index: Path, out: Path, output_format: str) -> None:
     """Build the static sparse index of INDEX into --out."""
@@ -98,16 +124,23 @@ def build(index: Path, out: Path, output_format: str) -> None:
 
     result = run_build(index, out)
     report = result.report
-    click.echo(f"built {result.plugins} plugins, {result.versions} versions into {out}: "
-               f"{len(report.written)} written, {len(report.removed)} removed, "
-               f"{report.unchanged} unchanged ({len(result.reparsed)} plugins parsed)")
+    click.echo(
+        f"built {result.plugins} plugins, {result.versions} versions into {out}: "
+        f"{len(report.written)} written, {len(report.removed)} removed, "
+        f"{report.unchanged} unchanged ({len(result.reparsed)} plugins parsed)"
+    )
 
 
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @reports_errors
 def serve(directory: Path, host: str, port: int) -> None:
     """Serve a build DIRECTORY over HTTP for local preview and testing."""

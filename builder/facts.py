@@ -59,26 +59,60 @@ class PluginFacts:
     def to_tuple(self) -> tuple[Any, ...]:
         """Return the facts as nested tuples of plain values (for the cache)."""
         return (
-            self.name, self.folder, self.display_name, self.description, self.categories,
+            self.name,
+            self.folder,
+            self.display_name,
+            self.description,
+            self.categories,
             self.keywords,
             tuple(
-                (v.version, v.file, v.released, v.yanked, v.engine,
-                 tuple((d.name, d.req, d.kind) for d in v.dependencies),
-                 (v.artifact.sha256, v.artifact.size, v.artifact.filename, v.artifact.url,
-                  v.artifact.local))
+                (
+                    v.version,
+                    v.file,
+                    v.released,
+                    v.yanked,
+                    v.engine,
+                    tuple((d.name, d.req, d.kind) for d in v.dependencies),
+                    (
+                        v.artifact.sha256,
+                        v.artifact.size,
+                        v.artifact.filename,
+                        v.artifact.url,
+                        v.artifact.local,
+                    ),
+                )
                 for v in self.versions
             ),
-            self.doc_sha256, self.doc_size,
+            self.doc_sha256,
+            self.doc_size,
         )
 
     @classmethod
     def from_tuple(cls, row: tuple[Any, ...]) -> PluginFacts:
         """Rebuild facts from `to_tuple`'s output."""
-        *head, versions, sha, size = row
-        return cls(*head, tuple(
-            VersionFacts(*v[:5], tuple(DependencyFacts(*d) for d in v[5]), ArtifactFacts(*v[6]))
-            for v in versions
-        ), sha, size)
+        name, folder, display_name, description, categories, keywords, versions, sha, size = row
+        return cls(
+            name,
+            folder,
+            display_name,
+            description,
+            categories,
+            keywords,
+            tuple(
+                VersionFacts(
+                    v[0],
+                    v[1],
+                    v[2],
+                    v[3],
+                    v[4],
+                    tuple(DependencyFacts(*d) for d in v[5]),
+                    ArtifactFacts(*v[6]),
+                )
+                for v in versions
+            ),
+            sha,
+            size,
+        )
 
 
 def local_artifact_path(folder_rel: str, url: str) -> str | None:
@@ -103,15 +137,34 @@ def facts_of(plugin: LoadedPlugin, doc_sha256: str, doc_size: int) -> PluginFact
     for loaded in plugin.versions:
         v = loaded.manifest
         artifact = v.artifact
-        versions.append(VersionFacts(
-            v.version, loaded.file, v.released, v.yanked is not None, v.engine,
-            tuple(DependencyFacts(name, dep.version, dep.kind)
-                  for name, dep in sorted(v.dependencies.items())),
-            ArtifactFacts(artifact.sha256, artifact.size, artifact.filename, artifact.url,
-                          local_artifact_path(folder_rel, artifact.url)),
-        ))
+        versions.append(
+            VersionFacts(
+                v.version,
+                loaded.file,
+                v.released,
+                v.yanked is not None,
+                v.engine,
+                tuple(
+                    DependencyFacts(name, dep.version, dep.kind)
+                    for name, dep in sorted(v.dependencies.items())
+                ),
+                ArtifactFacts(
+                    artifact.sha256,
+                    artifact.size,
+                    artifact.filename,
+                    artifact.url,
+                    local_artifact_path(folder_rel, artifact.url),
+                ),
+            )
+        )
     return PluginFacts(
-        manifest.name, plugin.folder, manifest.display_name, manifest.description,
-        tuple(manifest.categories), tuple(manifest.keywords), tuple(versions),
-        doc_sha256, doc_size,
+        manifest.name,
+        plugin.folder,
+        manifest.display_name,
+        manifest.description,
+        tuple(manifest.categories),
+        tuple(manifest.keywords),
+        tuple(versions),
+        doc_sha256,
+        doc_size,
     )

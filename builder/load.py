@@ -88,15 +88,27 @@ def scan_index(index: Path) -> Scan:
     registry: FileStat | None = None
     plugins: dict[str, PluginFolder] = {}
     if not index.is_dir():
-        problems.append(Problem(index, None, "", "index folder not found (expected a folder "
-                                "holding registry.yaml and plugins/)"))
+        problems.append(
+            Problem(
+                index,
+                None,
+                "",
+                "index folder not found (expected a folder holding registry.yaml and plugins/)",
+            )
+        )
         return Scan(None, plugins, problems)
     for entry in sorted(os.scandir(index), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
         if entry.name not in _TOP_LEVEL:
-            problems.append(Problem(shown(index, entry.name), None, "", "unexpected entry "
-                                    "(expected only registry.yaml, plugins/ and README.md)"))
+            problems.append(
+                Problem(
+                    shown(index, entry.name),
+                    None,
+                    "",
+                    "unexpected entry (expected only registry.yaml, plugins/ and README.md)",
+                )
+            )
         elif entry.name == REGISTRY_FILE and entry.is_file(follow_symlinks=False):
             registry = _stat_of(entry)
     if registry is None:
@@ -109,8 +121,14 @@ def scan_index(index: Path) -> Scan:
             continue
         rel = f"{PLUGINS_DIR}/{entry.name}"
         if not entry.is_dir(follow_symlinks=False):
-            problems.append(Problem(shown(index, rel), None, "", "unexpected entry (expected "
-                                    "one folder per plugin under plugins/)"))
+            problems.append(
+                Problem(
+                    shown(index, rel),
+                    None,
+                    "",
+                    "unexpected entry (expected one folder per plugin under plugins/)",
+                )
+            )
             continue
         folder = PluginFolder(entry.name)
         _walk(index, rel, folder, problems)
@@ -127,8 +145,14 @@ def _walk(index: Path, rel: str, folder: PluginFolder, problems: list[Problem]) 
         elif stat.S_ISREG(mode):
             folder.files[child] = _stat_of(entry)
         else:
-            problems.append(Problem(shown(index, child), None, "", "not a regular file "
-                                    "(links and special files are not allowed in an index)"))
+            problems.append(
+                Problem(
+                    shown(index, child),
+                    None,
+                    "",
+                    "not a regular file (links and special files are not allowed in an index)",
+                )
+            )
 
 
 def hash_bytes(data: bytes) -> str:
@@ -185,8 +209,14 @@ def load_plugin(
     manifest_rel = prefix + PLUGIN_FILE
     manifest: PluginManifest | None = None
     if manifest_rel not in folder.files:
-        problems.append(Problem(shown(index, manifest_rel), None, "", "file not found (every "
-                                "plugin folder holds a plugin.yaml)"))
+        problems.append(
+            Problem(
+                shown(index, manifest_rel),
+                None,
+                "",
+                "file not found (every plugin folder holds a plugin.yaml)",
+            )
+        )
     else:
         try:
             manifest = parse_model(PluginManifest, contents[manifest_rel], index, manifest_rel)
@@ -197,14 +227,26 @@ def load_plugin(
     versions: list[LoadedVersion] = []
     version_prefix = prefix + VERSIONS_DIR + "/"
     if not any(rel.startswith(version_prefix) for rel in folder.files):
-        problems.append(Problem(shown(index, manifest_rel), None, "", "plugin has no versions "
-                                "(expected at least one versions/<version>.yaml)"))
+        problems.append(
+            Problem(
+                shown(index, manifest_rel),
+                None,
+                "",
+                "plugin has no versions (expected at least one versions/<version>.yaml)",
+            )
+        )
     for rel in folder.files:
         if not rel.startswith(version_prefix):
             continue
-        if not rel.endswith(".yaml") or "/" in rel[len(version_prefix):]:
-            problems.append(Problem(shown(index, rel), None, "", "unexpected file (expected "
-                                    "versions/<version>.yaml)"))
+        if not rel.endswith(".yaml") or "/" in rel[len(version_prefix) :]:
+            problems.append(
+                Problem(
+                    shown(index, rel),
+                    None,
+                    "",
+                    "unexpected file (expected versions/<version>.yaml)",
+                )
+            )
             continue
         try:
             parsed = parse_model(VersionManifest, contents[rel], index, rel)

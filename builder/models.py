@@ -11,7 +11,7 @@ import base64
 import binascii
 import datetime
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -91,8 +91,7 @@ def _check_license(value: str) -> str:
             ok, expecting_id = expecting_id, False
     if not ok or expecting_id or depth:
         raise ValueError(
-            f"expected an SPDX licence expression such as MIT or Apache-2.0 OR MIT; "
-            f"got {value!r}"
+            f"expected an SPDX licence expression such as MIT or Apache-2.0 OR MIT; got {value!r}"
         )
     return value
 
@@ -109,6 +108,18 @@ def _check_date(value: str) -> str:
     return value
 
 
+def _unique(values: list[Any]) -> list[Any]:
+    keys = [
+        v.slug if isinstance(v, Category) else v.github if isinstance(v, Owner) else v
+        for v in values
+    ]
+    repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ValueError(f"expected each entry once; got {', '.join(repeated)} more than once")
+    return values
+
+
+Unique = AfterValidator(_unique)
 Name = Annotated[str, AfterValidator(_check_name)]
 ReleaseDate = Annotated[str, AfterValidator(_check_date)]
 Version = Annotated[str, AfterValidator(_check_version)]
@@ -125,9 +136,7 @@ FileName = Annotated[
     Field(max_length=255),
     _pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]*", "a plain file name such as plugin-1.0.0.tar.gz"),
 ]
-GitHubHandle = Annotated[
-    str, _pattern(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}", "a GitHub user name")
-]
+GitHubHandle = Annotated[str, _pattern(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}", "a GitHub user name")]
 PublicKey = Annotated[str, AfterValidator(_check_public_key)]
 Keyword = Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{0,31}", "a lower-case keyword")]
 ReadmePath = Annotated[str, _pattern(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.md", "a .md path")]
@@ -164,7 +173,7 @@ class RegistryConfig(Strict):
     name: Name
     title: Text
     base_url: Annotated[str, _pattern(r"https?://[^\s]+/", "an http(s) URL ending in /")]
-    categories: Annotated[list[Category], Field(min_length=1)]
+    categories: Annotated[list[Category], Field(min_length=1), Unique]
     policy: Policy = Policy()
 
 
@@ -178,7 +187,7 @@ class Author(Strict):
 
 class Owner(Strict):
     github: GitHubHandle
-    keys: Annotated[list[PublicKey], Field(min_length=1, max_length=8)]
+    keys: Annotated[list[PublicKey], Field(min_length=1, max_length=8), Unique]
 
 
 class PluginManifest(Strict):
@@ -189,9 +198,9 @@ class PluginManifest(Strict):
     license: License
     homepage: HttpsUrl | None = None
     repository: HttpsUrl | None = None
-    keywords: Annotated[list[Keyword], Field(max_length=10)] = []
-    categories: Annotated[list[Slug], Field(min_length=1, max_length=5)]
-    owners: Annotated[list[Owner], Field(min_length=1, max_length=10)]
+    keywords: Annotated[list[Keyword], Field(max_length=10), Unique] = []
+    categories: Annotated[list[Slug], Field(min_length=1, max_length=5), Unique]
+    owners: Annotated[list[Owner], Field(min_length=1, max_length=10), Unique]
     readme: ReadmePath | None = None
 
 

@@ -48,8 +48,10 @@ def check_output(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise BuildError(f"{out}: not a folder (expected a build output folder)")
     if out.is_dir() and not (out / STATE_DIR).is_dir() and any(out.iterdir()):
-        raise BuildError(f"{out}: folder is not empty and holds no earlier plugindex build "
-                         f"(expected an empty or earlier output folder)")
+        raise BuildError(
+            f"{out}: folder is not empty and holds no earlier plugindex build "
+            f"(expected an empty or earlier output folder)"
+        )
 
 
 def files_on_disk(out: Path) -> dict[str, int]:
@@ -78,8 +80,10 @@ def _stage(target: Path, planned: Planned) -> None:
             digest.update(chunk)
             sink.write(chunk)
     if digest.hexdigest() != planned.sha256:
-        raise BuildError(f"{planned.content}: changed while building (expected sha256 "
-                         f"{planned.sha256}, got {digest.hexdigest()})")
+        raise BuildError(
+            f"{planned.content}: changed while building (expected sha256 "
+            f"{planned.sha256}, got {digest.hexdigest()})"
+        )
 
 
 def write_output(
@@ -101,7 +105,8 @@ def write_output(
         on_disk = files_on_disk(out)
     known = previous if previous is not None else {}
     changed = [
-        path for path, planned in plan.items()
+        path
+        for path, planned in plan.items()
         if known.get(path) != planned.sha256 or on_disk.get(path) != planned.size
     ]
     report.unchanged = len(plan) - len(changed)

@@ -77,11 +77,6 @@ def latest_of(plugin: PluginFacts) -> VersionFacts | None:
     return max(pool, key=lambda v: key_of(v.version)) if pool else None
 
 
-def last_release_of(plugin: PluginFacts) -> str:
-    """Return the date of the plugin's most recent non-yanked release ("" if none)."""
-    return max((v.released for v in plugin.versions if not v.yanked), default="")
-
-
 def summary_of(plugin: PluginFacts) -> dict[str, Any]:
     """Return the short form of a plugin used in listings."""
     latest = latest_of(plugin)
@@ -90,7 +85,7 @@ def summary_of(plugin: PluginFacts) -> dict[str, Any]:
         "display_name": plugin.display_name,
         "description": plugin.description,
         "latest": latest.version if latest else None,
-        "released": last_release_of(plugin) or None,
+        "released": latest.released if latest else None,
         "categories": list(plugin.categories),
         "keywords": list(plugin.keywords),
         "engine": latest.engine if latest else None,
@@ -133,8 +128,12 @@ def listing_documents(
     documents[layout.CATEGORIES] = {
         "format": FORMAT_VERSION,
         "categories": [
-            {"slug": c.slug, "title": c.title, "description": c.description,
-             "count": counts[c.slug]}
+            {
+                "slug": c.slug,
+                "title": c.title,
+                "description": c.description,
+                "count": counts[c.slug],
+            }
             for c in registry.categories
         ],
     }
@@ -147,7 +146,7 @@ def listing_documents(
     pages = max(1, math.ceil(total / layout.PAGE_SIZE))
     for order, items in orders.items():
         for page in range(1, pages + 1):
-            chunk = items[(page - 1) * layout.PAGE_SIZE: page * layout.PAGE_SIZE]
+            chunk = items[(page - 1) * layout.PAGE_SIZE : page * layout.PAGE_SIZE]
             documents[layout.page_path(order, page)] = {
                 "format": FORMAT_VERSION,
                 "sort": order,
@@ -161,7 +160,9 @@ def listing_documents(
 
 
 def status_document(
-    plugins: Mapping[str, PluginFacts], artifacts: int, built_at: str | None,
+    plugins: Mapping[str, PluginFacts],
+    artifacts: int,
+    built_at: str | None,
     commit: str | None,
 ) -> dict[str, Any]:
     """Return status.json: when and from what this build was made, and its size."""

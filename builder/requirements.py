@@ -80,8 +80,7 @@ class Requirement:
 
     def matches(self, key: VersionKey, *, allow_prerelease: bool = False) -> bool:
         """Return whether the version with sort `key` satisfies every comparator."""
-        if (key[3] != _RELEASE and not allow_prerelease
-                and key[:3] not in self.prerelease_triples):
+        if key[3] != _RELEASE and not allow_prerelease and key[:3] not in self.prerelease_triples:
             return False
         for low, low_inclusive, high, high_inclusive in self.bounds:
             if low is not None and (key < low or (key == low and not low_inclusive)):
@@ -94,8 +93,7 @@ class Requirement:
         return self.text
 
 
-def _bounds(op: str, major: int, minor: int | None, patch: int | None,
-            pre: str | None) -> Bound:
+def _bounds(op: str, major: int, minor: int | None, patch: int | None, pre: str | None) -> Bound:
     """Translate one comparator into an interval of version keys."""
     exact: VersionKey | None = None
     if minor is not None and patch is not None:
@@ -115,8 +113,9 @@ def _bounds(op: str, major: int, minor: int | None, patch: int | None,
         return (low, True, high, False)
     if op == "=":
         return (exact, True, exact, True)
-    upper_of_partial = (_triple_key(major + 1, 0, 0) if minor is None
-                        else _triple_key(major, minor + 1, 0))
+    upper_of_partial = (
+        _triple_key(major + 1, 0, 0) if minor is None else _triple_key(major, minor + 1, 0)
+    )
     if op == ">":
         return (exact, False, None, False) if exact else (upper_of_partial, True, None, False)
     if op == ">=":
@@ -155,7 +154,7 @@ def parse_requirement(text: str) -> Requirement:
                 break
             numbers.append(int(value))
         if len(numbers) < len(given):
-            if any(value not in _WILDCARD for value in given[len(numbers):]):
+            if any(value not in _WILDCARD for value in given[len(numbers) :]):
                 raise RequirementError(f"expected wildcards only at the end; got {text!r}")
             if match["op"] or match["pre"]:
                 raise RequirementError(f"expected no operator with a wildcard; got {text!r}")

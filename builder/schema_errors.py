@@ -101,7 +101,7 @@ def _message(error: Any, doc: Document, model: type[BaseModel]) -> str:
         message = f"expected {_TYPE_WORDS[kind]}, got {describe(value)}"
         raw = doc.raw.get(loc)
         if kind == "string_type" and raw is not None:
-            message += f" ({raw} was read as {value!r}; put it in quotes: \"{raw}\")"
+            message += f' ({raw} was read as {value!r}; put it in quotes: "{raw}")'
         return message
     if kind == "value_error":
         return str(error["ctx"]["error"])

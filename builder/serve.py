@@ -30,7 +30,8 @@ class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with ETags, conditional GETs, and no dot-files or listings."""
 
     extensions_map = {  # noqa: RUF012 - the base class declares it as a plain attribute
-        **http.server.SimpleHTTPRequestHandler.extensions_map, **CONTENT_TYPES
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **CONTENT_TYPES,
     }
     server_version = "plugindex-serve"
     sys_version = ""
@@ -52,9 +53,13 @@ class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
         except OSError:
             self.send_error(404, "Not found")
             return None
-        etag = '"' + hashlib.sha256(
-            f"{info.st_mtime_ns}:{info.st_size}:{info.st_ino}".encode()
-        ).hexdigest()[:32] + '"'
+        etag = (
+            '"'
+            + hashlib.sha256(
+                f"{info.st_mtime_ns}:{info.st_size}:{info.st_ino}".encode()
+            ).hexdigest()[:32]
+            + '"'
+        )
         if etag in {t.strip() for t in self.headers.get("If-None-Match", "").split(",")}:
             self.send_response(304)
             self.send_header("ETag", etag)

@@ -97,8 +97,14 @@ def read_capped(path: Path, shown: Path) -> bytes:
     except OSError as e:
         raise SourceError(Problem(shown, None, "", f"cannot read file ({e.strerror})")) from e
     if len(data) > MAX_SOURCE_BYTES:
-        raise SourceError(Problem(shown, None, "", f"file is too large (expected at most "
-                                  f"{MAX_SOURCE_BYTES} bytes, got more)"))
+        raise SourceError(
+            Problem(
+                shown,
+                None,
+                "",
+                f"file is too large (expected at most {MAX_SOURCE_BYTES} bytes, got more)",
+            )
+        )
     return data
 
 
@@ -109,12 +115,18 @@ def decode(data: bytes, shown: Path | str) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise SourceError(
-            Problem(Path(shown), line, "", f"file is not valid UTF-8 (expected UTF-8 text, "
-                    f"got byte 0x{data[e.start]:02x})")
+            Problem(
+                Path(shown),
+                line,
+                "",
+                f"file is not valid UTF-8 (expected UTF-8 text, got byte 0x{data[e.start]:02x})",
+            )
         ) from e
 
 
-def parse(text: str, shown: Path | str, *, track_lines: bool = False) -> Document:
+def parse(  # noqa: PLR0912, PLR0915 - the hot loop, flat on purpose (see docstring)
+    text: str, shown: Path | str, *, track_lines: bool = False
+) -> Document:
     """Parse one YAML document strictly; raise SourceError on anything ambiguous.
 
     This loop runs for every event of every source file, so it is written flat, with
@@ -126,7 +138,9 @@ def parse(text: str, shown: Path | str, *, track_lines: bool = False) -> Documen
     documents = 0
     loader = _Loader(text)
     scalar, mapping_start, sequence_start = (
-        yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+        yaml.ScalarEvent,
+        yaml.MappingStartEvent,
+        yaml.SequenceStartEvent,
     )
     try:
         while loader.check_event():
@@ -140,12 +154,16 @@ def parse(text: str, shown: Path | str, *, track_lines: bool = False) -> Documen
                     container = frame[0]
                     if type(container) is dict and frame[2] is None:  # a mapping key
                         if kind is not scalar:
-                            raise _fail(event, shown, "mapping keys must be text (got a "
-                                        "mapping or list)")
+                            raise _fail(
+                                event, shown, "mapping keys must be text (got a mapping or list)"
+                            )
                         key = event.value
                         if key in container:
-                            raise _fail(event, shown, f"duplicate key {key!r} (expected each "
-                                        f"key once in a mapping)")
+                            raise _fail(
+                                event,
+                                shown,
+                                f"duplicate key {key!r} (expected each key once in a mapping)",
+                            )
                         frame[2] = key
                         if track_lines:
                             doc.lines[(*frame[1], key)] = event.start_mark.line + 1
@@ -181,18 +199,26 @@ def parse(text: str, shown: Path | str, *, track_lines: bool = False) -> Documen
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 stack.pop()
             elif kind is yaml.AliasEvent:
-                raise _fail(event, shown, f"aliases are not allowed (expected plain values, "
-                            f"got alias *{event.anchor})")
+                raise _fail(
+                    event,
+                    shown,
+                    f"aliases are not allowed (expected plain values, got alias *{event.anchor})",
+                )
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    raise _fail(event, shown, "more than one YAML document (expected "
-                                "exactly one)")
+                    raise _fail(event, shown, "more than one YAML document (expected exactly one)")
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
         character = e.character if isinstance(e.character, int) else ord(e.character)
-        raise SourceError(Problem(Path(shown), line, "", f"invalid YAML: control character "
-                                  f"U+{character:04X} is not allowed")) from e
+        raise SourceError(
+            Problem(
+                Path(shown),
+                line,
+                "",
+                f"invalid YAML: control character U+{character:04X} is not allowed",
+            )
+        ) from e
     except yaml.MarkedYAMLError as e:
         raise SourceError(_syntax_problem(e, shown)) from e
     except yaml.YAMLError as e:
@@ -208,10 +234,12 @@ def _fail(event: Any, shown: Path | str, message: str) -> SourceError:
 
 def _decorated(event: Any, shown: Path | str) -> SourceError:
     if event.anchor is not None:
-        return _fail(event, shown, f"anchors are not allowed (expected plain values, got "
-                     f"anchor &{event.anchor})")
-    return _fail(event, shown, f"tags are not allowed (expected plain values, got tag "
-                 f"{event.tag})")
+        return _fail(
+            event,
+            shown,
+            f"anchors are not allowed (expected plain values, got anchor &{event.anchor})",
+        )
+    return _fail(event, shown, f"tags are not allowed (expected plain values, got tag {event.tag})")
 
 
 def _syntax_problem(error: yaml.MarkedYAMLError, shown: Path | str) -> Problem:

@@ -53,16 +53,26 @@ def check_plugin(
         problems.append(problem_at(index, rel, loc, message))
 
     if manifest.name != plugin.folder:
-        at(manifest_rel, ("name",), f"does not match the folder name (expected "
-           f"{plugin.folder!r}, got {manifest.name!r})")
+        at(
+            manifest_rel,
+            ("name",),
+            f"does not match the folder name (expected {plugin.folder!r}, got {manifest.name!r})",
+        )
     if manifest.name in policy.reserved_names:
-        at(manifest_rel, ("name",), f"{manifest.name!r} is reserved by the registry "
-           f"(see policy.reserved_names in registry.yaml)")
+        at(
+            manifest_rel,
+            ("name",),
+            f"{manifest.name!r} is reserved by the registry "
+            f"(see policy.reserved_names in registry.yaml)",
+        )
     known = {c.slug for c in registry.categories}
     for i, slug in enumerate(manifest.categories):
         if slug not in known:
-            at(manifest_rel, ("categories", i), f"unknown category (expected one of: "
-               f"{', '.join(sorted(known))}; got {slug!r})")
+            at(
+                manifest_rel,
+                ("categories", i),
+                f"unknown category (expected one of: {', '.join(sorted(known))}; got {slug!r})",
+            )
     if manifest.readme and f"{folder_rel}/{manifest.readme}" not in digests:
         at(manifest_rel, ("readme",), f"file not found (expected {folder_rel}/{manifest.readme})")
     seen: dict[VersionKey, str] = {}
@@ -71,16 +81,28 @@ def check_plugin(
         rel = loaded.file
         expected_file = f"{folder_rel}/versions/{version.version}.yaml"
         if rel != expected_file:
-            at(rel, ("version",), f"does not match the file name (expected "
-               f"{rel.rsplit('/', 1)[-1].removesuffix('.yaml')!r}, got {version.version!r})")
+            at(
+                rel,
+                ("version",),
+                f"does not match the file name (expected "
+                f"{rel.rsplit('/', 1)[-1].removesuffix('.yaml')!r}, got {version.version!r})",
+            )
         base = loaded.key
         if base in seen:
-            at(rel, ("version",), f"has the same precedence as {seen[base]} (versions may "
-               f"not differ only in build metadata)")
+            at(
+                rel,
+                ("version",),
+                f"has the same precedence as {seen[base]} (versions may "
+                f"not differ only in build metadata)",
+            )
         seen[base] = version.version
         if version.artifact.size > policy.max_artifact_size:
-            at(rel, ("artifact", "size"), f"artifact is too large (expected at most "
-               f"{policy.max_artifact_size} bytes, got {version.artifact.size})")
+            at(
+                rel,
+                ("artifact", "size"),
+                f"artifact is too large (expected at most "
+                f"{policy.max_artifact_size} bytes, got {version.artifact.size})",
+            )
         problems.extend(_check_artifact_source(index, registry, loaded, digests, sizes))
         if manifest.name in version.dependencies:
             at(rel, ("dependencies", manifest.name), "a plugin cannot depend on itself")
@@ -88,39 +110,78 @@ def check_plugin(
 
 
 def _check_artifact_source(
-    index: Path, registry: RegistryConfig, loaded: LoadedVersion,
-    digests: Mapping[str, str], sizes: Mapping[str, int],
+    index: Path,
+    registry: RegistryConfig,
+    loaded: LoadedVersion,
+    digests: Mapping[str, str],
+    sizes: Mapping[str, int],
 ) -> list[Problem]:
     """Check an artifact's URL against policy, and a local artifact's bytes."""
     rel = loaded.file
     folder_rel = rel.rsplit("/", 2)[0]
-    url, sha256, size = (loaded.manifest.artifact.url, loaded.manifest.artifact.sha256,
-                         loaded.manifest.artifact.size)
+    url, sha256, size = (
+        loaded.manifest.artifact.url,
+        loaded.manifest.artifact.sha256,
+        loaded.manifest.artifact.size,
+    )
     loc: Path_ = ("artifact", "url")
     policy = registry.policy
     local = local_artifact_path(folder_rel, url)
     if local is None:
         scheme = urlsplit(url).scheme
         if scheme not in policy.allowed_url_schemes or not urlsplit(url).netloc:
-            return [problem_at(index, rel, loc, f"URL scheme not allowed (expected "
-                               f"{' or '.join(s + '://' for s in policy.allowed_url_schemes)}"
-                               f", got {url!r})")]
+            return [
+                problem_at(
+                    index,
+                    rel,
+                    loc,
+                    f"URL scheme not allowed (expected "
+                    f"{' or '.join(s + '://' for s in policy.allowed_url_schemes)}"
+                    f", got {url!r})",
+                )
+            ]
         return []
     if not policy.allow_local_artifacts:
-        return [problem_at(index, rel, loc, f"repository-local artifacts are not allowed in "
-                           f"this registry (expected an https:// URL, got {url!r})")]
+        return [
+            problem_at(
+                index,
+                rel,
+                loc,
+                f"repository-local artifacts are not allowed in "
+                f"this registry (expected an https:// URL, got {url!r})",
+            )
+        ]
     if not local:
-        return [problem_at(index, rel, loc, f"path leaves the plugin folder (expected a path "
-                           f"inside {folder_rel}/, got {url!r})")]
+        return [
+            problem_at(
+                index,
+                rel,
+                loc,
+                f"path leaves the plugin folder (expected a path "
+                f"inside {folder_rel}/, got {url!r})",
+            )
+        ]
     if local not in digests:
         return [problem_at(index, rel, loc, f"artifact file not found (expected {local})")]
     problems = []
     if sizes[local] != size:
-        problems.append(problem_at(index, rel, ("artifact", "size"), f"does not match the "
-                                   f"artifact file (expected {sizes[local]}, got {size})"))
+        problems.append(
+            problem_at(
+                index,
+                rel,
+                ("artifact", "size"),
+                f"does not match the artifact file (expected {sizes[local]}, got {size})",
+            )
+        )
     if digests[local] != sha256:
-        problems.append(problem_at(index, rel, ("artifact", "sha256"), f"does not match the "
-                                   f"artifact file (expected {digests[local]}, got {sha256})"))
+        problems.append(
+            problem_at(
+                index,
+                rel,
+                ("artifact", "sha256"),
+                f"does not match the artifact file (expected {digests[local]}, got {sha256})",
+            )
+        )
     return problems
 
 
@@ -140,8 +201,11 @@ class _Targets:
 
 
 def check_dependencies(
-    index: Path, facts: Mapping[str, PluginFacts], only: Iterable[str] | None = None,
-    *, unknown_ok: Set[str] = frozenset(),
+    index: Path,
+    facts: Mapping[str, PluginFacts],
+    only: Iterable[str] | None = None,
+    *,
+    unknown_ok: Set[str] = frozenset(),
 ) -> list[Problem]:
     """Check that dependencies exist, are satisfiable and form no cycle.
 
@@ -159,9 +223,14 @@ def check_dependencies(
                 if dep.name in unknown_ok:
                     continue
                 if dep.name not in facts:
-                    problems.append(problem_at(index, version.file, ("dependencies", dep.name),
-                                               f"depends on {dep.name!r}, which is not in "
-                                               f"the index"))
+                    problems.append(
+                        problem_at(
+                            index,
+                            version.file,
+                            ("dependencies", dep.name),
+                            f"depends on {dep.name!r}, which is not in the index",
+                        )
+                    )
                     continue
                 requirement = parse_requirement(dep.req)
                 keys = targets.keys(dep.name)
@@ -169,11 +238,19 @@ def check_dependencies(
                 low = min((b[0] for b in requirement.bounds if b[0] is not None), default=None)
                 start = bisect.bisect_left(keys, low) if low is not None else 0
                 if not any(requirement.matches(k) for k in keys[start:]):
-                    available = ", ".join(v.version for v in facts[dep.name].versions
-                                          if not v.yanked) or "none"
-                    problems.append(problem_at(index, version.file, loc,
-                                               f"no non-yanked version of {dep.name} satisfies "
-                                               f"{dep.req!r} (available: {available})"))
+                    available = (
+                        ", ".join(v.version for v in facts[dep.name].versions if not v.yanked)
+                        or "none"
+                    )
+                    problems.append(
+                        problem_at(
+                            index,
+                            version.file,
+                            loc,
+                            f"no non-yanked version of {dep.name} satisfies "
+                            f"{dep.req!r} (available: {available})",
+                        )
+                    )
     problems.extend(_check_cycles(index, facts))
     return problems
 
@@ -181,20 +258,34 @@ def check_dependencies(
 def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem]:
     graph: dict[str, list[str]] = {}
     for name, plugin in facts.items():
-        graph[name] = sorted({d.name for v in plugin.versions for d in v.dependencies
-                              if d.kind in _INSTALL_KINDS and d.name in facts
-                              and d.name != name})
+        graph[name] = sorted(
+            {
+                d.name
+                for v in plugin.versions
+                for d in v.dependencies
+                if d.kind in _INSTALL_KINDS and d.name in facts and d.name != name
+            }
+        )
     problems = []
     for component in _strongly_connected(graph):
         if len(component) < 2:
             continue
         cycle = _cycle_in(graph, sorted(component))
         first, second = cycle[0], cycle[1]
-        file = next(v.file for v in reversed(facts[first].versions)
-                    if any(d.name == second for d in v.dependencies))
-        problems.append(problem_at(index, file, ("dependencies", second),
-                                   f"dependency cycle: {' -> '.join(cycle)} (expected no "
-                                   f"cycles among runtime, build and optional dependencies)"))
+        file = next(
+            v.file
+            for v in reversed(facts[first].versions)
+            if any(d.name == second for d in v.dependencies)
+        )
+        problems.append(
+            problem_at(
+                index,
+                file,
+                ("dependencies", second),
+                f"dependency cycle: {' -> '.join(cycle)} (expected no "
+                f"cycles among runtime, build and optional dependencies)",
+            )
+        )
     return problems
 
 

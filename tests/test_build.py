@@ -41,9 +41,11 @@ def add_version(index: Path, name: str, version: str) -> Path:
     versions = index / "plugins" / name / "versions"
     source = sorted(versions.glob("*.yaml"))[-1]
     lines = source.read_text(encoding="utf-8").splitlines()
-    text = "\n".join(f"version: {version}" if line.startswith("version:") else line
-                     for line in lines if not line.startswith("yanked:")
-                     and not line.startswith("  reason:"))
+    text = "\n".join(
+        f"version: {version}" if line.startswith("version:") else line
+        for line in lines
+        if not line.startswith("yanked:") and not line.startswith("  reason:")
+    )
     target = versions / f"{version}.yaml"
     target.write_text(text + "\n", encoding="utf-8")
     return target
@@ -116,8 +118,9 @@ def test_build_writes_the_documented_layout(index: Path, tmp_path: Path) -> None
 
     status = read_json(out / "status.json")
     assert status["plugins"] == len(names)
-    assert status["versions"] == sum(len(read_json(out / layout.index_path(n))["versions"])
-                                     for n in names)
+    assert status["versions"] == sum(
+        len(read_json(out / layout.index_path(n))["versions"]) for n in names
+    )
 
 
 def test_yanked_and_prerelease_are_not_latest(index: Path, tmp_path: Path) -> None:
@@ -177,8 +180,14 @@ def test_one_changed_plugin_rewrites_only_what_it_touches(index: Path, tmp_path:
     assert layout.index_path(name) in written
     other_documents = {layout.index_path(n) for n in plugin_names(index) if n != name}
     assert not written & other_documents
-    allowed = {layout.index_path(name), layout.NAMES, layout.STATUS, layout.CATEGORIES,
-               layout.page_path("name", 1), layout.page_path("recent", 1)}
+    allowed = {
+        layout.index_path(name),
+        layout.NAMES,
+        layout.STATUS,
+        layout.CATEGORIES,
+        layout.page_path("name", 1),
+        layout.page_path("recent", 1),
+    }
     assert written <= allowed
     assert read_json(out / "names.json")["plugins"][name] == "9.0.0"
 
@@ -205,8 +214,9 @@ def test_a_removed_plugin_loses_its_document(index: Path, tmp_path: Path) -> Non
     assert victim not in read_json(out / "names.json")["plugins"]
 
 
-def test_a_failure_mid_build_leaves_the_old_output(index: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_mid_build_leaves_the_old_output(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     build(index, out)
     before = snapshot(out)
@@ -255,13 +265,22 @@ def test_refuses_to_build_into_a_foreign_folder(index: Path, tmp_path: Path) -> 
 
 def test_status_names_the_source_commit(index: Path, tmp_path: Path) -> None:
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(index), *args], check=True,
-                              capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(index), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     git("init", "-q")
     git("add", ".")
-    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "base",
-        "--date=2024-01-01T00:00:00Z")
+    git(
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.org",
+        "commit",
+        "-qm",
+        "base",
+        "--date=2024-01-01T00:00:00Z",
+    )
     out = tmp_path / "out"
     build(index, out, environ={"GIT_COMMITTER_DATE": "x"})
     status = read_json(out / "status.json")
@@ -271,14 +290,24 @@ def test_status_names_the_source_commit(index: Path, tmp_path: Path) -> None:
 
 def test_cli_runs_as_a_real_process(index: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    done = subprocess.run(["plugindex", "build", str(index), "--out", str(out)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["plugindex", "build", str(index), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "built" in done.stdout
     assert (out / "config.json").is_file()
     (index / "plugins" / plugin_names(index)[0] / "plugin.yaml").write_text("name: [\n")
-    done = subprocess.run(["plugindex", "validate", str(index)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["plugindex", "validate", str(index)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1
     assert "plugin.yaml:" in done.stderr and "invalid YAML" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

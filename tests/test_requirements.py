@@ -33,8 +33,9 @@ MATCHES = [
 ]
 
 
-@pytest.mark.parametrize(("requirement", "version", "expected"), MATCHES,
-                         ids=[f"{r} {v}" for r, v, _ in MATCHES])
+@pytest.mark.parametrize(
+    ("requirement", "version", "expected"), MATCHES, ids=[f"{r} {v}" for r, v, _ in MATCHES]
+)
 def test_requirement_matches_like_cargo(requirement: str, version: str, expected: bool) -> None:
     assert parse_requirement(requirement).matches(key_of(version)) is expected
 
@@ -49,13 +50,22 @@ def test_prereleases_match_only_when_named_or_allowed() -> None:
 
 
 def test_version_keys_order_by_semver_precedence() -> None:
-    ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-               "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.2.0", "1.10.0"]
+    ordered = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.2.0",
+        "1.10.0",
+    ]
     assert sorted(ordered, key=key_of) == ordered
 
 
-@pytest.mark.parametrize("text", ["", "^", "1.2.3.4", ">=a", "v1.2", "*, >1", ">=1.*",
-                                  "1.*.3"])
+@pytest.mark.parametrize("text", ["", "^", "1.2.3.4", ">=a", "v1.2", "*, >1", ">=1.*", "1.*.3"])
 def test_bad_requirements_are_refused(text: str) -> None:
     with pytest.raises(RequirementError, match="expected"):
         parse_requirement(text)

@@ -60,8 +60,12 @@ def test_builder_state_listings_and_missing_files_are_404(served: str, path: str
 def test_serve_command_prints_its_url(index: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(index, out)
-    process = subprocess.Popen(["plugindex", "serve", str(out), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        ["plugindex", "serve", str(out), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

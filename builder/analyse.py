@@ -80,10 +80,11 @@ def analyse(
         input_key = _input_key(registry_digest, files.digests)
         record = previous.plugins.get(folder.folder)
         if record is not None and record.input == input_key and folder.folder not in dirty:
-            fresh.plugins[folder.folder] = record
             cached = record.facts()
-            analysis.facts[cached.name] = cached
-            continue
+            if cached is not None:
+                fresh.plugins[folder.folder] = record
+                analysis.facts[cached.name] = cached
+                continue
         facts = _load_and_check(analysis, registry, folder, files)
         if facts is None:
             analysis.broken.add(folder.folder)
@@ -118,7 +119,7 @@ def _read_folder(
     for rel, info in folder.files.items():
         files.sizes[rel] = info.size
         known = previous.sources.get(rel)
-        if known is not None and known[:3] == (info.mtime_ns, info.size, info.inode):
+        if known is not None and known[:3] == info:
             files.digests[rel] = known[3]
             continue
         try:
@@ -180,6 +181,6 @@ def _affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:
     if not changed:
         return affected
     for name, plugin in facts.items():
-        if any(d.name in changed for v in plugin.versions for d in v.dependencies):
+        if not changed.isdisjoint(plugin.depends_on):
             affected.add(name)
     return affected

@@ -63,7 +63,7 @@ def check_remote_artifacts(
     index: Path, plugins: Iterable[PluginFacts], policy: Policy
 ) -> list[Problem]:
     """Download every remote artifact and compare its sha256 and size to the manifest."""
-    versions = [v for p in plugins for v in p.versions if v.artifact.local is None]
+    versions = [v for p in plugins for v in p.versions() if v.artifact.local is None]
 
     def check(version: VersionFacts) -> list[Problem]:
         artifact = version.artifact

@@ -92,14 +92,10 @@ def plan_build(analysis: Analysis, source: SourceInfo) -> dict[str, Planned]:
         plan[layout.index_path(name)] = Planned(
             facts.doc_sha256, facts.doc_size, analysis.documents.get(name)
         )
-        for version in facts.versions:
-            artifact = version.artifact
-            if artifact.local:
-                path = layout.artifact_path(artifact.sha256, artifact.filename)
-                plan[path] = Planned(
-                    artifact.sha256, artifact.size, analysis.index / artifact.local
-                )
-                artifacts.add(path)
+        for sha256, size, filename, local in facts.local_artifacts:
+            path = layout.artifact_path(sha256, filename)
+            plan[path] = Planned(sha256, size, analysis.index / local)
+            artifacts.add(path)
     for path, document in listing_documents(analysis.registry, analysis.facts).items():
         plan[path] = _planned(encode(document))
     plan[layout.CONFIG] = _planned(encode(config_document(analysis.registry)))
@@ -178,7 +174,7 @@ def _build(
         save_cache(out, analysis.cache)
     return BuildResult(
         plugins=len(analysis.facts),
-        versions=sum(len(f.versions) for f in analysis.facts.values()),
+        versions=sum(len(f.version_rows) for f in analysis.facts.values()),
         reparsed=tuple(sorted(analysis.reparsed)),
         report=report,
     )

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 2"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 4"
 
 SourceRecord = tuple[int, int, int, str]  # (mtime_ns, size, inode, sha256)
 
@@ -34,14 +34,18 @@ SourceRecord = tuple[int, int, int, str]  # (mtime_ns, size, inode, sha256)
 @dataclass
 class PluginRecord:
     input: str  # sha256 over registry.yaml and every file of the plugin folder
-    row: tuple[Any, ...]  # PluginFacts.to_tuple()
+    row: tuple[Any, ...]  # the fields of PluginFacts, as a plain tuple
 
     @classmethod
     def of(cls, input_key: str, facts: PluginFacts) -> PluginRecord:
-        return cls(input_key, facts.to_tuple())
+        return cls(input_key, tuple(facts))
 
-    def facts(self) -> PluginFacts:
-        return PluginFacts.from_tuple(self.row)
+    def facts(self) -> PluginFacts | None:
+        """Return the cached facts, or None when the record is not what we wrote."""
+        try:
+            return PluginFacts._make(self.row)
+        except TypeError:  # a row of another shape
+            return None
 
 
 @dataclass

@@ -96,7 +96,7 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
         )
     if problems:
         raise InvalidIndexError(sorted(problems, key=Problem.sort_key))
-    versions = sum(len(p.versions) for p in analysis.facts.values())
+    versions = sum(len(p.version_rows) for p in analysis.facts.values())
     click.echo(f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid")
 
 

@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__, layout
-from builder.facts import PluginFacts, VersionFacts
+from builder.facts import PluginFacts
 from builder.load import LoadedPlugin
 from builder.models import RegistryConfig, VersionManifest
-from builder.requirements import key_of
 
 
 def encode(document: Mapping[str, Any]) -> bytes:
@@ -66,29 +65,18 @@ def plugin_document(plugin: LoadedPlugin, mirrored: Iterable[str]) -> dict[str, 
     }
 
 
-def latest_of(plugin: PluginFacts) -> VersionFacts | None:
-    """Return the version a user gets by default: newest non-yanked release.
-
-    Falls back to the newest non-yanked prerelease when there is no release.
-    """
-    candidates = [v for v in plugin.versions if not v.yanked]
-    releases = [v for v in candidates if "-" not in v.version.split("+", 1)[0]]
-    pool = releases or candidates
-    return max(pool, key=lambda v: key_of(v.version)) if pool else None
-
-
 def summary_of(plugin: PluginFacts) -> dict[str, Any]:
     """Return the short form of a plugin used in listings."""
-    latest = latest_of(plugin)
+    latest = plugin.latest
     return {
         "name": plugin.name,
         "display_name": plugin.display_name,
         "description": plugin.description,
-        "latest": latest.version if latest else None,
-        "released": latest.released if latest else None,
+        "latest": latest[0] if latest else None,
+        "released": latest[1] if latest else None,
         "categories": list(plugin.categories),
         "keywords": list(plugin.keywords),
-        "engine": latest.engine if latest else None,
+        "engine": latest[2] if latest else None,
     }
 
 
@@ -166,14 +154,14 @@ def status_document(
     commit: str | None,
 ) -> dict[str, Any]:
     """Return status.json: when and from what this build was made, and its size."""
-    versions = [v for p in plugins.values() for v in p.versions]
+    versions = sum(len(p.version_rows) for p in plugins.values())
     return {
         "format": FORMAT_VERSION,
         "builder": f"plugindex {__version__}",
         "built_at": built_at,
         "source_commit": commit,
         "plugins": len(plugins),
-        "versions": len(versions),
-        "yanked": sum(1 for v in versions if v.yanked),
+        "versions": versions,
+        "yanked": sum(p.yanked for p in plugins.values()),
         "artifacts": artifacts,
     }

@@ -17,7 +17,7 @@ import semver
 # A version's sort key: (major, minor, patch, prerelease), where a release sorts after
 # every prerelease of the same triple, and prerelease identifiers compare as semver says.
 VersionKey = tuple[int, int, int, tuple[tuple[int, int | str], ...]]
-_RELEASE: tuple[tuple[int, int | str], ...] = ((2, 0),)
+RELEASE: tuple[tuple[int, int | str], ...] = ((2, 0),)
 
 _COMPARATOR = re.compile(
     r"\s*(?P<op>\^|~|=|>=|<=|>|<)?\s*"
@@ -47,7 +47,7 @@ def parse_version(text: str) -> semver.Version:
 def version_key(version: semver.Version) -> VersionKey:
     """Return a tuple that sorts versions in semver precedence order."""
     if version.prerelease is None:
-        pre = _RELEASE
+        pre = RELEASE
     else:
         pre = tuple(
             (0, int(part)) if part.isdigit() else (1, part)
@@ -80,7 +80,7 @@ class Requirement:
 
     def matches(self, key: VersionKey, *, allow_prerelease: bool = False) -> bool:
         """Return whether the version with sort `key` satisfies every comparator."""
-        if key[3] != _RELEASE and not allow_prerelease and key[:3] not in self.prerelease_triples:
+        if key[3] != RELEASE and not allow_prerelease and key[:3] not in self.prerelease_triples:
             return False
         for low, low_inclusive, high, high_inclusive in self.bounds:
             if low is not None and (key < low or (key == low and not low_inclusive)):

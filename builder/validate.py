@@ -20,10 +20,6 @@ from builder.requirements import VersionKey, key_of, parse_requirement
 from builder.schema_errors import field_name
 from builder.strict_yaml import Path_
 
-# Dependency kinds that make a plugin need another at install time; `dev` ones don't,
-# so they may form cycles (as in Cargo).
-_INSTALL_KINDS = frozenset({"runtime", "build", "optional"})
-
 
 def problem_at(index: Path, rel: str, loc: Path_, message: str) -> Problem:
     """Return a problem for field `loc` of a source file, with the field's line."""
@@ -195,7 +191,7 @@ class _Targets:
     def keys(self, name: str) -> list[VersionKey]:
         if name not in self._keys:
             self._keys[name] = sorted(
-                key_of(v.version) for v in self._facts[name].versions if not v.yanked
+                key_of(v.version) for v in self._facts[name].versions() if not v.yanked
             )
         return self._keys[name]
 
@@ -217,7 +213,7 @@ def check_dependencies(
     targets = _Targets(facts)
     checked = facts.keys() if only is None else only
     for name in sorted(checked):
-        for version in facts[name].versions:
+        for version in facts[name].versions():
             for dep in version.dependencies:
                 loc: Path_ = ("dependencies", dep.name, "version")
                 if dep.name in unknown_ok:
@@ -239,7 +235,7 @@ def check_dependencies(
                 start = bisect.bisect_left(keys, low) if low is not None else 0
                 if not any(requirement.matches(k) for k in keys[start:]):
                     available = (
-                        ", ".join(v.version for v in facts[dep.name].versions if not v.yanked)
+                        ", ".join(v.version for v in facts[dep.name].versions() if not v.yanked)
                         or "none"
                     )
                     problems.append(
@@ -256,16 +252,10 @@ def check_dependencies(
 
 
 def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem]:
-    graph: dict[str, list[str]] = {}
-    for name, plugin in facts.items():
-        graph[name] = sorted(
-            {
-                d.name
-                for v in plugin.versions
-                for d in v.dependencies
-                if d.kind in _INSTALL_KINDS and d.name in facts and d.name != name
-            }
-        )
+    graph = {
+        name: [n for n in plugin.requires if n in facts and n != name]
+        for name, plugin in facts.items()
+    }
     problems = []
     for component in _strongly_connected(graph):
         if len(component) < 2:
@@ -274,7 +264,7 @@ def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem
         first, second = cycle[0], cycle[1]
         file = next(
             v.file
-            for v in reversed(facts[first].versions)
+            for v in reversed(facts[first].versions())
             if any(d.name == second for d in v.dependencies)
         )
         problems.append(

@@ -54,7 +54,7 @@ def add_version(index: Path, name: str, version: str) -> Path:
 def leaf_plugin(index: Path) -> str:
     """Return a plugin no other plugin depends on (safe to remove)."""
     facts = analyse(index).facts
-    needed = {d.name for f in facts.values() for v in f.versions for d in v.dependencies}
+    needed = {name for f in facts.values() for name in f.depends_on}
     return sorted(set(facts) - needed)[-1]
 
 

@@ -42,7 +42,11 @@ class Analysis:
 
 
 def _is_manifest(rel: str) -> bool:
-    return rel.endswith("/" + PLUGIN_FILE) or (f"/{VERSIONS_DIR}/" in rel and rel.endswith(".yaml"))
+    """Return whether `rel` is a plugin's plugin.yaml or one of its version files."""
+    parts = rel.split("/")  # plugins/<folder>/plugin.yaml or plugins/<folder>/versions/<v>.yaml
+    if len(parts) == 3:
+        return parts[2] == PLUGIN_FILE
+    return len(parts) == 4 and parts[2] == VERSIONS_DIR and parts[3].endswith(".yaml")
 
 
 def _hash_file(path: Path) -> str:

@@ -64,9 +64,16 @@ class Problem:
 
     def render_github(self) -> str:
         """Return the problem as a GitHub Actions error annotation."""
-        where = f"file={self.file}"
+        where = f"file={_escape(str(self.file), property_value=True)}"
         if self.line:
             where += f",line={self.line}"
         prefix = f"{self.field}: " if self.field else ""
-        text = f"{prefix}{self.message}".replace("%", "%25").replace("\r", "%0D")
-        return f"::error {where}::{text.replace(chr(10), '%0A')}"
+        return f"::error {where}::{_escape(prefix + self.message)}"
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    """Escape text for a GitHub Actions workflow command (its data or a property)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 from builder.serve import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
+# The installed console script of the interpreter running the tests (not whatever
+# `plugindex` PATH finds), else the module.
+_SCRIPT = Path(sys.executable).with_name("plugindex")
+PLUGINDEX = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "builder"]
 BUNDLED_INDEX = ROOT / "registry-index"
 
 

@@ -17,6 +17,7 @@ from builder.analyse import analyse
 from builder.build import build
 from builder.cli import cli
 from builder.errors import BuildError
+from tests.conftest import PLUGINDEX
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -291,7 +292,7 @@ def test_status_names_the_source_commit(index: Path, tmp_path: Path) -> None:
 def test_cli_runs_as_a_real_process(index: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = subprocess.run(
-        ["plugindex", "build", str(index), "--out", str(out)],
+        [*PLUGINDEX, "build", str(index), "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -302,7 +303,7 @@ def test_cli_runs_as_a_real_process(index: Path, tmp_path: Path) -> None:
     assert (out / "config.json").is_file()
     (index / "plugins" / plugin_names(index)[0] / "plugin.yaml").write_text("name: [\n")
     done = subprocess.run(
-        ["plugindex", "validate", str(index)],
+        [*PLUGINDEX, "validate", str(index)],
         capture_output=True,
         text=True,
         timeout=120,

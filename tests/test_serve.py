@@ -13,6 +13,7 @@ import pytest
 
 from builder import layout
 from builder.build import build
+from tests.conftest import PLUGINDEX
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -61,7 +62,7 @@ def test_serve_command_prints_its_url(index: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(index, out)
     process = subprocess.Popen(
-        ["plugindex", "serve", str(out), "--port", "0"],
+        [*PLUGINDEX, "serve", str(out), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -26,6 +26,16 @@ _INTERNAL_ERROR = 70
 
 F = TypeVar("F", bound=Callable[..., None])
 
+# How problems print: for people (stderr), or as GitHub Actions annotations (stdout).
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=_FORMATS,
+    default="text",
+    show_default=True,
+    help="How to print problems: for people, or as GitHub Actions annotations.",
+)
+
 
 def reports_errors(command: F) -> F:
     """Print our errors for a person (no traceback) and exit with their code."""
@@ -69,14 +79,7 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("index", default=DEFAULT_INDEX, type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "output_format",
-    type=_FORMATS,
-    default="text",
-    show_default=True,
-    help="How to print problems: for people, or as GitHub Actions annotations.",
-)
+@format_option
 @click.option(
     "--no-fetch",
     is_flag=True,
@@ -109,14 +112,7 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
     type=click.Path(path_type=Path),
     help="Output folder (created; an earlier build there is updated in place).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=_FORMATS,
-    default="text",
-    show_default=True,
-    help="How to print problems.",
-)
+@format_option
 @reports_errors
 def build(index: Path, out: Path, output_format: str) -> None:
     """Build the static sparse index of INDEX into --out."""

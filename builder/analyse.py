@@ -80,7 +80,7 @@ def analyse(
             analysis.broken.add(folder.folder)
             continue
         for rel, info in folder.files.items():
-            fresh.sources[rel] = (info.mtime_ns, info.size, info.inode, files.digests[rel])
+            fresh.sources[rel] = (*info, files.digests[rel])
         input_key = _input_key(registry_digest, files.digests)
         record = previous.plugins.get(folder.folder)
         if record is not None and record.input == input_key and folder.folder not in dirty:
@@ -123,8 +123,8 @@ def _read_folder(
     for rel, info in folder.files.items():
         files.sizes[rel] = info.size
         known = previous.sources.get(rel)
-        if known is not None and known[:3] == info:
-            files.digests[rel] = known[3]
+        if known is not None and known[:4] == info:
+            files.digests[rel] = known[4]
             continue
         try:
             if _is_manifest(rel):

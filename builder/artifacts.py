@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from builder import __version__
 from builder.errors import FetchError, Problem
@@ -30,14 +34,36 @@ class Download:
     size: int
 
 
-def fetch_digest(url: str, *, max_size: int, timeout: float) -> Download:
-    """Stream `url`, hashing it; stop with FetchError past `max_size` bytes."""
+class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to schemes the registry allows."""
+
+    def __init__(self, schemes: tuple[str, ...]) -> None:
+        self.schemes = schemes
+
+    def redirect_request(  # noqa: PLR0917 - the base class's signature
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        if urlsplit(newurl).scheme not in self.schemes:
+            raise FetchError(
+                f"{req.full_url}: redirected to {newurl} (expected a "
+                f"{' or '.join(self.schemes)} URL)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def fetch_digest(
+    url: str, *, max_size: int, timeout: float, schemes: tuple[str, ...] = ("https",)
+) -> Download:
+    """Stream `url`, hashing it; stop with FetchError past `max_size` bytes or
+    `timeout` seconds in all (not per read: a slow server can't stall us)."""
     # The scheme was checked against the registry's policy before we get here.
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})  # noqa: S310
+    opener = urllib.request.build_opener(_NoDowngradeRedirects(schemes))
+    deadline = time.monotonic() + timeout
     digest = hashlib.sha256()
     size = 0
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with opener.open(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_size:
                 raise TooLargeError(
@@ -51,9 +77,11 @@ def fetch_digest(url: str, *, max_size: int, timeout: float) -> Download:
                         f"{url}: too large (expected at most {max_size} bytes, got more)"
                     )
                 digest.update(chunk)
+                if time.monotonic() > deadline:
+                    raise FetchError(f"{url}: download failed (took over {timeout:g} s)")
     except urllib.error.HTTPError as e:
         raise FetchError(f"{url}: download failed (expected HTTP 200, got {e.code})") from e
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, ValueError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise FetchError(f"{url}: download failed ({reason})") from e
     return Download(digest.hexdigest(), size)
@@ -67,10 +95,17 @@ def check_remote_artifacts(
 
     def check(version: VersionFacts) -> list[Problem]:
         artifact = version.artifact
+        if artifact.size > policy.max_artifact_size:
+            return []  # already reported by the local rules; don't download it
         # One byte past the declared size is enough to prove a mismatch.
-        cap = min(policy.max_artifact_size, artifact.size)
+        cap = artifact.size
         try:
-            got = fetch_digest(artifact.url, max_size=cap, timeout=policy.download_timeout)
+            got = fetch_digest(
+                artifact.url,
+                max_size=cap,
+                timeout=policy.download_timeout,
+                schemes=tuple(policy.allowed_url_schemes),
+            )
         except TooLargeError:
             return [
                 problem_at(

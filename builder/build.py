@@ -15,7 +15,7 @@ from pathlib import Path
 
 from builder import layout
 from builder.analyse import Analysis, analyse
-from builder.cache import load_cache, save_cache
+from builder.cache import BuildCache, forget_cache, load_cache, save_cache
 from builder.errors import BuildError, InvalidIndexError, Problem
 from builder.output import Planned, WriteReport, check_output, files_on_disk, write_output
 from builder.render_json import (
@@ -65,17 +65,20 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
             commit, epoch = sha, int(seconds)
     except (OSError, subprocess.SubprocessError):
         pass
-    if env.get("SOURCE_DATE_EPOCH", "").strip():
-        try:
-            epoch = int(env["SOURCE_DATE_EPOCH"])
-        except ValueError as e:
-            raise BuildError(
-                f"SOURCE_DATE_EPOCH: expected whole seconds since 1970, "
-                f"got {env['SOURCE_DATE_EPOCH']!r}"
-            ) from e
+    raw_epoch = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if raw_epoch:
+        epoch = int(raw_epoch) if raw_epoch.isdigit() else -1
     if epoch is None:
         return SourceInfo(commit, None)
-    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    try:
+        if epoch < 0:
+            raise ValueError(epoch)
+        moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+    except (ValueError, OverflowError, OSError) as e:
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH: expected whole seconds since 1970 (up to year "
+            f"9999), got {raw_epoch!r}"
+        ) from e
     return SourceInfo(commit, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -159,7 +162,35 @@ def _build(
         if analysis.problems:
             raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     plan = plan_build(analysis, source)
-    report = write_output(out, plan, cache.outputs, on_disk=on_disk, before_commit=before_commit)
+
+    def commit_starts() -> None:
+        forget_cache(out)
+        if before_commit is not None:
+            before_commit()
+
+    try:
+        report = write_output(
+            out, plan, cache.outputs, on_disk=on_disk, before_commit=commit_starts
+        )
+        _save_if_changed(out, analysis, cache, plan, report)
+    except OSError as e:
+        raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e
+    return BuildResult(
+        plugins=len(analysis.facts),
+        versions=sum(len(f.version_rows) for f in analysis.facts.values()),
+        reparsed=tuple(sorted(analysis.reparsed)),
+        report=report,
+    )
+
+
+def _save_if_changed(
+    out: Path,
+    analysis: Analysis,
+    cache: BuildCache,
+    plan: dict[str, Planned],
+    report: WriteReport,
+) -> None:
+    """Save the cache unless the build changed nothing it records."""
     outputs = {path: planned.sha256 for path, planned in plan.items()}
     unchanged = (
         not report.written
@@ -172,9 +203,3 @@ def _build(
     if not unchanged:
         analysis.cache.outputs = outputs
         save_cache(out, analysis.cache)
-    return BuildResult(
-        plugins=len(analysis.facts),
-        versions=sum(len(f.version_rows) for f in analysis.facts.values()),
-        reparsed=tuple(sorted(analysis.reparsed)),
-        report=report,
-    )

@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 4"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 6"
 
-SourceRecord = tuple[int, int, int, str]  # (mtime_ns, size, inode, sha256)
+SourceRecord = tuple[int, int, int, int, str]  # (mtime_ns, size, inode, ctime_ns, sha256)
 
 
 @dataclass
@@ -80,6 +80,12 @@ def load_cache(out: Path, index: Path) -> BuildCache:
     except (OSError, ValueError, EOFError, TypeError) as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
         return BuildCache(here)
+
+
+def forget_cache(out: Path) -> None:
+    """Remove the cache: called before an output changes, so that a build stopped
+    half-way leaves no cache claiming files it did not finish writing."""
+    (out / STATE_DIR / CACHE_FILE).unlink(missing_ok=True)
 
 
 def save_cache(out: Path, cache: BuildCache) -> None:

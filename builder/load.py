@@ -32,11 +32,15 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class FileStat(NamedTuple):
-    """What the file system says about a source file, to skip re-hashing it."""
+    """What the file system says about a source file, to skip re-hashing it.
+
+    ctime too: it changes on every write, even one that restores mtime and size.
+    """
 
     mtime_ns: int
     size: int
     inode: int
+    ctime_ns: int
 
 
 @dataclass
@@ -77,7 +81,7 @@ def shown(index: Path, rel: str) -> Path:
 
 def _stat_of(entry: os.DirEntry[str]) -> FileStat:
     info = entry.stat(follow_symlinks=False)
-    return FileStat(info.st_mtime_ns, info.st_size, info.st_ino)
+    return FileStat(info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
 
 
 def scan_index(index: Path) -> Scan:
@@ -107,12 +111,24 @@ def scan_index(index: Path) -> Scan:
                     "unexpected entry (expected only registry.yaml, plugins/ and README.md)",
                 )
             )
-        elif entry.name == REGISTRY_FILE and entry.is_file(follow_symlinks=False):
+        elif entry.is_symlink() or not (
+            entry.is_dir() if entry.name == PLUGINS_DIR else entry.is_file()
+        ):
+            kind = "folder" if entry.name == PLUGINS_DIR else "regular file"
+            problems.append(
+                Problem(
+                    shown(index, entry.name),
+                    None,
+                    "",
+                    f"not a {kind} (links and special files are not allowed in an index)",
+                )
+            )
+        elif entry.name == REGISTRY_FILE:
             registry = _stat_of(entry)
-    if registry is None:
+    if registry is None and not any(p.file == shown(index, REGISTRY_FILE) for p in problems):
         problems.append(Problem(shown(index, REGISTRY_FILE), None, "", "file not found"))
     plugins_dir = index / PLUGINS_DIR
-    if not plugins_dir.is_dir():
+    if plugins_dir.is_symlink() or not plugins_dir.is_dir():
         return Scan(registry, plugins, problems)
     for entry in sorted(os.scandir(plugins_dir), key=lambda e: e.name):
         if entry.name.startswith("."):
@@ -141,7 +157,9 @@ def _walk(index: Path, rel: str, folder: PluginFolder, problems: list[Problem]) 
         child = f"{rel}/{entry.name}"
         if entry.is_file(follow_symlinks=False):
             info = entry.stat(follow_symlinks=False)
-            folder.files[child] = FileStat(info.st_mtime_ns, info.st_size, info.st_ino)
+            folder.files[child] = FileStat(
+                info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns
+            )
         elif entry.is_dir(follow_symlinks=False):
             _walk(index, child, folder, problems)
         else:

@@ -12,6 +12,7 @@ import binascii
 import datetime
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -207,10 +208,23 @@ class PluginManifest(Strict):
 # --- plugins/<name>/versions/<version>.yaml -------------------------------------------
 
 
+def _check_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as e:
+        raise ValueError(f"expected a URL or a relative path; got {value[:80]!r} ({e})") from None
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"expected no spaces or control characters; got {value[:80]!r}")
+    if parts.scheme and not parts.netloc:
+        raise ValueError(f"expected scheme://host/path; got {value[:80]!r}")
+    return value
+
+
 class Artifact(Strict):
     # An https URL, or (when policy.allow_local_artifacts) a path relative to the
     # plugin's folder, such as artifacts/auth-jwt-1.0.0.tar.gz.
-    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    url: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_check_url)]
     sha256: Sha256
     size: Annotated[int, Field(gt=0)]  # bytes
     filename: FileName

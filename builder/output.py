@@ -98,6 +98,7 @@ def write_output(
 
     `on_disk` is `files_on_disk(out)` when the caller already has it. A file is
     rewritten when its hash differs from `previous` or its size from the disk.
+    `before_commit` runs once everything is staged, only if anything will change.
     """
     report = WriteReport()
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,8 @@ def write_output(
     try:
         for path in changed:
             _stage(staging / path, plan[path])
-        if before_commit is not None:
+        stale = set(on_disk) - set(plan)
+        if before_commit is not None and (changed or stale):
             before_commit()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -126,7 +128,6 @@ def write_output(
         (staging / path).replace(final)
         report.written.append(path)
     shutil.rmtree(staging, ignore_errors=True)
-    stale = set(on_disk) - set(plan)
     for path in sorted(stale):
         (out / path).unlink()
         report.removed.append(path)

@@ -25,6 +25,15 @@ _TYPE_WORDS = {
 }
 
 
+_SHOWN_CHARS = 60  # longer texts are cut in messages
+_LENGTH_ERRORS = {
+    "too_short": ("at least", "min_length", "item"),
+    "too_long": ("at most", "max_length", "item"),
+    "string_too_short": ("at least", "min_length", "character"),
+    "string_too_long": ("at most", "max_length", "character"),
+}
+
+
 def describe(value: Any) -> str:
     """Describe a parsed YAML value the way its author wrote it."""
     if value is None:
@@ -34,11 +43,16 @@ def describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        shown = value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "…"
+        return (
+            f"the text {shown!r} ({len(value)} characters)"
+            if shown != value
+            else (f"the text {value!r}")
+        )
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
+        return f"a list of {len(value)}"
     return type(value).__name__
 
 
@@ -105,6 +119,11 @@ def _message(error: Any, doc: Document, model: type[BaseModel]) -> str:
         return message
     if kind == "value_error":
         return str(error["ctx"]["error"])
+    if kind in _LENGTH_ERRORS:
+        bound, key, unit = _LENGTH_ERRORS[kind]
+        limit = error["ctx"][key]
+        found = len(value) if hasattr(value, "__len__") else "?"
+        return f"expected {bound} {limit} {unit}{'s' if limit != 1 else ''}, got {found}"
     text: str = error["msg"]
     text = text.removeprefix("Input should be ").removeprefix("Value should ")
     return f"expected {text}; got {describe(value)}"

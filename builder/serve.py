@@ -7,6 +7,7 @@ import functools
 import hashlib
 import http.server
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
     sys_version = ""
 
     def send_head(self) -> Any:
-        path = self.path.split("?", 1)[0].split("#", 1)[0]
-        if any(part.startswith(".") for part in path.split("/") if part):
+        # Decoded first: `%2e` is a dot too.
+        path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
+        if any(part.startswith(".") for part in path.replace("\\", "/").split("/") if part):
             self.send_error(404, "Not found")
             return None
         local = Path(self.translate_path(self.path))

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from builder import strict_yaml
 from builder.errors import Problem, SourceError
-from builder.facts import PluginFacts, local_artifact_path
+from builder.facts import INSTALL_KINDS, PluginFacts, local_artifact_path
 from builder.load import PLUGIN_FILE, LoadedPlugin, LoadedVersion, shown
 from builder.models import RegistryConfig
 from builder.requirements import VersionKey, key_of, parse_requirement
@@ -265,7 +265,7 @@ def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem
         file = next(
             v.file
             for v in reversed(facts[first].versions())
-            if any(d.name == second for d in v.dependencies)
+            if any(d.name == second and d.kind in INSTALL_KINDS for d in v.dependencies)
         )
         problems.append(
             problem_at(

@@ -429,6 +429,12 @@ def _symlinked_plugin_folder(index: Path) -> None:
     (index / "plugins/auth-jwt-alias").symlink_to("auth-jwt", target_is_directory=True)
 
 
+def _symlinked_plugins_dir(index: Path) -> None:
+    elsewhere = index.parent / "elsewhere"
+    (index / "plugins").rename(elsewhere)
+    (index / "plugins").symlink_to(elsewhere, target_is_directory=True)
+
+
 def _missing_registry(index: Path) -> None:
     (index / REGISTRY).unlink()
 
@@ -768,7 +774,7 @@ CASES = [
         2,
         "display_name",
         "at least 1 character",
-        "got the text ''",
+        "got 0",
     ),
     case(
         "size-zero",
@@ -1060,7 +1066,31 @@ CASES = [
         "unexpected entry",
     ),
     case("plugin-yaml-missing", _missing_plugin_yaml, CSV, None, "", "file not found"),
+    case(
+        "symlinked-plugins-folder",
+        _symlinked_plugins_dir,
+        "plugins",
+        None,
+        "",
+        "not a folder (links and special files are not allowed",
+    ),
     # --- artifacts -----------------------------------------------------------------
+    case(
+        "artifact-url-malformed-host",
+        _line(AUTH_100, 4, '  url: "https://[::1/x.tgz"'),
+        AUTH_100,
+        4,
+        "artifact.url",
+        "expected a URL or a relative path",
+    ),
+    case(
+        "artifact-url-with-space",
+        _line(AUTH_100, 4, '  url: "https://example.com/a b.tgz"'),
+        AUTH_100,
+        4,
+        "artifact.url",
+        "expected no spaces or control characters",
+    ),
     case(
         "artifact-wrong-sha256",
         _wrong_sha256,

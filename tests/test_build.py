@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -232,7 +233,7 @@ def test_a_failure_mid_build_leaves_the_old_output(
         staged.append(target)
 
     monkeypatch.setattr(output, "_stage", failing_stage)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(BuildError, match="No space left"):
         build(index, out)
     assert snapshot(out) == before
     assert not (out / output.STATE_DIR / "staging").exists()
@@ -312,3 +313,46 @@ def test_cli_runs_as_a_real_process(index: Path, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "plugin.yaml:" in done.stderr and "invalid YAML" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_build_stopped_while_committing_leaves_no_lying_cache(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files moved in but cache not saved: the next build must not trust the old cache."""
+    out = tmp_path / "out"
+    build(index, out)
+    version_file = sorted((index / "plugins" / plugin_names(index)[0] / "versions").iterdir())[0]
+    original = version_file.read_text()
+    version_file.write_text(original.replace("released: 20", "released: 19", 1))
+    monkeypatch.setattr("builder.build.save_cache", failing_save)
+    with pytest.raises(BuildError, match="cannot write the build"):
+        build(index, out)
+    monkeypatch.undo()
+    version_file.write_text(original)
+    build(index, out)
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+def failing_save(out: Path, cache: object) -> None:
+    raise OSError(28, "No space left on device", str(out))
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_seen(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    name = plugin_names(index)[0]
+    version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
+    before = version_file.stat()
+    text = version_file.read_text()
+    version_file.write_text(text.replace("released: 20", "released: 19", 1))
+    os.utime(version_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = build(index, out)
+    assert result.reparsed == (name,)
+
+
+@pytest.mark.parametrize("value", ["99999999999999", "-5", "yesterday"])
+def test_a_bad_source_date_epoch_is_refused(index: Path, tmp_path: Path, value: str) -> None:
+    with pytest.raises(BuildError, match="SOURCE_DATE_EPOCH: expected whole seconds"):
+        build(index, tmp_path / "out", environ={"SOURCE_DATE_EPOCH": value})
+    assert not (tmp_path / "out").exists()

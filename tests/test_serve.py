@@ -53,7 +53,9 @@ def test_artifacts_download_as_published(served: str) -> None:
     assert headers["Content-Type"] == "application/gzip"
 
 
-@pytest.mark.parametrize("path", [".plugindex/cache.json", "index/", "nothing-here.json"])
+@pytest.mark.parametrize(
+    "path", [".plugindex/cache.bin", "%2eplugindex/cache.bin", "index/", "nothing-here.json"]
+)
 def test_builder_state_listings_and_missing_files_are_404(served: str, path: str) -> None:
     assert fetch(served + path)[0] == 404
 

@@ -73,16 +73,24 @@ def analyse(
     if registry is None:
         return analysis
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
+    fresh.registry = registry_digest
     changed: set[str] = set()
     for folder in scan.plugins.values():
-        files = _read_folder(index, folder, previous, analysis.problems)
+        files = _read_folder(index, folder, previous, fresh, analysis.problems)
         if files is None:
             analysis.broken.add(folder.folder)
             continue
-        for rel, info in folder.files.items():
-            fresh.sources[rel] = (*info, files.digests[rel])
-        input_key = _input_key(registry_digest, files.digests)
         record = previous.plugins.get(folder.folder)
+        if (
+            files.all_known
+            and record is not None
+            and record.files == len(folder.files)
+            and previous.registry == registry_digest
+        ):
+            # Same files (all known, same count), same bytes: the same input key.
+            input_key = record.input
+        else:
+            input_key = _input_key(registry_digest, files.digests)
         if record is not None and record.input == input_key and folder.folder not in dirty:
             cached = record.facts()
             if cached is not None:
@@ -93,7 +101,7 @@ def analyse(
         if facts is None:
             analysis.broken.add(folder.folder)
             continue
-        fresh.plugins[folder.folder] = PluginRecord.of(input_key, facts)
+        fresh.plugins[folder.folder] = PluginRecord.of(input_key, facts, len(folder.files))
         analysis.facts[facts.name] = facts
         changed.add(facts.name)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
@@ -112,26 +120,37 @@ class _FolderFiles:
     digests: dict[str, str] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
+    all_known: bool = True  # every file's stat matched the cache
 
 
 def _read_folder(
-    index: Path, folder: PluginFolder, previous: BuildCache, problems: list[Problem]
+    index: Path,
+    folder: PluginFolder,
+    previous: BuildCache,
+    fresh: BuildCache,
+    problems: list[Problem],
 ) -> _FolderFiles | None:
-    """Hash a folder's files, reading only those whose stat changed since the cache."""
+    """Hash a folder's files, reading only those whose stat changed since the cache.
+
+    Records every file's stat and hash in `fresh.sources`.
+    """
     files = _FolderFiles()
     readable = True
     for rel, info in folder.files.items():
-        files.sizes[rel] = info.size
+        files.sizes[rel] = info[1]
         known = previous.sources.get(rel)
         if known is not None and known[:4] == info:
             files.digests[rel] = known[4]
+            fresh.sources[rel] = known
             continue
+        files.all_known = False
         try:
             if _is_manifest(rel):
                 files.contents[rel] = read_file(index, rel)
                 files.digests[rel] = hashlib.sha256(files.contents[rel]).hexdigest()
             else:
                 files.digests[rel] = _hash_file(index / rel)
+            fresh.sources[rel] = (*info, files.digests[rel])
         except SourceError as e:
             problems.append(e.problem)
             readable = False

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 6"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 7"
 
 SourceRecord = tuple[int, int, int, int, str]  # (mtime_ns, size, inode, ctime_ns, sha256)
 
@@ -35,10 +35,11 @@ SourceRecord = tuple[int, int, int, int, str]  # (mtime_ns, size, inode, ctime_n
 class PluginRecord:
     input: str  # sha256 over registry.yaml and every file of the plugin folder
     row: tuple[Any, ...]  # the fields of PluginFacts, as a plain tuple
+    files: int  # how many files the plugin folder had
 
     @classmethod
-    def of(cls, input_key: str, facts: PluginFacts) -> PluginRecord:
-        return cls(input_key, tuple(facts))
+    def of(cls, input_key: str, facts: PluginFacts, files: int) -> PluginRecord:
+        return cls(input_key, tuple(facts), files)
 
     def facts(self) -> PluginFacts | None:
         """Return the cached facts, or None when the record is not what we wrote."""
@@ -51,6 +52,7 @@ class PluginRecord:
 @dataclass
 class BuildCache:
     index: str = ""  # absolute path of the index this cache describes
+    registry: str = ""  # sha256 of registry.yaml
     sources: dict[str, SourceRecord] = field(default_factory=dict)  # index-relative path
     plugins: dict[str, PluginRecord] = field(default_factory=dict)  # by folder name
     outputs: dict[str, str] | None = None  # published path → sha256; None: unknown
@@ -62,15 +64,15 @@ def load_cache(out: Path, index: Path) -> BuildCache:
     here = str(index.resolve())
     try:
         # Our own state file, never fetched from elsewhere; marshal builds no code.
-        key, cached_index, sources, plugins, outputs = marshal.loads(  # noqa: S302
-            path.read_bytes()
-        )
-        if key != _CACHE_KEY:
-            return BuildCache(here, outputs=outputs)
+        data = marshal.loads(path.read_bytes())  # noqa: S302
+        if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
+            return BuildCache(here)  # another builder version's cache: start afresh
+        _, cached_index, registry, sources, plugins, outputs = data
         if cached_index != here:
             return BuildCache(here, outputs=outputs)
         return BuildCache(
             here,
+            registry,
             sources,
             {folder: PluginRecord(*record) for folder, record in plugins.items()},
             outputs,
@@ -92,8 +94,10 @@ def save_cache(out: Path, cache: BuildCache) -> None:
     """Write the cache atomically."""
     path = out / STATE_DIR / CACHE_FILE
     temporary = path.with_suffix(".tmp")
-    plugins = {folder: (r.input, r.row) for folder, r in cache.plugins.items()}
+    plugins = {folder: (r.input, r.row, r.files) for folder, r in cache.plugins.items()}
     temporary.write_bytes(
-        marshal.dumps((_CACHE_KEY, cache.index, cache.sources, plugins, cache.outputs))
+        marshal.dumps(
+            (_CACHE_KEY, cache.index, cache.registry, cache.sources, plugins, cache.outputs)
+        )
     )
     temporary.replace(path)

@@ -11,7 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -31,16 +31,10 @@ _TOP_LEVEL = frozenset({REGISTRY_FILE, PLUGINS_DIR, "README.md"})
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class FileStat(NamedTuple):
-    """What the file system says about a source file, to skip re-hashing it.
-
-    ctime too: it changes on every write, even one that restores mtime and size.
-    """
-
-    mtime_ns: int
-    size: int
-    inode: int
-    ctime_ns: int
+# What the file system says about a source file, to skip re-hashing it:
+# (mtime_ns, size, inode, ctime_ns). ctime too: it changes on every write, even one
+# that restores mtime and size. A plain tuple: one is made per file per build.
+FileStat = tuple[int, int, int, int]
 
 
 @dataclass
@@ -81,7 +75,7 @@ def shown(index: Path, rel: str) -> Path:
 
 def _stat_of(entry: os.DirEntry[str]) -> FileStat:
     info = entry.stat(follow_symlinks=False)
-    return FileStat(info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
 
 
 def scan_index(index: Path) -> Scan:
@@ -157,9 +151,7 @@ def _walk(index: Path, rel: str, folder: PluginFolder, problems: list[Problem]) 
         child = f"{rel}/{entry.name}"
         if entry.is_file(follow_symlinks=False):
             info = entry.stat(follow_symlinks=False)
-            folder.files[child] = FileStat(
-                info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns
-            )
+            folder.files[child] = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
         elif entry.is_dir(follow_symlinks=False):
             _walk(index, child, folder, problems)
         else:

@@ -52,7 +52,8 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
     env = os.environ if environ is None else environ
     commit: str | None = None
     epoch: int | None = None
-    try:
+    # No git, or not a repository: the build simply names no commit.
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         result = subprocess.run(
             ["git", "-C", str(index), "log", "-1", "--format=%H %ct"],
             capture_output=True,
@@ -63,8 +64,6 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
         if result.returncode == 0 and result.stdout.strip():
             sha, _, seconds = result.stdout.strip().partition(" ")
             commit, epoch = sha, int(seconds)
-    except (OSError, subprocess.SubprocessError):
-        pass
     raw_epoch = env.get("SOURCE_DATE_EPOCH", "").strip()
     if raw_epoch:
         epoch = int(raw_epoch) if raw_epoch.isdigit() else -1

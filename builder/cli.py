@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the index has problems (all printed); 2 bad usage;
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -149,9 +150,8 @@ def serve(directory: Path, host: str, port: int) -> None:
     click.echo(f"serving {directory} at http://{host}:{server.server_port}/ (Ctrl-C to stop)")
     sys.stdout.flush()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how serving ends
+            server.serve_forever()
     finally:
         server.server_close()
 

@@ -7,7 +7,6 @@ path the user gave, so they are clickable and match GitHub's annotation paths.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,11 +162,6 @@ def _walk(index: Path, rel: str, folder: PluginFolder, problems: list[Problem]) 
                     "not a regular file (links and special files are not allowed in an index)",
                 )
             )
-
-
-def hash_bytes(data: bytes) -> str:
-    """Return the hex sha256 of `data`."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def parse_model(model: type[Model], data: bytes, index: Path, rel: str) -> Model:

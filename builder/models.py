@@ -19,8 +19,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from builder.names import name_problem
 from builder.requirements import RequirementError, parse_requirement, parse_version
 
-SOURCE_FORMAT = 1
-
 
 def _check_name(value: str) -> str:
     problem = name_problem(value)

@@ -34,8 +34,8 @@ class Analysis:
     index: Path
     registry: RegistryConfig | None
     facts: dict[str, PluginFacts] = field(default_factory=dict)  # by plugin name
-    reparsed: set[str] = field(default_factory=set)  # plugins parsed (not from the cache)
-    documents: dict[str, bytes] = field(default_factory=dict)  # their rendered documents
+    # Documents of the plugins parsed this time (not taken from the cache), by name.
+    documents: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # folders that failed to load or check
     cache: BuildCache = field(default_factory=BuildCache)
@@ -74,7 +74,6 @@ def analyse(
         return analysis
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     fresh.registry = registry_digest
-    changed: set[str] = set()
     for folder in scan.plugins.values():
         files = _read_folder(index, folder, previous, fresh, analysis.problems)
         if files is None:
@@ -103,10 +102,10 @@ def analyse(
             continue
         fresh.plugins[folder.folder] = PluginRecord.of(input_key, facts, len(folder.files))
         analysis.facts[facts.name] = facts
-        changed.add(facts.name)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
     removed = {folder for folder in previous.plugins if folder not in scan.plugins}
-    only = _affected(analysis.facts, changed | removed) if previous.plugins else None
+    changed = set(analysis.documents) | removed
+    only = _affected(analysis.facts, changed) if previous.plugins else None
     analysis.problems.extend(
         check_dependencies(index, analysis.facts, only, unknown_ok=analysis.broken)
     )
@@ -193,7 +192,6 @@ def _load_and_check(
     }
     document = encode(plugin_document(loaded, local))
     name = loaded.manifest.name
-    analysis.reparsed.add(name)
     analysis.documents[name] = document
     return facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
 

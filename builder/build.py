@@ -177,7 +177,7 @@ def _build(
     return BuildResult(
         plugins=len(analysis.facts),
         versions=sum(len(f.version_rows) for f in analysis.facts.values()),
-        reparsed=tuple(sorted(analysis.reparsed)),
+        reparsed=tuple(sorted(analysis.documents)),
         report=report,
     )
 
@@ -194,7 +194,7 @@ def _save_if_changed(
     unchanged = (
         not report.written
         and not report.removed
-        and not analysis.reparsed
+        and not analysis.documents
         and outputs == cache.outputs
         and analysis.cache.sources == cache.sources
         and analysis.cache.plugins.keys() == cache.plugins.keys()

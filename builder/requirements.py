@@ -142,7 +142,7 @@ def parse_requirement(text: str) -> Requirement:
             )
         op = match["op"] or "^"
         if match["major"] in _WILDCARD:
-            if op != "^" or match["minor"] is not None or len(text.split(",")) > 1:
+            if match["op"] or match["minor"] is not None or len(text.split(",")) > 1:
                 raise RequirementError(f"expected `*` alone; got {text!r}")
             bounds.append((None, False, None, False))
             continue

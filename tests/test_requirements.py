@@ -65,7 +65,9 @@ def test_version_keys_order_by_semver_precedence() -> None:
     assert sorted(ordered, key=key_of) == ordered
 
 
-@pytest.mark.parametrize("text", ["", "^", "1.2.3.4", ">=a", "v1.2", "*, >1", ">=1.*", "1.*.3"])
+@pytest.mark.parametrize(
+    "text", ["", "^", "1.2.3.4", ">=a", "v1.2", "*, >1", "^*", ">=1.*", "1.*.3"]
+)
 def test_bad_requirements_are_refused(text: str) -> None:
     with pytest.raises(RequirementError, match="expected"):
         parse_requirement(text)

@@ -24,7 +24,9 @@ from builder.load import (
 )
 from builder.models import RegistryConfig
 from builder.render_json import encode, plugin_document
-from builder.validate import check_dependencies, check_plugin
+from builder.strict_yaml import Path_
+from builder.validate import check_dependencies, check_plugin, problem_at
+from builder.verify import SignedBy, check_signatures
 
 
 @dataclass
@@ -179,8 +181,19 @@ def _load_and_check(
         analysis.problems.append(e.problem)
         return None
     loaded, problems = load_plugin(index, folder, files.contents)
+    signers: dict[str, SignedBy] = {}
     if loaded is not None:
         problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
+
+        def report(rel: str, loc: Path_, message: str) -> None:
+            problems.append(problem_at(index, rel, loc, message))
+
+        signers = check_signatures(
+            registry.name,
+            loaded.manifest,
+            [(v.file, v.manifest) for v in loaded.versions],
+            report,
+        )
     if problems or loaded is None:
         analysis.problems.extend(problems)
         return None
@@ -190,7 +203,7 @@ def _load_and_check(
         for v in loaded.versions
         if local_artifact_path(folder_rel, v.manifest.artifact.url)
     }
-    document = encode(plugin_document(loaded, local))
+    document = encode(plugin_document(loaded, local, signers))
     name = loaded.manifest.name
     analysis.documents[name] = document
     return facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))

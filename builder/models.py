@@ -161,6 +161,9 @@ class Policy(Strict):
     max_artifact_size: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024  # bytes
     allowed_url_schemes: list[Literal["https", "http"]] = ["https"]
     reserved_names: list[Name] = []
+    # New names approved by the maintainers although they resemble an existing one
+    # (edit distance 1 or look-alike characters), such as `auth-jws` beside `auth-jwt`.
+    approved_similar_names: list[Name] = []
     # Artifacts stored in the repository next to their manifest: for the bundled demo
     # and tests only; a real registry mirrors authors' https artifacts instead.
     allow_local_artifacts: bool = False
@@ -186,7 +189,10 @@ class Author(Strict):
 
 class Owner(Strict):
     github: GitHubHandle
+    # Keys that may sign new statements.
     keys: Annotated[list[PublicKey], Field(min_length=1, max_length=8), Unique]
+    # Keys rotated out: what they signed before stays valid, nothing new may use them.
+    retired_keys: Annotated[list[PublicKey], Field(max_length=32), Unique] = []
 
 
 class PluginManifest(Strict):
@@ -201,6 +207,10 @@ class PluginManifest(Strict):
     categories: Annotated[list[Slug], Field(min_length=1, max_length=5), Unique]
     owners: Annotated[list[Owner], Field(min_length=1, max_length=10), Unique]
     readme: ReadmePath | None = None
+    # Raised by one with every signed change to this file, so an old signed
+    # plugin.yaml (say, with a removed owner) can never be replayed.
+    revision: Serial = 1
+    signature: Signature | None = None
 
 
 # --- plugins/<name>/versions/<version>.yaml -------------------------------------------
@@ -251,14 +261,26 @@ class Compliance(Strict):
     notes: LongText | None = None
 
 
-class Yank(Strict):
-    reason: LongText
-
-
 class Signature(Strict):
     algorithm: Literal["ed25519"]
-    key_id: Annotated[str, _pattern(r"[0-9a-f]{16,64}", "a hex key id")]
+    key_id: Annotated[str, _pattern(r"[0-9a-f]{16}", "a key id of 16 hex digits")]
     value: Annotated[str, _pattern(r"[A-Za-z0-9+/]{86}==", "a base64 Ed25519 signature")]
+
+
+# Each yank or un-yank carries a serial one higher than the last, inside what is
+# signed, so an old signed statement can never be replayed to undo a later one.
+Serial = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class Yank(Strict):
+    reason: LongText
+    serial: Serial = 1
+    signature: Signature | None = None
+
+
+class Unyank(Strict):
+    serial: Serial
+    signature: Signature | None = None
 
 
 class VersionManifest(Strict):
@@ -271,4 +293,5 @@ class VersionManifest(Strict):
     formats: list[Format] = []
     compliance: Compliance
     yanked: Yank | None = None
+    unyanked: Unyank | None = None
     signature: Signature | None = None

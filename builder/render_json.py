@@ -15,6 +15,8 @@ from builder import FORMAT_VERSION, __version__, layout
 from builder.facts import PluginFacts
 from builder.load import LoadedPlugin
 from builder.models import RegistryConfig, VersionManifest
+from builder.shapes import manifest_fields, version_entry
+from builder.verify import SignedBy
 
 
 def encode(document: Mapping[str, Any]) -> bytes:
@@ -33,34 +35,28 @@ def download_of(version: VersionManifest, mirrored: bool) -> str:
     return layout.artifact_path(artifact.sha256, artifact.filename) if mirrored else artifact.url
 
 
-def plugin_document(plugin: LoadedPlugin, mirrored: Iterable[str]) -> dict[str, Any]:
-    """Return the per-plugin document; `mirrored` lists sha256s present in the build."""
+def plugin_document(
+    plugin: LoadedPlugin, mirrored: Iterable[str], signers: Mapping[str, SignedBy]
+) -> dict[str, Any]:
+    """Return the per-plugin document.
+
+    `mirrored` lists sha256s present in the build; `signers` says, by version, which
+    owner's key the build verified the release signature with.
+    """
     in_build = set(mirrored)
     manifest = plugin.manifest
     versions = []
     for loaded in plugin.versions:
         v = loaded.manifest
-        # One dump per version: field-by-field dumps cost seconds on a large index.
-        data = v.model_dump()
+        data = version_entry(v)
         data["artifact"]["download"] = download_of(v, v.artifact.sha256 in in_build)
-        data["dependencies"] = [
-            {"name": name, "req": dep["version"], "kind": dep["kind"]}
-            for name, dep in sorted(data["dependencies"].items())
-        ]
-        data["compliance"] = {k: x for k, x in data["compliance"].items() if x is not None}
+        signer = signers[v.version]
+        data["signed_by"] = {"owner": signer.owner, "key_id": signer.key_id, "verified": True}
         versions.append(data)
     return {
         "format": FORMAT_VERSION,
-        "name": manifest.name,
-        "display_name": manifest.display_name,
-        "description": manifest.description,
-        "authors": [a.model_dump(exclude_none=True) for a in manifest.authors],
-        "license": manifest.license,
-        "homepage": manifest.homepage,
-        "repository": manifest.repository,
-        "keywords": manifest.keywords,
-        "categories": manifest.categories,
-        "owners": [o.model_dump() for o in manifest.owners],
+        **manifest_fields(manifest),
+        "signature": manifest.signature.model_dump() if manifest.signature else None,
         "versions": versions,
     }
 

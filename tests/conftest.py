@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import threading
@@ -9,8 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from builder.keys import read_private_key
 from builder.serve import make_server
+from builder.sign import sign_file
 
 ROOT = Path(__file__).resolve().parent.parent
 # The installed console script of the interpreter running the tests (not whatever
@@ -18,6 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(sys.executable).with_name("plugindex")
 PLUGINDEX = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "builder"]
 BUNDLED_INDEX = ROOT / "registry-index"
+DEMO_KEYS = ROOT / "tests" / "data" / "demo-keys-NOT-FOR-PRODUCTION"
+
+
+def demo_key(handle: str) -> Ed25519PrivateKey:
+    """Return the demo private key of an owner of the bundled index."""
+    return read_private_key(DEMO_KEYS / f"{handle}.pem", None)
+
+
+def sign_as_owner(version_file: Path, *, yank: bool = False) -> None:
+    """Sign a bundled plugin's version file with its first owner's demo key."""
+    manifest = version_file.parent.parent / "plugin.yaml"
+    owner = re.search(r"github: (\S+)", manifest.read_text(encoding="utf-8"))
+    assert owner is not None, manifest
+    sign_file(version_file, demo_key(owner[1]), yank=yank)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ distinctive part of the message, exit code 1 and no traceback.
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -21,13 +21,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.cli import cli
+from builder.errors import PlugindexError
+from builder.sign import sign_file
+from builder.signing import public_key_text
 from builder.strict_yaml import MAX_SOURCE_BYTES
 
 # --- the valid index -------------------------------------------------------------------
 
-KEY = "ed25519:" + base64.b64encode(bytes(range(32))).decode("ascii")
+# Every owner in this index holds the same test key; `run_validate` signs each version
+# file with it after a case's mutation, so cases see only the problem they make.
+SIGNING_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+KEY = public_key_text(SIGNING_KEY)
 MAX_ARTIFACT_SIZE = 4096
 
 REGISTRY = "registry.yaml"
@@ -254,8 +261,20 @@ def append(index: Path, rel: str, text: str) -> None:
 # --- running the CLI ---------------------------------------------------------------------
 
 
-def run_validate(index: Path, *extra: str) -> Result:
-    """Run `plugindex validate INDEX [extra...]` in-process."""
+def sign_versions(index: Path) -> None:
+    """Sign every version file that can be signed (a case may have broken some)."""
+    for path in sorted(index.glob("plugins/*/versions/*.yaml")):
+        # A file the case made unreadable or invalid stays as the case left it.
+        with contextlib.suppress(PlugindexError):
+            sign_file(path, SIGNING_KEY)
+            if "\nyanked:" in path.read_text(encoding="utf-8"):
+                sign_file(path, SIGNING_KEY, yank=True)
+
+
+def run_validate(index: Path, *extra: str, sign: bool = True) -> Result:
+    """Sign the version files, then run `plugindex validate INDEX [extra...]` in-process."""
+    if sign and (index / REGISTRY).is_file():
+        sign_versions(index)
     return CliRunner().invoke(cli, ["validate", str(index), *extra])
 
 

@@ -18,7 +18,7 @@ from builder.analyse import analyse
 from builder.build import build
 from builder.cli import cli
 from builder.errors import BuildError
-from tests.conftest import PLUGINDEX
+from tests.conftest import PLUGINDEX, sign_as_owner
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -39,17 +39,19 @@ def plugin_names(index: Path) -> list[str]:
 
 
 def add_version(index: Path, name: str, version: str) -> Path:
-    """Add a version to a plugin by copying its newest version file."""
+    """Add a signed version to a plugin by copying its newest version file."""
     versions = index / "plugins" / name / "versions"
     source = sorted(versions.glob("*.yaml"))[-1]
-    lines = source.read_text(encoding="utf-8").splitlines()
-    text = "\n".join(
-        f"version: {version}" if line.startswith("version:") else line
-        for line in lines
-        if not line.startswith("yanked:") and not line.startswith("  reason:")
-    )
+    kept: list[str] = []
+    skipping = False
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if not line.startswith((" ", "#")):  # a top-level key starts or ends a section
+            skipping = line.startswith(("yanked:", "signature:"))
+        if not skipping:
+            kept.append(f"version: {version}" if line.startswith("version:") else line)
     target = versions / f"{version}.yaml"
-    target.write_text(text + "\n", encoding="utf-8")
+    target.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    sign_as_owner(target)
     return target
 
 
@@ -324,6 +326,7 @@ def test_a_build_stopped_while_committing_leaves_no_lying_cache(
     version_file = sorted((index / "plugins" / plugin_names(index)[0] / "versions").iterdir())[0]
     original = version_file.read_text()
     version_file.write_text(original.replace("released: 20", "released: 19", 1))
+    sign_as_owner(version_file)
     monkeypatch.setattr("builder.build.save_cache", failing_save)
     with pytest.raises(BuildError, match="cannot write the build"):
         build(index, out)
@@ -345,7 +348,9 @@ def test_an_edit_that_keeps_size_and_mtime_is_still_seen(index: Path, tmp_path: 
     version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
     before = version_file.stat()
     text = version_file.read_text()
-    version_file.write_text(text.replace("released: 20", "released: 19", 1))
+    # A comment is not signed, so this edit keeps the file valid; same size, same inode.
+    assert text.startswith("# ")
+    version_file.write_text(text.replace("# ", "#~", 1))
     os.utime(version_file, ns=(before.st_atime_ns, before.st_mtime_ns))
     result = build(index, out)
     assert result.reparsed == (name,)

@@ -1,0 +1,105 @@
+"""Verify: check every author signature of a plugin against its owners' keys.
+
+Needs no git history: release, yank and un-yank signatures must verify with a key
+an owner of the plugin lists now (active or retired). Which keys were allowed to
+sign a *change* (the base's owners, active keys only) is the pull-request gate's
+rule (`gate.py`); this module is what every build re-checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from builder import statements
+from builder.models import PluginManifest, Signature, VersionManifest
+from builder.shapes import version_entry
+from builder.signing import Check, key_id, verify_statement
+from builder.strict_yaml import Path_
+
+
+class SignedBy(NamedTuple):
+    owner: str  # GitHub handle of the owner whose key verified
+    key_id: str
+
+
+def owner_keys(manifest: PluginManifest, *, retired: bool) -> dict[str, str]:
+    """Return {public key: owner handle} for a plugin's keys (retired ones too if asked)."""
+    keys: dict[str, str] = {}
+    for owner in manifest.owners:
+        for key in [*owner.keys, *(owner.retired_keys if retired else [])]:
+            keys.setdefault(key, owner.github)
+    return keys
+
+
+def _block(signature: Signature | None) -> dict[str, str] | None:
+    return signature.model_dump() if signature is not None else None
+
+
+def release_check(
+    registry: str, plugin: str, version: VersionManifest, keys: dict[str, str]
+) -> Check:
+    """Check a version's release signature against `keys`."""
+    statement = statements.release_statement(registry, plugin, version_entry(version))
+    return verify_statement(_block(version.signature), statement, keys)
+
+
+def yank_checks(
+    registry: str, plugin: str, version: VersionManifest, keys: dict[str, str]
+) -> list[tuple[Path_, Check]]:
+    """Check the signatures of a version's yank or un-yank, with the field they are at."""
+    checks: list[tuple[Path_, Check]] = []
+    sha256 = version.artifact.sha256
+    if version.yanked is not None:
+        y = version.yanked
+        statement = statements.yank_statement(
+            registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
+        )
+        checks.append(
+            (("yanked", "signature"), verify_statement(_block(y.signature), statement, keys))
+        )
+    if version.unyanked is not None:
+        u = version.unyanked
+        statement = statements.unyank_statement(
+            registry, plugin, version.version, sha256=sha256, serial=u.serial
+        )
+        checks.append(
+            (("unyanked", "signature"), verify_statement(_block(u.signature), statement, keys))
+        )
+    return checks
+
+
+def check_signatures(
+    registry: str,
+    manifest: PluginManifest,
+    versions: list[tuple[str, VersionManifest]],
+    report: Callable[[str, Path_, str], None],
+) -> dict[str, SignedBy]:
+    """Verify every signature of a plugin; report failures as (file, field, message).
+
+    Returns who signed each version whose release signature verified.
+    """
+    keys = owner_keys(manifest, retired=True)
+    signed: dict[str, SignedBy] = {}
+    for rel, version in versions:
+        check = release_check(registry, manifest.name, version, keys)
+        if check.valid and check.key is not None:
+            signed[version.version] = SignedBy(keys[check.key], key_id(check.key))
+        else:
+            report(rel, ("signature",), describe(check, "release", manifest.name))
+        for loc, yank_check in yank_checks(registry, manifest.name, version, keys):
+            if not yank_check.valid:
+                what = "yank" if loc[0] == "yanked" else "un-yank"
+                report(rel, loc, describe(yank_check, what, manifest.name))
+    return signed
+
+
+def describe(check: Check, what: str, plugin: str) -> str:
+    """Say in one sentence why a signature was refused."""
+    if check.verdict.name == "MISSING":
+        return (
+            f"the {what} statement is not signed (sign it with `plugindex sign` and an owner's key)"
+        )
+    if check.verdict.name == "UNKNOWN_KEY":
+        return f"the {what} signature was made with a key that is not an owner key of {plugin}"
+    return f"the {what} signature {check.verdict.value}"

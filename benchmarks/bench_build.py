@@ -83,7 +83,9 @@ def plugindex_command() -> list[str]:
 
 def run_build(index: Path, out: Path) -> BuildRun:
     """Run one build in its own process; return its wall time, max RSS and output."""
-    command = [*plugindex_command(), "build", str(index), "--out", str(out)]
+    # The synthetic artifacts are URLs on a host that does not exist: measure the
+    # build itself, not downloads (which `--no-fetch` skips).
+    command = [*plugindex_command(), "build", str(index), "--out", str(out), "--no-fetch"]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr)

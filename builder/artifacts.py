@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from builder import __version__
@@ -52,10 +52,16 @@ class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def fetch_digest(
-    url: str, *, max_size: int, timeout: float, schemes: tuple[str, ...] = ("https",)
+    url: str,
+    *,
+    max_size: int,
+    timeout: float,
+    schemes: tuple[str, ...] = ("https",),
+    sink: BinaryIO | None = None,
 ) -> Download:
-    """Stream `url`, hashing it; stop with FetchError past `max_size` bytes or
-    `timeout` seconds in all (not per read: a slow server can't stall us)."""
+    """Stream `url`, hashing it (and writing it to `sink`, if given); stop with
+    FetchError past `max_size` bytes or `timeout` seconds in all (not per read: a
+    slow server can't stall us)."""
     # The scheme was checked against the registry's policy before we get here.
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})  # noqa: S310
     opener = urllib.request.build_opener(_NoDowngradeRedirects(schemes))
@@ -77,6 +83,8 @@ def fetch_digest(
                         f"{url}: too large (expected at most {max_size} bytes, got more)"
                     )
                 digest.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
                 if time.monotonic() > deadline:
                     raise FetchError(f"{url}: download failed (took over {timeout:g} s)")
     except urllib.error.HTTPError as e:
@@ -94,52 +102,59 @@ def check_remote_artifacts(
     versions = [v for p in plugins for v in p.versions() if v.artifact.local is None]
 
     def check(version: VersionFacts) -> list[Problem]:
-        artifact = version.artifact
-        if artifact.size > policy.max_artifact_size:
+        if version.artifact.size > policy.max_artifact_size:
             return []  # already reported by the local rules; don't download it
-        # One byte past the declared size is enough to prove a mismatch.
-        cap = artifact.size
-        try:
-            got = fetch_digest(
-                artifact.url,
-                max_size=cap,
-                timeout=policy.download_timeout,
-                schemes=tuple(policy.allowed_url_schemes),
-            )
-        except TooLargeError:
-            return [
-                problem_at(
-                    index,
-                    version.file,
-                    ("artifact", "size"),
-                    f"does not match the downloaded file (expected the file's size, "
-                    f"more than {cap} bytes, got {artifact.size})",
-                )
-            ]
-        except FetchError as e:
-            return [problem_at(index, version.file, ("artifact", "url"), str(e))]
-        problems = []
-        if got.size != artifact.size:
-            problems.append(
-                problem_at(
-                    index,
-                    version.file,
-                    ("artifact", "size"),
-                    f"does not match the downloaded file (expected "
-                    f"{got.size}, got {artifact.size})",
-                )
-            )
-        if got.sha256 != artifact.sha256:
-            problems.append(
-                problem_at(
-                    index,
-                    version.file,
-                    ("artifact", "sha256"),
-                    f"does not match the downloaded file (expected "
-                    f"{got.sha256}, got {artifact.sha256})",
-                )
-            )
-        return problems
+        return check_download(index, version, policy)
 
     with ThreadPoolExecutor(_PARALLEL_DOWNLOADS) as pool:
         return [problem for found in pool.map(check, versions) for problem in found]
+
+
+def check_download(
+    index: Path, version: VersionFacts, policy: Policy, sink: BinaryIO | None = None
+) -> list[Problem]:
+    """Download one version's artifact (into `sink`, if given); return its problems."""
+    artifact = version.artifact
+    # One byte past the declared size is enough to prove a mismatch.
+    cap = artifact.size
+    try:
+        got = fetch_digest(
+            artifact.url,
+            max_size=cap,
+            timeout=policy.download_timeout,
+            schemes=tuple(policy.allowed_url_schemes),
+            sink=sink,
+        )
+    except TooLargeError:
+        return [
+            problem_at(
+                index,
+                version.file,
+                ("artifact", "size"),
+                f"does not match the downloaded file (expected the file's size, "
+                f"more than {cap} bytes, got {artifact.size})",
+            )
+        ]
+    except FetchError as e:
+        return [problem_at(index, version.file, ("artifact", "url"), str(e))]
+    problems = []
+    if got.size != artifact.size:
+        problems.append(
+            problem_at(
+                index,
+                version.file,
+                ("artifact", "size"),
+                f"does not match the downloaded file (expected {got.size}, got {artifact.size})",
+            )
+        )
+    if got.sha256 != artifact.sha256:
+        problems.append(
+            problem_at(
+                index,
+                version.file,
+                ("artifact", "sha256"),
+                f"does not match the downloaded file (expected "
+                f"{got.sha256}, got {artifact.sha256})",
+            )
+        )
+    return problems

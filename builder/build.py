@@ -17,6 +17,7 @@ from builder import layout
 from builder.analyse import Analysis, analyse
 from builder.cache import BuildCache, forget_cache, load_cache, save_cache
 from builder.errors import BuildError, InvalidIndexError, Problem
+from builder.mirror import forget_downloads, mirror_remote
 from builder.output import Planned, WriteReport, check_output, files_on_disk, write_output
 from builder.render_json import (
     config_document,
@@ -85,11 +86,16 @@ def _planned(content: bytes) -> Planned:
     return Planned(hashlib.sha256(content).hexdigest(), len(content), content)
 
 
-def plan_build(analysis: Analysis, source: SourceInfo) -> dict[str, Planned]:
-    """Return every file of the build by path (documents of unchanged plugins unrendered)."""
+def plan_build(
+    analysis: Analysis, source: SourceInfo, remote: dict[str, Planned] | None = None
+) -> dict[str, Planned]:
+    """Return every file of the build by path (documents of unchanged plugins unrendered).
+
+    `remote` holds the mirrored remote artifacts (see `builder.mirror`).
+    """
     assert analysis.registry is not None
-    plan: dict[str, Planned] = {}
-    artifacts: set[str] = set()
+    plan: dict[str, Planned] = dict(remote or {})
+    artifacts: set[str] = set(plan)
     for name, facts in sorted(analysis.facts.items()):
         plan[layout.index_path(name)] = Planned(
             facts.doc_sha256, facts.doc_size, analysis.documents.get(name)
@@ -113,10 +119,15 @@ def build(
     *,
     before_commit: Callable[[], None] | None = None,
     environ: dict[str, str] | None = None,
+    fetch: bool = True,
 ) -> BuildResult:
-    """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid."""
+    """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid.
+
+    `fetch=False` skips downloading remote artifacts the output lacks (an
+    incomplete build that `publish` refuses; for checks and benchmarks).
+    """
     with _collector_paused():
-        return _build(index, out, before_commit, environ)
+        return _build(index, out, before_commit, environ, fetch)
 
 
 @contextlib.contextmanager
@@ -141,6 +152,7 @@ def _build(
     out: Path,
     before_commit: Callable[[], None] | None,
     environ: dict[str, str] | None,
+    fetch: bool = True,
 ) -> BuildResult:
     check_output(out)
     cache = load_cache(out, index)
@@ -160,7 +172,17 @@ def _build(
         analysis = analyse(index, cache, dirty=damaged)
         if analysis.problems:
             raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
-    plan = plan_build(analysis, source)
+    assert analysis.registry is not None
+    remote = mirror_remote(
+        index,
+        out,
+        analysis.facts.values(),
+        analysis.registry.policy,
+        known=cache.outputs,
+        on_disk=on_disk,
+        fetch=fetch,
+    )
+    plan = plan_build(analysis, source, remote)
 
     def commit_starts() -> None:
         forget_cache(out)
@@ -172,6 +194,7 @@ def _build(
             out, plan, cache.outputs, on_disk=on_disk, before_commit=commit_starts
         )
         _save_if_changed(out, analysis, cache, plan, report)
+        forget_downloads(out)
     except OSError as e:
         raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e
     return BuildResult(

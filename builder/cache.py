@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 7"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 8"
 
 SourceRecord = tuple[int, int, int, int, str]  # (mtime_ns, size, inode, ctime_ns, sha256)
 

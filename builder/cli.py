@@ -115,12 +115,17 @@ def validate(index: Path, output_format: str, no_fetch: bool) -> None:
     help="Output folder (created; an earlier build there is updated in place).",
 )
 @format_option
+@click.option(
+    "--no-fetch",
+    is_flag=True,
+    help="Do not download remote artifacts (the build is then incomplete: not publishable).",
+)
 @reports_errors
-def build(index: Path, out: Path, output_format: str) -> None:
+def build(index: Path, out: Path, output_format: str, no_fetch: bool) -> None:
     """Build the static sparse index of INDEX into --out."""
     from builder.build import build as run_build
 
-    result = run_build(index, out)
+    result = run_build(index, out, fetch=not no_fetch)
     report = result.report
     click.echo(
         f"built {result.plugins} plugins, {result.versions} versions into {out}: "

@@ -28,11 +28,12 @@ def encode(document: Mapping[str, Any]) -> bytes:
 def download_of(version: VersionManifest, mirrored: bool) -> str:
     """Return where a client downloads a version's artifact from.
 
-    Mirrored artifacts are served from the registry itself, relative to its root;
-    others (until the publisher mirrors them) from the author's URL.
+    Always the registry's own copy, relative to its root: the build mirrors every
+    artifact, local or remote (`builder.mirror`), so `mirrored` no longer matters.
     """
+    del mirrored  # kept so callers need not change; every artifact is mirrored
     artifact = version.artifact
-    return layout.artifact_path(artifact.sha256, artifact.filename) if mirrored else artifact.url
+    return layout.artifact_path(artifact.sha256, artifact.filename)
 
 
 def plugin_document(

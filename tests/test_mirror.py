@@ -1,0 +1,159 @@
+"""Remote artifacts are mirrored into the build once, verified, under their content address."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from builder import layout
+from builder.build import build
+from builder.cli import cli
+from tests.mini_index import add_release, write_index
+from tests.test_build import snapshot
+
+
+@dataclass
+class ArtifactServer:
+    """A folder served on 127.0.0.1 that records every path requested."""
+
+    root: Path
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
+class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
+    record: list[str]
+
+    def do_GET(self) -> None:
+        self.record.append(self.path)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def artifact_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactServer]:
+    """Serve tmp/www on 127.0.0.1 and count the requests."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    root = tmp_path / "www"
+    root.mkdir()
+    record: list[str] = []
+    handler = type("Handler", (_RecordingHandler,), {"record": record})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield ArtifactServer(root, f"http://127.0.0.1:{server.server_port}/", record)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def remote_index(tmp_path: Path, server: ArtifactServer) -> Path:
+    """An index with one remote and one repository-local artifact."""
+    index = write_index(tmp_path / "index")
+    data = add_release(index, "tool-remote", "1.0.0", f"{server.url}tool-remote-1.0.0.tar.gz")
+    (server.root / "tool-remote-1.0.0.tar.gz").write_bytes(data)
+    add_release(index, "tool-local", "1.0.0", "artifacts/tool-local-1.0.0.tar.gz")
+    return index
+
+
+def test_remote_artifact_is_mirrored_and_documents_point_at_the_copy(
+    tmp_path: Path, artifact_server: ArtifactServer, serve_dir: Any
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    document = read_json(out / layout.index_path("tool-remote"))
+    artifact = document["versions"][0]["artifact"]
+    data = (artifact_server.root / "tool-remote-1.0.0.tar.gz").read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert artifact["download"] == f"artifacts/{sha256}/tool-remote-1.0.0.tar.gz"
+    assert artifact["url"] == f"{artifact_server.url}tool-remote-1.0.0.tar.gz"
+    assert read_json(out / "status.json")["artifacts"] == 2
+    # A served build installs as it is: the download URL gives the verified bytes.
+    base = serve_dir(out)
+    with urllib.request.urlopen(base + artifact["download"]) as response:
+        assert response.read() == data
+    assert not (out / ".plugindex" / "downloads").exists()
+
+
+def test_a_mirrored_artifact_is_never_fetched_again(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    out = tmp_path / "out"
+    build(index, out)
+    assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]
+    # The author's server goes away; rebuilds (even with the cache lost) still work.
+    (artifact_server.root / "tool-remote-1.0.0.tar.gz").unlink()
+    add_release(index, "tool-local", "1.1.0", "artifacts/tool-local-1.1.0.tar.gz", day=2)
+    build(index, out)
+    (out / ".plugindex" / "cache.bin").unlink()
+    build(index, out)
+    assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]
+
+
+def test_a_tampered_remote_artifact_is_refused_and_the_output_kept(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    out = tmp_path / "out"
+    build(index, out)
+    before = snapshot(out)
+    good = add_release(index, "tool-remote", "1.1.0", f"{artifact_server.url}new.tar.gz", day=2)
+    served = good[::-1]  # same size, other bytes
+    (artifact_server.root / "new.tar.gz").write_bytes(served)
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    version_file = index / "plugins" / "tool-remote" / "versions" / "1.1.0.yaml"
+    assert f"{version_file}:" in result.output
+    assert "artifact.sha256: does not match the downloaded file" in result.output
+    assert f"expected {hashlib.sha256(served).hexdigest()}" in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(out) == before
+    assert not list((out / ".plugindex" / "downloads").glob("*"))
+
+
+def test_an_unreachable_artifact_names_its_url(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    (artifact_server.root / "tool-remote-1.0.0.tar.gz").unlink()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"{artifact_server.url}tool-remote-1.0.0.tar.gz: download failed" in result.output
+    assert "404" in result.output
+    assert not (out / "config.json").exists()
+
+
+def test_no_fetch_builds_without_downloading(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out), "--no-fetch"])
+    assert result.exit_code == 0, result.output
+    assert artifact_server.requests == []
+    assert read_json(out / "status.json")["artifacts"] == 1

@@ -6,7 +6,9 @@ unchanged are taken from it instead of being read and parsed again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from builder.models import RegistryConfig
 from builder.render_json import encode, plugin_document
 from builder.strict_yaml import Path_
 from builder.validate import check_dependencies, check_plugin, problem_at
-from builder.verify import SignedBy, check_signatures
+from builder.verify import SIGNATURE_RULE, SignedBy, check_signatures
 
 
 @dataclass
@@ -60,12 +62,20 @@ def _hash_file(path: Path) -> str:
 
 
 def analyse(
-    index: Path, cache: BuildCache | None = None, *, dirty: frozenset[str] = frozenset()
+    index: Path,
+    cache: BuildCache | None = None,
+    *,
+    dirty: frozenset[str] = frozenset(),
+    folders: AbstractSet[str] | None = None,
 ) -> Analysis:
-    """Load and check the whole index; `dirty` names folders to re-parse regardless."""
+    """Load and check the whole index; `dirty` names folders to re-parse regardless.
+
+    With `folders`, only those plugin folders are loaded (the rest of the index is
+    treated as absent, so their dependencies must be among them to be checked).
+    """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs)
-    scan = scan_index(index)
+    scan = scan_index(index, folders)
     analysis = Analysis(index, None, problems=list(scan.problems), cache=fresh)
     if scan.registry is None:
         return analysis
@@ -186,7 +196,8 @@ def _load_and_check(
         problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
 
         def report(rel: str, loc: Path_, message: str) -> None:
-            problems.append(problem_at(index, rel, loc, message))
+            problem = problem_at(index, rel, loc, message)
+            problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
 
         signers = check_signatures(
             registry.name,

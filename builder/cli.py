@@ -87,22 +87,55 @@ def cli(verbose: bool) -> None:
     is_flag=True,
     help="Do not download remote artifacts to check their sha256 and size.",
 )
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Check the working tree as a pull request against this git ref: ownership, "
+    "immutability, names and scope, on the plugins it touches.",
+)
+@click.option(
+    "--author",
+    metavar="GITHUB_HANDLE",
+    help="With --base: the pull request's author, who must own the plugin.",
+)
 @reports_errors
-def validate(index: Path, output_format: str, no_fetch: bool) -> None:
+def validate(
+    index: Path, output_format: str, no_fetch: bool, base: str | None, author: str | None
+) -> None:
     """Check every rule of INDEX and report every problem at once."""
-    from builder.analyse import analyse
-    from builder.artifacts import check_remote_artifacts
+    from builder.report import write_step_summary
 
-    analysis = analyse(index)
-    problems = list(analysis.problems)
-    if analysis.registry is not None and not no_fetch:
-        problems.extend(
-            check_remote_artifacts(index, analysis.facts.values(), analysis.registry.policy)
+    if author is not None and base is None:
+        raise click.UsageError("--author needs --base (it is a pull-request rule)")
+    if base is not None:
+        from builder.gate import check_pull_request
+
+        result = check_pull_request(index, base, author=author, fetch=not no_fetch)
+        problems = result.problems
+        scope = f"pull request against {base} ({', '.join(result.plugins) or 'no plugin'})"
+        done = (
+            f"{index}: {scope}: {len(result.changes)} files changed, "
+            f"{len(result.versions_added)} version files added or changed: valid"
         )
+    else:
+        from builder.analyse import analyse
+        from builder.artifacts import check_remote_artifacts
+
+        analysis = analyse(index)
+        problems = list(analysis.problems)
+        if analysis.registry is not None and not no_fetch:
+            problems.extend(
+                check_remote_artifacts(index, analysis.facts.values(), analysis.registry.policy)
+            )
+        versions = sum(len(p.version_rows) for p in analysis.facts.values())
+        scope = "whole index"
+        done = f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid"
+    problems = sorted(problems, key=Problem.sort_key)
+    if output_format == "github":
+        write_step_summary(f"plugindex validate: {scope}", problems)
     if problems:
-        raise InvalidIndexError(sorted(problems, key=Problem.sort_key))
-    versions = sum(len(p.version_rows) for p in analysis.facts.values())
-    click.echo(f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid")
+        raise InvalidIndexError(problems)
+    click.echo(done)
 
 
 @cli.command()

@@ -48,6 +48,7 @@ class Problem:
     line: int | None
     field: str
     message: str
+    rule: str = ""  # a stable id such as PX101 (docs/rules.md), for rules that have one
 
     def sort_key(self) -> tuple[str, int, str, str]:
         """Order problems by file, then line (problems without a line first)."""
@@ -57,18 +58,21 @@ class Problem:
         """Return `file:line` (or just `file` when no line is known)."""
         return f"{self.file}:{self.line}" if self.line else str(self.file)
 
+    def _text(self) -> str:
+        rule = f"{self.rule} " if self.rule else ""
+        field = f"{self.field}: " if self.field else ""
+        return f"{rule}{field}{self.message}"
+
     def render(self) -> str:
-        """Return the problem as `path:line: field: message`."""
-        prefix = f"{self.field}: " if self.field else ""
-        return f"{self.location()}: {prefix}{self.message}"
+        """Return the problem as `path:line: [RULE ]field: message`."""
+        return f"{self.location()}: {self._text()}"
 
     def render_github(self) -> str:
         """Return the problem as a GitHub Actions error annotation."""
         where = f"file={_escape(str(self.file), property_value=True)}"
         if self.line:
             where += f",line={self.line}"
-        prefix = f"{self.field}: " if self.field else ""
-        return f"::error {where}::{_escape(prefix + self.message)}"
+        return f"::error {where}::{_escape(self._text())}"
 
 
 def _escape(text: str, *, property_value: bool = False) -> str:

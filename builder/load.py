@@ -8,6 +8,7 @@ path the user gave, so they are clickable and match GitHub's annotation paths.
 from __future__ import annotations
 
 import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -77,8 +78,12 @@ def _stat_of(entry: os.DirEntry[str]) -> FileStat:
     return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
 
 
-def scan_index(index: Path) -> Scan:
-    """List the index's source files; refuse links, special files and strays."""
+def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
+    """List the index's source files; refuse links, special files and strays.
+
+    With `only`, list just those plugin folders (a pull-request check looks at the
+    plugins it touches and their dependencies, not at the whole index).
+    """
     problems: list[Problem] = []
     registry: FileStat | None = None
     plugins: dict[str, PluginFolder] = {}
@@ -125,6 +130,8 @@ def scan_index(index: Path) -> Scan:
         return Scan(registry, plugins, problems)
     for entry in sorted(os.scandir(plugins_dir), key=lambda e: e.name):
         if entry.name.startswith("."):
+            continue
+        if only is not None and entry.name not in only:
             continue
         rel = f"{PLUGINS_DIR}/{entry.name}"
         if not entry.is_dir(follow_symlinks=False):

@@ -17,6 +17,9 @@ from builder.shapes import version_entry
 from builder.signing import Check, key_id, verify_statement
 from builder.strict_yaml import Path_
 
+# The rule id of a signature that does not verify (listed in docs/rules.md).
+SIGNATURE_RULE = "PX010"
+
 
 class SignedBy(NamedTuple):
     owner: str  # GitHub handle of the owner whose key verified

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the index has problems (all printed); 2 bad usage;
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -346,6 +347,81 @@ def new(  # Click passes every option by keyword
         f"next: edit them, `plugindex sign {written[1]} --key {key_file}` after any edit, "
         f"then `plugindex validate {index}`"
     )
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("target")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option(
+    "--prune-older-than",
+    metavar="AGE",
+    help="Delete objects no longer referenced for longer than AGE (e.g. 30d, 12h).",
+)
+@click.option(
+    "--init",
+    is_flag=True,
+    help="First set up the bucket: create it, public read of the prefix, CORS for GET.",
+)
+@click.option(
+    "--allow-older",
+    is_flag=True,
+    help="Publish even if the live build is newer (a deliberate rollback).",
+)
+@click.option(
+    "--break-lease",
+    is_flag=True,
+    help="Take over another publish's lease at once (only when it is known to be dead).",
+)
+@reports_errors
+def publish(
+    *,
+    directory: Path,
+    target: str,
+    dry_run: bool,
+    prune_older_than: str | None,
+    init: bool,
+    allow_older: bool,
+    break_lease: bool,
+) -> None:
+    """Publish the build in DIRECTORY to TARGET: s3://bucket/prefix or a folder."""
+    from builder.publish import (
+        PublishOptions,
+        describe_plan,
+        parse_duration,
+        summary_of,
+    )
+    from builder.publish import (
+        publish as run_publish,
+    )
+    from builder.storage import S3Storage, open_target
+
+    grace = parse_duration(prune_older_than) if prune_older_than else None
+    store = open_target(target)
+    if init and isinstance(store, S3Storage) and not dry_run:
+        for line in store.init_bucket():
+            click.echo(f"init: {line}")
+    with contextlib.ExitStack() as stack:
+        options = PublishOptions(
+            dry_run=dry_run,
+            prune_older_than=grace,
+            allow_older=allow_older,
+            lease_timeout=0.0 if break_lease else PublishOptions.lease_timeout,
+        )
+        if sys.stderr.isatty() and not dry_run:  # a progress bar only for a person
+            bar = stack.enter_context(
+                click.progressbar(length=1, label="publishing", file=sys.stderr)
+            )
+            options = dataclasses.replace(
+                options,
+                on_plan=lambda count: setattr(bar, "length", max(count, 1)),
+                on_upload=lambda key, size: bar.update(1),
+            )
+        report = run_publish(directory, store, options)
+    if dry_run:
+        for line in describe_plan(report):
+            click.echo(line)
+    click.echo(summary_of(report, target, getattr(store, "requests", None)))
 
 
 def main() -> None:

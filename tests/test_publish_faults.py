@@ -1,0 +1,267 @@
+"""Publishing under faults: interrupted or killed publishers, and racing publishers.
+
+After every fault a reader checks what a client would see: every object the live
+pointers reference exists and matches its hash. Runs against a real SeaweedFS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.build import build
+from builder.publish import PublishError, PublishOptions, publish, record_of
+from builder.storage import S3Storage, Storage, Stored
+from tests.conftest import BUNDLED_INDEX, PLUGINDEX
+from tests.mini_index import add_release, write_index
+from tests.s3server import S3Server
+from tests.test_build import add_version, leaf_plugin, plugin_names
+from tests.test_publish import (
+    NEW,
+    OLD,
+    PREFIX,
+    bucket_keys,
+    build_hashes,
+    check_consistent,
+    reader_of,
+    release_new_artifact,
+)
+
+
+class CrashError(Exception):
+    """Stands for the publisher dying between two requests."""
+
+
+class CrashingStore:
+    """A store that lets `allowed` writes through, then fails every write."""
+
+    def __init__(self, inner: Storage, allowed: int) -> None:
+        self.inner = inner
+        self.allowed = allowed
+        self.lock = threading.Lock()
+
+    def where(self, key: str) -> str:
+        return self.inner.where(key)
+
+    def get(self, key: str) -> Stored | None:
+        return self.inner.get(key)
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        with self.lock:
+            if self.allowed <= 0:
+                raise CrashError(key)
+            self.allowed -= 1
+        return self.inner.put(key, body, **options)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two builds of the bundled index: the second adds, changes and removes plugins."""
+    root = tmp_path_factory.mktemp("builds")
+    index = root / "index"
+    shutil.copytree(BUNDLED_INDEX, index)
+    build(index, root / "old", environ=OLD)
+    names = plugin_names(index)
+    release_new_artifact(index, names[0], "9.0.0")
+    add_version(index, names[1], "9.0.0")
+    shutil.rmtree(index / "plugins" / leaf_plugin(index))
+    build(index, root / "new", environ=NEW)
+    return root / "old", root / "new"
+
+
+def test_interrupted_first_publish_is_never_broken_and_completes(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, _ = two_builds
+    total = len(build_hashes(old)) + 2  # every object and the record, twice
+    for allowed in (0, 1, 2, total // 2, total - 2, total - 1):
+        bucket = s3_server.new_bucket()
+        store = S3Storage(bucket, PREFIX, s3_server.client())
+        with pytest.raises(CrashError):
+            publish(old, CrashingStore(store, allowed))
+        check_consistent(reader_of(store))
+        publish(old, store, PublishOptions(lease_timeout=0))
+        assert bucket_keys(s3_server, bucket) == build_hashes(old), allowed
+        check_consistent(reader_of(store))
+
+
+def test_interrupted_update_after_every_write_is_never_broken_and_completes(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    probe = s3_server.new_bucket()
+    publish(old, S3Storage(probe, PREFIX, s3_server.client()))
+    writes = len(publish(new, S3Storage(probe, PREFIX, s3_server.client())).uploaded) + 2
+    assert writes >= 6
+    for allowed in range(writes):
+        bucket = s3_server.new_bucket()
+        store = S3Storage(bucket, PREFIX, s3_server.client())
+        publish(old, store)
+        with pytest.raises(CrashError):
+            publish(new, CrashingStore(store, allowed))
+        check_consistent(reader_of(store))
+        # Whatever is live is the old build, or the new one, or on its way: the
+        # pointers are one or the other, never a mix that names a missing object.
+        status = store.get("status.json")
+        assert status is not None
+        assert status.data in {
+            (old / "status.json").read_bytes(),
+            (new / "status.json").read_bytes(),
+        }
+        publish(new, store, PublishOptions(lease_timeout=0))
+        keys = bucket_keys(s3_server, bucket)
+        assert {k: v for k, v in keys.items() if k in build_hashes(new)} == build_hashes(new)
+        check_consistent(reader_of(store))
+
+
+def test_a_publish_waits_for_a_live_lease_then_gives_up_clearly(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    with pytest.raises(CrashError):
+        publish(old, CrashingStore(store, 3))
+    with pytest.raises(PublishError, match=r"has held the lease for .* gave up waiting"):
+        publish(new, store, PublishOptions(wait_timeout=0.5))
+    record = record_of(store)
+    assert record is not None and record.state == "publishing"
+
+
+@pytest.fixture(scope="module")
+def large_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build of 300 small plugins (about 900 objects): long enough to kill mid-way."""
+    root = tmp_path_factory.mktemp("large")
+    index = write_index(root / "index")
+    for number in range(300):
+        for version in ("1.0.0", "1.1.0"):
+            add_release(index, f"tool-{number:03d}", version, f"artifacts/{version}.tar.gz")
+    build(index, root / "out", environ=OLD)
+    return root / "out"
+
+
+def test_a_killed_publisher_leaves_a_consistent_bucket_and_a_rerun_completes(
+    large_build: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    store = S3Storage(s3_bucket, PREFIX, s3_server.client())
+    target = f"s3://{s3_bucket}/{PREFIX}"
+    process = subprocess.Popen(
+        [*PLUGINDEX, "publish", str(large_build), target],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            record = record_of(store)
+            if record is not None and record.state == "publishing":
+                time.sleep(0.2)  # let some uploads happen
+                break
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the publish ended before it was killed"
+    check_consistent(reader_of(store))
+    record = record_of(store)
+    assert record is not None and record.state == "publishing"
+    done = subprocess.run(
+        [*PLUGINDEX, "publish", str(large_build), target, "--break-lease"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert bucket_keys(s3_server, s3_bucket) == build_hashes(large_build)
+    check_consistent(reader_of(store))
+
+
+def test_a_newer_publish_waits_for_an_older_one_and_wins(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    outcome: dict[str, Any] = {}
+
+    def start_newer(key: str, size: int) -> None:
+        if "thread" not in outcome:
+            thread = threading.Thread(
+                target=lambda: outcome.setdefault(
+                    "newer", publish(new, S3Storage(bucket, PREFIX, s3_server.client()))
+                )
+            )
+            outcome["thread"] = thread
+            thread.start()
+            time.sleep(0.3)  # the newer publisher now finds the lease held
+
+    publish(old, store, PublishOptions(on_upload=start_newer))
+    outcome["thread"].join(timeout=60)
+    assert "newer" in outcome
+    keys = bucket_keys(s3_server, bucket)
+    assert {k: keys.get(k) for k in build_hashes(new)} == build_hashes(new)
+    status = store.get("status.json")
+    assert status is not None and status.data == (new / "status.json").read_bytes()
+
+
+def test_an_older_publish_racing_a_newer_one_stops_with_a_clear_message(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    outcome: dict[str, Any] = {}
+
+    def start_older(key: str, size: int) -> None:
+        if "older" not in outcome:
+            try:
+                publish(old, S3Storage(bucket, PREFIX, s3_server.client()))
+                outcome["older"] = "published"
+            except PublishError as e:
+                outcome["older"] = str(e)
+
+    publish(new, store, PublishOptions(on_upload=start_older))
+    assert "holds a newer build" in outcome["older"]
+    status = store.get("status.json")
+    assert status is not None and status.data == (new / "status.json").read_bytes()
+    check_consistent(reader_of(store))
+
+
+def test_two_publisher_processes_racing_end_at_the_newer_build(
+    two_builds: tuple[Path, Path], s3_server: S3Server, s3_bucket: str
+) -> None:
+    old, new = two_builds
+    for round_number in range(4):
+        bucket = s3_bucket if round_number == 0 else s3_server.new_bucket()
+        target = f"s3://{bucket}/{PREFIX}"
+        order = [old, new] if round_number % 2 == 0 else [new, old]
+        processes = {
+            build_dir: subprocess.Popen(
+                [*PLUGINDEX, "publish", str(build_dir), target],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for build_dir in order
+        }
+        results = {b: (p.wait(timeout=120), p.communicate()[1]) for b, p in processes.items()}
+        assert results[new][0] == 0, results[new][1]
+        assert results[old][0] == 0 or (
+            results[old][0] == 3 and "holds a newer build" in results[old][1]
+        ), results[old]
+        store = S3Storage(bucket, PREFIX, s3_server.client())
+        status = store.get("status.json")
+        assert status is not None and status.data == (new / "status.json").read_bytes()
+        check_consistent(reader_of(store))

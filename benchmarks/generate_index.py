@@ -19,7 +19,6 @@ builder's YAML 1.2 core-schema resolution (versions such as "1.10" stay strings)
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
 import hashlib
 import json
@@ -33,6 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from builder import statements
+from builder.signing import public_key_text, sign_statement
+
+REGISTRY_NAME = "bench-registry"
 
 # --- vocabulary ------------------------------------------------------------------
 
@@ -172,8 +177,6 @@ class VersionSpec:
     risk_level: str
     risk_notes: str | None
     yank_reason: str | None
-    key_id: str
-    signature: str
     dependencies: list[tuple[str, str, str]] = field(default_factory=list)  # name, req, kind
 
 
@@ -190,7 +193,7 @@ class PluginSpec:
     repository: str
     keywords: list[str]
     categories: list[str]
-    owners: list[tuple[str, str]]  # github handle, public key
+    owners: list[str]  # github handles; each one's key is `owner_key(name, handle)`
     versions: list[VersionSpec] = field(default_factory=list)
 
 
@@ -207,7 +210,7 @@ def registry_yaml() -> str:
     """Return the registry.yaml of the synthetic index."""
     lines = [
         "format: 1",
-        "name: bench-registry",
+        f"name: {REGISTRY_NAME}",
         'title: "Benchmark registry"',
         'base_url: "https://plugins.example.org/"',
         "categories:",
@@ -242,23 +245,59 @@ def plugin_yaml(plugin: PluginSpec) -> str:
         "categories: [" + ", ".join(map(_q, plugin.categories)) + "]",
         "owners:",
     ]
-    for handle, key in plugin.owners:
+    for handle in plugin.owners:
+        key = public_key_text(owner_key(plugin.name, handle))
         lines += [f"  - github: {_q(handle)}", "    keys:", f"      - {_q(key)}"]
     lines.append("")
     return "\n".join(lines)
 
 
-def version_yaml(name: str, spec: VersionSpec) -> str:
-    """Return the text of a versions/<version>.yaml."""
+def release_entry(name: str, spec: VersionSpec) -> dict[str, Any]:
+    """Return the published shape of a version (`builder.shapes.version_entry`)."""
     filename = f"{name}-{spec.version}.tar.gz"
+    compliance: dict[str, Any] = {"risk_level": spec.risk_level}
+    if spec.risk_notes is not None:
+        compliance["notes"] = spec.risk_notes
+    return {
+        "version": spec.version,
+        "released": spec.released,
+        "artifact": {
+            "url": f"https://downloads.example.org/{name}/{filename}",
+            "sha256": spec.sha256,
+            "size": spec.size,
+            "filename": filename,
+        },
+        "dependencies": [
+            {"name": dep, "req": req, "kind": kind} for dep, req, kind in sorted(spec.dependencies)
+        ],
+        "compatibility": {"host": spec.host, "plugin_api": spec.plugin_api},
+        "engine": spec.engine,
+        "formats": [{"extension": e, "description": d, "mime_type": m} for e, d, m in spec.formats],
+        "compliance": compliance,
+    }
+
+
+def _signature_lines(block: dict[str, str], indent: str) -> list[str]:
+    return [
+        f"{indent}signature:",
+        f"{indent}  algorithm: {block['algorithm']}",
+        f"{indent}  key_id: {_q(block['key_id'])}",
+        f"{indent}  value: {_q(block['value'])}",
+    ]
+
+
+def version_yaml(name: str, spec: VersionSpec, key: Ed25519PrivateKey) -> str:
+    """Return the text of a versions/<version>.yaml, signed with `key`."""
+    entry = release_entry(name, spec)
+    artifact = entry["artifact"]
     lines = [
         f"version: {_q(spec.version)}",
         f"released: {_q(spec.released)}",
         "artifact:",
-        f"  url: {_q(f'https://downloads.example.org/{name}/{filename}')}",
+        f"  url: {_q(artifact['url'])}",
         f"  sha256: {_q(spec.sha256)}",
         f"  size: {spec.size}",
-        f"  filename: {_q(filename)}",
+        f"  filename: {_q(artifact['filename'])}",
     ]
     if spec.dependencies:
         lines.append("dependencies:")
@@ -284,14 +323,18 @@ def version_yaml(name: str, spec: VersionSpec) -> str:
     if spec.risk_notes is not None:
         lines.append(f"  notes: {_q(spec.risk_notes)}")
     if spec.yank_reason is not None:
-        lines += ["yanked:", f"  reason: {_q(spec.yank_reason)}"]
-    lines += [
-        "signature:",
-        "  algorithm: ed25519",
-        f"  key_id: {_q(spec.key_id)}",
-        f"  value: {_q(spec.signature)}",
-        "",
-    ]
+        yank = statements.yank_statement(
+            REGISTRY_NAME,
+            name,
+            spec.version,
+            sha256=spec.sha256,
+            reason=spec.yank_reason,
+            serial=1,
+        )
+        lines += ["yanked:", f"  reason: {_q(spec.yank_reason)}", "  serial: 1"]
+        lines += _signature_lines(sign_statement(key, yank), "  ")
+    release = statements.release_statement(REGISTRY_NAME, name, entry)
+    lines += [*_signature_lines(sign_statement(key, release), ""), ""]
     return "\n".join(lines)
 
 
@@ -316,13 +359,10 @@ def _names(rng: random.Random, count: int) -> list[str]:
     return sorted(names)
 
 
-def _public_key(rng: random.Random) -> str:
-    return "ed25519:" + base64.b64encode(rng.randbytes(32)).decode()
-
-
-def _signature(rng: random.Random, key: str) -> tuple[str, str]:
-    key_id = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return key_id, base64.b64encode(rng.randbytes(64)).decode()
+def owner_key(plugin: str, handle: str) -> Ed25519PrivateKey:
+    """Return the (deterministic, benchmark-only) signing key of an owner of a plugin."""
+    seed = hashlib.sha256(f"bench owner key {plugin} {handle}".encode()).digest()
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def _description(rng: random.Random, name: str) -> str:
@@ -346,7 +386,7 @@ def _plugin(rng: random.Random, name: str) -> PluginSpec:
         handles.append(handle)
         email = f"{first}.{last}@example.com".lower() if rng.random() < 0.7 else None
         authors.append((f"{first} {last}", email))
-    owners = [(handle, _public_key(rng)) for handle in handles[: rng.choice((1, 1, 2))]]
+    owners = handles[: rng.choice((1, 1, 2))]
     extra = [w for w in rng.sample(_PREFIXES, 4) if w not in words]
     keywords = list(dict.fromkeys([*words, *extra]))[: rng.randint(3, 6)]
     categories = [c[0] for c in rng.sample(CATEGORIES, rng.choice((1, 1, 2)))]
@@ -365,10 +405,7 @@ def _plugin(rng: random.Random, name: str) -> PluginSpec:
     )
 
 
-def _version_spec(
-    rng: random.Random, version: str, released: datetime.date, owner_key: str
-) -> VersionSpec:
-    key_id, signature = _signature(rng, owner_key)
+def _version_spec(rng: random.Random, version: str, released: datetime.date) -> VersionSpec:
     risk = rng.choice(_RISK_LEVELS)
     return VersionSpec(
         version=version,
@@ -382,8 +419,6 @@ def _version_spec(
         risk_level=risk,
         risk_notes=rng.choice(_RISK_NOTES) if risk != "low" else None,
         yank_reason=None,
-        key_id=key_id,
-        signature=signature,
     )
 
 
@@ -392,7 +427,6 @@ def _versions(rng: random.Random, plugin: PluginSpec, count: int) -> None:
     major = rng.choice((0, 0, 1, 1, 1, 2, 3))
     minor, patch = rng.randint(0, 4), rng.randint(0, 3)
     day = _START + datetime.timedelta(days=rng.randint(0, _SPAN_DAYS))
-    owner_key = plugin.owners[0][1]
     pending_release = False
     for i in range(count):
         if i > 0 and not pending_release:
@@ -409,7 +443,7 @@ def _versions(rng: random.Random, plugin: PluginSpec, count: int) -> None:
             version += f"-{rng.choice(('alpha', 'beta', 'rc'))}.{rng.randint(1, 3)}"
             pending_release = True  # the next version is the release of this one
         day += datetime.timedelta(days=rng.randint(3, 90))
-        spec = _version_spec(rng, version, day, owner_key)
+        spec = _version_spec(rng, version, day)
         if rng.random() < 0.02:
             spec.yank_reason = rng.choice(_YANK_REASONS)
         plugin.versions.append(spec)
@@ -492,9 +526,10 @@ def write_plugin(root: Path, plugin: PluginSpec) -> None:
     folder = root / "plugins" / plugin.name
     (folder / "versions").mkdir(parents=True, exist_ok=True)
     (folder / "plugin.yaml").write_text(plugin_yaml(plugin), encoding="utf-8")
+    key = owner_key(plugin.name, plugin.owners[0])
     for version in plugin.versions:
         (folder / "versions" / f"{version.version}.yaml").write_text(
-            version_yaml(plugin.name, version), encoding="utf-8"
+            version_yaml(plugin.name, version, key), encoding="utf-8"
         )
 
 
@@ -504,7 +539,6 @@ def write_plugin(root: Path, plugin: PluginSpec) -> None:
 def _spec_from_document(document: dict[str, Any]) -> VersionSpec:
     compliance = document["compliance"]
     yanked = document.get("yanked")
-    signature = document.get("signature") or {"key_id": "0" * 16, "value": "A" * 86 + "=="}
     return VersionSpec(
         version=document["version"],
         released=document["released"],
@@ -519,8 +553,6 @@ def _spec_from_document(document: dict[str, Any]) -> VersionSpec:
         risk_level=compliance["risk_level"],
         risk_notes=compliance.get("notes"),
         yank_reason=yanked["reason"] if yanked else None,
-        key_id=signature["key_id"],
-        signature=signature["value"],
         dependencies=[
             (name, dep["version"], dep.get("kind", "runtime"))
             for name, dep in sorted(document.get("dependencies", {}).items())
@@ -555,7 +587,11 @@ def modify_one(root: Path, name: str) -> Path:
     if version in existing:
         version = f"{major}.{minor}.{patch + 1}"
     rng = random.Random(f"modify {name} {version}")
-    key_id, signature = _signature(rng, name)
+    manifest = yaml.load(
+        (root / "plugins" / name / "plugin.yaml").read_text(encoding="utf-8"),
+        Loader=yaml.CSafeLoader,
+    )
+    key = owner_key(name, manifest["owners"][0]["github"])
     spec = replace(
         _spec_from_document(latest),
         version=version,
@@ -563,11 +599,9 @@ def modify_one(root: Path, name: str) -> Path:
         sha256=rng.randbytes(32).hex(),
         size=rng.randint(8_000, 20_000_000),
         yank_reason=None,
-        key_id=key_id,
-        signature=signature,
     )
     path = versions_dir / f"{version}.yaml"
-    path.write_text(version_yaml(name, spec), encoding="utf-8")
+    path.write_text(version_yaml(name, spec, key), encoding="utf-8")
     return path
 
 

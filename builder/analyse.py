@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from builder.cache import BuildCache, PluginRecord
 from builder.errors import Problem, SourceError
@@ -26,6 +27,7 @@ from builder.load import (
 )
 from builder.models import RegistryConfig
 from builder.render_json import encode, plugin_document
+from builder.shapes import version_entry
 from builder.strict_yaml import Path_
 from builder.validate import check_dependencies, check_plugin, problem_at
 from builder.verify import SIGNATURE_RULE, SignedBy, check_signatures
@@ -192,6 +194,7 @@ def _load_and_check(
         return None
     loaded, problems = load_plugin(index, folder, files.contents)
     signers: dict[str, SignedBy] = {}
+    entries: list[dict[str, Any]] = []
     if loaded is not None:
         problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
 
@@ -199,11 +202,14 @@ def _load_and_check(
             problem = problem_at(index, rel, loc, message)
             problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
 
+        # One published shape per version serves both the signature check and the document.
+        entries = [version_entry(v.manifest) for v in loaded.versions]
         signers = check_signatures(
             registry.name,
             loaded.manifest,
             [(v.file, v.manifest) for v in loaded.versions],
             report,
+            entries,
         )
     if problems or loaded is None:
         analysis.problems.extend(problems)
@@ -214,7 +220,7 @@ def _load_and_check(
         for v in loaded.versions
         if local_artifact_path(folder_rel, v.manifest.artifact.url)
     }
-    document = encode(plugin_document(loaded, local, signers))
+    document = encode(plugin_document(loaded, local, signers, entries))
     name = loaded.manifest.name
     analysis.documents[name] = document
     return facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))

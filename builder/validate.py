@@ -247,11 +247,14 @@ def check_dependencies(
                             f"{dep.req!r} (available: {available})",
                         )
                     )
-    problems.extend(_check_cycles(index, facts))
+    problems.extend(_check_cycles(index, facts, set(checked)))
     return problems
 
 
-def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem]:
+def _check_cycles(
+    index: Path, facts: Mapping[str, PluginFacts], changed: Set[str]
+) -> list[Problem]:
+    """Report each dependency cycle once, at a plugin that changed when one is in it."""
     graph = {
         name: [n for n in plugin.requires if n in facts and n != name]
         for name, plugin in facts.items()
@@ -260,7 +263,8 @@ def _check_cycles(index: Path, facts: Mapping[str, PluginFacts]) -> list[Problem
     for component in _strongly_connected(graph):
         if len(component) < 2:
             continue
-        cycle = _cycle_in(graph, sorted(component))
+        # The changed plugin first: the cycle is reported in its file, where it was made.
+        cycle = _cycle_in(graph, sorted(component, key=lambda n: (n not in changed, n)))
         first, second = cycle[0], cycle[1]
         file = next(
             v.file

@@ -585,3 +585,20 @@ def test_an_unknown_base_is_a_clear_error(repo: Path) -> None:
     assert result.exit_code == 3
     assert "--base 'no-such-branch': expected a branch, tag or commit" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_new_dependency_that_closes_a_cycle_is_refused(repo: Path) -> None:
+    """protocol-grpc -> auth-jwt -> template-crypto already; crypto -> grpc closes it."""
+    rel = add_version(repo, "template-crypto", "1.2.0", MARA)
+    text = without_sections(read(repo, rel), "signature")
+    if "dependencies:" not in text:
+        text = text.replace("compatibility:", "dependencies:\ncompatibility:", 1)
+    text = text.replace("dependencies:\n", 'dependencies:\n  protocol-grpc:\n    version: "^0.9"\n')
+    write(repo, rel, text)
+    sign_file(repo / rel, MARA)
+    commit(repo)
+    result = gate("--author", "mara-okafor")
+    assert result.exit_code == 1, result.output
+    line = line_of(repo, rel, r"^  protocol-grpc:")
+    assert f"{rel}:{line}: dependencies.protocol-grpc: " in result.stderr
+    assert "cycle" in result.stderr

@@ -424,6 +424,12 @@ def publish(
     click.echo(summary_of(report, target, getattr(store, "requests", None)))
 
 
+# The plugin user's commands (info, install, upgrade, ...) live in their own module.
+from builder.cli_client import add_client_commands  # noqa: E402 - needs `cli` and reports_errors
+
+add_client_commands(cli)
+
+
 def main() -> None:
     """Run the CLI."""
     cli()

@@ -1,0 +1,468 @@
+"""The client end to end: `plugindex install/info/...` against a build served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from builder import layout, statements
+from builder.build import build
+from builder.cli import cli
+from builder.signing import key_id, public_key_text, sign_statement
+from tests.conftest import demo_key, sign_as_owner
+from tests.fault_server import Recorder, endless, serve_recorded, status
+
+REGISTRY_NAME = "plugindex-demo"
+
+
+@dataclass
+class Client:
+    """A served build, a plugins folder and a cache, and a way to run commands."""
+
+    out: Path
+    url: str
+    recorder: Recorder
+    home: Path
+
+    @property
+    def plugins(self) -> Path:
+        return self.home / "plugins"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "PLUGINDEX_REGISTRY": self.url,
+            "PLUGINDEX_PLUGINS_DIR": str(self.plugins),
+            "PLUGINDEX_CACHE_DIR": str(self.home / "cache"),
+            "PLUGINDEX_CONFIG_DIR": str(self.home / "config"),
+            **extra,
+        }
+
+    def run(self, *args: str, **env: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=self.env(**env), catch_exceptions=False)
+
+    def document(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.out / layout.index_path(name)).read_bytes())
+        return data
+
+    def write_document(self, name: str, document: dict[str, Any]) -> None:
+        text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        (self.out / layout.index_path(name)).write_text(text + "\n", encoding="utf-8")
+
+    def artifact(self, name: str, version: str) -> Path:
+        entry = next(v for v in self.document(name)["versions"] if v["version"] == version)
+        return self.out / str(entry["artifact"]["download"])
+
+    def lock(self) -> dict[str, Any]:
+        path = self.plugins / "plugindex.lock"
+        return json.loads(path.read_bytes()) if path.exists() else {}
+
+
+@pytest.fixture
+def client(index: Path, tmp_path: Path) -> Iterator[Client]:
+    out = tmp_path / "out"
+    build(index, out)
+    with serve_recorded(out) as (url, recorder):
+        yield Client(out, url, recorder, tmp_path / "home")
+
+
+def installed(client: Client) -> dict[str, str]:
+    return {name: p["version"] for name, p in client.lock().get("plugins", {}).items()}
+
+
+def assert_nothing_installed(client: Client) -> None:
+    assert installed(client) == {}
+    if client.plugins.exists():
+        assert sorted(p.name for p in client.plugins.iterdir()) == [".plugindex"]
+        assert list((client.plugins / ".plugindex").glob("txn-*")) == []
+
+
+# --- install --------------------------------------------------------------------------
+
+
+def test_install_resolves_downloads_and_records_the_dependency_closure(client: Client) -> None:
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "installed auth-jwt 1.2.0",
+        "installed template-crypto 1.1.1",
+    ]
+    assert installed(client) == {"auth-jwt": "1.2.0", "template-crypto": "1.1.1"}
+    assert (client.plugins / "auth-jwt" / "plugin.toml").is_file()
+    assert (client.plugins / "template-crypto" / "plugin.toml").is_file()
+    lock = client.lock()["plugins"]
+    assert lock["auth-jwt"]["explicit"] and not lock["template-crypto"]["explicit"]
+    assert lock["auth-jwt"]["signed_by"] == key_id(public_key_text(demo_key("mara-okafor")))
+    listed = client.run("list", "--json")
+    assert [p["name"] for p in json.loads(listed.stdout)["plugins"]] == [
+        "auth-jwt",
+        "template-crypto",
+    ]
+
+
+def test_cold_install_fetches_each_file_once_and_a_rerun_only_revalidates(
+    client: Client,
+) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    cold = client.recorder.paths()
+    assert sorted(cold) == sorted(
+        [
+            "/config.json",
+            "/index/au/th/auth-jwt.json",
+            "/index/te/mp/template-crypto.json",
+            "/" + str(client.artifact("auth-jwt", "1.2.0").relative_to(client.out)),
+            "/" + str(client.artifact("template-crypto", "1.1.1").relative_to(client.out)),
+        ]
+    )
+    client.recorder.hits.clear()
+    # A fresh plugins folder, the same cache: documents revalidated, artifacts from cache.
+    again = client.run("install", "auth-jwt", PLUGINDEX_PLUGINS_DIR=str(client.home / "p2"))
+    assert again.exit_code == 0, again.output
+    assert {(h.path, h.status, h.conditional) for h in client.recorder.hits} == {
+        ("/config.json", 304, True),
+        ("/index/au/th/auth-jwt.json", 304, True),
+        ("/index/te/mp/template-crypto.json", 304, True),
+    }
+    assert len(client.recorder.hits) == 3
+
+
+def test_yanked_versions_are_skipped_unless_pinned_exactly(client: Client) -> None:
+    skipped = client.run("install", "datasource-csv@<1.0.2")
+    assert skipped.exit_code == 0, skipped.output
+    assert installed(client) == {"datasource-csv": "1.0.0"}  # 1.0.1 is yanked
+    pinned = client.run("install", "datasource-csv@=1.0.1")
+    assert pinned.exit_code == 0, pinned.output
+    assert "warning: datasource-csv 1.0.1 is yanked (Quoted fields" in pinned.stderr
+    assert installed(client) == {"datasource-csv": "1.0.1"}
+    assert "YANKED" in client.run("list").stdout
+
+
+def test_conflicting_requirements_are_explained(client: Client) -> None:
+    result = client.run("install", "auth-jwt@^1.1", "template-crypto@=1.0.0")
+    assert result.exit_code == 4
+    message = result.stderr.strip()
+    assert message.startswith("error: cannot resolve template-crypto: no version satisfies")
+    assert "you want =1.0.0" in message
+    assert "auth-jwt 1.2.0 wants ^1.1" in message or "auth-jwt 1.1.0 wants ^1.1" in message
+    assert "available: 1.1.1, 1.1.0, 1.0.0" in message
+    assert_nothing_installed(client)
+
+
+def test_prereleases_only_when_asked(client: Client) -> None:
+    assert client.run("install", "auth-jwt@^2.0.0-rc.1").exit_code == 0
+    assert installed(client)["auth-jwt"] == "2.0.0-rc.1"
+
+
+def test_unknown_plugin_and_bad_names_are_one_line_errors(client: Client) -> None:
+    unknown = client.run("install", "no-such-plugin")
+    assert unknown.exit_code == 4
+    assert unknown.stderr.startswith("error: no plugin named 'no-such-plugin' in http://127.0.0.1")
+    bad = client.run("install", "Bad_Name")
+    assert bad.exit_code == 2
+    assert "expected lower-case ASCII letters" in bad.stderr
+
+
+# --- verification: nothing installed ----------------------------------------------------
+
+
+def test_tampered_artifact_same_size_is_refused(client: Client) -> None:
+    artifact = client.artifact("auth-jwt", "1.2.0")
+    artifact.write_bytes(bytes(reversed(artifact.read_bytes())))
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 5
+    assert "sha256 does not match the signed index" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert_nothing_installed(client)
+
+
+def test_tampered_document_is_refused(client: Client) -> None:
+    document = client.document("auth-jwt")
+    document["versions"][2]["dependencies"] = []  # 1.2.0 no longer asks for template-crypto
+    client.write_document("auth-jwt", document)
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 5
+    assert "auth-jwt 1.2.0: the release signature does not verify" in result.stderr
+    assert_nothing_installed(client)
+
+
+def test_signature_from_a_non_owner_key_is_refused(client: Client) -> None:
+    document = client.document("auth-jwt")
+    entry = document["versions"][2]
+    entry["artifact"]["sha256"] = "0" * 64
+    entry["signature"] = sign_statement(
+        Ed25519PrivateKey.generate(),
+        statements.release_statement(REGISTRY_NAME, "auth-jwt", entry),
+    )
+    client.write_document("auth-jwt", document)
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 5
+    assert "made with a key that is not an owner key of auth-jwt" in result.stderr
+    assert_nothing_installed(client)
+
+
+def _swap_owner_key(
+    client: Client, name: str, *, revision: int, sign_manifest_with: Ed25519PrivateKey | None
+) -> Ed25519PrivateKey:
+    """Give the plugin's owners one new key; re-sign every version with it."""
+    new = Ed25519PrivateKey.generate()
+    document = client.document(name)
+    document["owners"] = [
+        {"github": "mara-okafor", "keys": [public_key_text(new)], "retired_keys": []}
+    ]
+    document["revision"] = revision
+    for entry in document["versions"]:
+        entry["signature"] = sign_statement(
+            new, statements.release_statement(REGISTRY_NAME, name, entry)
+        )
+    document["signature"] = (
+        sign_statement(sign_manifest_with, statements.manifest_statement(REGISTRY_NAME, document))
+        if sign_manifest_with
+        else None
+    )
+    client.write_document(name, document)
+    return new
+
+
+def test_owner_key_swapped_between_runs_is_refused_until_trusted(client: Client) -> None:
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    before = client.lock()
+    new = _swap_owner_key(client, "auth-jwt", revision=2, sign_manifest_with=None)
+    result = client.run("install", "auth-jwt@^1.2")
+    assert result.exit_code == 5
+    message = result.stderr
+    assert "auth-jwt: the owner keys changed since they were pinned" in message
+    old_ids = sorted(key_id(public_key_text(demo_key(h))) for h in ("mara-okafor", "jan-kowalski"))
+    assert f"pinned: {', '.join(old_ids)}" in message
+    assert f"now: {key_id(public_key_text(new))}" in message
+    assert "run `plugindex trust auth-jwt`" in message
+    assert client.lock() == before
+    trusted = client.run("trust", "auth-jwt")
+    assert trusted.exit_code == 0, trusted.output
+    again = client.run("install", "auth-jwt@^1.2")
+    assert again.exit_code == 0, again.output
+    assert installed(client)["auth-jwt"] == "1.2.0"
+
+
+def test_key_rotation_signed_by_a_pinned_key_is_accepted(client: Client) -> None:
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    _swap_owner_key(client, "auth-jwt", revision=2, sign_manifest_with=demo_key("mara-okafor"))
+    result = client.run("install", "auth-jwt@^1.2")
+    assert result.exit_code == 0, result.output
+    assert installed(client)["auth-jwt"] == "1.2.0"
+
+
+def test_rotation_without_a_higher_revision_is_refused(client: Client) -> None:
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    _swap_owner_key(client, "auth-jwt", revision=1, sign_manifest_with=demo_key("mara-okafor"))
+    result = client.run("install", "auth-jwt@^1.2")
+    assert result.exit_code == 5
+    assert "its revision 1 is not above the pinned 1" in result.stderr
+
+
+def _malicious_tar(name: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for member_name, data in (("ok/plugin.toml", b"x = 1\n"), (name, b"owned\n")):
+            info = tarfile.TarInfo(member_name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "entry", ["../escaped.txt", "/tmp/absolute.txt", "ok/../../escaped.txt"], ids=str
+)
+def test_archive_escaping_the_plugin_folder_is_refused(
+    index: Path, tmp_path: Path, entry: str
+) -> None:
+    """A signed, checksummed artifact is still refused if it would write outside its folder."""
+    import hashlib
+    import re
+
+    plugin = index / "plugins" / "template-crypto"
+    version_file = plugin / "versions" / "1.1.1.yaml"
+    data = _malicious_tar(entry)
+    (plugin / "artifacts" / "template-crypto-1.1.1.tar.gz").write_bytes(data)
+    text = version_file.read_text(encoding="utf-8")
+    text = re.sub(r"sha256: \S+", f"sha256: {hashlib.sha256(data).hexdigest()}", text)
+    text = re.sub(r"size: \d+", f"size: {len(data)}", text)
+    version_file.write_text(text, encoding="utf-8")
+    sign_as_owner(version_file)
+    out = tmp_path / "out"
+    build(index, out)
+    with serve_recorded(out) as (url, recorder):
+        client = Client(out, url, recorder, tmp_path / "home")
+        result = client.run("install", "template-crypto")
+    assert result.exit_code == 5
+    assert f"template-crypto-1.1.1.tar.gz: unsafe entry {entry!r}" in result.stderr
+    assert_nothing_installed(client)
+    assert not (tmp_path / "home" / "escaped.txt").exists()
+
+
+# --- HTTP faults ----------------------------------------------------------------------
+
+
+def test_server_error_then_success_is_retried(client: Client) -> None:
+    client.recorder.faults["/config.json"] = [status(500), status(503)]
+    result = client.run("install", "template-crypto")
+    assert result.exit_code == 0, result.output
+    config_hits = [h.status for h in client.recorder.hits if h.path == "/config.json"]
+    assert config_hits == [500, 503, 200]
+
+
+def test_429_waits_for_retry_after(client: Client) -> None:
+    path = "/index/te/mp/template-crypto.json"
+    client.recorder.faults[path] = [status(429, {"Retry-After": "1"})]
+    started = time.monotonic()
+    result = client.run("install", "template-crypto")
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 1.0
+    assert [h.status for h in client.recorder.hits if h.path == path] == [429, 200]
+
+
+def test_endless_artifact_stream_is_stopped_at_the_signed_size(client: Client) -> None:
+    path = "/" + str(client.artifact("template-crypto", "1.1.1").relative_to(client.out))
+    client.recorder.faults[path] = [endless]
+    result = client.run("install", "template-crypto")
+    assert result.exit_code == 5
+    assert "larger than the signed index says (expected" in result.stderr
+    assert_nothing_installed(client)
+
+
+def test_endless_document_is_stopped_at_the_document_cap(client: Client) -> None:
+    client.recorder.faults["/index/te/mp/template-crypto.json"] = [endless]
+    result = client.run("install", "template-crypto")
+    assert result.exit_code == 3
+    assert "too large (expected at most 8388608 bytes, got more)" in result.stderr
+
+
+def test_offline_installs_from_the_cache(client: Client, tmp_path: Path) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    client.recorder.hits.clear()
+    fresh = tmp_path / "fresh"
+    offline = client.run("install", "auth-jwt", "--offline", "--plugins-dir", str(fresh))
+    assert offline.exit_code == 0, offline.output
+    assert client.recorder.hits == []
+    assert (fresh / "auth-jwt" / "plugin.toml").is_file()
+    assert (fresh / "template-crypto" / "plugin.toml").is_file()
+
+
+def test_network_failure_is_one_line_suggesting_offline(client: Client) -> None:
+    result = client.run("info", "auth-jwt", PLUGINDEX_REGISTRY="http://127.0.0.1:9/")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: http://127.0.0.1:9/config.json: cannot connect (")
+    assert result.stderr.rstrip().endswith("or use --offline to work from the cache")
+    assert result.stderr.count("\n") == 1
+
+
+def test_offline_without_a_cache_says_so(client: Client) -> None:
+    result = client.run("install", "auth-jwt", "--offline")
+    assert result.exit_code == 3
+    assert "config.json: not in the cache (run once without --offline first)" in result.stderr
+
+
+# --- upgrade, uninstall, verify, info -------------------------------------------------
+
+
+def test_upgrade_respects_requirements_and_moves_to_newer_releases(
+    index: Path, tmp_path: Path
+) -> None:
+    versions = index / "plugins" / "template-crypto" / "versions"
+    held_back = tmp_path / "held-back-1.1.1.yaml"
+    shutil.move(versions / "1.1.1.yaml", held_back)
+    out = tmp_path / "out"
+    build(index, out)
+    with serve_recorded(out) as (url, recorder):
+        client = Client(out, url, recorder, tmp_path / "home")
+        assert client.run("install", "auth-jwt@~1.1.0").exit_code == 0
+        assert installed(client) == {"auth-jwt": "1.1.0", "template-crypto": "1.1.0"}
+        assert client.run("upgrade").stdout == "everything is up to date\n"
+        shutil.move(held_back, versions / "1.1.1.yaml")
+        build(index, out)
+        result = client.run("upgrade")
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "changed template-crypto 1.1.0 -> 1.1.1\n"
+        assert installed(client) == {"auth-jwt": "1.1.0", "template-crypto": "1.1.1"}
+        assert client.lock()["plugins"]["auth-jwt"]["requested"] == "~1.1.0"
+
+
+def test_uninstall_refuses_to_break_a_dependent_unless_forced(client: Client) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    refused = client.run("uninstall", "template-crypto")
+    assert refused.exit_code == 4
+    assert "template-crypto is needed by auth-jwt 1.2.0 (needs ^1.1)" in refused.stderr
+    assert (client.plugins / "template-crypto").is_dir()
+    forced = client.run("uninstall", "template-crypto", "--force")
+    assert forced.exit_code == 0
+    assert "uninstalled template-crypto 1.1.1" in forced.stdout
+    assert not (client.plugins / "template-crypto").exists()
+    assert installed(client) == {"auth-jwt": "1.2.0"}
+
+
+def test_verify_finds_changed_missing_and_extra_files(client: Client) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    assert client.run("verify").stdout == "ok: 4 installed files match the lockfile\n"
+    (client.plugins / "auth-jwt" / "plugin.toml").write_text("changed\n")
+    (client.plugins / "template-crypto" / "plugin.toml").unlink()
+    (client.plugins / "auth-jwt" / "extra.txt").write_text("extra\n")
+    result = client.run("verify")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert any("auth-jwt/plugin.toml: modified (expected sha256" in line for line in lines)
+    assert any("template-crypto/plugin.toml: missing" in line for line in lines)
+    assert any("auth-jwt/extra.txt: not installed by plugindex" in line for line in lines)
+
+
+def test_failed_upgrade_leaves_the_previous_install_intact(client: Client) -> None:
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    before = client.lock()
+    files = sorted(p.read_bytes() for p in (client.plugins / "auth-jwt").rglob("*") if p.is_file())
+    artifact = client.artifact("auth-jwt", "1.2.0")
+    artifact.write_bytes(artifact.read_bytes()[:-1] + b"!")
+    result = client.run("install", "auth-jwt@^1.2")
+    assert result.exit_code == 5
+    assert client.lock() == before
+    after = sorted(p.read_bytes() for p in (client.plugins / "auth-jwt").rglob("*") if p.is_file())
+    assert after == files
+    assert list((client.plugins / ".plugindex").glob("txn-*")) == []
+
+
+def test_info_shows_versions_yanks_and_signatures(client: Client) -> None:
+    text = client.run("info", "datasource-csv")
+    assert text.exit_code == 0, text.output
+    assert "datasource-csv 1.0.2: " in text.stdout
+    assert "signature: verified: signed by" in text.stdout
+    assert "1.0.1            2024-05-02  (YANKED: Quoted fields" in text.stdout
+    data = json.loads(client.run("info", "datasource-csv@1.0.1", "--json").stdout)
+    assert data["selected"]["version"] == "1.0.1"
+    assert data["selected"]["yanked"].startswith("Quoted fields")
+    assert data["selected"]["dependencies"] == [
+        {"kind": "optional", "name": "template-faker", "req": "^0.4"}
+    ]
+    assert all(row["verified"] for row in data["versions"])
+
+
+def test_install_json_output(client: Client) -> None:
+    result = client.run("install", "template-crypto", "--json")
+    assert json.loads(result.stdout) == {
+        "changes": [{"name": "template-crypto", "from": None, "to": "1.1.1"}],
+        "unchanged": [],
+        "warnings": [],
+    }
+
+
+def test_local_folder_registry_installs_too(client: Client) -> None:
+    result = client.run("install", "auth-jwt", PLUGINDEX_REGISTRY=str(client.out))
+    assert result.exit_code == 0, result.output
+    assert client.recorder.hits == []
+    assert installed(client) == {"auth-jwt": "1.2.0", "template-crypto": "1.1.1"}

@@ -1,0 +1,127 @@
+"""The resolver picks the newest fitting versions, or says who wants what."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.resolve import (
+    Candidate,
+    Dependency,
+    NeedDocumentsError,
+    Options,
+    ResolutionError,
+    Root,
+    resolve,
+)
+
+
+def c(
+    name: str, version: str, *deps: str, host: str | None = None, yanked: str | None = None
+) -> Candidate:
+    """Return a candidate; deps are "name req" or "name req kind"."""
+    parsed = []
+    for dep in deps:
+        parts = dep.split(" ", 2) if dep.count(" ") < 2 or "," in dep else dep.split(" ")
+        parsed.append(Dependency(*parts))
+    return Candidate.of(name, version, parsed, host=host, yanked=yanked)
+
+
+REGISTRY = {
+    "app": [c("app", "1.0.0", "lib ^1.0"), c("app", "1.1.0", "lib ^1.1", "extra ^0.1 optional")],
+    "lib": [
+        c("lib", "1.0.0"),
+        c("lib", "1.1.0"),
+        c("lib", "1.2.0", yanked="broken"),
+        c("lib", "2.0.0-rc.1"),
+    ],
+    "other": [c("other", "1.0.0", "lib ^2.0.0-rc.1"), c("other", "0.9.0", "lib =1.0.0")],
+    "extra": [c("extra", "0.1.0")],
+    "old": [c("old", "1.0.0", "lib <1.1")],
+}
+
+
+def versions(resolution_selected: dict[str, Candidate]) -> dict[str, str]:
+    return {name: cand.version for name, cand in resolution_selected.items()}
+
+
+def test_newest_non_yanked_release_is_chosen() -> None:
+    got = resolve([Root("app")], REGISTRY)
+    assert versions(got.selected) == {"app": "1.1.0", "lib": "1.1.0"}
+
+
+def test_optional_dependencies_only_when_asked() -> None:
+    got = resolve([Root("app")], REGISTRY, options=Options(optional=True))
+    assert versions(got.selected) == {"app": "1.1.0", "lib": "1.1.0", "extra": "0.1.0"}
+
+
+def test_yanked_version_only_when_pinned_exactly_with_a_warning() -> None:
+    got = resolve([Root("lib", "=1.2.0")], REGISTRY)
+    assert versions(got.selected) == {"lib": "1.2.0"}
+    assert "yanked (broken)" in got.warnings[0]
+    with pytest.raises(ResolutionError, match=r"1\.2\.0 \(yanked\)"):
+        resolve([Root("lib", "^1.2")], REGISTRY)
+
+
+def test_prereleases_only_when_a_requirement_names_one_or_pre() -> None:
+    assert versions(resolve([Root("lib")], REGISTRY).selected) == {"lib": "1.1.0"}
+    assert versions(resolve([Root("lib", "^2.0.0-rc.1")], REGISTRY).selected) == {
+        "lib": "2.0.0-rc.1"
+    }
+    got = resolve([Root("lib", ">=1.1")], REGISTRY, options=Options(prerelease=True))
+    assert versions(got.selected) == {"lib": "2.0.0-rc.1"}
+
+
+def test_backtracks_to_an_older_version_when_the_newest_conflicts() -> None:
+    """other 1.0.0 needs lib 2.0.0-rc.1; app needs lib ^1: other 0.9.0 fits."""
+    got = resolve([Root("app"), Root("other")], REGISTRY)
+    assert versions(got.selected) == {"app": "1.0.0", "lib": "1.0.0", "other": "0.9.0"}
+
+
+def test_conflict_explains_who_wants_what() -> None:
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("old"), Root("lib", "^1.1")], REGISTRY)
+    message = str(caught.value)
+    assert message.startswith("cannot resolve lib: no version satisfies every requirement")
+    assert "you want ^1.1" in message
+    assert "old 1.0.0 wants <1.1" in message
+    assert "available: 2.0.0-rc.1, 1.2.0 (yanked), 1.1.0, 1.0.0" in message
+
+
+def test_host_compatibility_filters_versions() -> None:
+    registry = {"p": [c("p", "1.0.0", host="^0.3"), c("p", "2.0.0", host="^0.4")]}
+    got = resolve([Root("p")], registry, options=Options(host="0.3.5"))
+    assert versions(got.selected) == {"p": "1.0.0"}
+    with pytest.raises(ResolutionError, match=r"needs host \^0\.4, this host is 0\.2\.0"):
+        resolve([Root("p")], registry, options=Options(host="0.2.0"))
+
+
+def test_missing_documents_are_asked_for_a_level_at_a_time() -> None:
+    with pytest.raises(NeedDocumentsError) as first:
+        resolve([Root("app"), Root("old")], {})
+    assert first.value.names == {"app", "old"}
+    with pytest.raises(NeedDocumentsError) as second:
+        resolve([Root("app"), Root("old")], {"app": REGISTRY["app"], "old": REGISTRY["old"]})
+    assert second.value.names == {"lib"}
+
+
+def test_installed_versions_are_kept_without_a_document() -> None:
+    locked = {"lib": c("lib", "1.0.0")}
+    got = resolve([Root("lib"), Root("old")], {"old": REGISTRY["old"]}, locked=locked)
+    assert versions(got.selected) == {"lib": "1.0.0", "old": "1.0.0"}
+
+
+def test_an_installed_version_that_no_longer_fits_asks_for_its_document() -> None:
+    locked = {"lib": c("lib", "1.0.0")}
+    with pytest.raises(NeedDocumentsError) as caught:
+        resolve(
+            [Root("app"), Root("lib", who="installed")], {"app": REGISTRY["app"]}, locked=locked
+        )
+    assert caught.value.names == {"lib"}
+    got = resolve([Root("app"), Root("lib", who="installed")], REGISTRY, locked=locked)
+    assert versions(got.selected) == {"app": "1.1.0", "lib": "1.1.0"}
+
+
+def test_upgrade_unlocks_the_named_plugins() -> None:
+    locked = {"lib": c("lib", "1.0.0")}
+    got = resolve([Root("lib")], REGISTRY, locked=locked, unlock=["lib"])
+    assert versions(got.selected) == {"lib": "1.1.0"}

@@ -6,12 +6,15 @@ pointers reference exists and matches its hash. Runs against a real SeaweedFS.
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +268,89 @@ def test_two_publisher_processes_racing_end_at_the_newer_build(
         status = store.get("status.json")
         assert status is not None and status.data == (new / "status.json").read_bytes()
         check_consistent(reader_of(store))
+
+
+class ThrottlingProxy(http.server.ThreadingHTTPServer):
+    """Forwards S3 requests to SeaweedFS, answering every `every`-th PUT with 503 SlowDown."""
+
+    def __init__(self, upstream: str, every: int) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.every = every
+        self.puts = 0
+        self.throttled = 0
+        self.lock = threading.Lock()
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ThrottlingProxy
+
+    def _relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        if self.command == "PUT":
+            with self.server.lock:
+                self.server.puts += 1
+                throttle = self.server.puts % self.server.every == 0
+                self.server.throttled += throttle
+            if throttle:
+                error = b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+                self.send_response(503)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(error)))
+                self.end_headers()
+                self.wfile.write(error)
+                return
+        upstream = http.client.HTTPConnection(
+            self.server.upstream.hostname or "127.0.0.1", self.server.upstream.port, timeout=30
+        )
+        try:
+            # The Host header is passed through unchanged: it is part of the signature.
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                if name.lower() not in {"connection", "keep-alive", "expect"}:
+                    upstream.putheader(name, value)
+            upstream.endheaders(body)
+            answer = upstream.getresponse()
+            data = answer.read()
+        finally:
+            upstream.close()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in {
+                "connection",
+                "keep-alive",
+                "transfer-encoding",
+                "content-length",
+            }:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_DELETE = do_HEAD = do_POST = _relay  # noqa: N815 - handler names
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_throttled_and_failed_writes_are_retried(
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old, _ = two_builds
+    proxy = ThrottlingProxy(s3_server.endpoint, every=3)
+    thread = threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.server_port}")
+        store = S3Storage(s3_bucket, PREFIX)  # the client plugindex makes, with its retries
+        report = publish(old, store)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.throttled >= len(report.uploaded) // 3
+    assert store.requests["PUT"] == len(report.uploaded) + 2 + proxy.throttled
+    assert bucket_keys(s3_server, s3_bucket) == build_hashes(old)

@@ -1,0 +1,217 @@
+"""Benchmark `plugindex install` against a served synthetic index: requests and wall time.
+
+    python benchmarks/bench_client.py                      # 10000 plugins x 10 versions
+    python benchmarks/bench_client.py --plugins 500        # a quick run
+
+Steps: generate and build the synthetic index (kept in benchmarks/.data/), pick a
+plugin whose runtime dependency closure holds 5 other plugins, give the six versions
+the resolver picks real artifacts (small archives; their version files re-signed with
+the generator's owner keys, then an incremental rebuild), serve the build on
+127.0.0.1 with a server that counts requests, then run `plugindex install` as a
+subprocess: cold (empty cache and plugins folder), warm into a fresh plugins folder
+(same cache), and warm again into the same folder. The minimum for a cold install of
+six plugins is 1 + 6 document requests plus 6 artifact downloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import http.server
+import io
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from generate_index import generate, owner_key, plugin_names
+
+from builder.build import build
+from builder.fetch import LocalFetcher
+from builder.install import resolve_against
+from builder.lockfile import Lockfile
+from builder.registry import Registry, UnknownPluginError
+from builder.resolve import Options, ResolutionError, Root
+from builder.serve import BuildRequestHandler
+from builder.sign import sign_file
+
+HERE = Path(__file__).resolve().parent
+CLOSURE = 6  # the plugin and five dependencies
+
+
+class CountingHandler(BuildRequestHandler):
+    """The build server, recording (path, status, conditional) of every request."""
+
+    hits: list[tuple[str, int, bool]]
+    lock = threading.Lock()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        conditional = "If-None-Match" in self.headers or "If-Modified-Since" in self.headers
+        with self.lock:
+            self.hits.append((self.path, code, conditional))
+        super().send_response(code, message)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def plugindex_command() -> list[str]:
+    """Return the CLI of this interpreter's environment."""
+    script = Path(sys.executable).with_name("plugindex")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "builder"]
+
+
+def find_target(out: Path, names: list[str]) -> tuple[str, dict[str, str]]:
+    """Return a plugin whose install closure has CLOSURE plugins, and that closure."""
+    registry = Registry(LocalFetcher(out))
+    for name in reversed(names):  # later names depend on earlier ones
+        try:
+            resolution, _, _ = resolve_against(
+                registry, [Root(name)], Lockfile(), {}, unlock=[name], options=Options()
+            )
+        except (ResolutionError, UnknownPluginError):
+            continue
+        if len(resolution.selected) == CLOSURE:
+            return name, {n: c.version for n, c in resolution.selected.items()}
+    raise SystemExit(f"no plugin with a closure of {CLOSURE} plugins; try more plugins")
+
+
+def small_archive(name: str, version: str) -> bytes:
+    """Return a deterministic tar.gz holding one plugin.toml."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as tar:
+        data = f'name = "{name}"\nversion = "{version}"\n'.encode()
+        info = tarfile.TarInfo(f"{name}-{version}/plugin.toml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def give_real_artifacts(index: Path, closure: dict[str, str]) -> dict[str, bytes]:
+    """Rewrite the chosen version files to point at real bytes; re-sign them."""
+    artifacts: dict[str, bytes] = {}
+    for name, version in closure.items():
+        folder = index / "plugins" / name
+        handle = re.search(r'github: "?([^"\s]+)', (folder / "plugin.yaml").read_text())
+        assert handle is not None
+        file = folder / "versions" / f"{version}.yaml"
+        data = small_archive(name, version)
+        sha256 = hashlib.sha256(data).hexdigest()
+        text = file.read_text(encoding="utf-8")
+        text = re.sub(r"(?m)^  sha256: .*$", f'  sha256: "{sha256}"', text, count=1)
+        text = re.sub(r"(?m)^  size: .*$", f"  size: {len(data)}", text, count=1)
+        file.write_text(text, encoding="utf-8")
+        sign_file(file, owner_key(name, handle[1]))
+        artifacts[sha256] = data
+    return artifacts
+
+
+def run_install(
+    url: str, target: str, plugins: Path, cache: Path, hits: list[tuple[str, int, bool]]
+) -> tuple[float, list[tuple[str, int, bool]]]:
+    """Run one `plugindex install` and return its wall time and requests."""
+    hits.clear()
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            *plugindex_command(),
+            "install",
+            target,
+            "--registry",
+            url,
+            "--plugins-dir",
+            str(plugins),
+            "--cache-dir",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"install failed ({done.returncode}): {done.stderr.strip()}")
+    return elapsed, list(hits)
+
+
+def describe(label: str, elapsed: float, hits: list[tuple[str, int, bool]]) -> None:
+    """Print one run's figures."""
+    kinds: Counter[str] = Counter()
+    for path, code, conditional in hits:
+        kind = (
+            "config"
+            if path == "/config.json"
+            else "index"
+            if path.startswith("/index/")
+            else "artifact"
+        )
+        kinds[f"{kind} {code}{' conditional' if conditional else ''}"] += 1
+    detail = ", ".join(f"{count} {key}" for key, count in sorted(kinds.items()))
+    print(f"{label:<34} {len(hits):>3} requests in {elapsed:6.2f} s  ({detail})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--plugins", type=int, default=10_000)
+    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=HERE / ".data")
+    args = parser.parse_args(argv)
+    root = args.data / f"client-{args.plugins}x{args.versions}-seed{args.seed}"
+    index, out = root / "index", root / "out"
+    if not (index / "registry.yaml").exists():
+        started = time.perf_counter()
+        generate(index, args.plugins, args.versions, args.seed)
+        print(
+            f"generated {args.plugins} x {args.versions} in {time.perf_counter() - started:.1f} s"
+        )
+    started = time.perf_counter()
+    build(index, out, fetch=False)
+    print(f"built in {time.perf_counter() - started:.1f} s")
+    target, closure = find_target(out, plugin_names(index))
+    print(f"target: {target}, closure: {', '.join(f'{n} {v}' for n, v in sorted(closure.items()))}")
+    artifacts = give_real_artifacts(index, closure)
+    build(index, out, fetch=False)
+    for sha256, data in artifacts.items():
+        folder = out / "artifacts" / sha256
+        folder.mkdir(parents=True, exist_ok=True)
+        name = next(n for n, v in closure.items() if data == small_archive(n, v))
+        (folder / f"{name}-{closure[name]}.tar.gz").write_bytes(data)
+
+    hits: list[tuple[str, int, bool]] = []
+    handler = type("Handler", (CountingHandler,), {"hits": hits})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(out))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        with tempfile.TemporaryDirectory() as temp:
+            cache = Path(temp) / "cache"
+            first = Path(temp) / "plugins"
+            size = f"{args.plugins} x {args.versions}"
+            print(f"\nplugindex install {target} ({CLOSURE} plugins), {size}")
+            describe("cold", *run_install(url, target, first, cache, hits))
+            describe(
+                "warm cache, fresh plugins folder",
+                *run_install(url, target, Path(temp) / "p2", cache, hits),
+            )
+            describe("warm, already installed", *run_install(url, target, first, cache, hits))
+            print(f"minimum for a cold install: {1 + CLOSURE} documents + {CLOSURE} artifacts")
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

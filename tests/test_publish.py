@@ -349,3 +349,15 @@ def test_unreferenced_objects_are_kept_until_pruned(
     assert bucket_keys(s3_server, s3_bucket) == build_hashes(tmp_path / "two")
     record = record_of(store_of(s3_bucket))
     assert record is not None and record.retired == {}
+
+
+def test_wrong_credentials_are_reported_without_a_traceback(
+    index: Path, tmp_path: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    result = CliRunner().invoke(cli, ["publish", str(out), f"s3://{s3_bucket}/{PREFIX}"])
+    assert result.exit_code == 3
+    assert f"error: s3://{s3_bucket}/{PREFIX}/{RECORD}: cannot read (" in result.output
+    assert "Traceback" not in result.output

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import hashlib
 import http.server
 import io
@@ -87,17 +88,20 @@ def find_target(out: Path, names: list[str]) -> tuple[str, dict[str, str]]:
 def small_archive(name: str, version: str) -> bytes:
     """Return a deterministic tar.gz holding one plugin.toml."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         data = f'name = "{name}"\nversion = "{version}"\n'.encode()
         info = tarfile.TarInfo(f"{name}-{version}/plugin.toml")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)  # no timestamp: the same bytes each run
 
 
-def give_real_artifacts(index: Path, closure: dict[str, str]) -> dict[str, bytes]:
-    """Rewrite the chosen version files to point at real bytes; re-sign them."""
-    artifacts: dict[str, bytes] = {}
+def give_real_artifacts(index: Path, closure: dict[str, str]) -> dict[str, tuple[str, bytes]]:
+    """Rewrite the chosen version files to point at real bytes; re-sign them.
+
+    Returns {sha256: (file name, bytes)}.
+    """
+    artifacts: dict[str, tuple[str, bytes]] = {}
     for name, version in closure.items():
         folder = index / "plugins" / name
         handle = re.search(r'github: "?([^"\s]+)', (folder / "plugin.yaml").read_text())
@@ -110,7 +114,9 @@ def give_real_artifacts(index: Path, closure: dict[str, str]) -> dict[str, bytes
         text = re.sub(r"(?m)^  size: .*$", f"  size: {len(data)}", text, count=1)
         file.write_text(text, encoding="utf-8")
         sign_file(file, owner_key(name, handle[1]))
-        artifacts[sha256] = data
+        filename = re.search(r'(?m)^  filename: "?([^"\n]+)"?$', text)
+        assert filename is not None
+        artifacts[sha256] = (filename[1], data)
     return artifacts
 
 
@@ -181,11 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"target: {target}, closure: {', '.join(f'{n} {v}' for n, v in sorted(closure.items()))}")
     artifacts = give_real_artifacts(index, closure)
     build(index, out, fetch=False)
-    for sha256, data in artifacts.items():
+    for sha256, (filename, data) in artifacts.items():
         folder = out / "artifacts" / sha256
         folder.mkdir(parents=True, exist_ok=True)
-        name = next(n for n, v in closure.items() if data == small_archive(n, v))
-        (folder / f"{name}-{closure[name]}.tar.gz").write_bytes(data)
+        (folder / filename).write_bytes(data)
 
     hits: list[tuple[str, int, bool]] = []
     handler = type("Handler", (CountingHandler,), {"hits": hits})

@@ -1,0 +1,159 @@
+"""Unpacking refuses every entry that could land outside the plugin folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from builder import install
+from builder.lockfile import LockedPlugin, Lockfile, read_lockfile, write_lockfile
+from builder.unpack import UnsafeArchiveError, unpack
+
+
+def tar_with(*members: tarfile.TarInfo, data: bytes = b"data\n") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for member in members:
+            if member.isreg():
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+            else:
+                tar.addfile(member)
+    return buffer.getvalue()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    return info
+
+
+BAD_TARS = {
+    "parent": (tar_with(member("../x")), "expected no '..'"),
+    "absolute": (tar_with(member("/etc/x")), "expected a relative path"),
+    "symlink": (tar_with(member("p/link", tarfile.SYMTYPE, "/etc/passwd")), "got a link"),
+    "hardlink": (tar_with(member("p/link", tarfile.LNKTYPE, "/etc/passwd")), "got a link"),
+    "device": (tar_with(member("p/dev", tarfile.CHRTYPE)), "device or special file"),
+    "fifo": (tar_with(member("p/fifo", tarfile.FIFOTYPE)), "device or special file"),
+    "duplicate": (tar_with(member("p/a"), member("p/a")), "duplicate entry"),
+    "file-as-folder": (tar_with(member("p/a"), member("p/a/b")), "is inside the file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TARS), ids=str)
+def test_unsafe_tar_entries_are_refused_before_anything_is_written(
+    tmp_path: Path, case: str
+) -> None:
+    data, expected = BAD_TARS[case]
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(data)
+    with pytest.raises(UnsafeArchiveError, match=expected):
+        unpack(archive, "a.tar.gz", tmp_path / "dest")
+    assert list((tmp_path / "dest").rglob("*")) == []
+    assert not (tmp_path / "x").exists()
+
+
+def zip_with(name: str, mode: int = 0o100644) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo(name)
+        info.external_attr = mode << 16
+        archive.writestr(info, b"data\n")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (zip_with("../x"), "expected no '..'"),
+        (zip_with("/x"), "expected a relative path"),
+        (zip_with("a\\..\\x"), "expected a relative path"),
+        (zip_with("link", stat.S_IFLNK | 0o777), "got a link"),
+    ],
+    ids=["parent", "absolute", "backslash", "symlink"],
+)
+def test_unsafe_zip_entries_are_refused(tmp_path: Path, data: bytes, expected: str) -> None:
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(data)
+    with pytest.raises(UnsafeArchiveError, match=expected):
+        unpack(archive, "a.zip", tmp_path / "dest")
+
+
+def test_a_shared_top_folder_is_dropped_and_files_are_hashed(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_with(member("p-1.0", tarfile.DIRTYPE), member("p-1.0/plugin.toml")))
+    files = unpack(archive, "a.tar.gz", tmp_path / "dest")
+    assert list(files) == ["plugin.toml"]
+    assert (tmp_path / "dest" / "plugin.toml").read_bytes() == b"data\n"
+
+
+def test_a_plain_file_is_installed_as_it_is(tmp_path: Path) -> None:
+    artifact = tmp_path / "download"
+    artifact.write_bytes(b"\0asm")
+    assert list(unpack(artifact, "p.wasm", tmp_path / "dest")) == ["p.wasm"]
+
+
+# --- transactions ---------------------------------------------------------------------
+
+
+def locked(version: str) -> LockedPlugin:
+    return LockedPlugin(version=version, sha256="0" * 64, size=1, filename="p.tar.gz")
+
+
+def test_an_interrupted_change_is_undone_by_the_next_command(tmp_path: Path) -> None:
+    """State as a SIGKILL between the moves and the lockfile would leave it."""
+    plugins = tmp_path / "plugins"
+    (plugins / "p").mkdir(parents=True)
+    (plugins / "p" / "v").write_text("1.0\n")
+    write_lockfile(plugins, Lockfile(plugins={"p": locked("1.0.0")}))
+    txn = plugins / install.STATE_DIR / "txn-0123"
+    (txn / "old").mkdir(parents=True)
+    (txn / "new").mkdir()
+    (plugins / "p").rename(txn / "old" / "p")  # old moved aside
+    (plugins / "p").mkdir()  # new moved in
+    (plugins / "p" / "v").write_text("2.0\n")
+    (plugins / "q").mkdir()  # a new plugin moved in
+    entries = [
+        {"name": "p", "had_old": True, "has_new": True},
+        {"name": "q", "had_old": False, "has_new": True},
+    ]
+    (txn / "journal.json").write_text(json.dumps({"transaction": txn.name, "entries": entries}))
+    with install.plugins_state(plugins):
+        pass
+    assert (plugins / "p" / "v").read_text() == "1.0\n"
+    assert not (plugins / "q").exists()
+    assert not txn.exists()
+    assert read_lockfile(plugins).plugins == {"p": locked("1.0.0")}
+
+
+def test_a_failed_move_puts_everything_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugins = tmp_path / "plugins"
+    for name in ("a", "b"):
+        (plugins / name).mkdir(parents=True)
+        (plugins / name / "v").write_text("old\n")
+    lock = Lockfile(plugins={"a": locked("1.0.0"), "b": locked("1.0.0")})
+    write_lockfile(plugins, lock)
+    txn = plugins / install.STATE_DIR / "txn-4567"
+    for name in ("a", "b"):
+        (txn / "new" / name).mkdir(parents=True)
+        (txn / "new" / name / "v").write_text("new\n")
+
+    def failing_write(folder: Path, new_lock: Lockfile) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("builder.install.write_lockfile", failing_write)
+    new_lock = Lockfile(plugins={"a": locked("2.0.0"), "b": locked("2.0.0")})
+    with pytest.raises(OSError, match="No space left"):
+        install._commit(plugins, txn, [("a", True), ("b", True)], new_lock, None)
+    monkeypatch.undo()
+    assert [(plugins / n / "v").read_text() for n in ("a", "b")] == ["old\n", "old\n"]
+    assert read_lockfile(plugins) == lock

@@ -386,7 +386,8 @@ def _plugin(rng: random.Random, name: str) -> PluginSpec:
         handles.append(handle)
         email = f"{first}.{last}@example.com".lower() if rng.random() < 0.7 else None
         authors.append((f"{first} {last}", email))
-    owners = handles[: rng.choice((1, 1, 2))]
+    # Two authors may share a handle; an owner is listed once.
+    owners = list(dict.fromkeys(handles))[: rng.choice((1, 1, 2))]
     extra = [w for w in rng.sample(_PREFIXES, 4) if w not in words]
     keywords = list(dict.fromkeys([*words, *extra]))[: rng.randint(3, 6)]
     categories = [c[0] for c in rng.sample(CATEGORIES, rng.choice((1, 1, 2)))]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import deque
 from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from builder.facts import PluginFacts, facts_of, local_artifact_path
 from builder.load import (
     PLUGIN_FILE,
     VERSIONS_DIR,
+    LoadedPlugin,
     PluginFolder,
     load_plugin,
     load_registry,
@@ -28,9 +31,20 @@ from builder.load import (
 from builder.models import RegistryConfig
 from builder.render_json import encode, plugin_document
 from builder.shapes import version_entry
+from builder.signing import Check
 from builder.strict_yaml import Path_
 from builder.validate import check_dependencies, check_plugin, problem_at
-from builder.verify import SIGNATURE_RULE, SignedBy, check_signatures
+from builder.verify import (
+    SIGNATURE_RULE,
+    SignatureJob,
+    judge_signatures,
+    plan_signatures,
+    ring_of,
+    run_signatures,
+)
+
+# Plugins parsed ahead of the one whose signatures are judged next.
+_VERIFY_WINDOW = 32
 
 
 @dataclass
@@ -91,34 +105,37 @@ def analyse(
         return analysis
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     fresh.registry = registry_digest
-    for folder in scan.plugins.values():
-        files = _read_folder(index, folder, previous, fresh, analysis.problems)
-        if files is None:
-            analysis.broken.add(folder.folder)
-            continue
-        record = previous.plugins.get(folder.folder)
-        if (
-            files.all_known
-            and record is not None
-            and record.files == len(folder.files)
-            and previous.registry == registry_digest
-        ):
-            # Same files (all known, same count), same bytes: the same input key.
-            input_key = record.input
-        else:
-            input_key = _input_key(registry_digest, files.digests)
-        if record is not None and record.input == input_key and folder.folder not in dirty:
-            cached = record.facts()
-            if cached is not None:
-                fresh.plugins[folder.folder] = record
-                analysis.facts[cached.name] = cached
+    # Signatures are verified on a worker thread (Ed25519 releases the GIL) while this
+    # thread parses the next plugins; a bounded window keeps few plugins in memory.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="verify")
+    window: deque[_Pending] = deque()
+    try:
+        for folder in scan.plugins.values():
+            files = _read_folder(index, folder, previous, fresh, analysis.problems)
+            if files is None:
+                analysis.broken.add(folder.folder)
                 continue
-        facts = _load_and_check(analysis, registry, folder, files)
-        if facts is None:
-            analysis.broken.add(folder.folder)
-            continue
-        fresh.plugins[folder.folder] = PluginRecord.of(input_key, facts, len(folder.files))
-        analysis.facts[facts.name] = facts
+            record = previous.plugins.get(folder.folder)
+            input_key = _input_key_of(folder, files, record, previous, registry_digest)
+            if record is not None and record.input == input_key and folder.folder not in dirty:
+                cached = record.facts()
+                if cached is not None:
+                    fresh.plugins[folder.folder] = record
+                    analysis.facts[cached.name] = cached
+                    continue
+            pending = _start_check(
+                analysis, registry, folder, files, input_key=input_key, pool=pool
+            )
+            if pending is None:
+                analysis.broken.add(folder.folder)
+                continue
+            window.append(pending)
+            if len(window) > _VERIFY_WINDOW:
+                _finish_check(analysis, window.popleft())
+        while window:
+            _finish_check(analysis, window.popleft())
+    finally:
+        pool.shutdown(cancel_futures=True)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
     removed = {folder for folder in previous.plugins if folder not in scan.plugins}
     changed = set(analysis.documents) | removed
@@ -178,6 +195,25 @@ def _read_folder(
     return files if readable else None
 
 
+def _input_key_of(
+    folder: PluginFolder,
+    files: _FolderFiles,
+    record: PluginRecord | None,
+    previous: BuildCache,
+    registry_digest: str,
+) -> str:
+    """Return the content key of a plugin's inputs, reusing the cached one when it must match."""
+    if (
+        files.all_known
+        and record is not None
+        and record.files == len(folder.files)
+        and previous.registry == registry_digest
+    ):
+        # Same files (all known, same count), same bytes: the same input key.
+        return record.input
+    return _input_key(registry_digest, files.digests)
+
+
 def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
     digest = hashlib.sha256(registry_digest.encode())
     for rel in sorted(digests):
@@ -185,10 +221,29 @@ def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _load_and_check(
-    analysis: Analysis, registry: RegistryConfig, folder: PluginFolder, files: _FolderFiles
-) -> PluginFacts | None:
-    """Parse and check a plugin; render its document when it is valid."""
+@dataclass
+class _Pending:
+    """A parsed, checked plugin whose signatures a worker thread is verifying."""
+
+    folder: PluginFolder
+    input_key: str
+    loaded: LoadedPlugin
+    problems: list[Problem]
+    entries: list[dict[str, Any]]
+    jobs: list[SignatureJob]
+    checks: Future[list[Check]]
+
+
+def _start_check(
+    analysis: Analysis,
+    registry: RegistryConfig,
+    folder: PluginFolder,
+    files: _FolderFiles,
+    *,
+    input_key: str,
+    pool: ThreadPoolExecutor,
+) -> _Pending | None:
+    """Parse and check a plugin, and hand its signatures to the worker thread."""
     index = analysis.index
     try:
         for rel in folder.files:
@@ -198,37 +253,46 @@ def _load_and_check(
         analysis.problems.append(e.problem)
         return None
     loaded, problems = load_plugin(index, folder, files.contents)
-    signers: dict[str, SignedBy] = {}
-    entries: list[dict[str, Any]] = []
-    if loaded is not None:
-        problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
-
-        def report(rel: str, loc: Path_, message: str) -> None:
-            problem = problem_at(index, rel, loc, message)
-            problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
-
-        # One published shape per version serves both the signature check and the document.
-        entries = [version_entry(v.manifest) for v in loaded.versions]
-        signers = check_signatures(
-            registry.name,
-            loaded.manifest,
-            [(v.file, v.manifest) for v in loaded.versions],
-            report,
-            entries,
-        )
-    if problems or loaded is None:
+    if loaded is None:
         analysis.problems.extend(problems)
         return None
+    problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
+    # One published shape per version serves both the signature check and the document.
+    entries = [version_entry(v.manifest) for v in loaded.versions]
+    versions = [(v.file, v.manifest) for v in loaded.versions]
+    jobs = plan_signatures(registry.name, loaded.manifest, versions, entries)
+    checks = pool.submit(run_signatures, jobs, ring_of(loaded.manifest))
+    return _Pending(folder, input_key, loaded, problems, entries, jobs, checks)
+
+
+def _finish_check(analysis: Analysis, pending: _Pending) -> None:
+    """Judge a plugin's signatures, then render its document when it is valid."""
+    index, loaded, problems = analysis.index, pending.loaded, pending.problems
+
+    def report(rel: str, loc: Path_, message: str) -> None:
+        problem = problem_at(index, rel, loc, message)
+        problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
+
+    signers = judge_signatures(loaded.manifest, pending.jobs, pending.checks.result(), report)
+    folder = pending.folder
+    if problems:
+        analysis.problems.extend(problems)
+        analysis.broken.add(folder.folder)
+        return
     folder_rel = f"plugins/{folder.folder}"
     local = {
         v.manifest.artifact.sha256
         for v in loaded.versions
         if local_artifact_path(folder_rel, v.manifest.artifact.url)
     }
-    document = encode(plugin_document(loaded, local, signers, entries))
+    document = encode(plugin_document(loaded, local, signers, pending.entries))
     name = loaded.manifest.name
     analysis.documents[name] = document
-    return facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
+    facts = facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
+    analysis.cache.plugins[folder.folder] = PluginRecord.of(
+        pending.input_key, facts, len(folder.files)
+    )
+    analysis.facts[facts.name] = facts
 
 
 def _affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:

@@ -77,6 +77,99 @@ def yank_checks(
     return checks
 
 
+class SignatureJob(NamedTuple):
+    """One signature to check: where it is, what it signs, and the signed bytes."""
+
+    file: str
+    loc: Path_
+    what: str  # release, yank or un-yank
+    version: str
+    signature: dict[str, str] | None
+    statement: bytes
+
+
+def plan_signatures(
+    registry: str,
+    manifest: PluginManifest,
+    versions: Sequence[tuple[str, VersionManifest]],
+    entries: Sequence[Mapping[str, Any]] | None = None,
+) -> list[SignatureJob]:
+    """List every signature of a plugin with its statement (the Python half of the work)."""
+    jobs: list[SignatureJob] = []
+    plugin = manifest.name
+    for i, (rel, version) in enumerate(versions):
+        entry = entries[i] if entries is not None else version_entry(version)
+        release = statements.release_statement(registry, plugin, entry)
+        jobs.append(
+            SignatureJob(
+                rel, ("signature",), "release", version.version, _block(version.signature), release
+            )
+        )
+        sha256 = version.artifact.sha256
+        if version.yanked is not None:
+            y = version.yanked
+            statement = statements.yank_statement(
+                registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
+            )
+            jobs.append(
+                SignatureJob(
+                    rel,
+                    ("yanked", "signature"),
+                    "yank",
+                    version.version,
+                    _block(y.signature),
+                    statement,
+                )
+            )
+        if version.unyanked is not None:
+            u = version.unyanked
+            statement = statements.unyank_statement(
+                registry, plugin, version.version, sha256=sha256, serial=u.serial
+            )
+            jobs.append(
+                SignatureJob(
+                    rel,
+                    ("unyanked", "signature"),
+                    "un-yank",
+                    version.version,
+                    _block(u.signature),
+                    statement,
+                )
+            )
+    return jobs
+
+
+def run_signatures(jobs: Sequence[SignatureJob], ring: KeyRing) -> list[Check]:
+    """Verify planned signatures: almost all Ed25519 arithmetic, which releases the GIL.
+
+    A build runs this on a worker thread while it parses the next plugins.
+    """
+    return [verify_statement(job.signature, job.statement, ring) for job in jobs]
+
+
+def judge_signatures(
+    manifest: PluginManifest,
+    jobs: Sequence[SignatureJob],
+    checks: Sequence[Check],
+    report: Callable[[str, Path_, str], None],
+) -> dict[str, SignedBy]:
+    """Report failed checks; return who signed each version whose release verified."""
+    keys = owner_keys(manifest, retired=True)
+    signed: dict[str, SignedBy] = {}
+    for job, check in zip(jobs, checks, strict=True):
+        if check.valid and check.key is not None:
+            if job.what == "release":
+                signed[job.version] = SignedBy(keys[check.key], key_id(check.key))
+        else:
+            report(job.file, job.loc, describe(check, job.what, manifest.name))
+    return signed
+
+
+def ring_of(manifest: PluginManifest) -> KeyRing:
+    """Return the keys a plugin's signatures are checked with (retired ones included)."""
+    return KeyRing(owner_keys(manifest, retired=True))
+
+
 def check_signatures(
     registry: str,
     manifest: PluginManifest,
@@ -89,21 +182,8 @@ def check_signatures(
     `entries`, if given, are the versions' published shapes (the build has them).
     Returns who signed each version whose release signature verified.
     """
-    keys = owner_keys(manifest, retired=True)
-    ring = KeyRing(keys)
-    signed: dict[str, SignedBy] = {}
-    for i, (rel, version) in enumerate(versions):
-        entry = entries[i] if entries is not None else None
-        check = release_check(registry, manifest.name, version, ring, entry)
-        if check.valid and check.key is not None:
-            signed[version.version] = SignedBy(keys[check.key], key_id(check.key))
-        else:
-            report(rel, ("signature",), describe(check, "release", manifest.name))
-        for loc, yank_check in yank_checks(registry, manifest.name, version, ring):
-            if not yank_check.valid:
-                what = "yank" if loc[0] == "yanked" else "un-yank"
-                report(rel, loc, describe(yank_check, what, manifest.name))
-    return signed
+    jobs = plan_signatures(registry, manifest, versions, entries)
+    return judge_signatures(manifest, jobs, run_signatures(jobs, ring_of(manifest)), report)
 
 
 def describe(check: Check, what: str, plugin: str) -> str:

@@ -119,6 +119,11 @@ RULES = {
             "replace `yanked:` by `unyanked: {serial: N}` and sign it with --yank",
         ),
         Rule(
+            "PX122",
+            "a yank leaves another plugin's version with no version of this one it accepts",
+            "release a fixed version that those requirements accept, then yank",
+        ),
+        Rule(
             "PX130",
             "a new plugin's name is an existing name after normalisation",
             "choose another name; case, `_` and `.` do not make a name different",
@@ -493,6 +498,8 @@ class _PluginCheck:
                 "PX121",
             )
             return
+        if current.yanked is not None and base.yanked is None:
+            self._check_dependents(rel, current.version)
         section = "yanked" if current.yanked is not None else "unyanked"
         if state.serial <= last_serial:
             self.add(
@@ -505,6 +512,30 @@ class _PluginCheck:
         for loc, check in yank_checks(self.registry.name, self.name, current, dict(allowed)):
             if loc[0] == section:
                 self._report_check(rel, loc, check, "yank" if section == "yanked" else "un-yank")
+
+    def _check_dependents(self, rel: str, version: str) -> None:
+        """Refuse a yank that leaves a plugin depending on this one with nothing it accepts."""
+        dependents = self.git.files_mentioning(
+            f"^  {self.name}:", self.repo_path(f"{PLUGINS_DIR}/*/{VERSIONS_DIR}/*.yaml")
+        )
+        folders = {
+            self.rel(path).split("/")[1]
+            for path in dependents
+            if self.rel(path).split("/")[1] != self.name
+        }
+        if not folders:
+            return
+        analysis = analyse(self.index, folders=folders | {self.name}, focus=folders)
+        field = f"dependencies.{self.name}.version"
+        for problem in analysis.problems:
+            if problem.field == field and "no non-yanked version" in problem.message:
+                self.add(
+                    rel,
+                    ("yanked",),
+                    f"yanking {version} leaves {problem.location()} with no version of "
+                    f"{self.name} it accepts; release a fixed version first",
+                    "PX122",
+                )
 
     # --- signatures ---------------------------------------------------------------------
 

@@ -105,6 +105,14 @@ class Git:
                 names.append(path.rsplit("/", 1)[-1])
         return names
 
+    def files_mentioning(self, pattern: str, pathspec: str) -> list[str]:
+        """Return tracked working-tree files matching `pathspec` with a line matching `pattern`."""
+        try:
+            out = self.run("grep", "-l", "-z", "-E", "-e", pattern, "--", pathspec)
+        except GitError:
+            return []  # git grep exits 1 when nothing matches
+        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
     def read_blob(self, blob: str) -> bytes:
         """Return the content of a blob."""
         return self.run("cat-file", "blob", blob)

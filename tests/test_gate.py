@@ -258,6 +258,13 @@ def pr_yank_signed_by_a_non_owner(repo: Path) -> Refused:
     return Refused("PX101", rel, at(rel, r"^  signature:"))
 
 
+def pr_yank_that_breaks_a_dependent(repo: Path) -> Refused:
+    """protocol-grpc 0.9.0 needs observability-otel ^0.3, which only 0.3.0 satisfies."""
+    rel = f"{INDEX}/plugins/observability-otel/versions/0.3.0.yaml"
+    yank(repo, rel, serial=1, key=PRIYA)
+    return Refused("PX122", rel, at(rel, r"^yanked:"))
+
+
 def pr_yank_taken_back_without_a_signed_unyank(repo: Path) -> Refused:
     rel = f"{CSV}/versions/1.0.1.yaml"
     write(repo, rel, without_sections(read(repo, rel), "yanked"))
@@ -388,6 +395,7 @@ REFUSED = [
     pr_version_number_reused_with_build_metadata,
     pr_unsigned_yank,
     pr_yank_signed_by_a_non_owner,
+    pr_yank_that_breaks_a_dependent,
     pr_yank_taken_back_without_a_signed_unyank,
     pr_unyank_replaying_an_old_serial,
     pr_owner_added_by_a_non_owner,

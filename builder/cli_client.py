@@ -274,7 +274,13 @@ def install(  # Click passes every option by keyword
         cache_dir=found.cache_dir,
         progress=_progress(as_json),
     )
-    _emit(as_json, _outcome_data(outcome), lambda: _print_outcome(outcome, "already installed"))
+    asked = {r.name for r in requests}
+    kept = ", ".join(f"{n} {v}" for n, v in outcome.unchanged if n in asked)
+    _emit(
+        as_json,
+        _outcome_data(outcome),
+        lambda: _print_outcome(outcome, f"already installed: {kept}"),
+    )
 
 
 @click.command()

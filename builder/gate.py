@@ -36,7 +36,7 @@ from builder.shapes import manifest_fields, version_entry
 from builder.signing import Check, Verdict, verify_statement
 from builder.strict_yaml import Path_
 from builder.validate import problem_at
-from builder.verify import owner_keys, yank_checks
+from builder.verify import owner_keys, yank_jobs
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", PluginManifest, VersionManifest)
@@ -450,9 +450,9 @@ class _PluginCheck:
             self.registry.name, self.name, version_entry(current)
         )
         self._judge(rel, ("signature",), current.signature, statement, allowed, "release")
-        for loc, check in yank_checks(self.registry.name, self.name, current, dict(allowed)):
-            what = "yank" if loc[0] == "yanked" else "un-yank"
-            self._report_check(rel, loc, check, what)
+        for job in yank_jobs(self.registry.name, self.name, rel, current):
+            check = verify_statement(job.signature, job.statement, allowed)
+            self._report_check(rel, job.loc, check, job.what)
 
     def _check_modified(
         self,
@@ -509,9 +509,10 @@ class _PluginCheck:
                 f"({last_serial}), got {state.serial}",
                 "PX120",
             )
-        for loc, check in yank_checks(self.registry.name, self.name, current, dict(allowed)):
-            if loc[0] == section:
-                self._report_check(rel, loc, check, "yank" if section == "yanked" else "un-yank")
+        for job in yank_jobs(self.registry.name, self.name, rel, current):
+            if job.loc[0] == section:
+                check = verify_statement(job.signature, job.statement, allowed)
+                self._report_check(rel, job.loc, check, job.what)
 
     def _check_dependents(self, rel: str, version: str) -> None:
         """Refuse a yank that leaves a plugin depending on this one with nothing it accepts."""
@@ -634,8 +635,3 @@ _SIGNATURE_PLACES: tuple[tuple[Path_, str], ...] = (
     (("yanked", "signature"), "yank"),
     (("unyanked", "signature"), "un-yank"),
 )
-
-
-def rule_ids(problems: Iterable[Problem]) -> list[str]:
-    """Return the distinct rule ids of `problems`, sorted."""
-    return sorted({p.rule for p in problems if p.rule})

@@ -8,7 +8,7 @@ rule (`gate.py`); this module is what every build re-checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from builder import statements
@@ -39,44 +39,6 @@ def _block(signature: Signature | None) -> dict[str, str] | None:
     return signature.model_dump() if signature is not None else None
 
 
-def release_check(
-    registry: str,
-    plugin: str,
-    version: VersionManifest,
-    keys: KeyRing | Iterable[str],
-    entry: Mapping[str, Any] | None = None,
-) -> Check:
-    """Check a version's release signature; `entry` is its published shape, if at hand."""
-    shape = version_entry(version) if entry is None else entry
-    statement = statements.release_statement(registry, plugin, shape)
-    return verify_statement(_block(version.signature), statement, keys)
-
-
-def yank_checks(
-    registry: str, plugin: str, version: VersionManifest, keys: KeyRing | Iterable[str]
-) -> list[tuple[Path_, Check]]:
-    """Check the signatures of a version's yank or un-yank, with the field they are at."""
-    checks: list[tuple[Path_, Check]] = []
-    sha256 = version.artifact.sha256
-    if version.yanked is not None:
-        y = version.yanked
-        statement = statements.yank_statement(
-            registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
-        )
-        checks.append(
-            (("yanked", "signature"), verify_statement(_block(y.signature), statement, keys))
-        )
-    if version.unyanked is not None:
-        u = version.unyanked
-        statement = statements.unyank_statement(
-            registry, plugin, version.version, sha256=sha256, serial=u.serial
-        )
-        checks.append(
-            (("unyanked", "signature"), verify_statement(_block(u.signature), statement, keys))
-        )
-    return checks
-
-
 class SignatureJob(NamedTuple):
     """One signature to check: where it is, what it signs, and the signed bytes."""
 
@@ -86,6 +48,29 @@ class SignatureJob(NamedTuple):
     version: str
     signature: dict[str, str] | None
     statement: bytes
+
+
+def yank_jobs(registry: str, plugin: str, rel: str, version: VersionManifest) -> list[SignatureJob]:
+    """List the signatures of a version's yank or un-yank, with their statements."""
+    jobs: list[SignatureJob] = []
+    sha256 = version.artifact.sha256
+    if version.yanked is not None:
+        y = version.yanked
+        statement = statements.yank_statement(
+            registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
+        )
+        loc: Path_ = ("yanked", "signature")
+        jobs.append(SignatureJob(rel, loc, "yank", version.version, _block(y.signature), statement))
+    if version.unyanked is not None:
+        u = version.unyanked
+        statement = statements.unyank_statement(
+            registry, plugin, version.version, sha256=sha256, serial=u.serial
+        )
+        loc = ("unyanked", "signature")
+        jobs.append(
+            SignatureJob(rel, loc, "un-yank", version.version, _block(u.signature), statement)
+        )
+    return jobs
 
 
 def plan_signatures(
@@ -100,42 +85,11 @@ def plan_signatures(
     for i, (rel, version) in enumerate(versions):
         entry = entries[i] if entries is not None else version_entry(version)
         release = statements.release_statement(registry, plugin, entry)
+        signature = _block(version.signature)
         jobs.append(
-            SignatureJob(
-                rel, ("signature",), "release", version.version, _block(version.signature), release
-            )
+            SignatureJob(rel, ("signature",), "release", version.version, signature, release)
         )
-        sha256 = version.artifact.sha256
-        if version.yanked is not None:
-            y = version.yanked
-            statement = statements.yank_statement(
-                registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
-            )
-            jobs.append(
-                SignatureJob(
-                    rel,
-                    ("yanked", "signature"),
-                    "yank",
-                    version.version,
-                    _block(y.signature),
-                    statement,
-                )
-            )
-        if version.unyanked is not None:
-            u = version.unyanked
-            statement = statements.unyank_statement(
-                registry, plugin, version.version, sha256=sha256, serial=u.serial
-            )
-            jobs.append(
-                SignatureJob(
-                    rel,
-                    ("unyanked", "signature"),
-                    "un-yank",
-                    version.version,
-                    _block(u.signature),
-                    statement,
-                )
-            )
+        jobs.extend(yank_jobs(registry, plugin, rel, version))
     return jobs
 
 

@@ -56,6 +56,8 @@ def reports_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except click.ClickException:
+            raise  # usage errors: Click prints them and exits 2
         except Exception as e:
             if os.environ.get("PLUGINDEX_DEBUG") == "1":
                 raise

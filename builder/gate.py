@@ -164,6 +164,8 @@ def check_pull_request(
     index: Path, base: str, *, author: str | None = None, fetch: bool = True
 ) -> GateResult:
     """Check the working tree of `index` as a pull request against git ref `base`."""
+    if not index.is_dir():
+        raise GateError(f"{index}: index folder not found")
     git = Git.of(index)
     try:
         index_rel = index.resolve().relative_to(git.root).as_posix()

@@ -37,7 +37,13 @@ class Git:
     @classmethod
     def of(cls, path: Path) -> Git:
         """Return the repository that holds `path`."""
-        out = _run(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")
+        where = path if path.is_dir() else path.parent
+        try:
+            out = _run(where, "rev-parse", "--show-toplevel")
+        except GitError as e:
+            raise GitError(
+                f"{path}: not inside a git repository (--base reads the base from git): {e}"
+            ) from e
         return cls(Path(out.decode().strip()).resolve())
 
     def run(self, *args: str) -> bytes:

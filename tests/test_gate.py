@@ -610,3 +610,17 @@ def test_a_new_dependency_that_closes_a_cycle_is_refused(repo: Path) -> None:
     line = line_of(repo, rel, r"^  protocol-grpc:")
     assert f"{rel}:{line}: dependencies.protocol-grpc: " in result.stderr
     assert "cycle" in result.stderr
+
+
+def test_an_index_outside_git_is_a_clear_error(tmp_path: Path) -> None:
+    shutil.copytree(BUNDLED_INDEX, tmp_path / "plain")
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "plain"), "--base", "main"])
+    assert result.exit_code == 3
+    assert "plain: not inside a git repository" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_author_without_base_is_a_usage_error(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", INDEX, "--author", "mara-okafor"])
+    assert result.exit_code == 2
+    assert "--author needs --base" in result.output

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 from collections import deque
 from collections.abc import Set as AbstractSet
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,19 @@ from builder.load import (
 from builder.models import RegistryConfig
 from builder.render_json import encode, plugin_document
 from builder.shapes import version_entry
-from builder.signing import Check
 from builder.strict_yaml import Path_
 from builder.validate import check_dependencies, check_plugin, problem_at
+from builder.verifier import Ticket, Verifier
 from builder.verify import (
     SIGNATURE_RULE,
     SignatureJob,
     judge_signatures,
+    owner_keys,
     plan_signatures,
-    ring_of,
-    run_signatures,
 )
 
 # Plugins parsed ahead of the one whose signatures are judged next.
-_VERIFY_WINDOW = 32
+_VERIFY_WINDOW = 64
 
 
 @dataclass
@@ -105,9 +103,9 @@ def analyse(
         return analysis
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     fresh.registry = registry_digest
-    # Signatures are verified on a worker thread (Ed25519 releases the GIL) while this
-    # thread parses the next plugins; a bounded window keeps few plugins in memory.
-    pool = ThreadPoolExecutor(1, thread_name_prefix="verify")
+    # Signatures are verified in a worker process while this one parses the next
+    # plugins; a bounded window keeps few plugins in memory.
+    verifier = Verifier()
     window: deque[_Pending] = deque()
     try:
         for folder in scan.plugins.values():
@@ -124,18 +122,18 @@ def analyse(
                     analysis.facts[cached.name] = cached
                     continue
             pending = _start_check(
-                analysis, registry, folder, files, input_key=input_key, pool=pool
+                analysis, registry, folder, files, input_key=input_key, verifier=verifier
             )
             if pending is None:
                 analysis.broken.add(folder.folder)
                 continue
             window.append(pending)
             if len(window) > _VERIFY_WINDOW:
-                _finish_check(analysis, window.popleft())
+                _finish_check(analysis, window.popleft(), verifier)
         while window:
-            _finish_check(analysis, window.popleft())
+            _finish_check(analysis, window.popleft(), verifier)
     finally:
-        pool.shutdown(cancel_futures=True)
+        verifier.close()
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
     removed = {folder for folder in previous.plugins if folder not in scan.plugins}
     changed = set(analysis.documents) | removed
@@ -231,7 +229,7 @@ class _Pending:
     problems: list[Problem]
     entries: list[dict[str, Any]]
     jobs: list[SignatureJob]
-    checks: Future[list[Check]]
+    checks: Ticket
 
 
 def _start_check(
@@ -241,7 +239,7 @@ def _start_check(
     files: _FolderFiles,
     *,
     input_key: str,
-    pool: ThreadPoolExecutor,
+    verifier: Verifier,
 ) -> _Pending | None:
     """Parse and check a plugin, and hand its signatures to the worker thread."""
     index = analysis.index
@@ -261,11 +259,11 @@ def _start_check(
     entries = [version_entry(v.manifest) for v in loaded.versions]
     versions = [(v.file, v.manifest) for v in loaded.versions]
     jobs = plan_signatures(registry.name, loaded.manifest, versions, entries)
-    checks = pool.submit(run_signatures, jobs, ring_of(loaded.manifest))
+    checks = verifier.submit(jobs, tuple(owner_keys(loaded.manifest, retired=True)))
     return _Pending(folder, input_key, loaded, problems, entries, jobs, checks)
 
 
-def _finish_check(analysis: Analysis, pending: _Pending) -> None:
+def _finish_check(analysis: Analysis, pending: _Pending, verifier: Verifier) -> None:
     """Judge a plugin's signatures, then render its document when it is valid."""
     index, loaded, problems = analysis.index, pending.loaded, pending.problems
 
@@ -273,7 +271,9 @@ def _finish_check(analysis: Analysis, pending: _Pending) -> None:
         problem = problem_at(index, rel, loc, message)
         problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
 
-    signers = judge_signatures(loaded.manifest, pending.jobs, pending.checks.result(), report)
+    signers = judge_signatures(
+        loaded.manifest, pending.jobs, verifier.result(pending.checks), report
+    )
     folder = pending.folder
     if problems:
         analysis.problems.extend(problems)

@@ -11,8 +11,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder import statements
+from builder import statements, verifier
+from builder.build import build
 from builder.cli import cli
+from builder.errors import InvalidIndexError
 from builder.names import resembled_name, skeleton, within_one_edit
 from builder.sign import SignError, set_signature, sign_file
 from builder.signing import (
@@ -307,3 +309,22 @@ def test_lookalikes_fold_together() -> None:
     assert skeleton("auth-jvvt") == skeleton("auth-jwt")
     assert skeleton("modern-co0l") == skeleton("modem-cool")
     assert resembled_name("csv-reader", ["auth-jwt", "template-faker"]) is None
+
+
+def test_signatures_checked_in_a_worker_process_give_the_same_build(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large builds verify in a worker process, in batches; the result must not differ."""
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    build(index, tmp_path / "inline", environ=env)
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 3)  # 8 plugins: two full batches and a partial one
+    build(index, tmp_path / "worker", environ=env)
+    for path in (tmp_path / "inline").rglob("*.json"):
+        twin = tmp_path / "worker" / path.relative_to(tmp_path / "inline")
+        assert twin.read_bytes() == path.read_bytes(), path
+    tampered = index / "plugins/template-faker/versions/0.5.0.yaml"
+    tampered.write_text(tampered.read_text().replace("^1.0", "^1.1", 1), encoding="utf-8")
+    with pytest.raises(InvalidIndexError) as refused:
+        build(index, tmp_path / "again", environ=env)
+    assert [(p.file.name, p.rule) for p in refused.value.problems] == [("0.5.0.yaml", "PX010")]

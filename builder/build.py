@@ -9,7 +9,7 @@ import hashlib
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from builder import layout
 from builder.analyse import Analysis, analyse
 from builder.cache import BuildCache, forget_cache, load_cache, save_cache
 from builder.errors import BuildError, InvalidIndexError, Problem
-from builder.mirror import forget_downloads, mirror_remote
+from builder.mirror import forget_downloads, mirror_remote, write_borrowed
 from builder.output import Planned, WriteReport, check_output, files_on_disk, write_output
 from builder.render_json import (
     config_document,
@@ -120,14 +120,17 @@ def build(
     before_commit: Callable[[], None] | None = None,
     environ: dict[str, str] | None = None,
     fetch: bool = True,
+    live: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid.
 
     `fetch=False` skips downloading remote artifacts the output lacks (an
-    incomplete build that `publish` refuses; for checks and benchmarks).
+    incomplete build that `publish` refuses; for checks and benchmarks). `live` is
+    what the registry this build will be published to holds (path → sha256): remote
+    artifacts it already has are not fetched again (see `builder.mirror`).
     """
     with _collector_paused():
-        return _build(index, out, before_commit, environ, fetch)
+        return _build(index, out, before_commit, environ, fetch=fetch, live=live)
 
 
 @contextlib.contextmanager
@@ -152,7 +155,9 @@ def _build(
     out: Path,
     before_commit: Callable[[], None] | None,
     environ: dict[str, str] | None,
+    *,
     fetch: bool = True,
+    live: Mapping[str, str] | None = None,
 ) -> BuildResult:
     check_output(out)
     cache = load_cache(out, index)
@@ -173,6 +178,7 @@ def _build(
         if analysis.problems:
             raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     assert analysis.registry is not None
+    borrowed: list[str] = []
     remote = mirror_remote(
         index,
         out,
@@ -181,6 +187,8 @@ def _build(
         known=cache.outputs,
         on_disk=on_disk,
         fetch=fetch,
+        live=live,
+        borrowed=borrowed,
     )
     plan = plan_build(analysis, source, remote)
 
@@ -194,6 +202,7 @@ def _build(
             out, plan, cache.outputs, on_disk=on_disk, before_commit=commit_starts
         )
         _save_if_changed(out, analysis, cache, plan, report)
+        write_borrowed(out, borrowed)
         forget_downloads(out)
     except OSError as e:
         raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e

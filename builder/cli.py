@@ -156,12 +156,25 @@ def validate(
     is_flag=True,
     help="Do not download remote artifacts (the build is then incomplete: not publishable).",
 )
+@click.option(
+    "--live",
+    metavar="TARGET",
+    help="The registry this build will be published to (s3://bucket/prefix or a folder): "
+    "remote artifacts it already holds are not downloaded again.",
+)
 @reports_errors
-def build(index: Path, out: Path, output_format: str, no_fetch: bool) -> None:
+def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str | None) -> None:
     """Build the static sparse index of INDEX into --out."""
     from builder.build import build as run_build
 
-    result = run_build(index, out, fetch=not no_fetch)
+    live_objects: dict[str, str] | None = None
+    if live is not None:
+        from builder.publish import record_of
+        from builder.storage import open_target
+
+        record = record_of(open_target(live))
+        live_objects = record.objects if record is not None else {}
+    result = run_build(index, out, fetch=not no_fetch, live=live_objects)
     report = result.report
     click.echo(
         f"built {result.plugins} plugins, {result.versions} versions into {out}: "

@@ -10,6 +10,7 @@ download folder by an earlier, failed build is never fetched again.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,9 @@ from builder.output import STATE_DIR, Planned
 log = logging.getLogger(__name__)
 
 DOWNLOADS = "downloads"  # under <out>/.plugindex/: fetched, verified, not yet in place
+# Under <out>/.plugindex/: artifacts the build left out because the registry it will be
+# published to already holds them (`build --live`); `publish` checks they still do.
+BORROWED = "borrowed.json"
 _PARALLEL_DOWNLOADS = 8
 
 
@@ -66,10 +70,14 @@ def mirror_remote(
     known: Mapping[str, str] | None,
     on_disk: Mapping[str, int],
     fetch: bool = True,
+    live: Mapping[str, str] | None = None,
+    borrowed: list[str] | None = None,
 ) -> dict[str, Planned]:
     """Return the planned file of every remote artifact, fetching what the output lacks.
 
     `known` is the last build's path → sha256, `on_disk` the output's path → size.
+    `live` is what the target registry holds (path → sha256): an artifact it holds
+    is neither fetched nor put in the build; its path is appended to `borrowed`.
     Raises InvalidIndexError naming the version file when a download fails or its
     bytes differ from the manifest; the output is then left as it was. With
     `fetch=False` missing artifacts are left out (the build is then incomplete).
@@ -86,6 +94,10 @@ def mirror_remote(
             continue
         if on_disk.get(path) == size and _sha256_of(out / path) == sha256:
             plan[path] = Planned(sha256, size, out / path)
+            continue
+        if live is not None and live.get(path) == sha256:
+            if borrowed is not None:
+                borrowed.append(path)
             continue
         kept = downloads / sha256
         if kept.is_file() and kept.stat().st_size == size and _sha256_of(kept) == sha256:
@@ -129,3 +141,35 @@ def mirror_remote(
 def forget_downloads(out: Path) -> None:
     """Remove fetched artifacts once the build has moved them into place."""
     shutil.rmtree(out / STATE_DIR / DOWNLOADS, ignore_errors=True)
+
+
+def write_borrowed(out: Path, paths: Iterable[str]) -> None:
+    """Record which artifacts the build took as already published (none: no file)."""
+    target = out / STATE_DIR / BORROWED
+    listed = sorted(set(paths))
+    if not listed:
+        target.unlink(missing_ok=True)
+        return
+    partial = target.with_suffix(".part")
+    partial.write_text(json.dumps(listed, indent=0) + "\n", encoding="utf-8")
+    partial.replace(target)
+
+
+def read_borrowed(build_dir: Path) -> list[str]:
+    """Return the artifacts a build took as already published, or [] if none."""
+    path = build_dir / STATE_DIR / BORROWED
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        raise InvalidIndexError(
+            [Problem(path, None, "", f"unreadable ({e}); run the build again")]
+        ) from e
+    if not isinstance(listed, list) or not all(
+        isinstance(p, str) and p.startswith("artifacts/") for p in listed
+    ):
+        raise InvalidIndexError(
+            [Problem(path, None, "", "expected a list of artifacts/… paths; run the build again")]
+        )
+    return listed

@@ -32,6 +32,7 @@ from typing import Any
 
 from builder import layout
 from builder.errors import PlugindexError
+from builder.mirror import read_borrowed
 from builder.output import STATE_DIR, files_on_disk
 from builder.serve import CONTENT_TYPES
 from builder.storage import ConflictError, Storage
@@ -248,6 +249,26 @@ def plan_uploads(
     return uploads, objects
 
 
+def borrowed_objects(build_dir: Path, live: Mapping[str, str], where: str) -> dict[str, str]:
+    """Return the artifacts the build left to the live registry, checking it still has them.
+
+    A build made with `--live` leaves out remote artifacts the registry already
+    holds, so a fresh runner neither downloads nor uploads them again; they stay
+    referenced (never retired) as long as a document names them.
+    """
+    objects: dict[str, str] = {}
+    for key in read_borrowed(build_dir):
+        declared = key.split("/")[1]
+        if live.get(key) != declared:
+            raise PublishError(
+                f"{where}: does not hold {key}, which {build_dir} was built to take from "
+                f"it (built with --live against another target, or pruned since); build "
+                f"again; nothing was published"
+            )
+        objects[key] = declared
+    return objects
+
+
 def check_references(
     build_dir: Path, uploads: Iterable[Upload], objects: Mapping[str, str]
 ) -> None:
@@ -327,6 +348,7 @@ def publish(
             )
             uncertain = record.pending
         uploads, objects = plan_uploads(build_dir, files, record.objects, uncertain)
+        objects.update(borrowed_objects(build_dir, record.objects, store.where("")))
         check_references(build_dir, uploads, objects)
         report = _report_of(record, uploads, objects, opts)
         if opts.dry_run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import http.server
 import json
@@ -157,3 +158,41 @@ def test_no_fetch_builds_without_downloading(
     assert result.exit_code == 0, result.output
     assert artifact_server.requests == []
     assert read_json(out / "status.json")["artifacts"] == 1
+
+
+def test_a_fresh_runner_neither_fetches_nor_uploads_what_the_registry_holds(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    """`build --live TARGET` leaves out remote artifacts the registry already has."""
+    index = remote_index(tmp_path, artifact_server)
+    site = tmp_path / "site"
+    runner = CliRunner()
+    first = tmp_path / "runner-1"
+    assert runner.invoke(cli, ["build", str(index), "--out", str(first)]).exit_code == 0
+    assert runner.invoke(cli, ["publish", str(first), str(site)]).exit_code == 0
+    assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]
+    remote_key = read_json(first / layout.index_path("tool-remote"))["versions"][0]["artifact"][
+        "download"
+    ]
+
+    # A new release of the local plugin, built on a fresh runner against the live site.
+    add_release(index, "tool-local", "1.1.0", "artifacts/tool-local-1.1.0.tar.gz", day=2)
+    second = tmp_path / "runner-2"
+    built = runner.invoke(cli, ["build", str(index), "--out", str(second), "--live", str(site)])
+    assert built.exit_code == 0, built.output
+    assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]  # not fetched again
+    assert not (second / remote_key).exists()
+    published = runner.invoke(cli, ["publish", str(second), str(site)])
+    assert published.exit_code == 0, published.output
+    assert "0 retired" in published.output  # still referenced, so never pruned
+    assert (site / remote_key).is_file()
+    record = json.loads(gzip.decompress((site / ".plugindex/live.json.gz").read_bytes()))
+    assert remote_key in record["objects"]
+    new_local = read_json(second / layout.index_path("tool-local"))["versions"][-1]["artifact"]
+    assert (site / new_local["download"]).is_file()
+
+    # The same build cannot go to a registry that does not hold what it left out.
+    elsewhere = runner.invoke(cli, ["publish", str(second), str(tmp_path / "other")])
+    assert elsewhere.exit_code != 0
+    assert f"does not hold {remote_key}" in elsewhere.output
+    assert not (tmp_path / "other" / "config.json").exists()

@@ -109,12 +109,11 @@ def plugins_state(plugins_dir: Path) -> Iterator[None]:
             f"{plugins_dir}: cannot create the plugins folder ({e.strerror})"
         ) from e
     with (state / "lock").open("a+b") as handle:
-        try:
-            import fcntl  # POSIX only; elsewhere concurrent runs are the user's care
+        # POSIX only; elsewhere concurrent runs on one plugins folder are the user's care.
+        with contextlib.suppress(ImportError):
+            import fcntl
 
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        except ImportError:
-            pass
         recover(plugins_dir)
         yield
 

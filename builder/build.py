@@ -35,6 +35,7 @@ class BuildResult:
     versions: int
     reparsed: tuple[str, ...]  # plugins read and parsed again (not from the cache)
     report: WriteReport
+    borrowed: int = 0  # remote artifacts left out because the live registry holds them
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ def _build(
         versions=sum(len(f.version_rows) for f in analysis.facts.values()),
         reparsed=tuple(sorted(analysis.documents)),
         report=report,
+        borrowed=len(set(borrowed)),
     )
 
 

@@ -181,6 +181,11 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
         f"{len(report.written)} written, {len(report.removed)} removed, "
         f"{report.unchanged} unchanged ({len(result.reparsed)} plugins parsed)"
     )
+    if result.borrowed:
+        click.echo(
+            f"{result.borrowed} remote artifacts are already live in {live} and were left "
+            f"out: publish this build there (served as it is, they are missing)"
+        )
 
 
 @cli.command()

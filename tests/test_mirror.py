@@ -180,6 +180,7 @@ def test_a_fresh_runner_neither_fetches_nor_uploads_what_the_registry_holds(
     second = tmp_path / "runner-2"
     built = runner.invoke(cli, ["build", str(index), "--out", str(second), "--live", str(site)])
     assert built.exit_code == 0, built.output
+    assert f"1 remote artifacts are already live in {site} and were left out" in built.output
     assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]  # not fetched again
     assert not (second / remote_key).exists()
     published = runner.invoke(cli, ["publish", str(second), str(site)])

@@ -133,7 +133,10 @@ def _undo(plugins_dir: Path, txn_dir: Path, entries: Sequence[Mapping[str, objec
         target = plugins_dir / name
         old = txn_dir / "old" / name
         new = txn_dir / "new" / name
-        if entry.get("has_new") and not new.exists() and target.exists():
+        # The target is the new folder only while the old one is still aside: once an
+        # earlier undo put the old one back (and died before cleaning up), it is the old.
+        old_aside = old.exists() or not entry.get("had_old")
+        if entry.get("has_new") and not new.exists() and target.exists() and old_aside:
             shutil.rmtree(target)  # the new folder had been moved in
         if entry.get("had_old") and old.exists() and not target.exists():
             old.rename(target)

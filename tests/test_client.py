@@ -437,6 +437,39 @@ def test_failed_upgrade_leaves_the_previous_install_intact(client: Client) -> No
     assert list((client.plugins / ".plugindex").glob("txn-*")) == []
 
 
+def test_recovery_run_twice_keeps_the_restored_old_version(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed after undoing a failed upgrade, but before cleaning up, loses nothing."""
+    from builder import install
+    from builder.errors import PlugindexError
+
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    before = client.lock()
+    snapshot = tmp_path / "txn-snapshot"
+    real_undo = install._undo
+
+    def undo_then_die(plugins_dir: Path, txn_dir: Path, entries: Any) -> None:
+        real_undo(plugins_dir, txn_dir, entries)
+        shutil.copytree(txn_dir, snapshot)  # what a kill here would leave behind
+
+    def failing_lockfile(*args: Any, **kwargs: Any) -> None:
+        raise PlugindexError("plugindex.lock: cannot write (disk full)")
+
+    monkeypatch.setattr(install, "_undo", undo_then_die)
+    monkeypatch.setattr(install, "write_lockfile", failing_lockfile)
+    assert client.run("install", "auth-jwt@^1.2").exit_code == 3
+    monkeypatch.undo()
+    assert client.lock() == before
+    shutil.copytree(snapshot, client.plugins / ".plugindex" / "txn-killed")
+    result = client.run("verify")  # recovers the leftover transaction first
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: ")
+    assert (client.plugins / "auth-jwt" / "plugin.toml").is_file()
+    assert client.lock() == before
+    assert list((client.plugins / ".plugindex").glob("txn-*")) == []
+
+
 def test_info_shows_versions_yanks_and_signatures(client: Client) -> None:
     text = client.run("info", "datasource-csv")
     assert text.exit_code == 0, text.output

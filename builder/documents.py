@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from builder import FORMAT_VERSION
 from builder.errors import PlugindexError
+from builder.names import name_problem
 from builder.requirements import RequirementError, VersionKey, key_of
 
 
@@ -167,6 +168,18 @@ def parse_config(data: bytes, source: str) -> PublishedConfig:
         raise _problem(source, e) from None
 
 
+def _check_names(doc: PublishedPlugin, source: str) -> None:
+    """Refuse a name that is not a plugin name: names become URL and folder paths."""
+    named = [("name", doc.name)] + [
+        (f"versions[{i}].dependencies[{j}].name", dependency.name)
+        for i, version in enumerate(doc.versions)
+        for j, dependency in enumerate(version.dependencies)
+    ]
+    for where, name in named:
+        if (problem := name_problem(name)) is not None:
+            raise DocumentError(f"{source}: {where}: not a plugin name ({problem})")
+
+
 def parse_plugin(data: bytes, source: str, expected_name: str) -> Plugin:
     """Parse a per-plugin document and check it is the one that was asked for."""
     raw = _loads(data, source)
@@ -177,6 +190,7 @@ def parse_plugin(data: bytes, source: str, expected_name: str) -> Plugin:
         doc = PublishedPlugin.model_validate(raw)
     except ValidationError as e:
         raise _problem(source, e) from None
+    _check_names(doc, source)
     if doc.name != expected_name:
         raise DocumentError(
             f"{source}: name does not match its path (expected {expected_name!r}, got {doc.name!r})"

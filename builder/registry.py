@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder import layout
-from builder.documents import Plugin, PublishedConfig, parse_config, parse_plugin
+from builder.documents import (
+    DocumentError,
+    Plugin,
+    PublishedConfig,
+    parse_config,
+    parse_plugin,
+)
 from builder.fetch import Fetcher, NotFoundError
+from builder.names import name_problem
 from builder.signing import key_id
 from builder.trust import VersionTrust, check_version, is_yanked, verify_plugin
 from builder.verify import describe
@@ -58,6 +65,8 @@ class Registry:
 
     def index_path(self, name: str) -> str:
         """Return the path of a plugin's document, from config.json's template."""
+        if (problem := name_problem(name)) is not None:  # a name becomes part of a URL
+            raise DocumentError(f"{self.fetcher.location}: not a plugin name ({problem})")
         return self.config.index.format(prefix=layout.prefix_of(name), name=name)
 
     def load(self, name: str) -> Plugin:

@@ -195,6 +195,38 @@ def test_tampered_document_is_refused(client: Client) -> None:
     assert_nothing_installed(client)
 
 
+@pytest.mark.parametrize(
+    "dependency", ["../../x", "../../../config", "Auth-JWT"], ids=["traversal", "up", "case"]
+)
+def test_document_with_a_bad_dependency_name_is_refused(client: Client, dependency: str) -> None:
+    """A dependency name becomes a URL and a folder: even a signed bad one is refused."""
+    document = client.document("auth-jwt")
+    entry = document["versions"][2]
+    entry["dependencies"] = [{"name": dependency, "req": "^1.0", "kind": "runtime"}]
+    entry["signature"] = sign_statement(
+        demo_key("mara-okafor"), statements.release_statement(REGISTRY_NAME, "auth-jwt", entry)
+    )
+    client.write_document("auth-jwt", document)
+    client.recorder.hits.clear()
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"error: {client.url}index/au/th/auth-jwt.json: versions[2]")
+    assert "dependencies[0].name: not a plugin name (expected lower-case" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert [h.path for h in client.recorder.hits] == ["/config.json", "/index/au/th/auth-jwt.json"]
+    assert_nothing_installed(client)
+
+
+def test_document_under_another_name_is_refused(client: Client) -> None:
+    """A document served at auth-jwt's path but naming another plugin is not used."""
+    document = client.document("template-crypto")
+    client.write_document("auth-jwt", document)
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 3
+    assert "auth-jwt.json: name does not match its path (expected 'auth-jwt'" in result.stderr
+    assert_nothing_installed(client)
+
+
 def test_signature_from_a_non_owner_key_is_refused(client: Client) -> None:
     document = client.document("auth-jwt")
     entry = document["versions"][2]

@@ -10,6 +10,7 @@ trusted: callers check signatures and checksums.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import io
@@ -278,23 +279,45 @@ class HttpFetcher:
                 f"{url}: too large (expected at most {max_size} bytes, "
                 f"the server announces {declared})"
             )
-        deadline = time.monotonic() + self.deadline
+        too_slow = f"{url}: too slow (not complete after {self.deadline:g} s)"
+        # A server dripping a byte at a time would keep every read alive, so read what
+        # has arrived (read1) and, at the deadline, cut the socket from another thread:
+        # a read waiting then returns at once.
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(Exception):  # finished or released meanwhile
+                response.shutdown()
+
+        timer = threading.Timer(self.deadline, expire)
+        timer.daemon = True
+        timer.start()
         received = 0
         try:
-            for chunk in response.stream(_CHUNK):
+            while True:
+                try:
+                    chunk = response.read1(_CHUNK)
+                except urllib3.exceptions.HTTPError as e:
+                    if expired.is_set():
+                        raise FetchError(too_slow) from e
+                    raise FetchError(
+                        f"{url}: connection lost ({_reason(e)}); {OFFLINE_HINT}"
+                    ) from e
+                if expired.is_set():
+                    raise FetchError(too_slow)
+                if not chunk:
+                    break
                 received += len(chunk)
                 if received > max_size:
                     raise TooLargeError(
                         f"{url}: too large (expected at most {max_size} bytes, got more)"
                     )
-                if time.monotonic() > deadline:
-                    raise FetchError(f"{url}: too slow (not complete after {self.deadline:.0f} s)")
                 sink.write(chunk)
                 if progress is not None:
                     progress(len(chunk))
-        except urllib3.exceptions.HTTPError as e:
-            raise FetchError(f"{url}: connection lost ({_reason(e)}); {OFFLINE_HINT}") from e
         finally:
+            timer.cancel()
             self.stats.downloaded += received
 
     def document(self, path: str, *, max_size: int = MAX_DOCUMENT_SIZE) -> bytes:

@@ -15,7 +15,8 @@ import pytest
 
 from builder.errors import FetchError
 from builder.fetch import HttpFetcher, LocalFetcher, NotFoundError, TooLargeError, retry_after
-from tests.fault_server import endless, serve_recorded, status
+from builder.serve import BuildRequestHandler
+from tests.fault_server import Fault, endless, serve_recorded, status
 
 
 @pytest.fixture
@@ -92,6 +93,39 @@ def test_an_endless_body_is_cut_at_the_cap(site: Path) -> None:
         recorder.faults["/doc.json"] = [endless]
         with pytest.raises(TooLargeError, match="expected at most 100000 bytes, got more"):
             fetcher(url, None).document("doc.json", max_size=100_000)
+
+
+def _slow_body(pause: float) -> Fault:
+    """Announce 40 bytes, then send one every `pause` seconds (or none when pause > 1)."""
+
+    def answer(handler: BuildRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "40")
+        handler.end_headers()
+        try:
+            for _ in range(40):
+                time.sleep(pause)
+                if pause <= 1:
+                    handler.wfile.write(b"x")
+        except OSError:
+            pass  # the client gave up: what we are testing
+
+    return answer
+
+
+@pytest.mark.parametrize("pause", [0.1, 3.0], ids=["dripping", "silent"])
+def test_a_slow_body_is_stopped_at_the_deadline(site: Path, pause: float) -> None:
+    """The time cap holds while a read waits, not only between full chunks."""
+    with serve_recorded(site) as (url, recorder):
+        recorder.faults["/big.bin"] = [_slow_body(pause)]
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            fetcher(url, None, deadline=0.5, timeout=5.0).download(
+                "big.bin", io.BytesIO(), max_size=100
+            )
+        elapsed = time.monotonic() - started
+    assert str(caught.value) == f"{url}big.bin: too slow (not complete after 0.5 s)"
+    assert 0.5 <= elapsed < 1.5
 
 
 def test_missing_files_are_not_found(site: Path, tmp_path: Path) -> None:

@@ -169,9 +169,12 @@ def check_pin(registry: str, plugin: Plugin, pin: Pin | None) -> Pin | None:
                 f"the pinned revision {pin.revision} (a stale or rolled-back registry); "
                 "refusing to use it"
             )
-        return current if current.revision > pin.revision else None
-    statement = statements.manifest_statement(registry, plugin.raw)
-    check = verify_statement(plugin.doc.signature, statement, pin.keys)
+        if current.revision <= pin.revision:
+            return None
+        # A higher revision is pinned only when an owner we trust signed it: an
+        # unsigned one could be inflated to block every later legitimate rotation.
+        return current if _manifest_check(registry, plugin, pin).valid else None
+    check = _manifest_check(registry, plugin, pin)
     if check.valid and current.revision > pin.revision:
         return current  # a rotation signed with a key we already trust
     why = (
@@ -184,6 +187,12 @@ def check_pin(registry: str, plugin: Plugin, pin: Pin | None) -> Pin | None:
         f"(pinned: {_ids(pin.keys)}; now: {_ids(current.keys)}) and {why}; "
         f"if you trust the new keys, run `plugindex trust {plugin.name}`"
     )
+
+
+def _manifest_check(registry: str, plugin: Plugin, pin: Pin) -> Check:
+    """Check a document's plugin.yaml signature against the pinned active keys."""
+    statement = statements.manifest_statement(registry, plugin.raw)
+    return verify_statement(plugin.doc.signature, statement, pin.keys)
 
 
 def _rotation_problem(check: Check) -> str:

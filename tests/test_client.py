@@ -301,6 +301,38 @@ def test_rotation_without_a_higher_revision_is_refused(client: Client) -> None:
     assert "its revision 1 is not above the pinned 1" in result.stderr
 
 
+def _pinned_revision(client: Client, name: str) -> int:
+    trust = json.loads((client.plugins / "plugindex-trust.json").read_bytes())
+    return int(trust["plugins"][name]["revision"])
+
+
+def test_an_unsigned_higher_revision_is_not_pinned(client: Client) -> None:
+    """An inflated revision with the same keys cannot block a later signed rotation."""
+    assert client.run("install", "auth-jwt@=1.0.0").exit_code == 0
+    document = client.document("auth-jwt")
+    document["revision"] = 99  # no plugin.yaml signature covers this
+    client.write_document("auth-jwt", document)
+    inflated = client.run("install", "auth-jwt@~1.1")
+    assert inflated.exit_code == 0, inflated.output
+    assert _pinned_revision(client, "auth-jwt") == 1
+    _swap_owner_key(client, "auth-jwt", revision=2, sign_manifest_with=demo_key("mara-okafor"))
+    rotated = client.run("install", "auth-jwt@^1.2")
+    assert rotated.exit_code == 0, rotated.output
+    assert _pinned_revision(client, "auth-jwt") == 2
+
+
+def test_a_signed_higher_revision_with_the_same_keys_is_pinned(client: Client) -> None:
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    document = client.document("auth-jwt")
+    document["revision"] = 3
+    document["signature"] = sign_statement(
+        demo_key("jan-kowalski"), statements.manifest_statement(REGISTRY_NAME, document)
+    )
+    client.write_document("auth-jwt", document)
+    assert client.run("install", "auth-jwt@^1.2").exit_code == 0
+    assert _pinned_revision(client, "auth-jwt") == 3
+
+
 def _malicious_tar(name: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

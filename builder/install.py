@@ -454,7 +454,11 @@ def _apply(
                 ),
                 files=files,
                 signed_by=verified.trust[version.number].key_id,
-                yanked=entry.yanked.reason if entry.yanked else None,
+                yanked=(
+                    entry.yanked.reason
+                    if entry.yanked and is_yanked(version, verified.trust[version.number])
+                    else None
+                ),
             )
         pins = dict(trust.plugins)
         for name in resolution.selected:

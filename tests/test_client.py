@@ -147,6 +147,32 @@ def test_yanked_versions_are_skipped_unless_pinned_exactly(client: Client) -> No
     assert "YANKED" in client.run("list").stdout
 
 
+def test_a_signed_unyank_is_installed_and_recorded_as_not_yanked(client: Client) -> None:
+    document = client.document("datasource-csv")
+    entry = next(v for v in document["versions"] if v["version"] == "1.0.1")
+    serial = entry["yanked"]["serial"] + 1
+    entry["unyanked"] = {
+        "serial": serial,
+        "signature": sign_statement(
+            demo_key("theo-lemaire"),
+            statements.unyank_statement(
+                REGISTRY_NAME,
+                "datasource-csv",
+                "1.0.1",
+                sha256=entry["artifact"]["sha256"],
+                serial=serial,
+            ),
+        ),
+    }
+    client.write_document("datasource-csv", document)
+    result = client.run("install", "datasource-csv@<1.0.2")
+    assert result.exit_code == 0, result.output
+    assert "yanked" not in result.stderr
+    assert installed(client) == {"datasource-csv": "1.0.1"}
+    assert client.lock()["plugins"]["datasource-csv"]["yanked"] is None
+    assert "YANKED" not in client.run("list").stdout
+
+
 def test_conflicting_requirements_are_explained(client: Client) -> None:
     result = client.run("install", "auth-jwt@^1.1", "template-crypto@=1.0.0")
     assert result.exit_code == 4

@@ -80,6 +80,10 @@ class Fetcher(Protocol):
         """Stream an artifact into `sink`, stopping past `max_size` bytes."""
         ...
 
+    def discard(self, path: str) -> None:
+        """Forget a document that failed verification, so the next fetch is a full one."""
+        ...
+
 
 @dataclass
 class Stats:
@@ -206,6 +210,21 @@ class HttpFetcher:
             _write_atomic(files[1], json.dumps(meta).encode("utf-8"))
         except OSError as e:
             log.warning("cannot write the cache (%s): %s", files[0], e)
+
+    def discard(self, path: str) -> None:
+        """Forget a document that failed verification: memo and cache entry both.
+
+        Otherwise a tampered body stored with a genuine ETag would come back on every
+        304 and every --offline run.
+        """
+        with self._lock:
+            self._memo.pop(path, None)
+        files = self._cache_files(self.url_of(path))
+        for file in files or ():
+            try:
+                file.unlink(missing_ok=True)
+            except OSError as e:
+                log.warning("cannot remove %s from the cache: %s", file, e)
 
     # --- requests ---------------------------------------------------------------------
 
@@ -432,6 +451,10 @@ class LocalFetcher:
             with self._open(path, max_size) as stream:
                 self._memo[path] = stream.read(max_size + 1)
         return self._memo[path]
+
+    def discard(self, path: str) -> None:
+        """Forget a document read earlier (the folder itself is left alone)."""
+        self._memo.pop(path, None)
 
     def download(
         self, ref: str, sink: Sink, *, max_size: int, progress: Progress | None = None

@@ -22,7 +22,7 @@ from builder.documents import (
 from builder.fetch import Fetcher, NotFoundError
 from builder.names import name_problem
 from builder.signing import key_id
-from builder.trust import VersionTrust, check_version, is_yanked, verify_plugin
+from builder.trust import TrustError, VersionTrust, check_version, is_yanked, verify_plugin
 from builder.verify import describe
 
 _PARALLEL = 8
@@ -55,7 +55,11 @@ class Registry:
         """Return config.json (fetched on first use)."""
         if self._config is None:
             data = self.fetcher.document(layout.CONFIG)
-            self._config = parse_config(data, self.fetcher.url_of(layout.CONFIG))
+            try:
+                self._config = parse_config(data, self.fetcher.url_of(layout.CONFIG))
+            except DocumentError:
+                self.fetcher.discard(layout.CONFIG)
+                raise
         return self._config
 
     @property
@@ -79,13 +83,22 @@ class Registry:
                 f"no plugin named {name!r} in {self.fetcher.location} "
                 f"({self.fetcher.url_of(path)} not found)"
             ) from None
-        return parse_plugin(data, self.fetcher.url_of(path), name)
+        try:
+            return parse_plugin(data, self.fetcher.url_of(path), name)
+        except DocumentError:
+            self.fetcher.discard(path)  # never reuse a copy that failed
+            raise
 
     def verified(self, name: str) -> Verified:
         """Return a plugin's document after checking every signature in it."""
         if name not in self._verified:
             plugin = self.load(name)
-            self._verified[name] = Verified(plugin, verify_plugin(self.name, plugin))
+            try:
+                trust = verify_plugin(self.name, plugin)
+            except TrustError:
+                self.fetcher.discard(self.index_path(name))  # never reuse a copy that failed
+                raise
+            self._verified[name] = Verified(plugin, trust)
         return self._verified[name]
 
     def verified_many(self, names: Iterable[str]) -> dict[str, Verified]:
@@ -112,6 +125,8 @@ def plugin_info(registry: Registry, name: str, version: str | None = None) -> di
     plugin = registry.load(name)
     doc = plugin.doc
     checks = {v.number: check_version(registry.name, plugin, v) for v in plugin.versions}
+    if not all(c.valid for t in checks.values() for c in (t.release, t.yank, t.unyank) if c):
+        registry.fetcher.discard(registry.index_path(name))  # shown, but not kept
     rows: list[dict[str, Any]] = []
     for v in reversed(plugin.versions):
         yanked = is_yanked(v, checks[v.number]) and v.entry.yanked is not None

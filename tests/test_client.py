@@ -7,6 +7,7 @@ import json
 import shutil
 import tarfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from builder import layout, statements
 from builder.build import build
 from builder.cli import cli
+from builder.serve import BuildRequestHandler
 from builder.signing import key_id, public_key_text, sign_statement
 from tests.conftest import demo_key, sign_as_owner
 from tests.fault_server import Recorder, endless, serve_recorded, status
@@ -251,6 +253,35 @@ def test_document_under_another_name_is_refused(client: Client) -> None:
     assert result.exit_code == 3
     assert "auth-jwt.json: name does not match its path (expected 'auth-jwt'" in result.stderr
     assert_nothing_installed(client)
+
+
+def test_a_refused_document_is_not_kept_in_the_cache(client: Client) -> None:
+    """A tampered body sent with the genuine ETag is not reused on the next run's 304."""
+    path = "/index/au/th/auth-jwt.json"
+    with urllib.request.urlopen(client.url + path[1:]) as response:
+        genuine = {h: response.headers[h] for h in ("ETag", "Last-Modified")}
+    document = client.document("auth-jwt")
+    document["versions"][2]["dependencies"] = []
+    tampered = json.dumps(document).encode("utf-8")
+
+    def serve_tampered(handler: BuildRequestHandler) -> None:
+        handler.send_response(200)
+        for name, value in {**genuine, "Content-Length": str(len(tampered))}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(tampered)
+
+    client.recorder.faults[path] = [serve_tampered]
+    refused = client.run("install", "auth-jwt")
+    assert refused.exit_code == 5
+    assert "the release signature does not verify" in refused.stderr
+    client.recorder.hits.clear()
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 0, result.output
+    assert installed(client) == {"auth-jwt": "1.2.0", "template-crypto": "1.1.1"}
+    assert [(h.status, h.conditional) for h in client.recorder.hits if h.path == path] == [
+        (200, False)
+    ]
 
 
 def test_signature_from_a_non_owner_key_is_refused(client: Client) -> None:

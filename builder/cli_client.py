@@ -82,10 +82,27 @@ _plugins_dir_option = click.option(
     help="Where plugins are installed [env: PLUGINDEX_PLUGINS_DIR].",
 )
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _check_host_version(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """Refuse a host version that is not a semantic version, as a usage error."""
+    from builder.requirements import RequirementError, key_of
+
+    if value:
+        try:
+            key_of(value)
+        except RequirementError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
 _resolve_options = [
     click.option(
         "--host-version",
         envvar="PLUGINDEX_HOST_VERSION",
+        callback=_check_host_version,
         help="The host application's version: skip plugins not compatible with it.",
     ),
     click.option("--with-optional", is_flag=True, help="Install optional dependencies too."),

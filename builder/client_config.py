@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from builder.errors import PlugindexError
+from builder.requirements import RequirementError, key_of
 
 APP = "plugindex"
 CONFIG_FILE = "config.toml"
@@ -29,6 +30,16 @@ class ClientConfig(BaseModel):
     plugins_dir: str | None = None
     cache_dir: str | None = None
     host_version: str | None = None  # the host application's version
+
+    @field_validator("host_version")
+    @classmethod
+    def _semantic_version(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                key_of(value)
+            except RequirementError as e:
+                raise ValueError(str(e)) from None
+        return value
 
 
 @dataclass(frozen=True)
@@ -58,10 +69,10 @@ def read_config(path: Path) -> ClientConfig:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise PlugindexError(
-            f"{path}: {where}: {first['msg']} (expected keys: registry, plugins_dir, "
-            "cache_dir, host_version)"
-        ) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message += " (expected keys: registry, plugins_dir, cache_dir, host_version)"
+        raise PlugindexError(f"{path}: {where}: {message}") from None
 
 
 def settings(

@@ -200,6 +200,29 @@ def test_unknown_plugin_and_bad_names_are_one_line_errors(client: Client) -> Non
     assert "expected lower-case ASCII letters" in bad.stderr
 
 
+@pytest.mark.parametrize("command", ["install", "upgrade"])
+def test_a_bad_host_version_is_a_usage_error(client: Client, command: str) -> None:
+    option = client.run(command, "auth-jwt", "--host-version", "1.x")
+    assert option.exit_code == 2
+    assert "Invalid value for '--host-version': expected a semantic version" in option.stderr
+    env = client.run(command, "auth-jwt", PLUGINDEX_HOST_VERSION="banana")
+    assert env.exit_code == 2
+    assert "got 'banana'" in env.stderr
+    assert_nothing_installed(client)
+
+
+def test_a_bad_host_version_in_the_config_file_names_the_file(client: Client) -> None:
+    config = client.home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('host_version = "1.x"\n', encoding="utf-8")
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"error: {config}: host_version: expected a semantic version such as 1.2.3 "
+        "or 2.0.0-rc.1; got '1.x'\n"
+    )
+
+
 # --- verification: nothing installed ----------------------------------------------------
 
 

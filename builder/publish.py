@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from builder.errors import PlugindexError
 from builder.mirror import read_borrowed
 from builder.output import STATE_DIR, files_on_disk
 from builder.serve import CONTENT_TYPES
-from builder.storage import ConflictError, Storage
+from builder.storage import ConflictError, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,9 @@ class PublishOptions:
     prune_older_than: datetime.timedelta | None = None
     allow_older: bool = False  # publish a build older than the live one (a rollback)
     lease_timeout: float = 900.0  # seconds before another publisher's lease is stale
-    wait_timeout: float = 600.0  # seconds to wait for an older build's publish to end
+    # Seconds to wait for another publish to end: longer than lease_timeout, so a
+    # publisher that died without releasing its lease is outwaited, not given up on.
+    wait_timeout: float = 960.0
     # Called after each upload with (key, bytes); the progress bar, and tests.
     on_upload: Callable[[str, int], None] | None = None
     on_plan: Callable[[int], None] | None = None  # called with the number of uploads
@@ -317,7 +319,6 @@ def publish(
     files, stamp = read_build(build_dir)
     holder = uuid.uuid4().hex
     waited_since = time.monotonic()
-    tag = ""  # the live record's tag once this publisher holds the lease
     while True:
         found = store.get(RECORD)
         record = LiveRecord.decode(found.data, store.where(RECORD)) if found else LiveRecord()
@@ -327,26 +328,12 @@ def publish(
                 f"{build_dir} ({stamp.describe()}); not publishing, so the registry is "
                 f"not rolled back (--allow-older publishes it anyway)"
             )
-        uncertain: list[str] = []
-        if record.state == "publishing":
-            assert record.lease_started is not None
-            age = time.time() - record.lease_started
-            if age < opts.lease_timeout:
-                if time.monotonic() - waited_since > opts.wait_timeout:
-                    raise PublishError(
-                        f"{store.where('')}: another publish ({record.build.describe()}) "
-                        f"has held the lease for {age:.0f} s; gave up waiting after "
-                        f"{opts.wait_timeout:.0f} s"
-                    )
-                log.info("waiting for another publish (%s) to finish", record.build.describe())
-                time.sleep(_WAIT_STEP)
-                continue
-            log.warning(
-                "taking over a publish that stopped %.0f s ago (%s)",
-                age,
-                record.build.describe(),
-            )
-            uncertain = record.pending
+        if _must_wait(store, record, stamp, opts, waited_since):
+            time.sleep(_WAIT_STEP)
+            continue
+        # Keys an earlier publisher may have written whatever the record says: left
+        # by one that died holding the lease, or by one that failed and released it.
+        uncertain = record.pending
         uploads, objects = plan_uploads(build_dir, files, record.objects, uncertain)
         objects.update(borrowed_objects(build_dir, record.objects, store.where("")))
         check_references(build_dir, uploads, objects)
@@ -355,7 +342,7 @@ def publish(
             return report
         if not uploads and objects == record.objects and not report.pruned and not uncertain:
             return report  # nothing changed: one request in all
-        lease = LiveRecord(
+        held = LiveRecord(
             generation=record.generation,
             state="publishing",
             build=stamp,
@@ -366,40 +353,121 @@ def publish(
             lease_started=time.time(),
         )
         try:
-            tag = _write_record(store, lease, found.tag if found else None)
+            tag = _write_record(store, held, found.tag if found else None)
         except ConflictError:
             log.info("the live record changed while planning; reading it again")
             continue
         break
     if opts.on_plan is not None:
         opts.on_plan(len(uploads))
-    for batch in _order(uploads, record.objects):
-        # One GET per batch: a publisher whose lease was taken over stops early
-        # rather than overwrite what the new holder wrote.
-        _check_lease(store, tag, opts)
-        _upload_batch(store, batch, opts.on_upload)
-        report.bytes_uploaded += sum(u.size for u in batch)
-    # Deleted before the record forgets them: a publish stopped here leaves them
-    # still listed as retired, so the next prune deletes them again.
-    for key in report.pruned:
-        store.delete(key)
-    done = LiveRecord(
-        generation=record.generation + 1,
-        state="published",
-        build=stamp,
-        objects=objects,
-        retired=_retired(record, objects, report.pruned),
-    )
+    lease = _Lease(store, record, held, tag, opts)
     try:
-        tag = _write_record(store, done, tag)
-    except ConflictError as e:
-        raise PublishError(
-            f"{store.where(RECORD)}: another publisher took over this publish's lease "
-            f"(it ran longer than {opts.lease_timeout:.0f} s); the other publish decides "
-            f"what is live. Run publish again to check."
-        ) from e
+        for batch in _order(uploads, record.objects):
+            # One GET per batch: a publisher whose lease was taken over stops early
+            # rather than overwrite what the new holder wrote.
+            lease.check()
+            _upload_batch(store, batch, opts.on_upload)
+            report.bytes_uploaded += sum(u.size for u in batch)
+        # Deleted before the record forgets them: a publish stopped here leaves them
+        # still listed as retired, so the next prune deletes them again.
+        for key in report.pruned:
+            store.delete(key)
+        done = LiveRecord(
+            generation=record.generation + 1,
+            state="published",
+            build=stamp,
+            objects=objects,
+            retired=_retired(record, objects, report.pruned),
+        )
+        lease.finish(done)
+    except BaseException:
+        lease.release()
+        raise
     report.generation = done.generation
     return report
+
+
+def _must_wait(
+    store: Storage, record: LiveRecord, stamp: BuildStamp, opts: PublishOptions, since: float
+) -> bool:
+    """Return whether to wait for another publisher's lease; give up after wait_timeout."""
+    if record.state != "publishing":
+        return False
+    assert record.lease_started is not None
+    age = time.time() - record.lease_started
+    if record.build == stamp and stamp.built_at is not None:
+        # The same build (a CI re-run): its uploads are ours byte for byte.
+        log.info("taking over a publish of the same build (%s)", stamp.describe())
+        return False
+    if age >= opts.lease_timeout:
+        log.warning(
+            "taking over a publish that stopped %.0f s ago (%s)", age, record.build.describe()
+        )
+        return False
+    if time.monotonic() - since > opts.wait_timeout:
+        raise PublishError(
+            f"{store.where('')}: another publish ({record.build.describe()}) has held the "
+            f"lease for {age:.0f} s; gave up waiting after {opts.wait_timeout:.0f} s"
+        )
+    log.info("waiting for another publish (%s) to finish", record.build.describe())
+    return True
+
+
+class _Lease:
+    """This publisher's hold on the live record, from the lease to the final write."""
+
+    def __init__(
+        self, store: Storage, before: LiveRecord, held: LiveRecord, tag: str, opts: PublishOptions
+    ) -> None:
+        self.store = store
+        self.before = before  # the record as this publisher found it
+        self.held = held
+        self.tag = tag
+        self.opts = opts
+
+    def _lost(self, doing: str) -> PublishError:
+        return PublishError(
+            f"{self.store.where(RECORD)}: another publisher took over this publish's lease "
+            f"(it ran longer than {self.opts.lease_timeout:.0f} s); {doing}. Run publish "
+            f"again to check."
+        )
+
+    def check(self) -> None:
+        """Make sure the lease is still ours (one GET)."""
+        found = self.store.get(RECORD)
+        if found is None or found.tag != self.tag:
+            raise self._lost("stopped before writing more")
+
+    def finish(self, done: LiveRecord) -> None:
+        """Write the completed record in place of the lease."""
+        try:
+            self.tag = _write_record(self.store, done, self.tag)
+        except ConflictError as e:
+            raise self._lost("the other publish decides what is live") from e
+
+    def release(self) -> None:
+        """Give the lease back after a failed publish, so a re-run need not wait for it.
+
+        The record is put back as it was, except that the keys this publish may have
+        written stay in `pending`: the next publisher uploads them again whatever
+        their recorded hash. A lease already taken over (or a publish that did
+        complete) is left alone.
+        """
+        released = replace(
+            self.before,
+            state="published",
+            pending=self.held.pending,
+            holder=self.held.holder,
+            lease_started=None,
+        )
+        try:
+            self.tag = _write_record(self.store, released, self.tag)
+        except ConflictError:
+            log.info("the lease was taken over or the publish completed; not releasing it")
+        except StorageError as e:
+            log.warning("could not release the lease after a failed publish: %s", e)
+        else:
+            log.info("released the lease after a failed publish")
 
 
 def _report_of(
@@ -429,16 +497,6 @@ def _retired(
         if key not in objects and key not in gone:
             retired[key] = (sha256, now)
     return retired
-
-
-def _check_lease(store: Storage, tag: str, opts: PublishOptions) -> None:
-    found = store.get(RECORD)
-    if found is None or found.tag != tag:
-        raise PublishError(
-            f"{store.where(RECORD)}: another publisher took over this publish's lease "
-            f"(it ran longer than {opts.lease_timeout:.0f} s); stopped before writing "
-            f"more. Run publish again to check."
-        )
 
 
 def _write_record(store: Storage, record: LiveRecord, tag: str | None) -> str:

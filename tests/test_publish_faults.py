@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from builder.build import build
-from builder.publish import PublishError, PublishOptions, publish, record_of
-from builder.storage import S3Storage, Storage, Stored
+from builder.publish import PublishError, PublishOptions, publish, read_build, record_of
+from builder.storage import S3Storage, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server
@@ -62,6 +62,33 @@ class CrashingStore:
             if self.allowed <= 0:
                 raise CrashError(key)
             self.allowed -= 1
+        return self.inner.put(key, body, **options)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+class FailingStore:
+    """A store whose write number `at` (from 1) fails, as a 500 does after the retries."""
+
+    def __init__(self, inner: Storage, at: int) -> None:
+        self.inner = inner
+        self.at = at
+        self.writes = 0
+        self.lock = threading.Lock()
+
+    def where(self, key: str) -> str:
+        return self.inner.where(key)
+
+    def get(self, key: str) -> Stored | None:
+        return self.inner.get(key)
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        with self.lock:
+            self.writes += 1
+            fail = self.writes == self.at
+        if fail:
+            raise StorageError(f"{self.where(key)}: cannot write (InternalError)")
         return self.inner.put(key, body, **options)
 
     def delete(self, key: str) -> None:
@@ -140,6 +167,50 @@ def test_a_publish_waits_for_a_live_lease_then_gives_up_clearly(
         publish(new, store, PublishOptions(wait_timeout=0.5))
     record = record_of(store)
     assert record is not None and record.state == "publishing"
+
+
+def test_a_failed_publish_releases_its_lease_and_a_rerun_completes_at_once(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    publish(old, store)
+    with pytest.raises(StorageError, match="InternalError"):
+        publish(new, FailingStore(store, at=4))  # the lease, two uploads, then a failure
+    record = record_of(store)
+    assert record is not None and record.state == "published"
+    assert record.build == read_build(old)[1]  # the build still live
+    assert len(record.pending) >= 3  # what the failed publish may have written
+    check_consistent(reader_of(store))
+    # The build that is still live re-uploads what the failed publish may have
+    # replaced, without waiting for a lease.
+    started = time.monotonic()
+    publish(old, store, PublishOptions(wait_timeout=3))
+    keys = bucket_keys(s3_server, bucket)
+    assert {k: keys.get(k) for k in build_hashes(old)} == build_hashes(old)
+    publish(new, store, PublishOptions(wait_timeout=3))
+    assert time.monotonic() - started < 3
+    keys = bucket_keys(s3_server, bucket)
+    assert {k: keys.get(k) for k in build_hashes(new)} == build_hashes(new)
+    check_consistent(reader_of(store))
+
+
+def test_a_rerun_of_the_same_build_takes_over_its_dead_lease_at_once(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, _ = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    with pytest.raises(CrashError):
+        publish(old, CrashingStore(store, 3))  # dies: it cannot release the lease either
+    record = record_of(store)
+    assert record is not None and record.state == "publishing"
+    started = time.monotonic()
+    publish(old, store, PublishOptions(wait_timeout=3))
+    assert time.monotonic() - started < 3
+    assert bucket_keys(s3_server, bucket) == build_hashes(old)
+    check_consistent(reader_of(store))
 
 
 @pytest.fixture(scope="module")

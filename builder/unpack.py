@@ -14,6 +14,7 @@ import hashlib
 import shutil
 import stat
 import tarfile
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -104,6 +105,18 @@ def _check(entries: list[_Entry], shown: str) -> list[_Entry]:
     tops = {e.parts[0] for e in entries if e.parts}
     if len(tops) == 1 and all(len(e.parts) > 1 for e in files) and files:
         entries = [_Entry(e.parts[1:], e.is_dir, e.executable, e.opener) for e in entries]
+    # On a case-insensitive (or normalising) file system, `A` and `a` are one path:
+    # every spelling of a path, folders included, must be the first one seen.
+    spelling: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for entry in entries:
+        for i in range(1, len(entry.parts) + 1):
+            path = entry.parts[:i]
+            first = spelling.setdefault(_folded(path), path)
+            if first != path:
+                raise UnsafeArchiveError(
+                    f"{shown}: entries {'/'.join(first)!r} and {'/'.join(path)!r} differ only "
+                    "in case (expected names that stay apart on every file system)"
+                )
     seen: dict[tuple[str, ...], bool] = {}
     for entry in entries:
         if not entry.parts:
@@ -120,6 +133,10 @@ def _check(entries: list[_Entry], shown: str) -> list[_Entry]:
     return entries
 
 
+def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(unicodedata.normalize("NFC", part).casefold() for part in parts)
+
+
 def _write(entries: list[_Entry], dest: Path, shown: str) -> dict[str, str]:
     files: dict[str, str] = {}
     written = 0
@@ -133,7 +150,13 @@ def _write(entries: list[_Entry], dest: Path, shown: str) -> dict[str, str]:
         assert entry.opener is not None
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        with entry.opener() as source, target.open("xb") as sink:
+        try:
+            sink_file = target.open("xb")
+        except FileExistsError:  # a clash the checks above could not foresee
+            raise UnsafeArchiveError(
+                f"{shown}: duplicate entry {'/'.join(entry.parts)!r} (on this file system)"
+            ) from None
+        with entry.opener() as source, sink_file as sink:
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
                 if written > MAX_UNPACKED:

@@ -44,6 +44,9 @@ BAD_TARS = {
     "fifo": (tar_with(member("p/fifo", tarfile.FIFOTYPE)), "device or special file"),
     "duplicate": (tar_with(member("p/a"), member("p/a")), "duplicate entry"),
     "file-as-folder": (tar_with(member("p/a"), member("p/a/b")), "is inside the file"),
+    "case": (tar_with(member("p/a.txt"), member("p/A.TXT")), "differ only in case"),
+    "case-folder": (tar_with(member("p/Lib/x"), member("p/lib/y")), "'Lib' and 'lib' differ"),
+    "unicode-form": (tar_with(member("p/\u00e9"), member("p/e\u0301")), "differ only in case"),
 }
 
 

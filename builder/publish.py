@@ -8,9 +8,11 @@ with a conditional write, so a fresh CI runner publishes incrementally and two
 publishers can never both win.
 
 Order: the live record is first switched to "publishing" (a lease, taken with a
-conditional write), then artifacts, per-plugin documents, listings, and
-`config.json` / `status.json` last, each group complete before the next starts;
-finally the record is switched back to "published". A reader therefore never sees
+conditional write, renewed while the publish runs), then artifacts, per-plugin
+documents, listings, and `config.json` / `status.json` last, each group complete
+before the next starts; finally the record is switched back to "published" (or,
+after a failure, released with the keys it may have written marked uncertain). A
+reader therefore never sees
 a document pointing at an object not yet uploaded. A build older than the one
 live is refused, so racing publishers cannot roll the registry back.
 """
@@ -22,9 +24,10 @@ import gzip
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +48,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"  # content-addressed: never ch
 MUTABLE = "public, max-age=60"  # documents and pointers: revalidated within a minute
 PRIVATE = "no-store"
 _PARALLEL_UPLOADS = 16
+# A batch is sent in chunks of at most this many uploads or bytes, the lease checked
+# before each: a publisher that lost its lease stops within one chunk.
+_CHUNK_UPLOADS = 256
+_CHUNK_BYTES = 256 << 20
 _WAIT_STEP = 1.0  # seconds between looks at another publisher's lease
 
 
@@ -151,6 +158,9 @@ class PublishOptions:
     # Seconds to wait for another publish to end: longer than lease_timeout, so a
     # publisher that died without releasing its lease is outwaited, not given up on.
     wait_timeout: float = 960.0
+    # Seconds between renewals of this publisher's own lease (well under lease_timeout):
+    # a long publish keeps its lease, and each renewal proves the lease is still ours.
+    renew_every: float = 60.0
     # Called after each upload with (key, bytes); the progress bar, and tests.
     on_upload: Callable[[str, int], None] | None = None
     on_plan: Callable[[int], None] | None = None  # called with the number of uploads
@@ -363,15 +373,20 @@ def publish(
     lease = _Lease(store, record, held, tag, opts)
     try:
         for batch in _order(uploads, record.objects):
-            # One GET per batch: a publisher whose lease was taken over stops early
-            # rather than overwrite what the new holder wrote.
-            lease.check()
-            _upload_batch(store, batch, opts.on_upload)
-            report.bytes_uploaded += sum(u.size for u in batch)
+            for chunk in _chunks(batch):
+                # A publisher whose lease was taken over stops here rather than
+                # overwrite what the new holder wrote.
+                lease.check()
+                _upload_batch(store, chunk, lease, opts.on_upload)
+                report.bytes_uploaded += sum(u.size for u in chunk)
         # Deleted before the record forgets them: a publish stopped here leaves them
-        # still listed as retired, so the next prune deletes them again.
+        # still listed as retired, so the next prune deletes them again. Renewed
+        # first: a new holder may have uploaded again a key this one would delete.
+        if report.pruned:
+            lease.renew()
         for key in report.pruned:
             store.delete(key)
+            lease.renew_if_due()
         done = LiveRecord(
             generation=record.generation + 1,
             state="published",
@@ -424,19 +439,47 @@ class _Lease:
         self.held = held
         self.tag = tag
         self.opts = opts
+        self.renewed = time.monotonic()
+        self.lock = threading.Lock()  # upload threads renew the lease
 
     def _lost(self, doing: str) -> PublishError:
         return PublishError(
             f"{self.store.where(RECORD)}: another publisher took over this publish's lease "
-            f"(it ran longer than {self.opts.lease_timeout:.0f} s); {doing}. Run publish "
-            f"again to check."
+            f"(it went unrenewed for longer than the lease lasts, or --break-lease); "
+            f"{doing}. Run publish again to check."
         )
 
     def check(self) -> None:
-        """Make sure the lease is still ours (one GET)."""
+        """Make sure the lease is still ours: renew it when due, else one GET."""
+        with self.lock:
+            if time.monotonic() - self.renewed >= self.opts.renew_every:
+                self._renew()
+                return
+            tag = self.tag
         found = self.store.get(RECORD)
-        if found is None or found.tag != self.tag:
+        if found is None or found.tag != tag:
             raise self._lost("stopped before writing more")
+
+    def renew_if_due(self) -> None:
+        """Renew the lease when `renew_every` has passed since it was last written."""
+        with self.lock:
+            if time.monotonic() - self.renewed >= self.opts.renew_every:
+                self._renew()
+
+    def renew(self) -> None:
+        """Renew the lease now, with a conditional write that fails if it is not ours."""
+        with self.lock:
+            self._renew()
+
+    def _renew(self) -> None:
+        renewed = replace(self.held, lease_started=time.time())
+        try:
+            self.tag = _write_record(self.store, renewed, self.tag)
+        except ConflictError as e:
+            raise self._lost("stopped before writing more") from e
+        self.held = renewed
+        self.renewed = time.monotonic()
+        log.debug("renewed the lease")
 
     def finish(self, done: LiveRecord) -> None:
         """Write the completed record in place of the lease."""
@@ -510,18 +553,44 @@ def _write_record(store: Storage, record: LiveRecord, tag: str | None) -> str:
     )
 
 
+def _chunks(batch: list[Upload]) -> Iterator[list[Upload]]:
+    """Split a batch into chunks of at most _CHUNK_UPLOADS uploads and _CHUNK_BYTES."""
+    chunk: list[Upload] = []
+    size = 0
+    for upload in batch:
+        if chunk and (len(chunk) >= _CHUNK_UPLOADS or size + upload.size > _CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(upload)
+        size += upload.size
+    if chunk:
+        yield chunk
+
+
 def _upload_batch(
-    store: Storage, batch: list[Upload], on_upload: Callable[[str, int], None] | None
+    store: Storage,
+    batch: list[Upload],
+    lease: _Lease,
+    on_upload: Callable[[str, int], None] | None,
 ) -> None:
+    stop = threading.Event()
+
     def send(upload: Upload) -> None:
-        store.put(
-            upload.key,
-            upload.source,
-            content_type=content_type(upload.key),
-            cache_control=IMMUTABLE if upload.key.startswith("artifacts/") else MUTABLE,
-        )
-        if on_upload is not None:
-            on_upload(upload.key, upload.size)
+        if stop.is_set():
+            return  # an upload failed or the lease is lost: start no more
+        try:
+            store.put(
+                upload.key,
+                upload.source,
+                content_type=content_type(upload.key),
+                cache_control=IMMUTABLE if upload.key.startswith("artifacts/") else MUTABLE,
+            )
+            if on_upload is not None:
+                on_upload(upload.key, upload.size)
+            lease.renew_if_due()
+        except BaseException:
+            stop.set()
+            raise
 
     if len(batch) == 1:
         send(batch[0])

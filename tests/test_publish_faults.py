@@ -6,6 +6,7 @@ pointers reference exists and matches its hash. Runs against a real SeaweedFS.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import http.server
 import os
@@ -15,13 +16,14 @@ import subprocess
 import threading
 import time
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from builder.build import build
-from builder.publish import PublishError, PublishOptions, publish, read_build, record_of
+from builder.publish import RECORD, PublishError, PublishOptions, publish, read_build, record_of
 from builder.storage import S3Storage, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
@@ -210,6 +212,83 @@ def test_a_rerun_of_the_same_build_takes_over_its_dead_lease_at_once(
     publish(old, store, PublishOptions(wait_timeout=3))
     assert time.monotonic() - started < 3
     assert bucket_keys(s3_server, bucket) == build_hashes(old)
+    check_consistent(reader_of(store))
+
+
+class SlowStore:
+    """A store whose uploads each take `delay` seconds more (the live record's do not)."""
+
+    def __init__(self, inner: Storage, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+
+    def where(self, key: str) -> str:
+        return self.inner.where(key)
+
+    def get(self, key: str) -> Stored | None:
+        return self.inner.get(key)
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        if key != RECORD:
+            time.sleep(self.delay)
+        return self.inner.put(key, body, **options)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+def test_a_slow_publish_renews_its_lease_and_is_not_taken_over(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    short = PublishOptions(lease_timeout=1.5, renew_every=0.2)
+    outcome: dict[str, Any] = {}
+
+    def publish_newer() -> None:
+        outcome["newer"] = publish(new, S3Storage(bucket, PREFIX, s3_server.client()), short)
+
+    newer = threading.Thread(target=publish_newer)
+    started = time.monotonic()
+    # The newer publisher starts once the slow one holds the lease, and waits for it.
+    publish(old, SlowStore(store, 0.5), replace(short, on_plan=lambda count: newer.start()))
+    # It outlived a lease by more than the newer publisher's one-second poll.
+    assert time.monotonic() - started > short.lease_timeout + 1
+    newer.join(timeout=60)
+    assert "newer" in outcome
+    status = store.get("status.json")
+    assert status is not None and status.data == (new / "status.json").read_bytes()
+    check_consistent(reader_of(store))
+
+
+def test_a_publisher_whose_lease_was_taken_over_deletes_nothing(
+    two_builds: tuple[Path, Path], s3_server: S3Server
+) -> None:
+    old, new = two_builds
+    bucket = s3_server.new_bucket()
+    store = S3Storage(bucket, PREFIX, s3_server.client())
+    publish(old, store)
+    retiring = set(build_hashes(old)) - set(build_hashes(new))
+    assert retiring
+    planned: list[int] = []
+    uploaded: list[str] = []
+
+    def take_over(key: str, size: int) -> None:
+        uploaded.append(key)
+        if len(uploaded) == planned[0]:  # after the last upload, before pruning
+            # Another publisher takes the lease over (as after a stall longer than
+            # the lease) and completes: the build it publishes names `retiring`.
+            other = S3Storage(bucket, PREFIX, s3_server.client())
+            publish(old, other, PublishOptions(lease_timeout=0, allow_older=True))
+
+    prune_now = PublishOptions(
+        prune_older_than=datetime.timedelta(0), on_plan=planned.append, on_upload=take_over
+    )
+    with pytest.raises(PublishError, match="another publisher took over"):
+        publish(new, store, prune_now)
+    keys = bucket_keys(s3_server, bucket)
+    assert retiring <= set(keys)
     check_consistent(reader_of(store))
 
 

@@ -82,7 +82,7 @@ class LiveRecord:
     objects: dict[str, str] = field(default_factory=dict)  # key → sha256, referenced now
     retired: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (sha, since)
     pending: list[str] = field(default_factory=list)  # keys a lease holder may be writing
-    holder: str | None = None
+    holder: str | None = None  # random id of the publisher that wrote the record last
     lease_started: float | None = None  # unix seconds
 
     def encode(self) -> bytes:
@@ -393,6 +393,7 @@ def publish(
             build=stamp,
             objects=objects,
             retired=_retired(record, objects, report.pruned),
+            holder=holder,
         )
         lease.finish(done)
     except BaseException:
@@ -543,14 +544,26 @@ def _retired(
 
 
 def _write_record(store: Storage, record: LiveRecord, tag: str | None) -> str:
-    return store.put(
-        RECORD,
-        record.encode(),
-        content_type="application/gzip",
-        cache_control=PRIVATE,
-        if_tag=tag,
-        if_absent=tag is None,
-    )
+    """Replace the record if its tag is still `tag` (absent when None); return the new tag."""
+    data = record.encode()
+    try:
+        return store.put(
+            RECORD,
+            data,
+            content_type="application/gzip",
+            cache_control=PRIVATE,
+            if_tag=tag,
+            if_absent=tag is None,
+        )
+    except ConflictError:
+        # A retried conditional PUT whose first attempt did succeed fails its
+        # condition: a record holding exactly what we wrote (our holder id is in
+        # it) is our own write, not someone else's.
+        found = store.get(RECORD)
+        if found is None or found.data != data:
+            raise
+        log.info("the live record already holds this write (a retried request)")
+        return found.tag
 
 
 def _chunks(batch: list[Upload]) -> Iterator[list[Upload]]:

@@ -24,7 +24,7 @@ import pytest
 
 from builder.build import build
 from builder.publish import RECORD, PublishError, PublishOptions, publish, read_build, record_of
-from builder.storage import S3Storage, Storage, StorageError, Stored
+from builder.storage import ConflictError, S3Storage, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server
@@ -289,6 +289,61 @@ def test_a_publisher_whose_lease_was_taken_over_deletes_nothing(
         publish(new, store, prune_now)
     keys = bucket_keys(s3_server, bucket)
     assert retiring <= set(keys)
+    check_consistent(reader_of(store))
+
+
+class EchoingStore:
+    """A store whose write number `at` of the live record succeeds, then reports a conflict.
+
+    As botocore does when it resends a conditional PUT whose answer was lost: the
+    resend fails the condition that the first attempt changed.
+    """
+
+    def __init__(self, inner: Storage, at: int) -> None:
+        self.inner = inner
+        self.at = at
+        self.record_writes = 0
+
+    def where(self, key: str) -> str:
+        return self.inner.where(key)
+
+    def get(self, key: str) -> Stored | None:
+        return self.inner.get(key)
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        tag = self.inner.put(key, body, **options)
+        if key == RECORD:
+            self.record_writes += 1
+            if self.record_writes == self.at:
+                raise ConflictError(f"{self.where(key)}: changed by someone else")
+        return tag
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+@pytest.mark.parametrize(
+    ("at", "renew_every", "record_writes"),
+    [(1, 60.0, 2), (2, 0.0, None), (2, 60.0, 2)],
+    ids=["taking-the-lease", "renewing-it", "the-final-write"],
+)
+def test_a_retried_record_write_that_did_succeed_counts_as_our_own(
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    at: int,
+    renew_every: float,
+    record_writes: int | None,
+) -> None:
+    old, _ = two_builds
+    store = S3Storage(s3_server.new_bucket(), PREFIX, s3_server.client())
+    echoing = EchoingStore(store, at)
+    report = publish(old, echoing, PublishOptions(renew_every=renew_every, wait_timeout=3))
+    assert report.generation == 1
+    if record_writes is not None:  # no second lease taken over its own first one
+        assert echoing.record_writes == record_writes
+    record = record_of(store)
+    assert record is not None and record.state == "published" and record.generation == 1
+    assert record.objects == build_hashes(old)
     check_consistent(reader_of(store))
 
 

@@ -19,12 +19,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from builder.errors import PlugindexError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+_COPY_CHUNK = 1 << 20  # bytes read at a time: an artifact is never held whole in memory
 
 
 class StorageError(PlugindexError):
@@ -111,22 +113,21 @@ class LocalStorage:
         if_absent: bool = False,
     ) -> str:
         """Write a file atomically, comparing first under a lock when asked to."""
-        data = body if isinstance(body, bytes) else body.read_bytes()
         target = self.root / key
         try:
             if if_tag is None and not if_absent:
-                self._write(target, data)
-            else:
-                with self._locked():
-                    current = self.get(key)
-                    if (if_absent and current is not None) or (
-                        if_tag is not None and (current is None or current.tag != if_tag)
-                    ):
-                        raise ConflictError(f"{self.where(key)}: changed by someone else")
-                    self._write(target, data)
+                return self._write(target, body)
+            with self._locked():
+                current = self.get(key)
+                if (if_absent and current is not None) or (
+                    if_tag is not None and (current is None or current.tag != if_tag)
+                ):
+                    raise ConflictError(f"{self.where(key)}: changed by someone else")
+                return self._write(target, body)
         except OSError as e:
-            raise StorageError(f"{self.where(key)}: cannot write ({e.strerror})") from e
-        return hashlib.sha256(data).hexdigest()
+            raise StorageError(
+                f"{self.where(key)}: cannot write ({e.strerror}: {e.filename})"
+            ) from e
 
     def delete(self, key: str) -> None:
         """Remove a file and the folders it leaves empty."""
@@ -144,17 +145,27 @@ class LocalStorage:
             parent = parent.parent
 
     @staticmethod
-    def _write(target: Path, data: bytes) -> None:
+    def _write(target: Path, body: bytes | Path) -> str:
+        """Write `body` to a temporary file, chunk by chunk, then rename; return its sha256."""
         target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
+                if isinstance(body, bytes):
+                    stream.write(body)
+                    digest.update(body)
+                else:
+                    with body.open("rb") as source:
+                        while chunk := source.read(_COPY_CHUNK):
+                            stream.write(chunk)
+                            digest.update(chunk)
             os.chmod(temporary, 0o644)  # noqa: PTH101 - mkstemp makes it private
             Path(temporary).replace(target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return digest.hexdigest()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -230,20 +241,28 @@ class S3Storage:
             extra["IfMatch"] = if_tag
         if if_absent:
             extra["IfNoneMatch"] = "*"
-        data = body if isinstance(body, bytes) else body.read_bytes()
-        try:
-            answer = self.client.put_object(
-                Bucket=self.bucket,
-                Key=self._key(key),
-                Body=data,
-                ContentType=content_type,
-                CacheControl=cache_control,
-                **extra,  # type: ignore[arg-type]
-            )
-        except Exception as e:
-            if _code(e) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
-                raise ConflictError(f"{self.where(key)}: changed by someone else") from e
-            raise _wrapped(e, self.where(key), "write") from e
+        with contextlib.ExitStack() as stack:
+            data: bytes | BinaryIO = body if isinstance(body, bytes) else b""
+            if isinstance(body, Path):
+                # A file is streamed: botocore reads it in chunks to sign and send it,
+                # and seeks back to its start to retry.
+                try:
+                    data = stack.enter_context(body.open("rb"))
+                except OSError as e:
+                    raise StorageError(f"{body}: cannot read ({e.strerror})") from e
+            try:
+                answer = self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=data,
+                    ContentType=content_type,
+                    CacheControl=cache_control,
+                    **extra,  # type: ignore[arg-type]
+                )
+            except Exception as e:
+                if _code(e) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+                    raise ConflictError(f"{self.where(key)}: changed by someone else") from e
+                raise _wrapped(e, self.where(key), "write") from e
         return answer["ETag"]
 
     def delete(self, key: str) -> None:

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import subprocess
+import tracemalloc
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,8 +22,8 @@ from click.testing import CliRunner
 from builder import layout
 from builder.build import build
 from builder.cli import cli
-from builder.publish import RECORD, PublishOptions, publish, record_of
-from builder.storage import LocalStorage, S3Storage
+from builder.publish import IMMUTABLE, RECORD, PublishOptions, content_type, publish, record_of
+from builder.storage import ConflictError, LocalStorage, S3Storage
 from tests.conftest import PLUGINDEX, sign_as_owner
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server
@@ -349,6 +350,39 @@ def test_unreferenced_objects_are_kept_until_pruned(
     assert bucket_keys(s3_server, s3_bucket) == build_hashes(tmp_path / "two")
     record = record_of(store_of(s3_bucket))
     assert record is not None and record.retired == {}
+
+
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_a_large_file_is_streamed_with_its_hash_and_headers(
+    kind: str, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """A 16 MiB artifact is written from disk in chunks, never held whole in memory."""
+    source = tmp_path / "big.tar.gz"
+    digest = hashlib.sha256()
+    with source.open("wb") as stream:
+        for number in range(16):
+            chunk = hashlib.sha256(bytes([number])).digest() * (1 << 15)  # 1 MiB
+            stream.write(chunk)
+            digest.update(chunk)
+    key = f"artifacts/{digest.hexdigest()}/big.tar.gz"
+    store = LocalStorage(tmp_path / "site") if kind == "folder" else store_of(s3_bucket)
+    headers = {"content_type": content_type(key), "cache_control": IMMUTABLE}
+    tracemalloc.start()
+    try:
+        store.put(key, source, if_absent=True, **headers)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{peak} bytes allocated while writing a 16 MiB file"
+    with pytest.raises(ConflictError):  # the conditional header went with the stream
+        store.put(key, source, if_absent=True, **headers)
+    found = store.get(key)
+    assert found is not None and hashlib.sha256(found.data).hexdigest() == digest.hexdigest()
+    if kind == "s3":
+        head = s3_server.client().head_object(Bucket=s3_bucket, Key=f"{PREFIX}/{key}")
+        assert head["ContentLength"] == 16 << 20
+        assert head["ContentType"] == "application/gzip"
+        assert head["CacheControl"] == IMMUTABLE
 
 
 def test_wrong_credentials_are_reported_without_a_traceback(

@@ -609,8 +609,12 @@ def _upload_batch(
         send(batch[0])
         return
     with ThreadPoolExecutor(_PARALLEL_UPLOADS) as pool:
-        # list(): re-raise the first failure here, after the running uploads end.
-        list(pool.map(send, batch))
+        try:
+            # list(): re-raise the first failure here, after the running uploads end.
+            list(pool.map(send, batch))
+        except BaseException:
+            stop.set()  # Ctrl-C too: the queued uploads are not started
+            raise
 
 
 def parse_duration(text: str) -> datetime.timedelta:

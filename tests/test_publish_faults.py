@@ -45,19 +45,31 @@ class CrashError(Exception):
     """Stands for the publisher dying between two requests."""
 
 
-class CrashingStore:
-    """A store that lets `allowed` writes through, then fails every write."""
+class WrappedStore:
+    """A store that passes every call to `inner`; subclasses change `put`."""
 
-    def __init__(self, inner: Storage, allowed: int) -> None:
-        self.inner = inner
-        self.allowed = allowed
-        self.lock = threading.Lock()
+    inner: Storage
 
     def where(self, key: str) -> str:
         return self.inner.where(key)
 
     def get(self, key: str) -> Stored | None:
         return self.inner.get(key)
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        return self.inner.put(key, body, **options)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+class CrashingStore(WrappedStore):
+    """A store that lets `allowed` writes through, then fails every write."""
+
+    def __init__(self, inner: Storage, allowed: int) -> None:
+        self.inner = inner
+        self.allowed = allowed
+        self.lock = threading.Lock()
 
     def put(self, key: str, body: bytes | Path, **options: Any) -> str:
         with self.lock:
@@ -66,11 +78,8 @@ class CrashingStore:
             self.allowed -= 1
         return self.inner.put(key, body, **options)
 
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
-
-class FailingStore:
+class FailingStore(WrappedStore):
     """A store whose write number `at` (from 1) fails, as a 500 does after the retries."""
 
     def __init__(self, inner: Storage, at: int) -> None:
@@ -79,12 +88,6 @@ class FailingStore:
         self.writes = 0
         self.lock = threading.Lock()
 
-    def where(self, key: str) -> str:
-        return self.inner.where(key)
-
-    def get(self, key: str) -> Stored | None:
-        return self.inner.get(key)
-
     def put(self, key: str, body: bytes | Path, **options: Any) -> str:
         with self.lock:
             self.writes += 1
@@ -92,9 +95,6 @@ class FailingStore:
         if fail:
             raise StorageError(f"{self.where(key)}: cannot write (InternalError)")
         return self.inner.put(key, body, **options)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
 
 @pytest.fixture(scope="module")
@@ -215,26 +215,17 @@ def test_a_rerun_of_the_same_build_takes_over_its_dead_lease_at_once(
     check_consistent(reader_of(store))
 
 
-class SlowStore:
+class SlowStore(WrappedStore):
     """A store whose uploads each take `delay` seconds more (the live record's do not)."""
 
     def __init__(self, inner: Storage, delay: float) -> None:
         self.inner = inner
         self.delay = delay
 
-    def where(self, key: str) -> str:
-        return self.inner.where(key)
-
-    def get(self, key: str) -> Stored | None:
-        return self.inner.get(key)
-
     def put(self, key: str, body: bytes | Path, **options: Any) -> str:
         if key != RECORD:
             time.sleep(self.delay)
         return self.inner.put(key, body, **options)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
 
 def test_a_slow_publish_renews_its_lease_and_is_not_taken_over(
@@ -292,7 +283,7 @@ def test_a_publisher_whose_lease_was_taken_over_deletes_nothing(
     check_consistent(reader_of(store))
 
 
-class EchoingStore:
+class EchoingStore(WrappedStore):
     """A store whose write number `at` of the live record succeeds, then reports a conflict.
 
     As botocore does when it resends a conditional PUT whose answer was lost: the
@@ -304,12 +295,6 @@ class EchoingStore:
         self.at = at
         self.record_writes = 0
 
-    def where(self, key: str) -> str:
-        return self.inner.where(key)
-
-    def get(self, key: str) -> Stored | None:
-        return self.inner.get(key)
-
     def put(self, key: str, body: bytes | Path, **options: Any) -> str:
         tag = self.inner.put(key, body, **options)
         if key == RECORD:
@@ -317,9 +302,6 @@ class EchoingStore:
             if self.record_writes == self.at:
                 raise ConflictError(f"{self.where(key)}: changed by someone else")
         return tag
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
 
 @pytest.mark.parametrize(

@@ -103,8 +103,8 @@ def analyse(
         return analysis
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     fresh.registry = registry_digest
-    # Signatures are verified in a worker process while this one parses the next
-    # plugins; a bounded window keeps few plugins in memory.
+    # Signatures are checked by the verifier (in a worker process for a large build)
+    # while this process parses the next plugins; a bounded window keeps few in memory.
     verifier = Verifier()
     window: deque[_Pending] = deque()
     try:
@@ -241,7 +241,7 @@ def _start_check(
     input_key: str,
     verifier: Verifier,
 ) -> _Pending | None:
-    """Parse and check a plugin, and hand its signatures to the worker thread."""
+    """Parse and check a plugin, and hand its signatures to the verifier."""
     index = analysis.index
     try:
         for rel in folder.files:

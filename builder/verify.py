@@ -1,9 +1,11 @@
-"""Verify: check every author signature of a plugin against its owners' keys.
+"""Verify: which signatures a plugin has, what each signs, and what their checks mean.
 
-Needs no git history: release, yank and un-yank signatures must verify with a key
-an owner of the plugin lists now (active or retired). Which keys were allowed to
-sign a *change* (the base's owners, active keys only) is the pull-request gate's
-rule (`gate.py`); this module is what every build re-checks.
+`plan_signatures` lists every release, yank and un-yank signature with its statement;
+`builder.verifier` runs the Ed25519 checks; `judge_signatures` turns the outcomes into
+problems and into who signed each version. Needs no git history: every signature must
+verify with a key an owner of the plugin lists now (active or retired). Which keys
+were allowed to sign a *change* (the base's owners, active keys only) is the
+pull-request gate's rule (`gate.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, NamedTuple
 from builder import statements
 from builder.models import PluginManifest, Signature, VersionManifest
 from builder.shapes import version_entry
-from builder.signing import Check, KeyRing, key_id, verify_statement
+from builder.signing import Check, key_id
 from builder.strict_yaml import Path_
 
 # The rule id of a signature that does not verify (listed in docs/rules.md).
@@ -93,14 +95,6 @@ def plan_signatures(
     return jobs
 
 
-def run_signatures(jobs: Sequence[SignatureJob], ring: KeyRing) -> list[Check]:
-    """Verify planned signatures: almost all Ed25519 arithmetic, which releases the GIL.
-
-    A build runs this on a worker thread while it parses the next plugins.
-    """
-    return [verify_statement(job.signature, job.statement, ring) for job in jobs]
-
-
 def judge_signatures(
     manifest: PluginManifest,
     jobs: Sequence[SignatureJob],
@@ -117,27 +111,6 @@ def judge_signatures(
         else:
             report(job.file, job.loc, describe(check, job.what, manifest.name))
     return signed
-
-
-def ring_of(manifest: PluginManifest) -> KeyRing:
-    """Return the keys a plugin's signatures are checked with (retired ones included)."""
-    return KeyRing(owner_keys(manifest, retired=True))
-
-
-def check_signatures(
-    registry: str,
-    manifest: PluginManifest,
-    versions: Sequence[tuple[str, VersionManifest]],
-    report: Callable[[str, Path_, str], None],
-    entries: Sequence[Mapping[str, Any]] | None = None,
-) -> dict[str, SignedBy]:
-    """Verify every signature of a plugin; report failures as (file, field, message).
-
-    `entries`, if given, are the versions' published shapes (the build has them).
-    Returns who signed each version whose release signature verified.
-    """
-    jobs = plan_signatures(registry, manifest, versions, entries)
-    return judge_signatures(manifest, jobs, run_signatures(jobs, ring_of(manifest)), report)
 
 
 def describe(check: Check, what: str, plugin: str) -> str:

@@ -101,19 +101,33 @@ def cli(verbose: bool) -> None:
     metavar="GITHUB_HANDLE",
     help="With --base: the pull request's author, who must own the plugin.",
 )
+@click.option(
+    "--published",
+    metavar="REGISTRY",
+    help="With --base: the live registry (URL or folder); merged versions are also "
+    "compared with what it serves.",
+)
 @reports_errors
-def validate(
-    index: Path, output_format: str, no_fetch: bool, base: str | None, author: str | None
+def validate(  # Click passes every option by keyword
+    *,
+    index: Path,
+    output_format: str,
+    no_fetch: bool,
+    base: str | None,
+    author: str | None,
+    published: str | None,
 ) -> None:
     """Check every rule of INDEX and report every problem at once."""
     from builder.report import write_step_summary
 
-    if author is not None and base is None:
-        raise click.UsageError("--author needs --base (it is a pull-request rule)")
+    if (author is not None or published is not None) and base is None:
+        raise click.UsageError("--author and --published need --base (pull-request rules)")
     if base is not None:
+        from builder.fetch import open_registry
         from builder.gate import check_pull_request
 
-        result = check_pull_request(index, base, author=author, fetch=not no_fetch)
+        live = open_registry(published, None) if published is not None else None
+        result = check_pull_request(index, base, author=author, fetch=not no_fetch, published=live)
         problems = result.problems
         scope = f"pull request against {base} ({', '.join(result.plugins) or 'no plugin'})"
         done = (

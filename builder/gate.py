@@ -9,6 +9,7 @@ never checked out, so the working tree is the PR exactly as CI has it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from builder import statements
+from builder import layout, statements
 from builder.analyse import analyse
 from builder.artifacts import check_download
-from builder.errors import PlugindexError, Problem, SourceError
+from builder.errors import FetchError, PlugindexError, Problem, SourceError
+from builder.fetch import Fetcher, NotFoundError
 from builder.git import Change, Git
 from builder.load import (
     PLUGIN_FILE,
@@ -109,6 +111,12 @@ RULES = {
             "pick a new version number; published numbers are never re-used",
         ),
         Rule(
+            "PX115",
+            "a plugin or version differs from what the registry has published",
+            "the published registry is the record: restore the published version "
+            "file, or pick another name",
+        ),
+        Rule(
             "PX120",
             "a yank or un-yank does not raise `serial` above the base's",
             "set `serial:` to one more than the last yank or un-yank, then sign with --yank",
@@ -161,9 +169,18 @@ class GateResult:
 
 
 def check_pull_request(
-    index: Path, base: str, *, author: str | None = None, fetch: bool = True
+    index: Path,
+    base: str,
+    *,
+    author: str | None = None,
+    fetch: bool = True,
+    published: Fetcher | None = None,
 ) -> GateResult:
-    """Check the working tree of `index` as a pull request against git ref `base`."""
+    """Check the working tree of `index` as a pull request against git ref `base`.
+
+    With `published` (the live registry), immutability is also checked against what
+    it serves, which outlives any rewrite of the git history.
+    """
     if not index.is_dir():
         raise GateError(f"{index}: index folder not found")
     git = Git.of(index)
@@ -203,7 +220,7 @@ def check_pull_request(
         return result
     for name in result.plugins:
         check = _PluginCheck(index, registry, git, base_commit, index_rel, name, touched[name])
-        result.problems.extend(check.run(author=author, fetch=fetch))
+        result.problems.extend(check.run(author=author, fetch=fetch, published=published))
         result.versions_added.extend(check.added_versions)
     result.problems.sort(key=Problem.sort_key)
     return result
@@ -254,7 +271,9 @@ class _PluginCheck:
             problem = Problem(self.index / rel, None, "", message)
         self.problems.append(dataclasses.replace(problem, rule=rule))
 
-    def run(self, *, author: str | None, fetch: bool) -> list[Problem]:
+    def run(
+        self, *, author: str | None, fetch: bool, published: Fetcher | None = None
+    ) -> list[Problem]:
         """Run every rule; return the problems found."""
         folder = f"{PLUGINS_DIR}/{self.name}"
         manifest_rel = f"{folder}/{PLUGIN_FILE}"
@@ -289,6 +308,8 @@ class _PluginCheck:
         if base_manifest is not None and manifest_fields(base_manifest) != manifest_fields(current):
             self._check_manifest_change(manifest_rel, base_manifest, current, allowed)
         self._check_versions(base_rels, allowed)
+        if published is not None:
+            self._check_published(published, manifest_rel, new_plugin=new_plugin)
         # The gate's own finding on a signature says more than the build's generic one.
         judged = {(p.file, p.field) for p in self.problems}
         foundation = [p for p in foundation if (p.file, p.field) not in judged]
@@ -515,6 +536,51 @@ class _PluginCheck:
             if job.loc[0] == section:
                 check = verify_statement(job.signature, job.statement, allowed)
                 self._report_check(rel, job.loc, check, job.what)
+
+    def _check_published(self, fetcher: Fetcher, manifest_rel: str, *, new_plugin: bool) -> None:
+        """Compare the plugin with its document in the published registry, if it has one."""
+        path = layout.index_path(self.name)
+        try:
+            document = json.loads(fetcher.document(path))
+            versions = {v["version"]: v["artifact"] for v in document["versions"]}
+        except NotFoundError:
+            return  # never published: git is the only record
+        except (FetchError, ValueError, KeyError, TypeError) as e:
+            raise GateError(
+                f"{fetcher.url_of(path)}: cannot read the published document ({e})"
+            ) from e
+        if new_plugin:
+            self.add(
+                manifest_rel,
+                ("name",),
+                f"{self.name} is not in the base, but the registry has published it "
+                f"({len(versions)} versions); a name is never given to someone else",
+                "PX115",
+            )
+            return
+        prefix = f"{PLUGINS_DIR}/{self.name}/{VERSIONS_DIR}/"
+        for version, artifact in sorted(versions.items()):
+            rel = f"{prefix}{version}.yaml"
+            current = self._current_model(VersionManifest, rel)
+            if current is None:
+                if not (self.index / rel).is_file():
+                    self.add(
+                        manifest_rel,
+                        (),
+                        f"version {version} is published but {rel} is missing",
+                        "PX115",
+                    )
+                continue
+            for key in ("url", "sha256", "size"):
+                mine = getattr(current.artifact, key)
+                if mine != artifact.get(key):
+                    self.add(
+                        rel,
+                        ("artifact", key),
+                        f"differs from the published version (published "
+                        f"{artifact.get(key)!r}, here {mine!r})",
+                        "PX115",
+                    )
 
     def _check_dependents(self, rel: str, version: str) -> None:
         """Refuse a yank that leaves a plugin depending on this one with nothing it accepts."""

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -623,4 +624,59 @@ def test_an_index_outside_git_is_a_clear_error(tmp_path: Path) -> None:
 def test_author_without_base_is_a_usage_error(repo: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", INDEX, "--author", "mara-okafor"])
     assert result.exit_code == 2
-    assert "--author needs --base" in result.output
+    assert "--author and --published need --base" in result.output
+
+
+# --- against what is published ------------------------------------------------------
+
+
+def test_a_published_version_cannot_come_back_different(
+    repo: Path, tmp_path: Path, serve_dir: Any
+) -> None:
+    """The registry serves auth-jwt 1.2.0; git lost it (a rewritten history); a PR re-adds it."""
+    built = CliRunner().invoke(cli, ["build", INDEX, "--out", str(tmp_path / "live")])
+    assert built.exit_code == 0, built.output
+    registry_url = serve_dir(tmp_path / "live")
+    # Main forgets 1.2.0 with no trace in its history, as a squash or a migration would.
+    git(repo, "checkout", "-q", "--orphan", "rewritten")
+    (repo / JWT / "versions" / "1.2.0.yaml").unlink()
+    commit(repo, "rewritten history")
+    git(repo, "branch", "-q", "-f", "main", "rewritten")
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    rel = add_version(repo, "auth-jwt", "1.2.0", MARA, source="1.1.0.yaml")
+    commit(repo)
+    assert gate("--author", "mara-okafor").exit_code == 0  # git alone cannot tell
+    result = gate("--author", "mara-okafor", "--published", registry_url)
+    assert result.exit_code == 1, result.output
+    line = line_of(repo, rel, r"^  sha256:")
+    assert f"{rel}:{line}: PX115 artifact.sha256: differs from the published version" in (
+        result.stderr
+    )
+
+
+def test_a_published_name_is_never_given_to_someone_else(
+    repo: Path, tmp_path: Path, serve_dir: Any
+) -> None:
+    built = CliRunner().invoke(cli, ["build", INDEX, "--out", str(tmp_path / "live")])
+    assert built.exit_code == 0, built.output
+    registry_url = serve_dir(tmp_path / "live")
+    git(repo, "checkout", "-q", "--orphan", "rewritten")
+    saved = tmp_path / "otel"
+    shutil.move(repo / INDEX / "plugins" / "observability-otel", saved)
+    # protocol-grpc depends on it: drop those versions' dependency so the base stays valid.
+    for version in (repo / INDEX / "plugins" / "protocol-grpc" / "versions").glob("*.yaml"):
+        text = version.read_text(encoding="utf-8")
+        text = re.sub(r"(?m)^  observability-otel:\n(    .*\n)+", "", text)
+        version.write_text(text, encoding="utf-8")
+        sign_file(version, PRIYA)
+    commit(repo, "rewritten history")
+    git(repo, "branch", "-q", "-f", "main", "rewritten")
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    rel = _copy_plugin(repo, "datasource-postgres", "observability-otel")
+    commit(repo)
+    result = gate("--published", registry_url)
+    assert result.exit_code == 1, result.output
+    line = line_of(repo, rel, r"^name:")
+    assert f"{rel}:{line}: PX115 name: observability-otel is not in the base, but the " in (
+        result.stderr
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 from builder.cache import BuildCache, PluginRecord
 from builder.errors import Problem, SourceError
-from builder.facts import PluginFacts, facts_of, local_artifact_path
+from builder.facts import PluginFacts, facts_of
 from builder.load import (
     PLUGIN_FILE,
     VERSIONS_DIR,
@@ -279,13 +279,7 @@ def _finish_check(analysis: Analysis, pending: _Pending, verifier: Verifier) -> 
         analysis.problems.extend(problems)
         analysis.broken.add(folder.folder)
         return
-    folder_rel = f"plugins/{folder.folder}"
-    local = {
-        v.manifest.artifact.sha256
-        for v in loaded.versions
-        if local_artifact_path(folder_rel, v.manifest.artifact.url)
-    }
-    document = encode(plugin_document(loaded, local, signers, pending.entries))
+    document = encode(plugin_document(loaded, signers, pending.entries))
     name = loaded.manifest.name
     analysis.documents[name] = document
     facts = facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))

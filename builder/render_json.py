@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__, layout
@@ -25,36 +25,33 @@ def encode(document: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-def download_of(version: VersionManifest, mirrored: bool) -> str:
-    """Return where a client downloads a version's artifact from.
+def download_of(version: VersionManifest) -> str:
+    """Return where a client downloads a version's artifact from, relative to the root.
 
-    Always the registry's own copy, relative to its root: the build mirrors every
-    artifact, local or remote (`builder.mirror`), so `mirrored` no longer matters.
+    Always the registry's own copy: the build mirrors every artifact, local or
+    remote (`builder.mirror`), so the registry never depends on an author's URL.
     """
-    del mirrored  # kept so callers need not change; every artifact is mirrored
     artifact = version.artifact
     return layout.artifact_path(artifact.sha256, artifact.filename)
 
 
 def plugin_document(
     plugin: LoadedPlugin,
-    mirrored: Iterable[str],
     signers: Mapping[str, SignedBy],
     entries: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the per-plugin document.
 
-    `mirrored` lists sha256s present in the build; `signers` says, by version, which
-    owner's key the build verified the release signature with; `entries` are the
-    versions' published shapes when already made (they are completed in place).
+    `signers` says, by version, which owner's key the build verified the release
+    signature with; `entries` are the versions' published shapes when already made
+    (they are completed in place).
     """
-    in_build = set(mirrored)
     manifest = plugin.manifest
     versions = []
     for i, loaded in enumerate(plugin.versions):
         v = loaded.manifest
         data = entries[i] if entries is not None else version_entry(v)
-        data["artifact"]["download"] = download_of(v, v.artifact.sha256 in in_build)
+        data["artifact"]["download"] = download_of(v)
         signer = signers[v.version]
         data["signed_by"] = {"owner": signer.owner, "key_id": signer.key_id, "verified": True}
         versions.append(data)

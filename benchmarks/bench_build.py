@@ -78,7 +78,7 @@ def plugindex_command() -> list[str]:
     found = shutil.which("plugindex")
     if found:
         return [found]
-    return [sys.executable, "-c", "from builder.cli import main; main()"]
+    return [sys.executable, "-c", "from builder.cli.main import main; main()"]
 
 
 def run_build(index: Path, out: Path) -> BuildRun:

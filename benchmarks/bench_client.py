@@ -35,14 +35,14 @@ from typing import Any
 
 from generate_index import generate, owner_key, plugin_names
 
-from builder.build import build
-from builder.fetch import LocalFetcher
-from builder.install import resolve_against
-from builder.lockfile import Lockfile
-from builder.registry import Registry, UnknownPluginError
-from builder.resolve import Options, ResolutionError, Root
-from builder.serve import BuildRequestHandler
-from builder.sign import sign_file
+from builder.authoring.sign import sign_file
+from builder.client.install import resolve_against
+from builder.client.lockfile import Lockfile
+from builder.client.registry import Registry, UnknownPluginError
+from builder.client.resolve import Options, ResolutionError, Root
+from builder.common.fetch import LocalFetcher
+from builder.index.build import build
+from builder.publish.serve import BuildRequestHandler
 
 HERE = Path(__file__).resolve().parent
 CLOSURE = 6  # the plugin and five dependencies

@@ -40,9 +40,9 @@ GATE_SECONDS_TARGET = 3.0
 # checked (every version is reported as signed), which is the build without verification.
 _BUILD = """
 import sys
-from builder import verifier
-from builder.cli import main
-from builder.signing import Check, Verdict
+from builder.index import verifier
+from builder.cli.main import main
+from builder.trust.signing import Check, Verdict
 
 def unverified(signature, statement, ring):
     # Everything verification does except the Ed25519 check itself.

@@ -34,8 +34,8 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder import statements
-from builder.signing import public_key_text, sign_statement
+from builder.trust import statements
+from builder.trust.signing import public_key_text, sign_statement
 
 REGISTRY_NAME = "bench-registry"
 
@@ -253,7 +253,7 @@ def plugin_yaml(plugin: PluginSpec) -> str:
 
 
 def release_entry(name: str, spec: VersionSpec) -> dict[str, Any]:
-    """Return the published shape of a version (`builder.shapes.version_entry`)."""
+    """Return the published shape of a version (`builder.format.shapes.version_entry`)."""
     filename = f"{name}-{spec.version}.tar.gz"
     compliance: dict[str, Any] = {"risk_level": spec.risk_level}
     if spec.risk_notes is not None:

@@ -1,5 +1,5 @@
 """`python -m builder`: the same as the `plugindex` command."""
 
-from builder.cli import main
+from builder.cli.main import main
 
 main()

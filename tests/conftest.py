@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder.keys import read_private_key
-from builder.serve import make_server
-from builder.sign import sign_file
+from builder.authoring.keys import read_private_key
+from builder.authoring.sign import sign_file
+from builder.publish.serve import make_server
 from tests.s3server import S3Server, start_seaweedfs, weed_binary
 
 ROOT = Path(__file__).resolve().parent.parent

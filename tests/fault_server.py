@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.serve import BuildRequestHandler
+from builder.publish.serve import BuildRequestHandler
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def add_release(
 def _sign(version_file: Path) -> None:
     """Sign a release with the demo key of the owner above, where releases are signed."""
     try:
-        from builder.sign import sign_file
+        from builder.authoring.sign import sign_file
         from tests.conftest import demo_key
     except ImportError:  # a tree without author signatures: unsigned releases are valid
         return

@@ -23,11 +23,11 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder.cli import cli
-from builder.errors import PlugindexError
-from builder.sign import sign_file
-from builder.signing import public_key_text
-from builder.strict_yaml import MAX_SOURCE_BYTES
+from builder.authoring.sign import sign_file
+from builder.cli.main import cli
+from builder.common.errors import PlugindexError
+from builder.format.strict_yaml import MAX_SOURCE_BYTES
+from builder.trust.signing import public_key_text
 
 # --- the valid index -------------------------------------------------------------------
 

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from builder import layout, output
-from builder.analyse import analyse
-from builder.build import build
-from builder.cli import cli
-from builder.errors import BuildError
+from builder.cli.main import cli
+from builder.common import layout
+from builder.common.build_folder import STATE_DIR
+from builder.common.errors import BuildError
+from builder.index import output
+from builder.index.analyse import analyse
+from builder.index.build import build
 from tests.conftest import PLUGINDEX, sign_as_owner
 
 
@@ -26,7 +28,7 @@ def snapshot(out: Path) -> dict[str, bytes]:
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and output.STATE_DIR not in p.relative_to(out).parts
+        if p.is_file() and STATE_DIR not in p.relative_to(out).parts
     }
 
 
@@ -238,7 +240,7 @@ def test_a_failure_mid_build_leaves_the_old_output(
     with pytest.raises(BuildError, match="No space left"):
         build(index, out)
     assert snapshot(out) == before
-    assert not (out / output.STATE_DIR / "staging").exists()
+    assert not (out / STATE_DIR / "staging").exists()
     monkeypatch.undo()
     build(index, out)
     assert read_json(out / "names.json")["plugins"][plugin_names(index)[0]] == "9.0.0"
@@ -327,7 +329,7 @@ def test_a_build_stopped_while_committing_leaves_no_lying_cache(
     original = version_file.read_text()
     version_file.write_text(original.replace("released: 20", "released: 19", 1))
     sign_as_owner(version_file)
-    monkeypatch.setattr("builder.build.save_cache", failing_save)
+    monkeypatch.setattr("builder.index.build.save_cache", failing_save)
     with pytest.raises(BuildError, match="cannot write the build"):
         build(index, out)
     monkeypatch.undo()

@@ -17,11 +17,12 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder import layout, statements
-from builder.build import build
-from builder.cli import cli
-from builder.serve import BuildRequestHandler
-from builder.signing import key_id, public_key_text, sign_statement
+from builder.cli.main import cli
+from builder.common import layout
+from builder.index.build import build
+from builder.publish.serve import BuildRequestHandler
+from builder.trust import statements
+from builder.trust.signing import key_id, public_key_text, sign_statement
 from tests.conftest import demo_key, sign_as_owner
 from tests.fault_server import Recorder, endless, serve_recorded, status
 
@@ -585,8 +586,8 @@ def test_recovery_run_twice_keeps_the_restored_old_version(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process killed after undoing a failed upgrade, but before cleaning up, loses nothing."""
-    from builder import install
-    from builder.errors import PlugindexError
+    from builder.client import install
+    from builder.common.errors import PlugindexError
 
     assert client.run("install", "auth-jwt@~1.1").exit_code == 0
     before = client.lock()

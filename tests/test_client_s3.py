@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from builder.build import build
-from builder.fetch import HttpFetcher
-from builder.install import Request, install, verify_installed
-from builder.registry import Registry
-from builder.resolve import Options
+from builder.client.install import Request, install, verify_installed
+from builder.client.registry import Registry
+from builder.client.resolve import Options
+from builder.common.fetch import HttpFetcher
+from builder.index.build import build
 from tests.conftest import PLUGINDEX
 from tests.s3server import S3Server
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.errors import Problem
+from builder.common.errors import Problem
 
 
 def test_text_form_names_file_line_and_field() -> None:

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import FetchError
-from builder.fetch import HttpFetcher, LocalFetcher, NotFoundError, TooLargeError, retry_after
-from builder.serve import BuildRequestHandler
+from builder.common.errors import FetchError
+from builder.common.fetch import (
+    HttpFetcher,
+    LocalFetcher,
+    NotFoundError,
+    TooLargeError,
+    retry_after,
+)
+from builder.publish.serve import BuildRequestHandler
 from tests.fault_server import Fault, endless, serve_recorded, status
 
 

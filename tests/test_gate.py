@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder.cli import cli
-from builder.gate import RULES
-from builder.sign import sign_file
-from builder.signing import key_id, public_key_text
+from builder.authoring.sign import sign_file
+from builder.cli.main import cli
+from builder.gate.rules import RULES
+from builder.trust.signing import key_id, public_key_text
 from tests.conftest import BUNDLED_INDEX, demo_key
 
 INDEX = "registry-index"

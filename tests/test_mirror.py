@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from builder import layout
-from builder.build import build
-from builder.cli import cli
+from builder.cli.main import cli
+from builder.common import layout
+from builder.index.build import build
 from tests.mini_index import add_release, write_index
 from tests.test_build import snapshot
 

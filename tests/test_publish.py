@@ -19,11 +19,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from builder import layout
-from builder.build import build
-from builder.cli import cli
-from builder.publish import IMMUTABLE, RECORD, PublishOptions, content_type, publish, record_of
-from builder.storage import ConflictError, LocalStorage, S3Storage
+from builder.cli.main import cli
+from builder.common import layout
+from builder.common.layout import content_type
+from builder.index.build import build
+from builder.publish.publish import (
+    IMMUTABLE,
+    RECORD,
+    PublishOptions,
+    publish,
+    record_of,
+)
+from builder.publish.storage import ConflictError, LocalStorage, S3Storage
 from tests.conftest import PLUGINDEX, sign_as_owner
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server

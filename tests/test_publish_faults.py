@@ -22,9 +22,16 @@ from typing import Any
 
 import pytest
 
-from builder.build import build
-from builder.publish import RECORD, PublishError, PublishOptions, publish, read_build, record_of
-from builder.storage import ConflictError, S3Storage, Storage, StorageError, Stored
+from builder.index.build import build
+from builder.publish.publish import (
+    RECORD,
+    PublishError,
+    PublishOptions,
+    publish,
+    read_build,
+    record_of,
+)
+from builder.publish.storage import ConflictError, S3Storage, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.requirements import RequirementError, key_of, parse_requirement, parse_version
+from builder.format.requirements import RequirementError, key_of, parse_requirement, parse_version
 
 MATCHES = [
     ("^1.2", "1.2.0", True),

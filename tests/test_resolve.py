@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.resolve import (
+from builder.client.resolve import (
     Candidate,
     Dependency,
     NeedDocumentsError,

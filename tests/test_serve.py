@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import layout
-from builder.build import build
+from builder.common import layout
+from builder.index.build import build
 from tests.conftest import PLUGINDEX
 
 

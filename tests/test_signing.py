@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from builder import statements, verifier
-from builder.build import build
-from builder.cli import cli
-from builder.errors import InvalidIndexError
-from builder.names import resembled_name, skeleton, within_one_edit
-from builder.sign import SignError, set_signature, sign_file
-from builder.signing import (
+from builder.authoring.sign import SignError, set_signature, sign_file
+from builder.cli.main import cli
+from builder.common.errors import InvalidIndexError
+from builder.format.names import resembled_name, skeleton, within_one_edit
+from builder.index import verifier
+from builder.index.build import build
+from builder.trust import statements
+from builder.trust.signing import (
     KeyRing,
     Verdict,
     key_id,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import strict_yaml
-from builder.errors import SourceError
+from builder.common.errors import SourceError
+from builder.format import strict_yaml
 
 HERE = Path("x.yaml")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from builder import install
-from builder.lockfile import LockedPlugin, Lockfile, read_lockfile, write_lockfile
-from builder.unpack import UnsafeArchiveError, unpack
+from builder.client import install
+from builder.client.lockfile import LockedPlugin, Lockfile, read_lockfile, write_lockfile
+from builder.client.unpack import UnsafeArchiveError, unpack
 
 
 def tar_with(*members: tarfile.TarInfo, data: bytes = b"data\n") -> bytes:
@@ -153,7 +153,7 @@ def test_a_failed_move_puts_everything_back(
     def failing_write(folder: Path, new_lock: Lockfile) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("builder.install.write_lockfile", failing_write)
+    monkeypatch.setattr("builder.client.install.write_lockfile", failing_write)
     new_lock = Lockfile(plugins={"a": locked("2.0.0"), "b": locked("2.0.0")})
     with pytest.raises(OSError, match="No space left"):
         install._commit(plugins, txn, [("a", True), ("b", True)], new_lock, None)

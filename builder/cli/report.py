@@ -1,0 +1,61 @@
+"""Print problems for people (text) or for GitHub Actions (annotations)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from builder.common.errors import PlugindexError, Problem
+
+
+def print_problems(problems: Sequence[Problem], output_format: str) -> None:
+    """Print every problem, then a one-line count."""
+    for problem in problems:
+        if output_format == "github":
+            click.echo(problem.render_github())
+        else:
+            click.echo(problem.render(), err=True)
+    files = len({p.file for p in problems})
+    noun = "problem" if len(problems) == 1 else "problems"
+    click.echo(f"{len(problems)} {noun} in {files} file{'s' if files != 1 else ''}", err=True)
+
+
+def step_summary(title: str, problems: Sequence[Problem]) -> str:
+    """Return a Markdown summary of a check for a GitHub Actions job page."""
+    if not problems:
+        return f"### {title}\n\n✅ every rule passes\n"
+    lines = [
+        f"### {title}",
+        "",
+        f"❌ {len(problems)} problem{'s' if len(problems) != 1 else ''}",
+        "",
+        "| rule | where | problem |",
+        "|---|---|---|",
+    ]
+    for p in problems:
+        where = _cell(p.location())
+        what = _cell(f"{p.field}: {p.message}" if p.field else p.message)
+        lines.append(f"| {p.rule or '—'} | `{where}` | {what} |")
+    lines.append("")
+    lines.append("Each rule id and its fix: docs/rules.md")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Escape text for one Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def write_step_summary(title: str, problems: Sequence[Problem]) -> None:
+    """Append the summary to $GITHUB_STEP_SUMMARY when GitHub Actions set it."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        with Path(target).open("a", encoding="utf-8") as f:
+            f.write(step_summary(title, problems))
+    except OSError as e:
+        raise PlugindexError(f"{target}: cannot write the step summary ({e.strerror})") from e

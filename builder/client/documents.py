@@ -1,0 +1,206 @@
+"""The published documents a client reads (config.json, per-plugin documents), parsed.
+
+Everything here arrives over the network, so it is checked for shape before use and
+kept next to its raw JSON: signatures are checked over the raw entries, exactly as
+the builder signed them, never over a re-serialised model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from builder import FORMAT_VERSION
+from builder.common.errors import PlugindexError
+from builder.format.names import name_problem
+from builder.format.requirements import RequirementError, VersionKey, key_of
+
+
+class DocumentError(PlugindexError):
+    """A published document does not have the shape format version 1 gives it."""
+
+
+class _Published(BaseModel):
+    # Later format revisions may add fields; a client ignores what it does not know.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PublishedConfig(_Published):
+    format: int
+    name: str
+    index: str = "index/{prefix}/{name}.json"
+    artifacts: str = "artifacts/{sha256}/{filename}"
+
+
+class PublishedOwner(_Published):
+    github: str
+    keys: list[str]
+    retired_keys: list[str] = []
+
+
+class PublishedArtifact(_Published):
+    url: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0)
+    filename: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$", max_length=255)
+    download: str
+
+
+class PublishedDependency(_Published):
+    name: str
+    req: str
+    kind: Literal["runtime", "optional", "dev", "build"] = "runtime"
+
+
+class PublishedCompatibility(_Published):
+    host: str
+    plugin_api: str
+
+
+class PublishedYank(_Published):
+    reason: str
+    serial: int = 1
+    signature: dict[str, str] | None = None
+
+
+class PublishedUnyank(_Published):
+    serial: int
+    signature: dict[str, str] | None = None
+
+
+class PublishedVersion(_Published):
+    version: str
+    released: str
+    artifact: PublishedArtifact
+    dependencies: list[PublishedDependency] = []
+    compatibility: PublishedCompatibility
+    engine: str = ""
+    formats: list[dict[str, str]] = []
+    compliance: dict[str, str] = {}
+    yanked: PublishedYank | None = None
+    unyanked: PublishedUnyank | None = None
+    signature: dict[str, str] | None = None
+
+
+class PublishedPlugin(_Published):
+    format: int
+    name: str
+    display_name: str = ""
+    description: str = ""
+    license: str = ""
+    homepage: str | None = None
+    repository: str | None = None
+    owners: list[PublishedOwner]
+    revision: int = 1
+    signature: dict[str, str] | None = None
+    versions: list[PublishedVersion]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a plugin document: its parsed fields and its raw JSON entry."""
+
+    entry: PublishedVersion
+    raw: dict[str, Any]
+    key: VersionKey
+
+    @property
+    def number(self) -> str:
+        """Return the version string."""
+        return self.entry.version
+
+    @property
+    def prerelease(self) -> bool:
+        """Whether this is a prerelease."""
+        return "-" in self.entry.version.split("+", 1)[0]
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A per-plugin document: parsed, raw, and its versions oldest first."""
+
+    doc: PublishedPlugin
+    raw: dict[str, Any]
+    versions: tuple[Version, ...]
+    source: str  # where it came from, for messages
+
+    @property
+    def name(self) -> str:
+        """Return the plugin's name."""
+        return self.doc.name
+
+    def version(self, number: str) -> Version | None:
+        """Return the version `number`, if the document has it."""
+        return next((v for v in self.versions if v.number == number), None)
+
+
+def _loads(data: bytes, source: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DocumentError(f"{source}: not valid JSON (expected a JSON document; {e})") from None
+
+
+def _problem(source: str, error: ValidationError) -> DocumentError:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(document)"
+    return DocumentError(f"{source}: {where}: {first['msg']} (got {str(first['input'])[:60]!r})")
+
+
+def _check_format(found: Any, source: str) -> None:
+    if found != FORMAT_VERSION:
+        raise DocumentError(
+            f"{source}: unsupported format (expected {FORMAT_VERSION}, got {found!r}); "
+            "a newer plugindex may read it"
+        )
+
+
+def parse_config(data: bytes, source: str) -> PublishedConfig:
+    """Parse config.json."""
+    raw = _loads(data, source)
+    _check_format(raw.get("format") if isinstance(raw, dict) else None, source)
+    try:
+        return PublishedConfig.model_validate(raw)
+    except ValidationError as e:
+        raise _problem(source, e) from None
+
+
+def _check_names(doc: PublishedPlugin, source: str) -> None:
+    """Refuse a name that is not a plugin name: names become URL and folder paths."""
+    named = [("name", doc.name)] + [
+        (f"versions[{i}].dependencies[{j}].name", dependency.name)
+        for i, version in enumerate(doc.versions)
+        for j, dependency in enumerate(version.dependencies)
+    ]
+    for where, name in named:
+        if (problem := name_problem(name)) is not None:
+            raise DocumentError(f"{source}: {where}: not a plugin name ({problem})")
+
+
+def parse_plugin(data: bytes, source: str, expected_name: str) -> Plugin:
+    """Parse a per-plugin document and check it is the one that was asked for."""
+    raw = _loads(data, source)
+    if not isinstance(raw, dict):
+        raise DocumentError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+    _check_format(raw.get("format"), source)
+    try:
+        doc = PublishedPlugin.model_validate(raw)
+    except ValidationError as e:
+        raise _problem(source, e) from None
+    _check_names(doc, source)
+    if doc.name != expected_name:
+        raise DocumentError(
+            f"{source}: name does not match its path (expected {expected_name!r}, got {doc.name!r})"
+        )
+    versions = []
+    for entry, raw_entry in zip(doc.versions, raw["versions"], strict=True):
+        try:
+            key = key_of(entry.version)
+        except RequirementError as e:
+            raise DocumentError(f"{source}: versions: {e}") from None
+        versions.append(Version(entry, raw_entry, key))
+    versions.sort(key=lambda v: v.key)
+    return Plugin(doc, raw, tuple(versions), source)

@@ -1,0 +1,72 @@
+"""Atomic file writes and streamed digests: the two file mechanisms every stage shares."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20  # bytes read at a time: a large file is never held whole in memory
+
+
+def write_atomic(
+    path: Path, data: bytes, *, durable: bool = False, mode: int | None = None
+) -> None:
+    """Write a file whole or not at all: a temp file in the same folder, then rename.
+
+    With `durable`, the bytes are flushed to disk before the rename (state a user
+    relies on across a crash: the lockfile, pinned keys); `mode` sets the permission
+    bits, since `mkstemp` makes the temp file private.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(temp, mode)  # noqa: PTH101 - the temp file is a str path from mkstemp
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_of_stream(stream: BinaryIO) -> tuple[str, int]:
+    """Return the hex sha256 and the size of everything left in a stream."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_of_file(path: Path) -> tuple[str, int]:
+    """Return the hex sha256 and the size of a file, read in chunks."""
+    with path.open("rb") as stream:
+        return sha256_of_stream(stream)
+
+
+class HashingWriter:
+    """A sink that hashes and counts what passes through it on the way to another sink."""
+
+    def __init__(self, sink: BinaryIO | None = None) -> None:
+        self.sink = sink
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes, /) -> int:
+        """Hash, count and pass on the next bytes."""
+        self.digest.update(data)
+        self.size += len(data)
+        if self.sink is not None:
+            self.sink.write(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        """Return the hex sha256 of everything written so far."""
+        return self.digest.hexdigest()

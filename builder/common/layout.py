@@ -1,0 +1,78 @@
+"""The published layout: where every document of a build lives, relative to its root.
+
+Clients and the builder both import these paths; docs/format.md describes them.
+"""
+
+from __future__ import annotations
+
+CONFIG = "config.json"
+NAMES = "names.json"
+CATEGORIES = "categories.json"
+STATUS = "status.json"
+PAGE_SIZE = 100  # plugins per listing page
+
+# Content types of everything a build writes; anything else is served as bytes.
+CONTENT_TYPES = {
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".xml": "application/xml",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain; charset=utf-8",
+    ".gz": "application/gzip",
+    ".tgz": "application/gzip",
+    ".zip": "application/zip",
+    ".wasm": "application/wasm",
+}
+
+# URL templates published in config.json, relative to the registry root.
+INDEX_TEMPLATE = "index/{prefix}/{name}.json"
+ARTIFACT_TEMPLATE = "artifacts/{sha256}/{filename}"
+PAGE_TEMPLATES = {
+    "name": "api/plugins/page-{page}.json",
+    "recent": "api/plugins/recent/page-{page}.json",
+}
+
+
+def prefix_of(name: str) -> str:
+    """Return Cargo's sparse-index prefix for a name: `1`, `2`, `3/a` or `ab/cd`."""
+    if len(name) <= 2:
+        return str(len(name))
+    if len(name) == 3:
+        return f"3/{name[0]}"
+    return f"{name[0:2]}/{name[2:4]}"
+
+
+def index_path(name: str) -> str:
+    """Return the path of a plugin's sparse-index document."""
+    return INDEX_TEMPLATE.format(prefix=prefix_of(name), name=name)
+
+
+def artifact_path(sha256: str, filename: str) -> str:
+    """Return the content-addressed path of an artifact."""
+    return ARTIFACT_TEMPLATE.format(sha256=sha256, filename=filename)
+
+
+def page_path(order: str, page: int) -> str:
+    """Return the path of listing page `page` (1-based) in `order`."""
+    return PAGE_TEMPLATES[order].format(page=page)
+
+
+# Write order: what a document points at is in place before the document is.
+# Lower ranks are written first; the small top-level pointers go last.
+def write_rank(path: str) -> int:
+    """Return the rank of a path in the safe write order."""
+    if path.startswith("artifacts/"):
+        return 0
+    if path.startswith("index/"):
+        return 1
+    if path in (CONFIG, STATUS):
+        return 3
+    return 2
+
+
+def content_type(path: str) -> str:
+    """Return the content type a store serves a published file with."""
+    suffix = path.rsplit("/", 1)[-1].rpartition(".")[2]
+    return CONTENT_TYPES.get(f".{suffix}", "application/octet-stream")

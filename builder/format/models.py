@@ -1,0 +1,297 @@
+"""The source format: what authors and maintainers write in `registry-index/`.
+
+Every model forbids unknown keys and coerces nothing (strict mode), so a typo or an
+implicit YAML type is an error with a line number, never a guess. docs/format.md is
+the prose version of this module; keep them in step.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from builder.format.names import name_problem
+from builder.format.requirements import RequirementError, parse_requirement, parse_version
+
+
+def _check_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_version(value: str) -> str:
+    try:
+        parse_version(value)
+    except RequirementError as e:
+        raise ValueError(str(e)) from None
+    return value
+
+
+def _check_requirement(value: str) -> str:
+    try:
+        parse_requirement(value)
+    except RequirementError as e:
+        raise ValueError(str(e)) from None
+    return value
+
+
+def _pattern(regex: str, expected: str) -> AfterValidator:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"expected {expected}; got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_public_key(value: str) -> str:
+    prefix, _, encoded = value.partition(":")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raw = b""
+    if prefix != "ed25519" or len(raw) != 32:
+        raise ValueError(
+            f"expected an Ed25519 public key written as ed25519:<base64 of 32 bytes>; "
+            f"got {value[:60]!r}"
+        )
+    return value
+
+
+# An SPDX licence expression: identifiers (or LicenseRef-…) joined by AND / OR / WITH,
+# with parentheses. We check the grammar; the identifiers are the author's to pick.
+_SPDX_TOKEN = re.compile(r"\(|\)|[A-Za-z0-9][A-Za-z0-9.+-]*")
+
+
+def _check_license(value: str) -> str:
+    tokens = _SPDX_TOKEN.findall(value)
+    expecting_id, depth = True, 0
+    ok = "".join(tokens) == value.replace(" ", "") and bool(tokens)
+    for token in tokens:
+        if not ok:
+            break
+        if token == "(":  # noqa: S105 - a parenthesis, not a password
+            ok, depth = expecting_id, depth + 1
+        elif token == ")":  # noqa: S105
+            ok, depth = not expecting_id and depth > 0, depth - 1
+        elif token in ("AND", "OR", "WITH"):
+            ok, expecting_id = not expecting_id, True
+        else:
+            ok, expecting_id = expecting_id, False
+    if not ok or expecting_id or depth:
+        raise ValueError(
+            f"expected an SPDX licence expression such as MIT or Apache-2.0 OR MIT; got {value!r}"
+        )
+    return value
+
+
+def _check_date(value: str) -> str:
+    try:
+        valid = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)) and bool(
+            datetime.date.fromisoformat(value)
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"expected a date written as YYYY-MM-DD; got {value!r}")
+    return value
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    keys = [
+        v.slug if isinstance(v, Category) else v.github if isinstance(v, Owner) else v
+        for v in values
+    ]
+    repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ValueError(f"expected each entry once; got {', '.join(repeated)} more than once")
+    return values
+
+
+Unique = AfterValidator(_unique)
+Name = Annotated[str, AfterValidator(_check_name)]
+ReleaseDate = Annotated[str, AfterValidator(_check_date)]
+Version = Annotated[str, AfterValidator(_check_version)]
+RequirementText = Annotated[str, AfterValidator(_check_requirement)]
+Slug = Annotated[str, _pattern(r"[a-z][a-z0-9-]{0,39}", "a lower-case slug such as 'auth'")]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=2000)]
+HttpsUrl = Annotated[
+    str, Field(max_length=2000), _pattern(r"https://[^\s/$.?#][^\s]*", "an https:// URL")
+]
+Sha256 = Annotated[str, _pattern(r"[0-9a-f]{64}", "64 lower-case hex digits (a sha256)")]
+FileName = Annotated[
+    str,
+    Field(max_length=255),
+    _pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]*", "a plain file name such as plugin-1.0.0.tar.gz"),
+]
+GitHubHandle = Annotated[str, _pattern(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}", "a GitHub user name")]
+PublicKey = Annotated[str, AfterValidator(_check_public_key)]
+Keyword = Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{0,31}", "a lower-case keyword")]
+ReadmePath = Annotated[str, _pattern(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.md", "a .md path")]
+License = Annotated[str, Field(max_length=200), AfterValidator(_check_license)]
+
+
+class Strict(BaseModel):
+    """Base of every source model: no unknown keys, no coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- registry.yaml -----------------------------------------------------------------
+
+
+class Category(Strict):
+    slug: Slug
+    title: Text
+    description: LongText
+
+
+class Policy(Strict):
+    max_artifact_size: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024  # bytes
+    allowed_url_schemes: list[Literal["https", "http"]] = ["https"]
+    reserved_names: list[Name] = []
+    # New names approved by the maintainers although they resemble an existing one
+    # (edit distance 1 or look-alike characters), such as `auth-jws` beside `auth-jwt`.
+    approved_similar_names: list[Name] = []
+    # Artifacts stored in the repository next to their manifest: for the bundled demo
+    # and tests only; a real registry mirrors authors' https artifacts instead.
+    allow_local_artifacts: bool = False
+    download_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0  # seconds
+
+
+class RegistryConfig(Strict):
+    format: Literal[1]
+    name: Name
+    title: Text
+    base_url: Annotated[str, _pattern(r"https?://[^\s]+/", "an http(s) URL ending in /")]
+    categories: Annotated[list[Category], Field(min_length=1), Unique]
+    policy: Policy = Policy()
+
+
+# --- plugins/<name>/plugin.yaml ------------------------------------------------------
+
+
+class Author(Strict):
+    name: Text
+    email: Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address")] | None = None
+
+
+class Owner(Strict):
+    github: GitHubHandle
+    # Keys that may sign new statements.
+    keys: Annotated[list[PublicKey], Field(min_length=1, max_length=8), Unique]
+    # Keys rotated out: what they signed before stays valid, nothing new may use them.
+    retired_keys: Annotated[list[PublicKey], Field(max_length=32), Unique] = []
+
+
+class PluginManifest(Strict):
+    name: Name
+    display_name: Text
+    description: LongText
+    authors: Annotated[list[Author], Field(min_length=1, max_length=20)]
+    license: License
+    homepage: HttpsUrl | None = None
+    repository: HttpsUrl | None = None
+    keywords: Annotated[list[Keyword], Field(max_length=10), Unique] = []
+    categories: Annotated[list[Slug], Field(min_length=1, max_length=5), Unique]
+    owners: Annotated[list[Owner], Field(min_length=1, max_length=10), Unique]
+    readme: ReadmePath | None = None
+    # Raised by one with every signed change to this file, so an old signed
+    # plugin.yaml (say, with a removed owner) can never be replayed.
+    revision: Serial = 1
+    signature: Signature | None = None
+
+
+# --- plugins/<name>/versions/<version>.yaml -------------------------------------------
+
+
+def _check_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as e:
+        raise ValueError(f"expected a URL or a relative path; got {value[:80]!r} ({e})") from None
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"expected no spaces or control characters; got {value[:80]!r}")
+    if parts.scheme and not parts.netloc:
+        raise ValueError(f"expected scheme://host/path; got {value[:80]!r}")
+    return value
+
+
+class Artifact(Strict):
+    # An https URL, or (when policy.allow_local_artifacts) a path relative to the
+    # plugin's folder, such as artifacts/auth-jwt-1.0.0.tar.gz.
+    url: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_check_url)]
+    sha256: Sha256
+    size: Annotated[int, Field(gt=0)]  # bytes
+    filename: FileName
+
+
+class Dependency(Strict):
+    version: RequirementText
+    kind: Literal["runtime", "dev", "build", "optional"] = "runtime"
+
+
+class Compatibility(Strict):
+    host: RequirementText  # versions of the host application this plugin runs in
+    plugin_api: RequirementText  # versions of the plugin API it was built against
+
+
+class Format(Strict):
+    extension: Annotated[str, _pattern(r"\.[a-z0-9][a-z0-9.+-]{0,19}", "an extension such as .csv")]
+    description: Text
+    mime_type: Annotated[
+        str, _pattern(r"[a-z]+/[a-z0-9][a-z0-9.+-]*", "a MIME type such as text/csv")
+    ]
+
+
+class Compliance(Strict):
+    risk_level: Literal["low", "medium", "high", "critical"]
+    notes: LongText | None = None
+
+
+class Signature(Strict):
+    algorithm: Literal["ed25519"]
+    key_id: Annotated[str, _pattern(r"[0-9a-f]{16}", "a key id of 16 hex digits")]
+    value: Annotated[str, _pattern(r"[A-Za-z0-9+/]{86}==", "a base64 Ed25519 signature")]
+
+
+# Each yank or un-yank carries a serial one higher than the last, inside what is
+# signed, so an old signed statement can never be replayed to undo a later one.
+Serial = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class Yank(Strict):
+    reason: LongText
+    serial: Serial = 1
+    signature: Signature | None = None
+
+
+class Unyank(Strict):
+    serial: Serial
+    signature: Signature | None = None
+
+
+class VersionManifest(Strict):
+    version: Version
+    released: ReleaseDate
+    artifact: Artifact
+    dependencies: dict[Name, Dependency] = {}
+    compatibility: Compatibility
+    engine: Slug
+    formats: list[Format] = []
+    compliance: Compliance
+    yanked: Yank | None = None
+    unyanked: Unyank | None = None
+    signature: Signature | None = None

@@ -1,0 +1,41 @@
+"""The published shapes of source models: what documents show and signatures cover.
+
+`statements` signs these shapes, `render_json` publishes them, and a client rebuilds
+a statement from the published document alone, so the three always agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.format.models import PluginManifest, VersionManifest
+
+
+def version_entry(version: VersionManifest) -> dict[str, Any]:
+    """Return a version in its published shape (what `statements` signs and checks)."""
+    # One dump per version: field-by-field dumps cost seconds on a large index.
+    data = version.model_dump()
+    data["dependencies"] = [
+        {"name": name, "req": dep["version"], "kind": dep["kind"]}
+        for name, dep in sorted(data["dependencies"].items())
+    ]
+    data["compliance"] = {k: x for k, x in data["compliance"].items() if x is not None}
+    return data
+
+
+def manifest_fields(manifest: PluginManifest) -> dict[str, Any]:
+    """Return plugin.yaml's fields in their published shape (what `statements` signs)."""
+    return {
+        "name": manifest.name,
+        "display_name": manifest.display_name,
+        "description": manifest.description,
+        "authors": [a.model_dump(exclude_none=True) for a in manifest.authors],
+        "license": manifest.license,
+        "homepage": manifest.homepage,
+        "repository": manifest.repository,
+        "keywords": manifest.keywords,
+        "categories": manifest.categories,
+        "owners": [o.model_dump() for o in manifest.owners],
+        "readme": manifest.readme,
+        "revision": manifest.revision,
+    }

@@ -1,0 +1,166 @@
+"""Render the JSON documents of the sparse index: pure functions, no I/O.
+
+Every document is serialised by `encode`, with sorted keys and no whitespace, so the
+same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from builder import FORMAT_VERSION, __version__
+from builder.common import layout
+from builder.format.load import LoadedPlugin
+from builder.format.models import RegistryConfig, VersionManifest
+from builder.format.shapes import manifest_fields, version_entry
+from builder.index.facts import PluginFacts
+from builder.index.signatures import SignedBy
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """Serialise a document deterministically."""
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.encode("utf-8") + b"\n"
+
+
+def download_of(version: VersionManifest) -> str:
+    """Return where a client downloads a version's artifact from, relative to the root.
+
+    Always the registry's own copy: the build mirrors every artifact, local or
+    remote (`builder.index.mirror`), so the registry never depends on an author's URL.
+    """
+    artifact = version.artifact
+    return layout.artifact_path(artifact.sha256, artifact.filename)
+
+
+def plugin_document(
+    plugin: LoadedPlugin,
+    signers: Mapping[str, SignedBy],
+    entries: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Return the per-plugin document.
+
+    `signers` says, by version, which owner's key the build verified the release
+    signature with; `entries` are the versions' published shapes when already made
+    (they are completed in place).
+    """
+    manifest = plugin.manifest
+    versions = []
+    for i, loaded in enumerate(plugin.versions):
+        v = loaded.manifest
+        data = entries[i] if entries is not None else version_entry(v)
+        data["artifact"]["download"] = download_of(v)
+        signer = signers[v.version]
+        data["signed_by"] = {"owner": signer.owner, "key_id": signer.key_id, "verified": True}
+        versions.append(data)
+    return {
+        "format": FORMAT_VERSION,
+        **manifest_fields(manifest),
+        "signature": manifest.signature.model_dump() if manifest.signature else None,
+        "versions": versions,
+    }
+
+
+def summary_of(plugin: PluginFacts) -> dict[str, Any]:
+    """Return the short form of a plugin used in listings."""
+    latest = plugin.latest
+    return {
+        "name": plugin.name,
+        "display_name": plugin.display_name,
+        "description": plugin.description,
+        "latest": latest[0] if latest else None,
+        "released": latest[1] if latest else None,
+        "categories": list(plugin.categories),
+        "keywords": list(plugin.keywords),
+        "engine": latest[2] if latest else None,
+    }
+
+
+def config_document(registry: RegistryConfig) -> dict[str, Any]:
+    """Return config.json: what a client reads first."""
+    return {
+        "format": FORMAT_VERSION,
+        "name": registry.name,
+        "title": registry.title,
+        "base_url": registry.base_url,
+        "index": layout.INDEX_TEMPLATE,
+        "artifacts": layout.ARTIFACT_TEMPLATE,
+        "names": layout.NAMES,
+        "categories": layout.CATEGORIES,
+        "status": layout.STATUS,
+        "pages": dict(layout.PAGE_TEMPLATES),
+    }
+
+
+def listing_documents(
+    registry: RegistryConfig, plugins: Mapping[str, PluginFacts]
+) -> dict[str, dict[str, Any]]:
+    """Return names.json, categories.json and every listing page, by path."""
+    ordered = sorted(plugins.values(), key=lambda p: p.name)
+    summaries = {p.name: summary_of(p) for p in ordered}
+    documents: dict[str, dict[str, Any]] = {
+        layout.NAMES: {
+            "format": FORMAT_VERSION,
+            "count": len(ordered),
+            "plugins": {name: s["latest"] for name, s in summaries.items()},
+        },
+    }
+    counts = {c.slug: 0 for c in registry.categories}
+    for plugin in ordered:
+        for slug in plugin.categories:
+            counts[slug] = counts.get(slug, 0) + 1
+    documents[layout.CATEGORIES] = {
+        "format": FORMAT_VERSION,
+        "categories": [
+            {
+                "slug": c.slug,
+                "title": c.title,
+                "description": c.description,
+                "count": counts[c.slug],
+            }
+            for c in registry.categories
+        ],
+    }
+    orders = {
+        "name": [summaries[p.name] for p in ordered],
+        # Newest release first; the sort is stable, so ties stay in name order.
+        "recent": sorted(summaries.values(), key=lambda s: s["released"] or "", reverse=True),
+    }
+    total = len(ordered)
+    pages = max(1, math.ceil(total / layout.PAGE_SIZE))
+    for order, items in orders.items():
+        for page in range(1, pages + 1):
+            chunk = items[(page - 1) * layout.PAGE_SIZE : page * layout.PAGE_SIZE]
+            documents[layout.page_path(order, page)] = {
+                "format": FORMAT_VERSION,
+                "sort": order,
+                "page": page,
+                "pages": pages,
+                "per_page": layout.PAGE_SIZE,
+                "total": total,
+                "plugins": chunk,
+            }
+    return documents
+
+
+def status_document(
+    plugins: Mapping[str, PluginFacts],
+    artifacts: int,
+    built_at: str | None,
+    commit: str | None,
+) -> dict[str, Any]:
+    """Return status.json: when and from what this build was made, and its size."""
+    versions = sum(len(p.version_rows) for p in plugins.values())
+    return {
+        "format": FORMAT_VERSION,
+        "builder": f"plugindex {__version__}",
+        "built_at": built_at,
+        "source_commit": commit,
+        "plugins": len(plugins),
+        "versions": versions,
+        "yanked": sum(p.yanked for p in plugins.values()),
+        "artifacts": artifacts,
+    }

@@ -1,0 +1,348 @@
+"""Validate: the rules of an index that need no git history and no keys.
+
+`check_plugin` looks at one plugin on its own (its result can be cached with the
+plugin's content hash); `check_dependencies` looks across plugins, from facts.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Set
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from builder.common.errors import Problem, SourceError
+from builder.format import strict_yaml
+from builder.format.load import PLUGIN_FILE, LoadedPlugin, LoadedVersion, shown
+from builder.format.models import RegistryConfig
+from builder.format.requirements import VersionKey, key_of, parse_requirement
+from builder.format.schema_errors import field_name
+from builder.format.strict_yaml import Path_
+from builder.index.facts import INSTALL_KINDS, PluginFacts, local_artifact_path
+
+
+def problem_at(index: Path, rel: str, loc: Path_, message: str) -> Problem:
+    """Return a problem for field `loc` of a source file, with the field's line."""
+    where = shown(index, rel)
+    try:
+        line: int | None = strict_yaml.load(index / rel, where, track_lines=True).line_of(loc)
+    except SourceError:
+        line = None
+    return Problem(where, line, field_name(loc), message)
+
+
+def check_plugin(
+    index: Path,
+    registry: RegistryConfig,
+    plugin: LoadedPlugin,
+    digests: Mapping[str, str],
+    sizes: Mapping[str, int],
+) -> list[Problem]:
+    """Check one plugin's own rules; `digests`/`sizes` describe its folder's files."""
+    problems: list[Problem] = []
+    manifest = plugin.manifest
+    folder_rel = f"plugins/{plugin.folder}"
+    manifest_rel = f"{folder_rel}/{PLUGIN_FILE}"
+    policy = registry.policy
+
+    def at(rel: str, loc: Path_, message: str) -> None:
+        problems.append(problem_at(index, rel, loc, message))
+
+    if manifest.name != plugin.folder:
+        at(
+            manifest_rel,
+            ("name",),
+            f"does not match the folder name (expected {plugin.folder!r}, got {manifest.name!r})",
+        )
+    if manifest.name in policy.reserved_names:
+        at(
+            manifest_rel,
+            ("name",),
+            f"{manifest.name!r} is reserved by the registry "
+            f"(see policy.reserved_names in registry.yaml)",
+        )
+    known = {c.slug for c in registry.categories}
+    for i, slug in enumerate(manifest.categories):
+        if slug not in known:
+            at(
+                manifest_rel,
+                ("categories", i),
+                f"unknown category (expected one of: {', '.join(sorted(known))}; got {slug!r})",
+            )
+    if manifest.readme and f"{folder_rel}/{manifest.readme}" not in digests:
+        at(manifest_rel, ("readme",), f"file not found (expected {folder_rel}/{manifest.readme})")
+    seen: dict[VersionKey, str] = {}
+    for loaded in plugin.versions:
+        version = loaded.manifest
+        rel = loaded.file
+        expected_file = f"{folder_rel}/versions/{version.version}.yaml"
+        if rel != expected_file:
+            at(
+                rel,
+                ("version",),
+                f"does not match the file name (expected "
+                f"{rel.rsplit('/', 1)[-1].removesuffix('.yaml')!r}, got {version.version!r})",
+            )
+        base = loaded.key
+        if base in seen:
+            at(
+                rel,
+                ("version",),
+                f"has the same precedence as {seen[base]} (versions may "
+                f"not differ only in build metadata)",
+            )
+        seen[base] = version.version
+        if version.artifact.size > policy.max_artifact_size:
+            at(
+                rel,
+                ("artifact", "size"),
+                f"artifact is too large (expected at most "
+                f"{policy.max_artifact_size} bytes, got {version.artifact.size})",
+            )
+        problems.extend(_check_artifact_source(index, registry, loaded, digests, sizes))
+        if manifest.name in version.dependencies:
+            at(rel, ("dependencies", manifest.name), "a plugin cannot depend on itself")
+    return problems
+
+
+def _check_artifact_source(
+    index: Path,
+    registry: RegistryConfig,
+    loaded: LoadedVersion,
+    digests: Mapping[str, str],
+    sizes: Mapping[str, int],
+) -> list[Problem]:
+    """Check an artifact's URL against policy, and a local artifact's bytes."""
+    rel = loaded.file
+    folder_rel = rel.rsplit("/", 2)[0]
+    url, sha256, size = (
+        loaded.manifest.artifact.url,
+        loaded.manifest.artifact.sha256,
+        loaded.manifest.artifact.size,
+    )
+    loc: Path_ = ("artifact", "url")
+    policy = registry.policy
+    local = local_artifact_path(folder_rel, url)
+    if local is None:
+        scheme = urlsplit(url).scheme
+        if scheme not in policy.allowed_url_schemes or not urlsplit(url).netloc:
+            return [
+                problem_at(
+                    index,
+                    rel,
+                    loc,
+                    f"URL scheme not allowed (expected "
+                    f"{' or '.join(s + '://' for s in policy.allowed_url_schemes)}"
+                    f", got {url!r})",
+                )
+            ]
+        return []
+    if not policy.allow_local_artifacts:
+        return [
+            problem_at(
+                index,
+                rel,
+                loc,
+                f"repository-local artifacts are not allowed in "
+                f"this registry (expected an https:// URL, got {url!r})",
+            )
+        ]
+    if not local:
+        return [
+            problem_at(
+                index,
+                rel,
+                loc,
+                f"path leaves the plugin folder (expected a path "
+                f"inside {folder_rel}/, got {url!r})",
+            )
+        ]
+    if local not in digests:
+        return [problem_at(index, rel, loc, f"artifact file not found (expected {local})")]
+    problems = []
+    if sizes[local] != size:
+        problems.append(
+            problem_at(
+                index,
+                rel,
+                ("artifact", "size"),
+                f"does not match the artifact file (expected {sizes[local]}, got {size})",
+            )
+        )
+    if digests[local] != sha256:
+        problems.append(
+            problem_at(
+                index,
+                rel,
+                ("artifact", "sha256"),
+                f"does not match the artifact file (expected {digests[local]}, got {sha256})",
+            )
+        )
+    return problems
+
+
+class _Targets:
+    """Sorted keys of the installable versions of each plugin, built on demand."""
+
+    def __init__(self, facts: Mapping[str, PluginFacts]) -> None:
+        self._facts = facts
+        self._keys: dict[str, list[VersionKey]] = {}
+
+    def keys(self, name: str) -> list[VersionKey]:
+        if name not in self._keys:
+            self._keys[name] = sorted(
+                key_of(v.version) for v in self._facts[name].versions() if not v.yanked
+            )
+        return self._keys[name]
+
+
+def check_dependencies(
+    index: Path,
+    facts: Mapping[str, PluginFacts],
+    only: Iterable[str] | None = None,
+    *,
+    unknown_ok: Set[str] = frozenset(),
+) -> list[Problem]:
+    """Check that dependencies exist, are satisfiable and form no cycle.
+
+    `only` limits the satisfiability check to the versions of those plugins (an
+    incremental build passes the changed plugins and their dependents). Dependencies
+    on `unknown_ok` plugins (which failed with problems of their own) are skipped.
+    """
+    problems: list[Problem] = []
+    targets = _Targets(facts)
+    checked = facts.keys() if only is None else only
+    for name in sorted(checked):
+        for version in facts[name].versions():
+            for dep in version.dependencies:
+                loc: Path_ = ("dependencies", dep.name, "version")
+                if dep.name in unknown_ok:
+                    continue
+                if dep.name not in facts:
+                    problems.append(
+                        problem_at(
+                            index,
+                            version.file,
+                            ("dependencies", dep.name),
+                            f"depends on {dep.name!r}, which is not in the index",
+                        )
+                    )
+                    continue
+                requirement = parse_requirement(dep.req)
+                keys = targets.keys(dep.name)
+                # Versions below the lowest bound can't match: start the scan there.
+                low = min((b[0] for b in requirement.bounds if b[0] is not None), default=None)
+                start = bisect.bisect_left(keys, low) if low is not None else 0
+                if not any(requirement.matches(k) for k in keys[start:]):
+                    available = (
+                        ", ".join(v.version for v in facts[dep.name].versions() if not v.yanked)
+                        or "none"
+                    )
+                    problems.append(
+                        problem_at(
+                            index,
+                            version.file,
+                            loc,
+                            f"no non-yanked version of {dep.name} satisfies "
+                            f"{dep.req!r} (available: {available})",
+                        )
+                    )
+    problems.extend(_check_cycles(index, facts, set(checked)))
+    return problems
+
+
+def _check_cycles(
+    index: Path, facts: Mapping[str, PluginFacts], changed: Set[str]
+) -> list[Problem]:
+    """Report each dependency cycle once, at a plugin that changed when one is in it."""
+    graph = {
+        name: [n for n in plugin.requires if n in facts and n != name]
+        for name, plugin in facts.items()
+    }
+    problems = []
+    for component in _strongly_connected(graph):
+        if len(component) < 2:
+            continue
+        # The changed plugin first: the cycle is reported in its file, where it was made.
+        cycle = _cycle_in(graph, sorted(component, key=lambda n: (n not in changed, n)))
+        first, second = cycle[0], cycle[1]
+        file = next(
+            v.file
+            for v in reversed(facts[first].versions())
+            if any(d.name == second and d.kind in INSTALL_KINDS for d in v.dependencies)
+        )
+        problems.append(
+            problem_at(
+                index,
+                file,
+                ("dependencies", second),
+                f"dependency cycle: {' -> '.join(cycle)} (expected no "
+                f"cycles among runtime, build and optional dependencies)",
+            )
+        )
+    return problems
+
+
+def _cycle_in(graph: Mapping[str, list[str]], component: list[str]) -> list[str]:
+    """Return one cycle through the component's first node, as a closed path."""
+    members = set(component)
+    start = component[0]
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:  # breadth-first: the shortest cycle back to start
+        next_frontier = []
+        for node in frontier:
+            for child in graph[node]:
+                if child == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parents[path[-1]])
+                    return [*reversed(path), start]
+                if child in members and child not in parents:
+                    parents[child] = node
+                    next_frontier.append(child)
+        frontier = next_frontier
+    return [start, start]  # unreachable for a real component
+
+
+def _strongly_connected(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (an index can be deeper than Python's stack)."""
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index_of:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child_index = work.pop()
+            if child_index == 0:
+                index_of[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            children = graph[node]
+            if child_index < len(children):
+                work.append((node, child_index + 1))
+                child = children[child_index]
+                if child not in index_of:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index_of[child])
+                continue
+            if low[node] == index_of[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return components

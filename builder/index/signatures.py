@@ -1,0 +1,113 @@
+"""Verify: which signatures a plugin has, what each signs, and what their checks mean.
+
+`plan_signatures` lists every release, yank and un-yank signature with its statement;
+`builder.index.verifier` runs the Ed25519 checks; `judge_signatures` turns the outcomes into
+problems and into who signed each version. Needs no git history: every signature must
+verify with a key an owner of the plugin lists now (active or retired). Which keys
+were allowed to sign a *change* (the base's owners, active keys only) is the
+pull-request gate's rule (`gate.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from builder.format.models import PluginManifest, Signature, VersionManifest
+from builder.format.shapes import version_entry
+from builder.format.strict_yaml import Path_
+from builder.trust import statements
+from builder.trust.signing import Check, describe, key_id
+
+# The rule id of a signature that does not verify (listed in docs/rules.md).
+SIGNATURE_RULE = "PX010"
+
+
+class SignedBy(NamedTuple):
+    owner: str  # GitHub handle of the owner whose key verified
+    key_id: str
+
+
+def owner_keys(manifest: PluginManifest, *, retired: bool) -> dict[str, str]:
+    """Return {public key: owner handle} for a plugin's keys (retired ones too if asked)."""
+    keys: dict[str, str] = {}
+    for owner in manifest.owners:
+        for key in [*owner.keys, *(owner.retired_keys if retired else [])]:
+            keys.setdefault(key, owner.github)
+    return keys
+
+
+def _block(signature: Signature | None) -> dict[str, str] | None:
+    return signature.model_dump() if signature is not None else None
+
+
+class SignatureJob(NamedTuple):
+    """One signature to check: where it is, what it signs, and the signed bytes."""
+
+    file: str
+    loc: Path_
+    what: str  # release, yank or un-yank
+    version: str
+    signature: dict[str, str] | None
+    statement: bytes
+
+
+def yank_jobs(registry: str, plugin: str, rel: str, version: VersionManifest) -> list[SignatureJob]:
+    """List the signatures of a version's yank or un-yank, with their statements."""
+    jobs: list[SignatureJob] = []
+    sha256 = version.artifact.sha256
+    if version.yanked is not None:
+        y = version.yanked
+        statement = statements.yank_statement(
+            registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
+        )
+        loc: Path_ = ("yanked", "signature")
+        jobs.append(SignatureJob(rel, loc, "yank", version.version, _block(y.signature), statement))
+    if version.unyanked is not None:
+        u = version.unyanked
+        statement = statements.unyank_statement(
+            registry, plugin, version.version, sha256=sha256, serial=u.serial
+        )
+        loc = ("unyanked", "signature")
+        jobs.append(
+            SignatureJob(rel, loc, "un-yank", version.version, _block(u.signature), statement)
+        )
+    return jobs
+
+
+def plan_signatures(
+    registry: str,
+    manifest: PluginManifest,
+    versions: Sequence[tuple[str, VersionManifest]],
+    entries: Sequence[Mapping[str, Any]] | None = None,
+) -> list[SignatureJob]:
+    """List every signature of a plugin with its statement (the Python half of the work)."""
+    jobs: list[SignatureJob] = []
+    plugin = manifest.name
+    for i, (rel, version) in enumerate(versions):
+        entry = entries[i] if entries is not None else version_entry(version)
+        release = statements.release_statement(registry, plugin, entry)
+        signature = _block(version.signature)
+        jobs.append(
+            SignatureJob(rel, ("signature",), "release", version.version, signature, release)
+        )
+        jobs.extend(yank_jobs(registry, plugin, rel, version))
+    return jobs
+
+
+def judge_signatures(
+    manifest: PluginManifest,
+    jobs: Sequence[SignatureJob],
+    checks: Sequence[Check],
+    report: Callable[[str, Path_, str], None],
+) -> dict[str, SignedBy]:
+    """Report failed checks; return who signed each version whose release verified."""
+    keys = owner_keys(manifest, retired=True)
+    signed: dict[str, SignedBy] = {}
+    for job, check in zip(jobs, checks, strict=True):
+        if check.valid and check.key is not None:
+            if job.what == "release":
+                signed[job.version] = SignedBy(keys[check.key], key_id(check.key))
+        else:
+            report(job.file, job.loc, describe(check, job.what, manifest.name))
+    return signed

@@ -9,7 +9,6 @@ its `revision` is higher than the pinned one (a signed rotation).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -18,7 +17,14 @@ from builder.client.documents import Plugin, Version
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
 from builder.trust import statements
-from builder.trust.signing import Check, Verdict, describe, key_id, verify_statement
+from builder.trust.signing import (
+    Check,
+    Verdict,
+    describe,
+    key_id,
+    owner_keys,
+    verify_statement,
+)
 
 
 class TrustError(PlugindexError):
@@ -52,18 +58,9 @@ class VersionTrust:
         return key_id(self.release.key) if self.release.valid and self.release.key else None
 
 
-def owner_keys(plugin: Plugin, *, retired: bool = True) -> dict[str, str]:
-    """Return {public key: owner handle} for the keys a document lists."""
-    keys: dict[str, str] = {}
-    for owner in plugin.doc.owners:
-        for key in [*owner.keys, *(owner.retired_keys if retired else [])]:
-            keys.setdefault(key, owner.github)
-    return keys
-
-
 def check_version(registry: str, plugin: Plugin, version: Version) -> VersionTrust:
     """Check a version's release, yank and un-yank signatures against the owner keys."""
-    keys = owner_keys(plugin)
+    keys = owner_keys(plugin.doc.owners, retired=True)
     statement = statements.release_statement(registry, plugin.name, version.raw)
     release = verify_statement(version.entry.signature, statement, keys)
     sha256 = version.entry.artifact.sha256
@@ -199,15 +196,3 @@ def _rotation_problem(check: Check) -> str:
     if check.verdict is Verdict.UNKNOWN_KEY:
         return "was made with a key that is not pinned"
     return str(check.verdict.value)
-
-
-def changed_pins(
-    registry: str, plugins: Mapping[str, Plugin], pins: Mapping[str, Pin]
-) -> dict[str, Pin]:
-    """Check every document against its pin; return the pins to record."""
-    updates: dict[str, Pin] = {}
-    for name, plugin in plugins.items():
-        new = check_pin(registry, plugin, pins.get(name))
-        if new is not None:
-            updates[name] = new
-    return updates

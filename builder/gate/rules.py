@@ -37,9 +37,9 @@ from builder.gate.git import Change, Git
 from builder.index.analyse import analyse
 from builder.index.artifacts import check_download
 from builder.index.rules import problem_at
-from builder.index.signatures import owner_keys, yank_jobs
+from builder.index.signatures import yank_jobs
 from builder.trust import statements
-from builder.trust.signing import Check, Verdict, verify_statement
+from builder.trust.signing import Check, Verdict, owner_keys, verify_statement
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", PluginManifest, VersionManifest)
@@ -297,7 +297,7 @@ class _PluginCheck:
         if current is None:
             return foundation + self.problems
         owners = base_manifest if base_manifest is not None else current
-        allowed = owner_keys(owners, retired=False)
+        allowed = owner_keys(owners.owners, retired=False)
         if author is not None and author not in {o.github for o in owners.owners}:
             self.add(
                 manifest_rel,

@@ -36,10 +36,10 @@ from builder.index.signatures import (
     SIGNATURE_RULE,
     SignatureJob,
     judge_signatures,
-    owner_keys,
     plan_signatures,
 )
 from builder.index.verifier import Ticket, Verifier
+from builder.trust.signing import owner_keys
 
 # Plugins parsed ahead of the one whose signatures are judged next.
 _VERIFY_WINDOW = 64
@@ -259,7 +259,7 @@ def _start_check(
     entries = [version_entry(v.manifest) for v in loaded.versions]
     versions = [(v.file, v.manifest) for v in loaded.versions]
     jobs = plan_signatures(registry.name, loaded.manifest, versions, entries)
-    checks = verifier.submit(jobs, tuple(owner_keys(loaded.manifest, retired=True)))
+    checks = verifier.submit(jobs, tuple(owner_keys(loaded.manifest.owners, retired=True)))
     return _Pending(folder, input_key, loaded, problems, entries, jobs, checks)
 
 

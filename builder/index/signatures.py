@@ -17,7 +17,7 @@ from builder.format.models import PluginManifest, Signature, VersionManifest
 from builder.format.shapes import version_entry
 from builder.format.strict_yaml import Path_
 from builder.trust import statements
-from builder.trust.signing import Check, describe, key_id
+from builder.trust.signing import Check, describe, key_id, owner_keys
 
 # The rule id of a signature that does not verify (listed in docs/rules.md).
 SIGNATURE_RULE = "PX010"
@@ -26,15 +26,6 @@ SIGNATURE_RULE = "PX010"
 class SignedBy(NamedTuple):
     owner: str  # GitHub handle of the owner whose key verified
     key_id: str
-
-
-def owner_keys(manifest: PluginManifest, *, retired: bool) -> dict[str, str]:
-    """Return {public key: owner handle} for a plugin's keys (retired ones too if asked)."""
-    keys: dict[str, str] = {}
-    for owner in manifest.owners:
-        for key in [*owner.keys, *(owner.retired_keys if retired else [])]:
-            keys.setdefault(key, owner.github)
-    return keys
 
 
 def _block(signature: Signature | None) -> dict[str, str] | None:
@@ -102,7 +93,7 @@ def judge_signatures(
     report: Callable[[str, Path_, str], None],
 ) -> dict[str, SignedBy]:
     """Report failed checks; return who signed each version whose release verified."""
-    keys = owner_keys(manifest, retired=True)
+    keys = owner_keys(manifest.owners, retired=True)
     signed: dict[str, SignedBy] = {}
     for job, check in zip(jobs, checks, strict=True):
         if check.valid and check.key is not None:

@@ -12,8 +12,9 @@ import base64
 import binascii
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -141,3 +142,23 @@ def describe(check: Check, what: str, plugin: str) -> str:
     if check.verdict is Verdict.UNKNOWN_KEY:
         return f"the {what} signature was made with a key that is not an owner key of {plugin}"
     return f"the {what} signature {check.verdict.value}"
+
+
+class OwnerKeys(Protocol):
+    """An owner as both the source format and a published document describe one."""
+
+    @property
+    def github(self) -> str: ...
+    @property
+    def keys(self) -> Sequence[str]: ...
+    @property
+    def retired_keys(self) -> Sequence[str]: ...
+
+
+def owner_keys(owners: Iterable[OwnerKeys], *, retired: bool) -> dict[str, str]:
+    """Return {public key: owner handle} for owners' keys (retired ones too if asked)."""
+    keys: dict[str, str] = {}
+    for owner in owners:
+        for key in [*owner.keys, *(owner.retired_keys if retired else [])]:
+            keys.setdefault(key, owner.github)
+    return keys

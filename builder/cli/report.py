@@ -1,14 +1,30 @@
-"""Print problems for people (text) or for GitHub Actions (annotations)."""
+"""How commands report: our errors as messages and exit codes, problems as text or annotations."""
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-from builder.common.errors import PlugindexError, Problem
+from builder.common.errors import InvalidIndexError, PlugindexError, Problem
+from builder.common.exits import ExitCode
+
+F = TypeVar("F", bound=Callable[..., None])
+
+# How problems print: for people (stderr), or as GitHub Actions annotations (stdout).
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="How to print problems: for people, or as GitHub Actions annotations.",
+)
 
 
 def print_problems(problems: Sequence[Problem], output_format: str) -> None:
@@ -59,3 +75,34 @@ def write_step_summary(title: str, problems: Sequence[Problem]) -> None:
             f.write(step_summary(title, problems))
     except OSError as e:
         raise PlugindexError(f"{target}: cannot write the step summary ({e.strerror})") from e
+
+
+def reports_errors(command: F) -> F:
+    """Print our errors for a person (no traceback) and exit with their code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except InvalidIndexError as e:
+            print_problems(e.problems, kwargs.get("output_format", "text"))
+            sys.exit(e.exit_code)
+        except PlugindexError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except click.ClickException:
+            raise  # usage errors: Click prints them and exits 2
+        except Exception as e:
+            if os.environ.get("PLUGINDEX_DEBUG") == "1":
+                raise
+            click.echo(
+                f"internal error: {type(e).__name__}: {e} "
+                f"(set PLUGINDEX_DEBUG=1 to see the traceback)",
+                err=True,
+            )
+            sys.exit(ExitCode.INTERNAL)
+
+    return wrapper  # type: ignore[return-value]

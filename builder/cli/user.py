@@ -10,7 +10,6 @@ and nothing was changed; 70 an internal bug; 130 interrupted.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sys
 import threading
@@ -20,32 +19,11 @@ from typing import Any, TypeVar
 
 import click
 
+from builder.cli.report import reports_errors
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
 
 F = TypeVar("F", bound=Callable[..., None])
-
-
-def _reports_errors(command: F) -> F:
-    """Map our errors to exit codes, as every other command does (`cli.reports_errors`)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        from builder.cli.main import reports_errors  # `cli` imports this module
-
-        usage: list[click.ClickException] = []
-
-        def guarded(*a: Any, **k: Any) -> None:
-            try:
-                command(*a, **k)
-            except click.ClickException as e:  # bad usage: Click prints it, exit 2
-                usage.append(e)
-
-        reports_errors(guarded)(*args, **kwargs)
-        if usage:
-            raise usage[0]
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _registry_options(command: F) -> F:
@@ -207,7 +185,7 @@ def _print_outcome(outcome: Any, nothing: str) -> None:
 @click.argument("spec", metavar="NAME[@VERSION]")
 @_registry_options
 @_json_option
-@_reports_errors
+@reports_errors
 def info(
     spec: str, registry: str | None, cache_dir: Path | None, offline: bool, as_json: bool
 ) -> None:
@@ -263,7 +241,7 @@ def info(
 @_plugins_dir_option
 @_with_resolve_options
 @_json_option
-@_reports_errors
+@reports_errors
 def install(  # Click passes every option by keyword
     *,
     specs: tuple[str, ...],
@@ -305,7 +283,7 @@ def install(  # Click passes every option by keyword
 @_plugins_dir_option
 @_with_resolve_options
 @_json_option
-@_reports_errors
+@reports_errors
 def upgrade(  # Click passes every option by keyword
     *,
     names: tuple[str, ...],
@@ -347,7 +325,7 @@ def _plugins_dir(plugins_dir: Path | None) -> Path:
 @_plugins_dir_option
 @click.option("--force", is_flag=True, help="Uninstall even if installed plugins need it.")
 @_json_option
-@_reports_errors
+@reports_errors
 def uninstall(name: str, plugins_dir: Path | None, force: bool, as_json: bool) -> None:
     """Uninstall plugin NAME (refused while an installed plugin needs it)."""
     from builder.client.install import uninstall as run_uninstall
@@ -359,7 +337,7 @@ def uninstall(name: str, plugins_dir: Path | None, force: bool, as_json: bool) -
 @click.command(name="list")
 @_plugins_dir_option
 @_json_option
-@_reports_errors
+@reports_errors
 def list_(plugins_dir: Path | None, as_json: bool) -> None:
     """List installed plugins."""
     from builder.client.lockfile import read_lockfile
@@ -392,7 +370,7 @@ def list_(plugins_dir: Path | None, as_json: bool) -> None:
 @click.command()
 @_plugins_dir_option
 @_json_option
-@_reports_errors
+@reports_errors
 def verify(plugins_dir: Path | None, as_json: bool) -> None:
     """Re-hash every installed file against the lockfile."""
     from builder.client.install import verify_installed
@@ -417,7 +395,7 @@ def verify(plugins_dir: Path | None, as_json: bool) -> None:
 @_registry_options
 @_plugins_dir_option
 @_json_option
-@_reports_errors
+@reports_errors
 def trust(  # Click passes every option by keyword
     *,
     name: str,
@@ -446,9 +424,3 @@ def trust(  # Click passes every option by keyword
 
 
 COMMANDS = (info, install, list_, upgrade, uninstall, verify, trust)
-
-
-def add_client_commands(group: click.Group) -> None:
-    """Register the plugin user's commands on the `plugindex` group."""
-    for command in COMMANDS:
-        group.add_command(command)

@@ -1,0 +1,241 @@
+"""The registry maintainers' and CI's commands: validate, build, serve, publish."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from builder.cli.report import format_option, reports_errors
+from builder.common.errors import InvalidIndexError, PlugindexError, Problem
+
+DEFAULT_INDEX = "registry-index"
+
+
+@click.command()
+@click.argument("index", default=DEFAULT_INDEX, type=click.Path(path_type=Path))
+@format_option
+@click.option(
+    "--no-fetch",
+    is_flag=True,
+    help="Do not download remote artifacts to check their sha256 and size.",
+)
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Check the working tree as a pull request against this git ref: ownership, "
+    "immutability, names and scope, on the plugins it touches.",
+)
+@click.option(
+    "--author",
+    metavar="GITHUB_HANDLE",
+    help="With --base: the pull request's author, who must own the plugin.",
+)
+@click.option(
+    "--published",
+    metavar="REGISTRY",
+    help="With --base: the live registry (URL or folder); merged versions are also "
+    "compared with what it serves.",
+)
+@reports_errors
+def validate(  # Click passes every option by keyword
+    *,
+    index: Path,
+    output_format: str,
+    no_fetch: bool,
+    base: str | None,
+    author: str | None,
+    published: str | None,
+) -> None:
+    """Check every rule of INDEX and report every problem at once."""
+    from builder.cli.report import write_step_summary
+
+    if (author is not None or published is not None) and base is None:
+        raise click.UsageError("--author and --published need --base (pull-request rules)")
+    if base is not None:
+        from builder.common.fetch import open_registry
+        from builder.gate.rules import check_pull_request
+
+        live = open_registry(published, None) if published is not None else None
+        result = check_pull_request(index, base, author=author, fetch=not no_fetch, published=live)
+        problems = result.problems
+        scope = f"pull request against {base} ({', '.join(result.plugins) or 'no plugin'})"
+        done = (
+            f"{index}: {scope}: {len(result.changes)} files changed, "
+            f"{len(result.versions_added)} version files added or changed: valid"
+        )
+    else:
+        from builder.index.analyse import analyse
+        from builder.index.artifacts import check_remote_artifacts
+
+        analysis = analyse(index)
+        problems = list(analysis.problems)
+        if analysis.registry is not None and not no_fetch:
+            problems.extend(
+                check_remote_artifacts(index, analysis.facts.values(), analysis.registry.policy)
+            )
+        versions = sum(len(p.version_rows) for p in analysis.facts.values())
+        scope = "whole index"
+        done = f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid"
+    problems = sorted(problems, key=Problem.sort_key)
+    if output_format == "github":
+        write_step_summary(f"plugindex validate: {scope}", problems)
+    if problems:
+        raise InvalidIndexError(problems)
+    click.echo(done)
+
+
+@click.command()
+@click.argument("index", default=DEFAULT_INDEX, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder (created; an earlier build there is updated in place).",
+)
+@format_option
+@click.option(
+    "--no-fetch",
+    is_flag=True,
+    help="Do not download remote artifacts (the build is then incomplete: not publishable).",
+)
+@click.option(
+    "--live",
+    metavar="TARGET",
+    help="The registry this build will be published to (s3://bucket/prefix or a folder): "
+    "remote artifacts it already holds are not downloaded again.",
+)
+@reports_errors
+def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str | None) -> None:
+    """Build the static sparse index of INDEX into --out."""
+    from builder.index.build import build as run_build
+
+    live_objects: dict[str, str] | None = None
+    if live is not None:
+        from builder.publish.publish import record_of
+        from builder.publish.storage import open_target
+
+        record = record_of(open_target(live))
+        live_objects = record.objects if record is not None else {}
+    result = run_build(index, out, fetch=not no_fetch, live=live_objects)
+    report = result.report
+    click.echo(
+        f"built {result.plugins} plugins, {result.versions} versions into {out}: "
+        f"{len(report.written)} written, {len(report.removed)} removed, "
+        f"{report.unchanged} unchanged ({len(result.reparsed)} plugins parsed)"
+    )
+    if result.borrowed:
+        click.echo(
+            f"{result.borrowed} remote artifacts are already live in {live} and were left "
+            f"out: publish this build there (served as it is, they are missing)"
+        )
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@reports_errors
+def serve(directory: Path, host: str, port: int) -> None:
+    """Serve a build DIRECTORY over HTTP for local preview and testing."""
+    from builder.publish.serve import make_server
+
+    try:
+        server = make_server(directory, host, port)
+    except OSError as e:
+        raise PlugindexError(f"{host}:{port}: cannot listen ({e.strerror})") from e
+    click.echo(f"serving {directory} at http://{host}:{server.server_port}/ (Ctrl-C to stop)")
+    sys.stdout.flush()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how serving ends
+            server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("target")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option(
+    "--prune-older-than",
+    metavar="AGE",
+    help="Delete objects no longer referenced for longer than AGE (e.g. 30d, 12h).",
+)
+@click.option(
+    "--init",
+    is_flag=True,
+    help="First set up the bucket: create it, public read of the prefix, CORS for GET.",
+)
+@click.option(
+    "--allow-older",
+    is_flag=True,
+    help="Publish even if the live build is newer (a deliberate rollback).",
+)
+@click.option(
+    "--break-lease",
+    is_flag=True,
+    help="Take over another publish's lease at once (only when it is known to be dead).",
+)
+@reports_errors
+def publish(
+    *,
+    directory: Path,
+    target: str,
+    dry_run: bool,
+    prune_older_than: str | None,
+    init: bool,
+    allow_older: bool,
+    break_lease: bool,
+) -> None:
+    """Publish the build in DIRECTORY to TARGET: s3://bucket/prefix or a folder."""
+    from builder.publish.publish import (
+        PublishOptions,
+        describe_plan,
+        parse_duration,
+        summary_of,
+    )
+    from builder.publish.publish import (
+        publish as run_publish,
+    )
+    from builder.publish.storage import S3Storage, open_target
+
+    grace = parse_duration(prune_older_than) if prune_older_than else None
+    store = open_target(target)
+    if init and isinstance(store, S3Storage) and not dry_run:
+        for line in store.init_bucket():
+            click.echo(f"init: {line}")
+    with contextlib.ExitStack() as stack:
+        options = PublishOptions(
+            dry_run=dry_run,
+            prune_older_than=grace,
+            allow_older=allow_older,
+            lease_timeout=0.0 if break_lease else PublishOptions.lease_timeout,
+        )
+        if sys.stderr.isatty() and not dry_run:  # a progress bar only for a person
+            bar = stack.enter_context(
+                click.progressbar(length=1, label="publishing", file=sys.stderr)
+            )
+            options = dataclasses.replace(
+                options,
+                on_plan=lambda count: setattr(bar, "length", max(count, 1)),
+                on_upload=lambda key, size: bar.update(1),
+            )
+        report = run_publish(directory, store, options)
+    if dry_run:
+        for line in describe_plan(report):
+            click.echo(line)
+    click.echo(summary_of(report, target, getattr(store, "requests", None)))
+
+
+COMMANDS = (validate, build, serve, publish)

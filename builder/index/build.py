@@ -9,7 +9,7 @@ import hashlib
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from builder.index.render import (
     listing_documents,
     status_document,
 )
+from builder.index.stages import BuildView, OutputStage
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def build(
     environ: dict[str, str] | None = None,
     fetch: bool = True,
     live: Mapping[str, str] | None = None,
+    stages: Sequence[OutputStage] = (),
 ) -> BuildResult:
     """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid.
 
@@ -130,9 +132,10 @@ def build(
     incomplete build that `publish` refuses; for checks and benchmarks). `live` is
     what the registry this build will be published to holds (path → sha256): remote
     artifacts it already has are not fetched again (see `builder.index.mirror`).
+    `stages` add their files (the site, the search index) to the same write.
     """
     with _collector_paused():
-        return _build(index, out, before_commit, environ, fetch=fetch, live=live)
+        return _build(index, out, before_commit, environ, fetch=fetch, live=live, stages=stages)
 
 
 @contextlib.contextmanager
@@ -160,6 +163,7 @@ def _build(
     *,
     fetch: bool = True,
     live: Mapping[str, str] | None = None,
+    stages: Sequence[OutputStage] = (),
 ) -> BuildResult:
     check_output(out)
     cache = load_cache(out, index)
@@ -193,6 +197,19 @@ def _build(
         borrowed=borrowed,
     )
     plan = plan_build(analysis, source, remote)
+    view = BuildView(
+        index=index,
+        out=out,
+        registry=analysis.registry,
+        facts=analysis.facts,
+        changed_documents=analysis.documents,
+        previous=cache.outputs or {},
+        on_disk=on_disk,
+        timestamp=source.timestamp,
+        commit=source.commit,
+    )
+    for stage in stages:
+        _add_stage_files(plan, stage.name, stage.plan(view))
 
     def commit_starts() -> None:
         forget_cache(out)
@@ -206,6 +223,8 @@ def _build(
         _save_if_changed(out, analysis, cache, plan, report)
         write_borrowed(out, borrowed)
         forget_downloads(out)
+        for stage in stages:
+            stage.committed(view)
     except OSError as e:
         raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e
     return BuildResult(
@@ -215,6 +234,14 @@ def _build(
         report=report,
         borrowed=len(set(borrowed)),
     )
+
+
+def _add_stage_files(plan: dict[str, Planned], stage: str, files: Mapping[str, Planned]) -> None:
+    """Add a stage's files to the plan; a stage never replaces another stage's file."""
+    clash = sorted(set(plan) & set(files))
+    if clash:
+        raise BuildError(f"the {stage} stage would overwrite {clash[0]} (internal error)")
+    plan.update(files)
 
 
 def _save_if_changed(

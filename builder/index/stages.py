@@ -1,0 +1,68 @@
+"""Later stages of a build: what they see of the index, and how they add files to it.
+
+The site and the search index are built from the same analysed index as the JSON
+documents, in the same all-or-nothing write. They live in their own packages (which
+import this one, never the other way round); the CLI passes them to `build`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from builder.common import layout
+from builder.common.build_folder import STATE_DIR
+from builder.format.models import RegistryConfig
+from builder.index.facts import PluginFacts
+from builder.index.output import Planned
+
+
+@dataclass(frozen=True)
+class BuildView:
+    """The analysed index and the previous build, read-only, as a later stage sees them."""
+
+    index: Path  # the source index folder
+    out: Path  # the output folder, still holding the previous build while stages plan
+    registry: RegistryConfig
+    facts: Mapping[str, PluginFacts]  # every plugin, by name
+    # Per-plugin JSON documents rendered in this build (plugins that changed), by name.
+    changed_documents: Mapping[str, bytes]
+    previous: Mapping[str, str]  # path -> sha256 of every file of the previous build
+    on_disk: Mapping[str, int]  # path -> size of every file now in the output folder
+    timestamp: str | None  # the build's time (ISO 8601, UTC), from the source commit
+    commit: str | None  # the source commit, if the index is a git checkout
+
+    @property
+    def state_dir(self) -> Path:
+        """Return the folder where stages may keep state between builds (never published)."""
+        return self.out / STATE_DIR
+
+    def document(self, name: str) -> bytes:
+        """Return a plugin's per-plugin JSON document: rendered now, or as last built."""
+        rendered = self.changed_documents.get(name)
+        if rendered is not None:
+            return rendered
+        return (self.out / layout.index_path(name)).read_bytes()
+
+    def unchanged(self, path: str) -> Planned | None:
+        """Return a plan that keeps the previous build's file at `path`, if it has one."""
+        sha256, size = self.previous.get(path), self.on_disk.get(path)
+        if sha256 is None or size is None:
+            return None
+        return Planned(sha256, size, None)
+
+
+class OutputStage(Protocol):
+    """A stage that adds files to a build (the HTML site, the search index)."""
+
+    name: str  # short, for logs and errors
+
+    def plan(self, view: BuildView) -> dict[str, Planned]:
+        """Return every file this stage contributes, by published path."""
+        ...
+
+    def committed(self, view: BuildView) -> None:
+        """Save the stage's own state once the build's files are in place."""
+        ...

@@ -6,11 +6,15 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from builder.cli.report import format_option, reports_errors
 from builder.common.errors import InvalidIndexError, PlugindexError, Problem
+
+if TYPE_CHECKING:
+    from builder.index.stages import OutputStage
 
 DEFAULT_INDEX = "registry-index"
 
@@ -88,6 +92,11 @@ def validate(  # Click passes every option by keyword
     click.echo(done)
 
 
+def build_stages() -> list[OutputStage]:
+    """Return the stages every `plugindex build` runs after the JSON index."""
+    return []
+
+
 @click.command()
 @click.argument("index", default=DEFAULT_INDEX, type=click.Path(path_type=Path))
 @click.option(
@@ -121,7 +130,7 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
 
         record = record_of(open_target(live))
         live_objects = record.objects if record is not None else {}
-    result = run_build(index, out, fetch=not no_fetch, live=live_objects)
+    result = run_build(index, out, fetch=not no_fetch, live=live_objects, stages=build_stages())
     report = result.report
     click.echo(
         f"built {result.plugins} plugins, {result.versions} versions into {out}: "

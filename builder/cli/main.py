@@ -14,6 +14,7 @@ import click
 
 from builder import __version__
 from builder.cli import author, maintainer, user
+from builder.cli.report import quiet_broken_pipe
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,4 +38,7 @@ for command in (
 
 def main() -> None:
     """Run the CLI."""
-    cli()
+    try:
+        cli()
+    except BrokenPipeError:  # Click's own output (help, usage) to a closed pipe
+        quiet_broken_pipe()

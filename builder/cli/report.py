@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -53,7 +54,7 @@ def step_summary(title: str, problems: Sequence[Problem]) -> str:
     ]
     for p in problems:
         where = _cell(p.location())
-        what = _cell(f"{p.field}: {p.message}" if p.field else p.message)
+        what = _inert_markdown(f"{p.field}: {p.message}" if p.field else p.message)
         lines.append(f"| {p.rule or '—'} | `{where}` | {what} |")
     lines.append("")
     lines.append("Each rule id and its fix: docs/rules.md")
@@ -61,8 +62,26 @@ def step_summary(title: str, problems: Sequence[Problem]) -> str:
 
 
 def _cell(text: str) -> str:
-    """Escape text for one Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    """Escape text for a code span in one Markdown table cell."""
+    return _one_line(text).replace("|", "\\|").replace("`", "'")
+
+
+def _inert_markdown(text: str) -> str:
+    """Escape text an author may control so the job page shows it, never renders it.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark lets any of
+    them be), so no link, image, emphasis, HTML tag, entity or table cell break
+    survives; control characters, which could hide text, become spaces.
+    """
+    return "".join(f"\\{c}" if c in _PUNCTUATION else c for c in _one_line(text))
+
+
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _one_line(text: str) -> str:
+    """Replace line breaks and other control characters with spaces."""
+    return "".join(" " if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} else c for c in text)
 
 
 def write_step_summary(title: str, problems: Sequence[Problem]) -> None:
@@ -90,9 +109,11 @@ def reports_errors(command: F) -> F:
         except PlugindexError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except (KeyboardInterrupt, click.Abort):  # Ctrl-C, also at a prompt
+            click.echo("\ninterrupted", err=True)
             sys.exit(ExitCode.INTERRUPTED)
+        except BrokenPipeError:
+            quiet_broken_pipe()
         except click.ClickException:
             raise  # usage errors: Click prints them and exits 2
         except Exception as e:
@@ -106,3 +127,14 @@ def reports_errors(command: F) -> F:
             sys.exit(ExitCode.INTERNAL)
 
     return wrapper  # type: ignore[return-value]
+
+
+def quiet_broken_pipe() -> NoReturn:
+    """Stop quietly when the reader of our output went away (`plugindex info x | head`).
+
+    Python would report the failed flush of stdout at exit; pointing stdout at
+    /dev/null first keeps that quiet. The status is the shell's for a SIGPIPE death.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(ExitCode.BROKEN_PIPE)

@@ -16,3 +16,4 @@ class ExitCode(enum.IntEnum):
     REFUSED = 5  # a verification failed: the client refuses and changes nothing
     INTERNAL = 70  # a bug in plugindex (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    BROKEN_PIPE = 141  # the reader of our output went away (128 + SIGPIPE)

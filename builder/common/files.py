@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -12,19 +13,22 @@ CHUNK = 1 << 20  # bytes read at a time: a large file is never held whole in mem
 
 
 def write_atomic(
-    path: Path, data: bytes, *, durable: bool = False, mode: int | None = None
+    path: Path, data: bytes | BinaryIO, *, durable: bool = False, mode: int | None = None
 ) -> None:
     """Write a file whole or not at all: a temp file in the same folder, then rename.
 
     With `durable`, the bytes are flushed to disk before the rename (state a user
     relies on across a crash: the lockfile, pinned keys); `mode` sets the permission
-    bits, since `mkstemp` makes the temp file private.
+    bits, since `mkstemp` makes the temp file private. A stream is copied in chunks.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
+            if isinstance(data, bytes):
+                stream.write(data)
+            else:
+                shutil.copyfileobj(data, stream, CHUNK)
             if durable:
                 stream.flush()
                 os.fsync(stream.fileno())

@@ -174,6 +174,8 @@ class RegistryConfig(Strict):
     format: Literal[1]
     name: Name
     title: Text
+    # What the registry is, in a sentence or two: shown on the site's home page.
+    description: LongText | None = None
     base_url: Annotated[str, _pattern(r"https?://[^\s]+/", "an http(s) URL ending in /")]
     categories: Annotated[list[Category], Field(min_length=1), Unique]
     policy: Policy = Policy()

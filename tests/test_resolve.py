@@ -13,6 +13,7 @@ from builder.client.resolve import (
     Root,
     resolve,
 )
+from builder.common.limits import Limits
 
 
 def c(
@@ -75,6 +76,18 @@ def test_backtracks_to_an_older_version_when_the_newest_conflicts() -> None:
     """other 1.0.0 needs lib 2.0.0-rc.1; app needs lib ^1: other 0.9.0 fits."""
     got = resolve([Root("app"), Root("other")], REGISTRY)
     assert versions(got.selected) == {"app": "1.0.0", "lib": "1.0.0", "other": "0.9.0"}
+
+
+def test_the_search_gives_up_after_the_step_limit() -> None:
+    """The backtracking case above tries 7 versions: a limit of 6 stops it, 7 lets it finish."""
+    roots = [Root("app"), Root("other")]
+    with pytest.raises(ResolutionError, match="gave up resolving after trying 6 versions"):
+        resolve(roots, REGISTRY, limits=Limits(resolve_steps=6))
+    assert versions(resolve(roots, REGISTRY, limits=Limits(resolve_steps=7)).selected) == {
+        "app": "1.0.0",
+        "lib": "1.0.0",
+        "other": "0.9.0",
+    }
 
 
 def test_conflict_explains_who_wants_what() -> None:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
+from builder.common.limits import DEFAULT_LIMITS, Limits
 from builder.format.requirements import (
     RELEASE,
     Requirement,
@@ -28,7 +30,6 @@ from builder.format.requirements import (
     parse_requirement,
 )
 
-_STEP_LIMIT = 20_000  # candidate versions tried before giving up
 _SHOWN_VERSIONS = 12  # versions listed in a conflict explanation
 INSTALLED_KINDS = frozenset({"runtime"})  # plus "optional" when asked
 
@@ -96,6 +97,20 @@ class _Want:
     by_user: bool
 
 
+class _Found(NamedTuple):
+    """A complete selection, and every requirement that led to it."""
+
+    selected: dict[str, Candidate]
+    wants: dict[str, tuple[_Want, ...]]
+
+
+class _Extended(NamedTuple):
+    """The requirements and the queue once a candidate's dependencies are added."""
+
+    wants: dict[str, tuple[_Want, ...]]
+    queue: tuple[str, ...]
+
+
 @dataclass
 class Resolution:
     selected: dict[str, Candidate]
@@ -115,6 +130,7 @@ class _Search:
         locked: Mapping[str, Candidate],
         unlock: frozenset[str],
         options: Options,
+        max_steps: int,
     ) -> None:
         self.available = available
         self.locked = {n: c for n, c in locked.items() if n not in unlock}
@@ -122,6 +138,7 @@ class _Search:
         self.host = key_of(options.host) if options.host else None
         self.kinds = INSTALLED_KINDS | ({"optional"} if options.optional else set())
         self.steps = 0
+        self.max_steps = max_steps  # candidate versions tried before giving up
         self.first_conflict: str | None = None
         self.incomplete: set[str] = set()  # names tried with their installed version only
 
@@ -179,26 +196,26 @@ class _Search:
         selected: dict[str, Candidate],
         wants: dict[str, tuple[_Want, ...]],
         queue: tuple[str, ...],
-    ) -> tuple[dict[str, Candidate], dict[str, tuple[_Want, ...]]] | None:
+    ) -> _Found | None:
         while queue and queue[0] in selected:
             queue = queue[1:]
         if not queue:
-            return selected, wants
+            return _Found(selected, wants)
         name, rest = queue[0], queue[1:]
         candidates = self.candidates(name, wants.get(name, ()), rest)
         if not candidates:
             self.conflict(name, wants.get(name, ()))
         for candidate in candidates:
             self.steps += 1
-            if self.steps > _STEP_LIMIT:
+            if self.steps > self.max_steps:
                 raise ResolutionError(
-                    f"gave up resolving after trying {_STEP_LIMIT} versions; "
+                    f"gave up resolving after trying {self.max_steps} versions; "
                     "ask for narrower requirements (NAME@REQUIREMENT)"
                 )
             extended = self.extend(candidate, selected, wants, rest)
             if extended is None:
                 continue
-            found = self.search({**selected, name: candidate}, *extended)
+            found = self.search({**selected, name: candidate}, extended.wants, extended.queue)
             if found is not None:
                 return found
         return None
@@ -209,7 +226,7 @@ class _Search:
         selected: Mapping[str, Candidate],
         wants: Mapping[str, tuple[_Want, ...]],
         queue: tuple[str, ...],
-    ) -> tuple[dict[str, tuple[_Want, ...]], tuple[str, ...]] | None:
+    ) -> _Extended | None:
         new_wants = dict(wants)
         new_queue = list(queue)
         who = f"{candidate.name} {candidate.version}"
@@ -228,7 +245,7 @@ class _Search:
                     return None
             elif dep.name not in new_queue:
                 new_queue.append(dep.name)
-        return new_wants, tuple(new_queue)
+        return _Extended(new_wants, tuple(new_queue))
 
     # --- explanations -------------------------------------------------------------
 
@@ -274,14 +291,18 @@ def resolve(
     locked: Mapping[str, Candidate] | None = None,
     unlock: Iterable[str] = (),
     options: Options | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Resolution:
     """Pick one version of every plugin the roots need, or explain why none fits.
 
     `available` holds the versions of each plugin whose document was fetched;
     `locked` the installed versions (kept while they fit, unless named in `unlock`).
-    Raises NeedDocumentsError when a document is needed, ResolutionError on a conflict.
+    Raises NeedDocumentsError when a document is needed, ResolutionError on a conflict
+    (or after trying `limits.resolve_steps` candidate versions).
     """
-    search = _Search(available, locked or {}, frozenset(unlock), options or Options())
+    search = _Search(
+        available, locked or {}, frozenset(unlock), options or Options(), limits.resolve_steps
+    )
     wants: dict[str, tuple[_Want, ...]] = {}
     queue: list[str] = []
     for root in roots:
@@ -301,12 +322,11 @@ def resolve(
         raise ResolutionError(
             search.first_conflict or "no set of versions satisfies every requirement"
         )
-    selected, final_wants = found
     resolution = Resolution(
-        selected, {name: [w.who for w in ws] for name, ws in final_wants.items()}
+        found.selected, {name: [w.who for w in ws] for name, ws in found.wants.items()}
     )
     locked_now = search.locked
-    for name, candidate in sorted(selected.items()):
+    for name, candidate in sorted(found.selected.items()):
         if candidate.yanked is not None and locked_now.get(name) != candidate:
             resolution.warnings.append(
                 f"{name} {candidate.version} is yanked ({candidate.yanked}); "

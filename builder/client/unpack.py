@@ -10,7 +10,6 @@ that is not a tar or zip archive is installed as the one file it is.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import stat
 import tarfile
@@ -23,10 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from builder.client.signatures import TrustError
-
-MAX_ENTRIES = 10_000
-MAX_UNPACKED = 1024 * 1024 * 1024  # bytes written in all, per artifact
-_CHUNK = 1 << 16
+from builder.common.files import CHUNK, HashingWriter, sha256_of_file
+from builder.common.limits import DEFAULT_LIMITS, Limits
 
 
 class UnsafeArchiveError(TrustError):
@@ -95,11 +92,12 @@ def _zip_entries(archive: zipfile.ZipFile, shown: str) -> Iterator[_Entry]:
             yield _Entry(parts, False, bool(mode & 0o111), opener)
 
 
-def _check(entries: list[_Entry], shown: str) -> list[_Entry]:
+def _check(entries: list[_Entry], shown: str, limits: Limits) -> list[_Entry]:
     """Refuse too many entries and clashes; drop a shared top-level folder."""
-    if len(entries) > MAX_ENTRIES:
+    if len(entries) > limits.archive_entries:
         raise UnsafeArchiveError(
-            f"{shown}: too many entries (expected at most {MAX_ENTRIES}, got {len(entries)})"
+            f"{shown}: too many entries (expected at most {limits.archive_entries}, "
+            f"got {len(entries)})"
         )
     files = [e for e in entries if not e.is_dir and e.parts]
     tops = {e.parts[0] for e in entries if e.parts}
@@ -137,7 +135,7 @@ def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(unicodedata.normalize("NFC", part).casefold() for part in parts)
 
 
-def _write(entries: list[_Entry], dest: Path, shown: str) -> dict[str, str]:
+def _write(entries: list[_Entry], dest: Path, shown: str, limits: Limits) -> dict[str, str]:
     files: dict[str, str] = {}
     written = 0
     for entry in entries:
@@ -149,7 +147,6 @@ def _write(entries: list[_Entry], dest: Path, shown: str) -> dict[str, str]:
             continue
         assert entry.opener is not None
         target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
         try:
             sink_file = target.open("xb")
         except FileExistsError:  # a clash the checks above could not foresee
@@ -157,44 +154,41 @@ def _write(entries: list[_Entry], dest: Path, shown: str) -> dict[str, str]:
                 f"{shown}: duplicate entry {'/'.join(entry.parts)!r} (on this file system)"
             ) from None
         with entry.opener() as source, sink_file as sink:
-            while chunk := source.read(_CHUNK):
+            writer = HashingWriter(sink)
+            while chunk := source.read(CHUNK):
                 written += len(chunk)
-                if written > MAX_UNPACKED:
+                if written > limits.unpacked_bytes:
                     raise UnsafeArchiveError(
-                        f"{shown}: unpacks to more than {MAX_UNPACKED} bytes (expected less)"
+                        f"{shown}: unpacks to more than {limits.unpacked_bytes} bytes "
+                        "(expected less)"
                     )
-                digest.update(chunk)
-                sink.write(chunk)
+                writer.write(chunk)
         target.chmod(0o755 if entry.executable else 0o644)
-        files["/".join(entry.parts)] = digest.hexdigest()
+        files["/".join(entry.parts)] = writer.hexdigest()
     return files
 
 
-def unpack(artifact: Path, filename: str, dest: Path) -> dict[str, str]:
+def unpack(
+    artifact: Path, filename: str, dest: Path, *, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, str]:
     """Unpack `artifact` (named `filename`) into the new folder `dest`; return its files.
 
-    The result maps each file's path inside `dest` to its sha256.
+    The result maps each file's path inside `dest` to its sha256. The archive may hold
+    at most `limits.archive_entries` entries and unpack to `limits.unpacked_bytes`.
     """
     dest.mkdir(parents=True)
     try:
         if tarfile.is_tarfile(artifact):
             with tarfile.open(artifact, "r:*") as tar:
-                return _write(_check(list(_tar_entries(tar, filename)), filename), dest, filename)
+                entries = _check(list(_tar_entries(tar, filename)), filename, limits)
+                return _write(entries, dest, filename, limits)
         if zipfile.is_zipfile(artifact):
             with zipfile.ZipFile(artifact) as archive:
-                entries = _check(list(_zip_entries(archive, filename)), filename)
-                return _write(entries, dest, filename)
+                entries = _check(list(_zip_entries(archive, filename)), filename, limits)
+                return _write(entries, dest, filename, limits)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         if isinstance(e, OSError) and not isinstance(e, EOFError) and e.filename:
             raise
         raise UnsafeArchiveError(f"{filename}: damaged archive ({e})") from None
     shutil.copyfile(artifact, dest / filename)
-    return {filename: _sha256(dest / filename)}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return {filename: sha256_of_file(dest / filename)[0]}

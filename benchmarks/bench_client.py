@@ -36,8 +36,8 @@ from typing import Any
 from generate_index import generate, owner_key, plugin_names
 
 from builder.authoring.sign import sign_file
-from builder.client.install import resolve_against
 from builder.client.lockfile import Lockfile
+from builder.client.plan import resolve_against
 from builder.client.registry import Registry, UnknownPluginError
 from builder.client.resolve import Options, ResolutionError, Root
 from builder.common.fetch import LocalFetcher

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 import time
@@ -586,13 +587,13 @@ def test_recovery_run_twice_keeps_the_restored_old_version(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process killed after undoing a failed upgrade, but before cleaning up, loses nothing."""
-    from builder.client import install
+    from builder.client import transaction
     from builder.common.errors import PlugindexError
 
     assert client.run("install", "auth-jwt@~1.1").exit_code == 0
     before = client.lock()
     snapshot = tmp_path / "txn-snapshot"
-    real_undo = install._undo
+    real_undo = transaction._undo
 
     def undo_then_die(plugins_dir: Path, txn_dir: Path, entries: Any) -> None:
         real_undo(plugins_dir, txn_dir, entries)
@@ -601,8 +602,8 @@ def test_recovery_run_twice_keeps_the_restored_old_version(
     def failing_lockfile(*args: Any, **kwargs: Any) -> None:
         raise PlugindexError("plugindex.lock: cannot write (disk full)")
 
-    monkeypatch.setattr(install, "_undo", undo_then_die)
-    monkeypatch.setattr(install, "write_lockfile", failing_lockfile)
+    monkeypatch.setattr(transaction, "_undo", undo_then_die)
+    monkeypatch.setattr(transaction, "write_lockfile", failing_lockfile)
     assert client.run("install", "auth-jwt@^1.2").exit_code == 3
     monkeypatch.undo()
     assert client.lock() == before
@@ -644,3 +645,38 @@ def test_local_folder_registry_installs_too(client: Client) -> None:
     assert result.exit_code == 0, result.output
     assert client.recorder.hits == []
     assert installed(client) == {"auth-jwt": "1.2.0", "template-crypto": "1.1.1"}
+
+
+def test_a_declared_artifact_size_over_the_limit_is_refused_before_downloading(
+    client: Client,
+) -> None:
+    """The size the signed index declares is held to Limits.artifact_bytes, nothing fetched."""
+    from builder.client.install import Request, install
+    from builder.client.registry import Registry
+    from builder.client.resolve import Options
+    from builder.client.signatures import TrustError
+    from builder.common.fetch import open_registry
+    from builder.common.limits import Limits
+
+    entry = next(
+        v for v in client.document("template-crypto")["versions"] if v["version"] == "1.1.1"
+    )
+    size = entry["artifact"]["size"]
+    request = [Request("template-crypto")]
+    registry = Registry(open_registry(client.url, None))
+    expected = f"template-crypto 1.1.1: artifact too large (expected at most {size - 1} bytes, "
+    with pytest.raises(TrustError, match=re.escape(expected)):
+        install(
+            registry,
+            client.plugins,
+            request,
+            options=Options(),
+            limits=Limits(artifact_bytes=size - 1),
+        )
+    assert not any(h.path.startswith("/artifacts/") for h in client.recorder.hits)
+    assert client.lock() == {}
+    install(
+        registry, client.plugins, request, options=Options(), limits=Limits(artifact_bytes=size)
+    )
+    assert installed(client) == {"template-crypto": "1.1.1"}
+    assert any(h.path.startswith("/artifacts/") for h in client.recorder.hits)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import stat
 import tarfile
 import zipfile
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.client import install
+from builder.client import transaction
 from builder.client.lockfile import LockedPlugin, Lockfile, read_lockfile, write_lockfile
 from builder.client.unpack import UnsafeArchiveError, unpack
+from builder.common.limits import Limits
 
 
 def tar_with(*members: tarfile.TarInfo, data: bytes = b"data\n") -> bytes:
@@ -97,6 +99,26 @@ def test_a_shared_top_folder_is_dropped_and_files_are_hashed(tmp_path: Path) -> 
     assert (tmp_path / "dest" / "plugin.toml").read_bytes() == b"data\n"
 
 
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        (Limits(archive_entries=2), "too many entries (expected at most 2, got 3)"),
+        (Limits(unpacked_bytes=14), "unpacks to more than 14 bytes (expected less)"),
+    ],
+    ids=["entries", "bytes"],
+)
+def test_an_archive_over_the_limits_is_refused(
+    tmp_path: Path, limits: Limits, expected: str
+) -> None:
+    """Three 5-byte files: one entry or one byte fewer allowed, and the archive is refused."""
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_with(member("a"), member("b"), member("c")))
+    with pytest.raises(UnsafeArchiveError, match=re.escape(expected)):
+        unpack(archive, "a.tar.gz", tmp_path / "dest", limits=limits)
+    exact = Limits(archive_entries=3, unpacked_bytes=15)
+    assert sorted(unpack(archive, "a.tar.gz", tmp_path / "ok", limits=exact)) == ["a", "b", "c"]
+
+
 def test_a_plain_file_is_installed_as_it_is(tmp_path: Path) -> None:
     artifact = tmp_path / "download"
     artifact.write_bytes(b"\0asm")
@@ -116,7 +138,7 @@ def test_an_interrupted_change_is_undone_by_the_next_command(tmp_path: Path) -> 
     (plugins / "p").mkdir(parents=True)
     (plugins / "p" / "v").write_text("1.0\n")
     write_lockfile(plugins, Lockfile(plugins={"p": locked("1.0.0")}))
-    txn = plugins / install.STATE_DIR / "txn-0123"
+    txn = plugins / transaction.STATE_DIR / "txn-0123"
     (txn / "old").mkdir(parents=True)
     (txn / "new").mkdir()
     (plugins / "p").rename(txn / "old" / "p")  # old moved aside
@@ -128,7 +150,7 @@ def test_an_interrupted_change_is_undone_by_the_next_command(tmp_path: Path) -> 
         {"name": "q", "had_old": False, "has_new": True},
     ]
     (txn / "journal.json").write_text(json.dumps({"transaction": txn.name, "entries": entries}))
-    with install.plugins_state(plugins):
+    with transaction.plugins_state(plugins):
         pass
     assert (plugins / "p" / "v").read_text() == "1.0\n"
     assert not (plugins / "q").exists()
@@ -145,7 +167,7 @@ def test_a_failed_move_puts_everything_back(
         (plugins / name / "v").write_text("old\n")
     lock = Lockfile(plugins={"a": locked("1.0.0"), "b": locked("1.0.0")})
     write_lockfile(plugins, lock)
-    txn = plugins / install.STATE_DIR / "txn-4567"
+    txn = plugins / transaction.STATE_DIR / "txn-4567"
     for name in ("a", "b"):
         (txn / "new" / name).mkdir(parents=True)
         (txn / "new" / name / "v").write_text("new\n")
@@ -153,10 +175,12 @@ def test_a_failed_move_puts_everything_back(
     def failing_write(folder: Path, new_lock: Lockfile) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("builder.client.install.write_lockfile", failing_write)
+    monkeypatch.setattr("builder.client.transaction.write_lockfile", failing_write)
     new_lock = Lockfile(plugins={"a": locked("2.0.0"), "b": locked("2.0.0")})
     with pytest.raises(OSError, match="No space left"):
-        install._commit(plugins, txn, [("a", True), ("b", True)], new_lock, None)
+        transaction.commit(
+            plugins, txn, [transaction.Move("a", True), transaction.Move("b", True)], new_lock, None
+        )
     monkeypatch.undo()
     assert [(plugins / n / "v").read_text() for n in ("a", "b")] == ["old\n", "old\n"]
     assert read_lockfile(plugins) == lock

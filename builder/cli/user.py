@@ -26,32 +26,36 @@ from builder.common.exits import ExitCode
 F = TypeVar("F", bound=Callable[..., None])
 
 
-def _registry_options(command: F) -> F:
-    for option in reversed(
-        [
-            click.option(
-                "--registry",
-                envvar="PLUGINDEX_REGISTRY",
-                help="Registry URL (http, https, file) or folder [env: PLUGINDEX_REGISTRY].",
-            ),
-            click.option(
-                "--cache-dir",
-                envvar="PLUGINDEX_CACHE_DIR",
-                type=click.Path(path_type=Path, file_okay=False),
-                help="HTTP cache folder [env: PLUGINDEX_CACHE_DIR].",
-            ),
-            click.option(
-                "--offline",
-                is_flag=True,
-                envvar="PLUGINDEX_OFFLINE",
-                help="Use only the cache: no network.",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Return one decorator that adds several Click options, in the order listed."""
+
+    def add(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
 
 
+_registry_options = _options(
+    click.option(
+        "--registry",
+        envvar="PLUGINDEX_REGISTRY",
+        help="Registry URL (http, https, file) or folder [env: PLUGINDEX_REGISTRY].",
+    ),
+    click.option(
+        "--cache-dir",
+        envvar="PLUGINDEX_CACHE_DIR",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="HTTP cache folder [env: PLUGINDEX_CACHE_DIR].",
+    ),
+    click.option(
+        "--offline",
+        is_flag=True,
+        envvar="PLUGINDEX_OFFLINE",
+        help="Use only the cache: no network.",
+    ),
+)
 _plugins_dir_option = click.option(
     "--plugins-dir",
     envvar="PLUGINDEX_PLUGINS_DIR",
@@ -75,7 +79,10 @@ def _check_host_version(
     return value
 
 
-_resolve_options = [
+# The options of a command that changes plugins (install, upgrade): see _change_plugins.
+_change_options = _options(
+    _registry_options,
+    _plugins_dir_option,
     click.option(
         "--host-version",
         envvar="PLUGINDEX_HOST_VERSION",
@@ -84,13 +91,8 @@ _resolve_options = [
     ),
     click.option("--with-optional", is_flag=True, help="Install optional dependencies too."),
     click.option("--pre", is_flag=True, help="Accept prereleases for every requirement."),
-]
-
-
-def _with_resolve_options(command: F) -> F:
-    for option in reversed(_resolve_options):
-        command = option(command)
-    return command
+    _json_option,
+)
 
 
 def _emit(as_json: bool, data: Any, text: Callable[[], None]) -> None:
@@ -162,7 +164,7 @@ def _progress(as_json: bool) -> Any:
 def _outcome_data(outcome: Any) -> dict[str, Any]:
     return {
         "changes": [{"name": c.name, "from": c.old, "to": c.new} for c in outcome.changes],
-        "unchanged": [{"name": n, "version": v} for n, v in outcome.unchanged],
+        "unchanged": [{"name": k.name, "version": k.version} for k in outcome.unchanged],
         "warnings": outcome.warnings,
     }
 
@@ -190,7 +192,7 @@ def info(
     spec: str, registry: str | None, cache_dir: Path | None, offline: bool, as_json: bool
 ) -> None:
     """Show a plugin: facts, versions (yanked marked), dependencies, signatures."""
-    from builder.client.registry import plugin_info
+    from builder.client.registry import info_lines, plugin_info
     from builder.format.names import name_problem
 
     name, _, version = spec.partition("@")
@@ -199,52 +201,13 @@ def info(
     _, reg = _open(registry, cache_dir, offline)
     data = plugin_info(reg, name, version or None)
 
-    def text() -> None:
-        sel = data["selected"]
-        click.echo(f"{data['name']} {sel['version']}: {data['display_name']}")
-        click.echo(f"  {data['description']}")
-        click.echo(f"  license: {data['license']}")
-        for field in ("homepage", "repository"):
-            if data[field]:
-                click.echo(f"  {field}: {data[field]}")
-        owners = ", ".join(f"{o['github']} ({', '.join(o['key_ids'])})" for o in data["owners"])
-        click.echo(f"  owners: {owners}")
-        click.echo(f"  signature: {sel['signature']}")
-        if sel["yanked"]:
-            click.echo(f"  YANKED: {sel['yanked']}")
-        compat = sel["compatibility"]
-        click.echo(f"  compatibility: host {compat['host']}, plugin API {compat['plugin_api']}")
-        click.echo(f"  engine: {sel['engine']}")
-        formats = ", ".join(f["extension"] for f in sel["formats"]) or "none"
-        click.echo(f"  formats: {formats}")
-        deps = ", ".join(f"{d['name']} {d['req']} ({d['kind']})" for d in sel["dependencies"])
-        click.echo(f"  dependencies: {deps or 'none'}")
-        click.echo(f"  artifact: {sel['artifact']['filename']} ({sel['artifact']['size']} bytes)")
-        click.echo("versions:")
-        for row in data["versions"]:
-            notes = []
-            if row["prerelease"]:
-                notes.append("prerelease")
-            if row["yanked"]:
-                notes.append(f"YANKED: {row['yanked']}")
-            if not row["verified"]:
-                notes.append(row["signature"])
-            extra = f"  ({'; '.join(notes)})" if notes else ""
-            click.echo(f"  {row['version']:<16} {row['released']}{extra}")
-
-    _emit(as_json, data, text)
+    _emit(as_json, data, lambda: click.echo("\n".join(info_lines(data))))
 
 
-@click.command()
-@click.argument("specs", nargs=-1, required=True, metavar="NAME[@REQUIREMENT]...")
-@_registry_options
-@_plugins_dir_option
-@_with_resolve_options
-@_json_option
-@reports_errors
-def install(  # Click passes every option by keyword
+def _change_plugins(
+    run: Callable[..., Any],
+    targets: Callable[[], list[Any]],
     *,
-    specs: tuple[str, ...],
     registry: str | None,
     cache_dir: Path | None,
     offline: bool,
@@ -253,23 +216,33 @@ def install(  # Click passes every option by keyword
     with_optional: bool,
     pre: bool,
     as_json: bool,
-) -> None:
-    """Install plugins and their dependencies: newest versions that fit, verified."""
-    from builder.client.install import install as run_install
+) -> Any:
+    """Open the registry, then install or upgrade `targets()` with the resolve options given."""
     from builder.client.resolve import Options
 
-    requests = [_parse_request(s) for s in specs]
     found, reg = _open(registry, cache_dir, offline, plugins_dir, host_version)
-    outcome = run_install(
+    return run(
         reg,
         found.plugins_dir,
-        requests,
+        targets(),
         options=Options(host=found.host_version, optional=with_optional, prerelease=pre),
         cache_dir=found.cache_dir,
         progress=_progress(as_json),
     )
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, metavar="NAME[@REQUIREMENT]...")
+@_change_options
+@reports_errors
+def install(*, specs: tuple[str, ...], as_json: bool, **options: Any) -> None:
+    """Install plugins and their dependencies: newest versions that fit, verified."""
+    from builder.client.install import install as run_install
+
+    requests = [_parse_request(s) for s in specs]
+    outcome = _change_plugins(run_install, lambda: requests, as_json=as_json, **options)
     asked = {r.name for r in requests}
-    kept = ", ".join(f"{n} {v}" for n, v in outcome.unchanged if n in asked)
+    kept = ", ".join(f"{k.name} {k.version}" for k in outcome.unchanged if k.name in asked)
     _emit(
         as_json,
         _outcome_data(outcome),
@@ -279,35 +252,15 @@ def install(  # Click passes every option by keyword
 
 @click.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@_registry_options
-@_plugins_dir_option
-@_with_resolve_options
-@_json_option
+@_change_options
 @reports_errors
-def upgrade(  # Click passes every option by keyword
-    *,
-    names: tuple[str, ...],
-    registry: str | None,
-    cache_dir: Path | None,
-    offline: bool,
-    plugins_dir: Path | None,
-    host_version: str | None,
-    with_optional: bool,
-    pre: bool,
-    as_json: bool,
-) -> None:
+def upgrade(*, names: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Upgrade installed plugins (all, or the NAMEs) within their requirements."""
     from builder.client.install import upgrade as run_upgrade
-    from builder.client.resolve import Options
 
-    found, reg = _open(registry, cache_dir, offline, plugins_dir, host_version)
-    outcome = run_upgrade(
-        reg,
-        found.plugins_dir,
-        [_parse_request(n).name for n in names],
-        options=Options(host=found.host_version, optional=with_optional, prerelease=pre),
-        cache_dir=found.cache_dir,
-        progress=_progress(as_json),
+    # The names are checked once the registry is open: a missing registry is reported first.
+    outcome = _change_plugins(
+        run_upgrade, lambda: [_parse_request(n).name for n in names], as_json=as_json, **options
     )
     _emit(
         as_json, _outcome_data(outcome), lambda: _print_outcome(outcome, "everything is up to date")
@@ -375,18 +328,20 @@ def verify(plugins_dir: Path | None, as_json: bool) -> None:
     """Re-hash every installed file against the lockfile."""
     from builder.client.install import verify_installed
 
-    checked, problems = verify_installed(_plugins_dir(plugins_dir))
+    report = verify_installed(_plugins_dir(plugins_dir))
 
     def text() -> None:
-        for problem in problems:
+        for problem in report.problems:
             click.echo(problem, err=True)
-        if problems:
-            click.echo(f"{len(problems)} problem(s) in {checked} installed files", err=True)
+        if report.problems:
+            click.echo(
+                f"{len(report.problems)} problem(s) in {report.checked} installed files", err=True
+            )
         else:
-            click.echo(f"ok: {checked} installed files match the lockfile")
+            click.echo(f"ok: {report.checked} installed files match the lockfile")
 
-    _emit(as_json, {"checked": checked, "problems": problems}, text)
-    if problems:
+    _emit(as_json, {"checked": report.checked, "problems": report.problems}, text)
+    if report.problems:
         sys.exit(ExitCode.PROBLEMS)
 
 
@@ -410,17 +365,18 @@ def trust(  # Click passes every option by keyword
     from builder.trust.signing import key_id
 
     found, reg = _open(registry, cache_dir, offline, plugins_dir)
-    old, new = repin(reg, found.plugins_dir, _parse_request(name).name)
-    before = [key_id(k) for k in old.keys] if old else []
-    after = [key_id(k) for k in new.keys]
+    pinned = repin(reg, found.plugins_dir, _parse_request(name).name)
+    before = [key_id(k) for k in pinned.old.keys] if pinned.old else []
+    after = [key_id(k) for k in pinned.new.keys]
 
     def text() -> None:
         click.echo(
-            f"pinned {name}'s owner keys: {', '.join(after)} (revision {new.revision}); "
+            f"pinned {name}'s owner keys: {', '.join(after)} (revision {pinned.new.revision}); "
             f"before: {', '.join(before) or 'none'}"
         )
 
-    _emit(as_json, {"name": name, "before": before, "after": after, "revision": new.revision}, text)
+    revision = pinned.new.revision
+    _emit(as_json, {"name": name, "before": before, "after": after, "revision": revision}, text)
 
 
 COMMANDS = (info, install, list_, upgrade, uninstall, verify, trust)

@@ -8,8 +8,6 @@ network; the trust file keeps owner keys pinned even after a plugin is uninstall
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from builder.client.signatures import Pin
 from builder.common.errors import PlugindexError
+from builder.common.files import write_atomic
 
 LOCKFILE = "plugindex.lock"
 TRUSTFILE = "plugindex-trust.json"
@@ -54,7 +53,7 @@ class Lockfile(_State):
     format: int = STATE_FORMAT
     registry: str | None = None  # the registry's name (from config.json)
     source: str | None = None  # where it was fetched from
-    transaction: str | None = None  # the last committed change (see install.recover)
+    transaction: str | None = None  # the last committed change (see transaction.recover)
     plugins: dict[str, LockedPlugin] = {}
 
 
@@ -64,20 +63,6 @@ class TrustFile(_State):
 
 
 M = TypeVar("M", bound=_State)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a temp file in the same folder, then rename."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path, model: type[M]) -> M:
@@ -100,7 +85,9 @@ def _read(path: Path, model: type[M]) -> M:
 def _write(path: Path, state: _State) -> None:
     text = json.dumps(state.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
     try:
-        write_atomic(path, text.encode("utf-8"))
+        # Durable: a crash must not lose pinned keys, nor the lockfile's record of the last
+        # committed transaction (which `transaction.recover` trusts).
+        write_atomic(path, text.encode("utf-8"), durable=True)
     except OSError as e:
         raise StateError(f"{path}: cannot write ({e.strerror})") from e
 

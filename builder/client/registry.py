@@ -187,6 +187,43 @@ def plugin_info(registry: Registry, name: str, version: str | None = None) -> di
     }
 
 
+def info_lines(data: dict[str, Any]) -> list[str]:
+    """Return what `info` prints for people, from what `plugin_info` returned."""
+    sel = data["selected"]
+    lines = [
+        f"{data['name']} {sel['version']}: {data['display_name']}",
+        f"  {data['description']}",
+        f"  license: {data['license']}",
+    ]
+    lines += [f"  {field}: {data[field]}" for field in ("homepage", "repository") if data[field]]
+    owners = ", ".join(f"{o['github']} ({', '.join(o['key_ids'])})" for o in data["owners"])
+    lines += [f"  owners: {owners}", f"  signature: {sel['signature']}"]
+    if sel["yanked"]:
+        lines.append(f"  YANKED: {sel['yanked']}")
+    compat = sel["compatibility"]
+    formats = ", ".join(f["extension"] for f in sel["formats"]) or "none"
+    deps = ", ".join(f"{d['name']} {d['req']} ({d['kind']})" for d in sel["dependencies"])
+    lines += [
+        f"  compatibility: host {compat['host']}, plugin API {compat['plugin_api']}",
+        f"  engine: {sel['engine']}",
+        f"  formats: {formats}",
+        f"  dependencies: {deps or 'none'}",
+        f"  artifact: {sel['artifact']['filename']} ({sel['artifact']['size']} bytes)",
+        "versions:",
+    ]
+    for row in data["versions"]:
+        notes = []
+        if row["prerelease"]:
+            notes.append("prerelease")
+        if row["yanked"]:
+            notes.append(f"YANKED: {row['yanked']}")
+        if not row["verified"]:
+            notes.append(row["signature"])
+        extra = f"  ({'; '.join(notes)})" if notes else ""
+        lines.append(f"  {row['version']:<16} {row['released']}{extra}")
+    return lines
+
+
 def _key_id(key: str) -> str:
     try:
         return key_id(key)

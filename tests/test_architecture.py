@@ -143,6 +143,9 @@ def test_trust_does_no_io() -> None:
     "module",
     [
         "builder.client.install",
+        "builder.client.transaction",
+        "builder.client.downloads",
+        "builder.client.plan",
         "builder.client.registry",
         "builder.client.resolve",
         "builder.client.unpack",

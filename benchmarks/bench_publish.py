@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from builder.publish.publish import PublishReport, publish  # noqa: E402
-from builder.publish.storage import S3Storage  # noqa: E402
+from builder.publish.s3 import S3Storage  # noqa: E402
 from tests.mini_index import add_release, write_index  # noqa: E402
 from tests.s3server import S3Server, start_seaweedfs  # noqa: E402
 

@@ -23,6 +23,7 @@ from builder.cli.main import cli
 from builder.common import layout
 from builder.common.layout import content_type
 from builder.index.build import build
+from builder.publish.folder import LocalStorage
 from builder.publish.publish import (
     IMMUTABLE,
     RECORD,
@@ -30,7 +31,8 @@ from builder.publish.publish import (
     publish,
     record_of,
 )
-from builder.publish.storage import ConflictError, LocalStorage, S3Storage
+from builder.publish.s3 import S3Storage
+from builder.publish.storage import ConflictError
 from tests.conftest import PLUGINDEX, sign_as_owner
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server

@@ -31,7 +31,8 @@ from builder.publish.publish import (
     read_build,
     record_of,
 )
-from builder.publish.storage import ConflictError, S3Storage, Storage, StorageError, Stored
+from builder.publish.s3 import S3Storage
+from builder.publish.storage import ConflictError, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server

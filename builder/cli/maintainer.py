@@ -126,7 +126,7 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
     live_objects: dict[str, str] | None = None
     if live is not None:
         from builder.publish.publish import record_of
-        from builder.publish.storage import open_target
+        from builder.publish.target import open_target
 
         record = record_of(open_target(live))
         live_objects = record.objects if record is not None else {}
@@ -217,7 +217,8 @@ def publish(
     from builder.publish.publish import (
         publish as run_publish,
     )
-    from builder.publish.storage import S3Storage, open_target
+    from builder.publish.s3 import S3Storage
+    from builder.publish.target import open_target
 
     grace = parse_duration(prune_older_than) if prune_older_than else None
     store = open_target(target)

@@ -24,13 +24,8 @@ from builder.common import layout
 from builder.common.layout import content_type
 from builder.index.build import build
 from builder.publish.folder import LocalStorage
-from builder.publish.publish import (
-    IMMUTABLE,
-    RECORD,
-    PublishOptions,
-    publish,
-    record_of,
-)
+from builder.publish.publish import IMMUTABLE, PublishOptions, publish
+from builder.publish.record import RECORD, record_of
 from builder.publish.s3 import S3Storage
 from builder.publish.storage import ConflictError
 from tests.conftest import PLUGINDEX, sign_as_owner

@@ -23,14 +23,9 @@ from typing import Any
 import pytest
 
 from builder.index.build import build
-from builder.publish.publish import (
-    RECORD,
-    PublishError,
-    PublishOptions,
-    publish,
-    read_build,
-    record_of,
-)
+from builder.publish.plan import read_build
+from builder.publish.publish import PublishOptions, publish
+from builder.publish.record import RECORD, PublishError, record_of
 from builder.publish.s3 import S3Storage
 from builder.publish.storage import ConflictError, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX

@@ -125,7 +125,7 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
 
     live_objects: dict[str, str] | None = None
     if live is not None:
-        from builder.publish.publish import record_of
+        from builder.publish.record import record_of
         from builder.publish.target import open_target
 
         record = record_of(open_target(live))

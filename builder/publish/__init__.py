@@ -1,5 +1,10 @@
-"""Publishing a build: the storage protocol (folder, S3), the live record, the lease,
-the upload plan, and the local development server.
+"""Publishing a build: the storage protocol and its two stores, the live record, the
+lease, the upload plan, and the local development server.
+
+`storage` (the protocol and its errors), `folder` (a directory), `s3` (a bucket,
+with the S3 conditional write), `target` (which store a target names), `record`
+(the live record), `lease` (one publisher at a time), `plan` (what to upload, in
+which order), `publish` (the publish itself), `serve` (`plugindex serve`).
 
 May import: common.
 """

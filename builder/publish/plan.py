@@ -1,0 +1,188 @@
+"""The upload plan: what of a build to upload, checked, and in which order.
+
+Only objects whose sha256 differs from the live record's are uploaded; artifacts
+are checked against the sha256 in their path, every artifact a changed document
+names must be published, and the uploads are grouped so that nothing is written
+before what it points at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from builder.common import layout
+from builder.common.build_folder import STATE_DIR, files_on_disk, read_borrowed
+from builder.common.files import sha256_of_file
+from builder.publish.record import BuildStamp, LiveRecord, PublishError
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file of the build to write to the store under `key`."""
+
+    key: str
+    sha256: str
+    size: int
+    source: Path
+
+
+class BuildFiles(NamedTuple):
+    """A build ready to publish: its files (path → size) and its stamp."""
+
+    files: dict[str, int]
+    stamp: BuildStamp
+
+
+class UploadPlan(NamedTuple):
+    """What to upload, and every key the store references once it is done (→ sha256)."""
+
+    uploads: list[Upload]
+    objects: dict[str, str]
+
+
+class _Download(NamedTuple):
+    version: str
+    url: str
+
+
+def read_build(build_dir: Path) -> BuildFiles:
+    """List a build's published files (path → size) and read its stamp from status.json."""
+    if not build_dir.is_dir():
+        raise PublishError(f"{build_dir}: not a folder (expected a plugindex build output)")
+    files = files_on_disk(build_dir)
+    missing = [p for p in (layout.CONFIG, layout.STATUS) if p not in files]
+    if missing:
+        raise PublishError(
+            f"{build_dir}: not a plugindex build (expected {' and '.join(missing)}; "
+            f"run `plugindex build INDEX --out {build_dir}` first)"
+        )
+    if (build_dir / STATE_DIR / "staging").exists():
+        raise PublishError(
+            f"{build_dir}: a build is in progress or was interrupted (expected no "
+            f"{STATE_DIR}/staging; run the build again)"
+        )
+    status_path = build_dir / layout.STATUS
+    try:
+        status = json.loads(status_path.read_bytes())
+        stamp = BuildStamp(status["built_at"], status["source_commit"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PublishError(
+            f"{status_path}: unreadable (expected the status.json a build writes)"
+        ) from e
+    return BuildFiles(files, stamp)
+
+
+def plan_publish(
+    build_dir: Path, files: Mapping[str, int], record: LiveRecord, where: str
+) -> UploadPlan:
+    """Return the checked plan for publishing a build over what `record` says is live.
+
+    Keys in the record's `pending` are uploaded whatever their recorded hash: an
+    earlier publisher may have written them, having died holding the lease or
+    failed and released it. `where` names the store in messages.
+    """
+    plan = plan_uploads(build_dir, files, record.objects, record.pending)
+    plan.objects.update(borrowed_objects(build_dir, record.objects, where))
+    check_references(build_dir, plan.uploads, plan.objects)
+    return plan
+
+
+def plan_uploads(
+    build_dir: Path,
+    files: Mapping[str, int],
+    live: Mapping[str, str],
+    uncertain: Iterable[str] = (),
+) -> UploadPlan:
+    """Return what to upload and the new key → sha256 map.
+
+    An artifact whose key is live is not read at all (its key names its hash);
+    one to upload is hashed and must match the sha256 in its path. Other files are
+    hashed and uploaded when their hash differs from the live one or the key is
+    `uncertain` (an interrupted publisher may have written it).
+    """
+    unsure = set(uncertain)
+    uploads: list[Upload] = []
+    objects: dict[str, str] = {}
+    for key, size in files.items():
+        if key.startswith("artifacts/"):
+            declared = key.split("/")[1]
+            objects[key] = declared
+            if live.get(key) == declared and key not in unsure:
+                continue
+            got, _ = sha256_of_file(build_dir / key)
+            if got != declared:
+                raise PublishError(
+                    f"{build_dir / key}: artifact bytes do not match the sha256 in its "
+                    f"path (expected {declared}, got {got}); nothing was published"
+                )
+            uploads.append(Upload(key, got, size, build_dir / key))
+            continue
+        sha256, _ = sha256_of_file(build_dir / key)
+        objects[key] = sha256
+        if live.get(key) != sha256 or key in unsure:
+            uploads.append(Upload(key, sha256, size, build_dir / key))
+    return UploadPlan(uploads, objects)
+
+
+def borrowed_objects(build_dir: Path, live: Mapping[str, str], where: str) -> dict[str, str]:
+    """Return the artifacts the build left to the live registry, checking it still has them.
+
+    A build made with `--live` leaves out remote artifacts the registry already
+    holds, so a fresh runner neither downloads nor uploads them again; they stay
+    referenced (never retired) as long as a document names them.
+    """
+    objects: dict[str, str] = {}
+    for key in read_borrowed(build_dir):
+        declared = key.split("/")[1]
+        if live.get(key) != declared:
+            raise PublishError(
+                f"{where}: does not hold {key}, which {build_dir} was built to take from "
+                f"it (built with --live against another target, or pruned since); build "
+                f"again; nothing was published"
+            )
+        objects[key] = declared
+    return objects
+
+
+def check_references(
+    build_dir: Path, uploads: Iterable[Upload], objects: Mapping[str, str]
+) -> None:
+    """Make sure every artifact a changed per-plugin document names is published too."""
+    for upload in uploads:
+        if not upload.key.startswith("index/"):
+            continue
+        try:
+            document = json.loads(upload.source.read_bytes())
+            versions = document["versions"]
+            downloads = [_Download(v["version"], v["artifact"]["download"]) for v in versions]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise PublishError(
+                f"{upload.source}: unreadable plugin document (expected the JSON a "
+                f"build writes); nothing was published"
+            ) from e
+        for download in downloads:
+            if download.url not in objects:
+                raise PublishError(
+                    f"{upload.source}: version {download.version}: artifact {download.url} "
+                    f"is not in the build (expected every artifact mirrored; was it built "
+                    f"with --no-fetch?); nothing was published"
+                )
+
+
+def order_batches(uploads: Iterable[Upload], live: Mapping[str, str]) -> list[list[Upload]]:
+    """Group uploads into batches that must finish one before the next starts.
+
+    By write rank (artifacts, documents, listings, pointers), and config.json, what
+    a client reads first, alone at the very end; within a rank, keys new to the
+    store go before replaced ones, so a replaced document never names a new
+    document that is not there yet.
+    """
+    batches: dict[tuple[int, bool, bool], list[Upload]] = {}
+    for upload in uploads:
+        rank = (layout.write_rank(upload.key), upload.key == layout.CONFIG, upload.key in live)
+        batches.setdefault(rank, []).append(upload)
+    return [sorted(batches[k], key=lambda u: u.key) for k in sorted(batches)]

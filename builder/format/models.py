@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -107,6 +108,32 @@ def _check_date(value: str) -> str:
     return value
 
 
+# Characters that move or hide text rather than show it: C0/C1 controls (terminal
+# escapes start with one), format characters (bidi overrides, zero-width joiners and
+# spaces), line and paragraph separators, surrogates and private-use characters.
+# Shown on a terminal or a page they can make text say something it does not.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+def _check_visible(value: str, allowed: str) -> str:
+    for position, char in enumerate(value):
+        if char not in allowed and unicodedata.category(char) in _HIDDEN_CATEGORIES:
+            label = unicodedata.name(char, "a control character")
+            raise ValueError(
+                f"expected visible text (no control, bidi or zero-width characters); "
+                f"got U+{ord(char):04X} {label} at character {position + 1}"
+            )
+    return value
+
+
+def _check_one_line(value: str) -> str:
+    return _check_visible(value, allowed="")
+
+
+def _check_prose(value: str) -> str:
+    return _check_visible(value, allowed="\n")
+
+
 def _unique(values: list[Any]) -> list[Any]:
     keys = [
         v.slug if isinstance(v, Category) else v.github if isinstance(v, Owner) else v
@@ -124,8 +151,8 @@ ReleaseDate = Annotated[str, AfterValidator(_check_date)]
 Version = Annotated[str, AfterValidator(_check_version)]
 RequirementText = Annotated[str, AfterValidator(_check_requirement)]
 Slug = Annotated[str, _pattern(r"[a-z][a-z0-9-]{0,39}", "a lower-case slug such as 'auth'")]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(min_length=1, max_length=2000)]
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_one_line)]
+LongText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_check_prose)]
 HttpsUrl = Annotated[
     str, Field(max_length=2000), _pattern(r"https://[^\s/$.?#][^\s]*", "an https:// URL")
 ]

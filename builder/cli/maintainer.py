@@ -61,7 +61,7 @@ def validate(  # Click passes every option by keyword
         raise click.UsageError("--author and --published need --base (pull-request rules)")
     if base is not None:
         from builder.common.fetch import open_registry
-        from builder.gate.rules import check_pull_request
+        from builder.gate.pull_request import check_pull_request
 
         live = open_registry(published, None) if published is not None else None
         result = check_pull_request(index, base, author=author, fetch=not no_fetch, published=live)
@@ -94,7 +94,10 @@ def validate(  # Click passes every option by keyword
 
 def build_stages() -> list[OutputStage]:
     """Return the stages every `plugindex build` runs after the JSON index."""
-    return []
+    from builder.search.stage import SearchStage
+    from builder.site.stage import SiteStage
+
+    return [SiteStage(), SearchStage()]
 
 
 @click.command()

@@ -1,0 +1,496 @@
+"""Turn the build's plugin facts and documents into the plain shapes the templates show.
+
+Templates only loop and branch; every value they print is computed here, and every
+string an author wrote passes through `shown` first. Listings are built from facts
+alone (cheap on every build); a plugin page also reads the plugin's JSON document.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import string
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from builder.common import layout
+from builder.format.models import RegistryConfig
+from builder.index.facts import PluginFacts
+from builder.site.readme import Readme, shown
+from builder.trust.signing import key_id
+
+PER_PAGE = layout.PAGE_SIZE  # plugins per listing page
+HOME_ROWS = 10  # plugins in each list of the home page
+FEED_ENTRIES = 50  # entries in a per-plugin feed and the new-plugins feed
+RELEASE_ENTRIES = 100  # entries in the all-releases feed
+LETTERS = string.ascii_lowercase  # every name starts with one of these
+
+
+class Row(NamedTuple):
+    """A plugin as a listing shows it."""
+
+    name: str
+    display_name: str
+    description: str
+    version: str | None  # what users get by default; None when every version is yanked
+    updated: str  # the newest non-yanked release date ("" when every version is yanked)
+    first: str  # the first release date
+
+
+def row_of(plugin: PluginFacts) -> Row:
+    """Return the listing row of a plugin."""
+    dates = [v[2] for v in plugin.version_rows if not v[3]]
+    return Row(
+        plugin.name,
+        shown(plugin.display_name),
+        shown(plugin.description),
+        plugin.latest[0] if plugin.latest else None,
+        max(dates, default=""),
+        min((v[2] for v in plugin.version_rows), default=""),
+    )
+
+
+def root_of(path: str) -> str:
+    """Return the relative path from the page at `path` to the site's root."""
+    depth = path.count("/")
+    return "../" * depth if depth else "./"
+
+
+def url_of(path: str) -> str:
+    """Return a page's path as linked: its folder for an index.html."""
+    if path == "index.html":
+        return ""
+    return path.removesuffix("index.html")
+
+
+def plugin_path(name: str) -> str:
+    """Return the path of a plugin's page."""
+    return f"plugins/{name}/index.html"
+
+
+def plugin_feed_path(name: str) -> str:
+    """Return the path of a plugin's Atom feed."""
+    return f"plugins/{name}/feed.xml"
+
+
+def listing_path(folder: str, page: int) -> str:
+    """Return the path of page `page` (from 1) of a paginated listing under `folder`."""
+    return f"{folder}/index.html" if page == 1 else f"{folder}/{page}/index.html"
+
+
+# --- listings -------------------------------------------------------------------------
+
+
+def used_by(facts: Mapping[str, PluginFacts]) -> dict[str, tuple[str, ...]]:
+    """Return, by plugin, the plugins some version of which names it as a dependency."""
+    users: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(facts):
+        for target in facts[name].depends_on:
+            users[target].append(name)
+    return {name: tuple(names) for name, names in users.items()}
+
+
+def listing_pages(
+    folder: str, title: str, intro: str, rows: Sequence[Row], crumbs: Sequence[tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """Return the pages of one listing (rows in name order), by path."""
+    pages = max(1, math.ceil(len(rows) / PER_PAGE))
+    result: dict[str, dict[str, Any]] = {}
+    for page in range(1, pages + 1):
+        path = listing_path(folder, page)
+        root = root_of(path)
+        result[path] = {
+            "title": title if page == 1 else f"{title} (page {page})",
+            "heading": title,
+            "intro": intro,
+            "rows": list(rows[(page - 1) * PER_PAGE : page * PER_PAGE]),
+            "total": len(rows),
+            "page": page,
+            "pages": pages,
+            "first": (page - 1) * PER_PAGE + 1,
+            "last": min(page * PER_PAGE, len(rows)),
+            "previous": root + url_of(listing_path(folder, page - 1)) if page > 1 else None,
+            "next": root + url_of(listing_path(folder, page + 1)) if page < pages else None,
+            "crumbs": [(root + url_of(p), label) for p, label in crumbs],
+        }
+    return result
+
+
+def _by_letter(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    letters: dict[str, list[Row]] = {letter: [] for letter in LETTERS}
+    for row in rows:
+        letters.setdefault(row.name[0], []).append(row)
+    return letters
+
+
+def listing_contexts(
+    registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Return every listing page (A to Z, categories, keywords) as path -> (template, context)."""
+    ordered = [rows[name] for name in sorted(rows)]
+    pages: dict[str, tuple[str, dict[str, Any]]] = {}
+    letters = _by_letter(ordered)
+    pages["browse/index.html"] = (
+        "directory.html",
+        {
+            "title": "All plugins, A\u2013Z",
+            "intro": f"{len(ordered)} plugins, by the first letter of their name.",
+            "entries": [
+                {"href": f"{letter}/", "label": letter.upper(), "count": len(letters[letter])}
+                for letter in sorted(letters)
+            ],
+            "wide": False,
+        },
+    )
+    browse = ("browse/index.html", "A\u2013Z")
+    for letter, found in sorted(letters.items()):
+        for path, context in listing_pages(
+            f"browse/{letter}",
+            f"Plugins starting with {letter.upper()}",
+            f"{len(found)} of the {len(ordered)} plugins start with {letter.upper()}.",
+            found,
+            [browse],
+        ).items():
+            pages[path] = ("listing.html", context)
+    counts = category_counts(registry, facts)
+    pages["categories/index.html"] = (
+        "directory.html",
+        {
+            "title": "Categories",
+            "intro": f"{len(registry.categories)} categories.",
+            "entries": [
+                {
+                    "href": f"{c.slug}/",
+                    "label": c.title,
+                    "count": counts[c.slug],
+                    "description": c.description,
+                }
+                for c in registry.categories
+            ],
+            "wide": True,
+        },
+    )
+    by_category: dict[str, list[Row]] = defaultdict(list)
+    by_keyword: dict[str, list[Row]] = defaultdict(list)
+    for row in ordered:
+        plugin = facts[row.name]
+        for slug in plugin.categories:
+            by_category[slug].append(row)
+        for keyword in plugin.keywords:
+            by_keyword[keyword].append(row)
+    crumb = ("categories/index.html", "Categories")
+    for category in registry.categories:
+        for path, context in listing_pages(
+            f"categories/{category.slug}",
+            category.title,
+            category.description,
+            by_category[category.slug],
+            [crumb],
+        ).items():
+            pages[path] = ("listing.html", context)
+    pages["keywords/index.html"] = (
+        "directory.html",
+        {
+            "title": "Keywords",
+            "intro": f"{len(by_keyword)} keywords.",
+            "entries": [
+                {"href": f"{keyword}/", "label": keyword, "count": len(found)}
+                for keyword, found in sorted(by_keyword.items())
+            ],
+            "wide": False,
+        },
+    )
+    crumb = ("keywords/index.html", "Keywords")
+    for keyword, found in sorted(by_keyword.items()):
+        for path, context in listing_pages(
+            f"keywords/{keyword}",
+            f"Keyword: {keyword}",
+            f"{len(found)} plugins are tagged {keyword}.",
+            found,
+            [crumb],
+        ).items():
+            pages[path] = ("listing.html", context)
+    return pages
+
+
+def category_counts(registry: RegistryConfig, facts: Mapping[str, PluginFacts]) -> dict[str, int]:
+    """Return the number of plugins in each category, by slug."""
+    counts = {c.slug: 0 for c in registry.categories}
+    for plugin in facts.values():
+        for slug in plugin.categories:
+            counts[slug] = counts.get(slug, 0) + 1
+    return counts
+
+
+def home_context(
+    registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
+) -> dict[str, Any]:
+    """Return the home page's context."""
+    counts = category_counts(registry, facts)
+    recent = heapq.nsmallest(
+        HOME_ROWS, rows.values(), key=lambda r: (_descending(r.updated), r.name)
+    )
+    new = heapq.nsmallest(HOME_ROWS, rows.values(), key=lambda r: (_descending(r.first), r.name))
+    return {
+        "title": registry.title,
+        "description": registry.description or "",
+        "plugins": len(rows),
+        "versions": sum(len(p.version_rows) for p in facts.values()),
+        "recent": [r for r in recent if r.updated],
+        "new": new,
+        "categories": [
+            {
+                "slug": c.slug,
+                "title": c.title,
+                "description": c.description,
+                "count": counts[c.slug],
+            }
+            for c in registry.categories
+        ],
+    }
+
+
+def _descending(date: str) -> tuple[int, ...]:
+    """Sort key that puts later ISO dates first (and "" last)."""
+    if not date:
+        return (1,)
+    return (0, *(-int(part) for part in date.split("-")))
+
+
+def search_context(
+    registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
+) -> dict[str, Any]:
+    """Return the search page's context: the fallback listings and the filters."""
+    letters = _by_letter(rows.values())
+    counts = category_counts(registry, facts)
+    engines = sorted({p.latest[2] for p in facts.values() if p.latest})
+    return {
+        "letters": [(letter, len(found)) for letter, found in sorted(letters.items())],
+        "categories": [(c.slug, c.title, counts[c.slug]) for c in registry.categories],
+        "engines": engines,
+    }
+
+
+def stats_context(
+    registry: RegistryConfig, facts: Mapping[str, PluginFacts], licences: Mapping[str, str]
+) -> dict[str, Any]:
+    """Return the stats page's context: counts by category, engine, licence and month."""
+    counts = category_counts(registry, facts)
+    engines = Counter(p.latest[2] if p.latest else "(every version yanked)" for p in facts.values())
+    by_licence = Counter(shown(licences.get(name, "")) or "(unknown)" for name in facts)
+    months = Counter(v[2][:7] for p in facts.values() for v in p.version_rows)
+    return {
+        "plugins": len(facts),
+        "versions": sum(len(p.version_rows) for p in facts.values()),
+        "yanked": sum(p.yanked for p in facts.values()),
+        "categories": _bars([(c.title, counts[c.slug]) for c in registry.categories]),
+        "engines": _bars(sorted(engines.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "licences": _bars(sorted(by_licence.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "months": _bars(sorted(months.items(), reverse=True)),
+    }
+
+
+def _bars(items: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    return {"rows": list(items), "max": max((count for _, count in items), default=0) or 1}
+
+
+# --- plugin pages ---------------------------------------------------------------------
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover - the loop always returns
+
+
+def _is_prerelease(version: str) -> bool:
+    return "-" in version.split("+", 1)[0]
+
+
+def plugin_context(
+    document: Mapping[str, Any],
+    readme: Readme,
+    readme_path: str | None,
+    users: Sequence[str],
+    registry: RegistryConfig,
+) -> dict[str, Any]:
+    """Return a plugin page's context from its JSON document and rendered README."""
+    name = str(document["name"])
+    root = root_of(plugin_path(name))
+    titles = {c.slug: c.title for c in registry.categories}
+    latest = _latest_version(document["versions"])
+    versions = [_version_context(name, v, root, latest) for v in reversed(document["versions"])]
+    return {
+        "name": name,
+        "display_name": shown(document["display_name"]),
+        "description": shown(document["description"]),
+        "license": shown(document["license"]),
+        "homepage": document.get("homepage"),
+        "repository": document.get("repository"),
+        "authors": [
+            {"name": shown(a["name"]), "email": a.get("email")} for a in document["authors"]
+        ],
+        "owners": [
+            {
+                "github": o["github"],
+                "keys": [key_id(k) for k in o["keys"]],
+                "retired": [key_id(k) for k in o.get("retired_keys", [])],
+            }
+            for o in document["owners"]
+        ],
+        "categories": [(slug, titles.get(slug, slug)) for slug in document["categories"]],
+        "keywords": list(document["keywords"]),
+        "latest": latest,
+        "install": f"plugindex install {name}" if latest else None,
+        "versions": versions,
+        "yanked_count": sum(1 for v in versions if v["yanked"] is not None),
+        "used_by": list(users),
+        "json": root + layout.index_path(name),
+        "readme": readme.html,
+        "readme_too_large": readme.too_large,
+        "readme_raw": readme_path,
+    }
+
+
+def _latest_version(versions: Sequence[Mapping[str, Any]]) -> str | None:
+    """Return the newest non-yanked release, else prerelease, as the index picks it."""
+    fallback = None
+    for v in reversed(versions):
+        if v["yanked"] is not None:
+            continue
+        if not _is_prerelease(v["version"]):
+            return str(v["version"])
+        fallback = fallback or str(v["version"])
+    return fallback
+
+
+def _version_context(
+    name: str, v: Mapping[str, Any], root: str, latest: str | None
+) -> dict[str, Any]:
+    artifact = v["artifact"]
+    yanked = v.get("yanked")
+    signed = v.get("signed_by") or {}
+    return {
+        "version": v["version"],
+        "anchor": "v-" + v["version"],
+        "released": v["released"],
+        "yanked": shown(yanked["reason"]) if yanked else None,
+        "prerelease": _is_prerelease(v["version"]),
+        "latest": v["version"] == latest,
+        "engine": v["engine"],
+        "host": v["compatibility"]["host"],
+        "plugin_api": v["compatibility"]["plugin_api"],
+        "formats": [
+            (f["extension"], shown(f["description"]), f["mime_type"]) for f in v["formats"]
+        ],
+        "risk": v["compliance"]["risk_level"],
+        "notes": shown(v["compliance"].get("notes") or ""),
+        "signer": signed.get("owner"),
+        "key_id": signed.get("key_id") or (v.get("signature") or {}).get("key_id"),
+        "download": root + artifact["download"],
+        "filename": artifact["filename"],
+        "sha256": artifact["sha256"],
+        "size": _size(int(artifact["size"])),
+        "dependencies": [(d["name"], d["req"], d["kind"]) for d in v["dependencies"]],
+        "install": None if yanked else f"plugindex install {name}@={v['version']}",
+    }
+
+
+# --- feeds and sitemap ----------------------------------------------------------------
+
+
+class Entry(NamedTuple):
+    """One entry of an Atom feed."""
+
+    title: str
+    link: str  # absolute
+    updated: str  # RFC 3339
+    summary: str
+
+
+def _moment(date: str) -> str:
+    return f"{date}T00:00:00Z"
+
+
+def feed_context(
+    title: str, base_url: str, path: str, alternate: str, entries: Sequence[Entry]
+) -> dict[str, Any]:
+    """Return an Atom feed's context; it is as new as its newest entry (never the clock)."""
+    return {
+        "title": title,
+        "id": base_url + path,
+        "self": base_url + path,
+        "alternate": base_url + alternate,
+        "updated": max((e.updated for e in entries), default="1970-01-01T00:00:00Z"),
+        "entries": list(entries),
+    }
+
+
+def plugin_feed(base_url: str, plugin: PluginFacts) -> dict[str, Any]:
+    """Return the feed of one plugin's releases, newest first."""
+    page = base_url + url_of(plugin_path(plugin.name))
+    entries = [
+        Entry(
+            f"{plugin.name} {v[0]}" + (" (yanked)" if v[3] else ""),
+            f"{page}#v-{v[0]}",
+            _moment(v[2]),
+            shown(plugin.description),
+        )
+        for v in reversed(plugin.version_rows[-FEED_ENTRIES:])
+    ]
+    return feed_context(
+        f"{plugin.name} releases",
+        base_url,
+        plugin_feed_path(plugin.name),
+        url_of(plugin_path(plugin.name)),
+        entries,
+    )
+
+
+def global_feeds(
+    registry: RegistryConfig, facts: Mapping[str, PluginFacts], rows: Mapping[str, Row]
+) -> dict[str, dict[str, Any]]:
+    """Return the new-plugins and all-releases feeds, by path."""
+    base = registry.base_url
+    new = heapq.nsmallest(FEED_ENTRIES, rows.values(), key=lambda r: (_descending(r.first), r.name))
+    releases = heapq.nsmallest(
+        RELEASE_ENTRIES,
+        ((p.name, v) for p in facts.values() for v in p.version_rows),
+        key=lambda item: (_descending(item[1][2]), item[0], item[1][0]),
+    )
+    return {
+        "feeds/new.xml": feed_context(
+            f"{registry.title}: new plugins",
+            base,
+            "feeds/new.xml",
+            "",
+            [
+                Entry(
+                    f"{r.name}: {r.display_name}",
+                    base + url_of(plugin_path(r.name)),
+                    _moment(r.first),
+                    r.description,
+                )
+                for r in new
+            ],
+        ),
+        "feeds/releases.xml": feed_context(
+            f"{registry.title}: all releases",
+            base,
+            "feeds/releases.xml",
+            "",
+            [
+                Entry(
+                    f"{name} {v[0]}" + (" (yanked)" if v[3] else ""),
+                    f"{base}{url_of(plugin_path(name))}#v-{v[0]}",
+                    _moment(v[2]),
+                    shown(facts[name].description),
+                )
+                for name, v in releases
+            ],
+        ),
+    }

@@ -1,0 +1,55 @@
+"""The Jinja environment of the site: autoescaped, strict, with the hashed assets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from builder.format.models import RegistryConfig
+from builder.site.resources import Asset
+
+# Every page carries this policy in a <meta http-equiv>: scripts, styles and images
+# from the site's own origin only, never inline; forms post only to the site.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+
+
+def make_environment(
+    templates: Path, assets: Mapping[str, Asset], registry: RegistryConfig
+) -> jinja2.Environment:
+    """Return the environment every page and feed of one build is rendered with."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+    def asset(name: str) -> str:
+        """Return the published path of an asset (relative to the root), or "" if absent."""
+        found = assets.get(name)
+        return found.path if found is not None else ""
+
+    env.globals.update(
+        asset=asset,
+        csp=CSP,
+        registry={
+            "name": registry.name,
+            "title": registry.title,
+            "base_url": registry.base_url,
+        },
+    )
+    return env
+
+
+def render(env: jinja2.Environment, template: str, **context: Any) -> bytes:
+    """Render one template to UTF-8 bytes."""
+    return env.get_template(template).render(**context).encode("utf-8")

@@ -13,7 +13,7 @@ import logging
 import click
 
 from builder import __version__
-from builder.cli import author, maintainer, user
+from builder.cli import author, maintainer, search, user
 from builder.cli.report import quiet_broken_pipe
 
 
@@ -32,6 +32,7 @@ for command in (
     *maintainer.COMMANDS,
     *author.COMMANDS,
     *user.COMMANDS,
+    *search.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,469 @@
+"""Every Whoosh call: the search schema, writing the build's index, and querying it.
+
+Shared by the build (`builder.search`, which writes the index) and the client
+(`builder.client.search`, which reads it), so it imports nothing of either: records
+come in and hits go out as plain dicts and tuples.
+
+Rules that keep queries fast and safe (see DESIGN.md): no query parser (a query is
+split into words and each word becomes term queries we build ourselves, so `*`, `?`,
+`OR`, quotes and `field:value` are plain text); prefix queries only on the name
+fields; fuzzy terms only for words of 4+ letters, with a fixed first letter.
+
+Whoosh unpickles the table of contents (and segment metadata) of every index it
+opens, so a reader only ever sees bytes the caller has checked against a manifest:
+`open_verified` takes the files as bytes, never a folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whoosh import fields, query
+from whoosh.analysis import LowercaseFilter, RegexTokenizer, StopFilter
+from whoosh.codec.whoosh3 import W3Codec, W3Segment
+from whoosh.filedb.filestore import FileStorage, RamStorage
+from whoosh.index import FileIndex, Index, LockError
+from whoosh.reading import IndexReader
+from whoosh.searching import Searcher
+from whoosh.writing import SegmentWriter
+
+INDEX_NAME = "MAIN"
+# The Whoosh file name patterns a manifest may list (a TOC and compound segments).
+TOC_NAME = re.compile(rf"_{INDEX_NAME}_([0-9]+)\.toc")
+SEGMENT_NAME = re.compile(rf"{INDEX_NAME}_[0-9a-z]{{1,32}}\.seg")
+
+# Words: letters, digits and underscores, with inner dots kept ("v1.2", "node.js").
+WORD = re.compile(r"\w+(?:\.\w+)*")
+STOP_WORDS = frozenset(
+    {
+        *("a", "an", "and", "are", "as", "at", "be", "by", "can", "for", "from", "has"),
+        *("have", "in", "is", "it", "of", "on", "or", "that", "the", "this", "to", "was"),
+        *("will", "with", "your", "you", "its", "not", "all", "any", "into", "than"),
+        *("then", "there", "these", "they", "when", "which", "without"),
+    }
+)
+MAX_QUERY_CHARS = 256  # longer queries are cut: no one types more, and time stays bounded
+MAX_QUERY_WORDS = 8
+
+# Query-time weights of each field (the browser shards use the same order of fields).
+WEIGHTS = {
+    "name": 60.0,  # the whole name, exactly
+    "name_prefix": 12.0,  # the whole name starts with the query
+    "name_words": 10.0,
+    "display_name": 5.0,
+    "keywords": 4.0,
+    "category_words": 3.0,
+    "formats": 3.0,
+    "owners": 2.0,
+    "description": 1.0,
+}
+FUZZY_FIELDS = ("name_words", "display_name", "keywords", "description")
+FUZZY_FACTOR = 0.4  # a typo match counts for less than an exact one
+
+
+def _word_analyzer(stop: bool) -> Any:
+    analyzer = RegexTokenizer(WORD.pattern) | LowercaseFilter()
+    if stop:
+        analyzer = analyzer | StopFilter(stoplist=STOP_WORDS, minsize=1)
+    return analyzer
+
+
+def make_schema() -> fields.Schema:
+    """Return the schema of the search index (downloads and rating wait for their data)."""
+    words = _word_analyzer(stop=False)
+    text = _word_analyzer(stop=True)
+    return fields.Schema(
+        name=fields.ID(unique=True, sortable=True),
+        name_words=fields.TEXT(analyzer=words, phrase=False),
+        display_name=fields.TEXT(analyzer=text, phrase=False),
+        description=fields.TEXT(analyzer=text, phrase=False),
+        keywords=fields.TEXT(analyzer=words, phrase=False),
+        category_words=fields.TEXT(analyzer=words, phrase=False),
+        formats=fields.KEYWORD(lowercase=True, scorable=True),
+        owners=fields.TEXT(analyzer=words, phrase=False),
+        categories=fields.KEYWORD(lowercase=True),  # exact slugs, for the filter
+        licenses=fields.KEYWORD(lowercase=True),
+        engines=fields.KEYWORD(lowercase=True),
+        released=fields.ID(sortable=True),
+        downloads=fields.NUMERIC(int, bits=64, sortable=True),
+        rating=fields.NUMERIC(int, bits=32, sortable=True),  # hundredths of a star
+        yanked_only=fields.BOOLEAN(),
+        record=fields.STORED(),
+    )
+
+
+def words_of(text: str, *, stop: bool = True) -> list[str]:
+    """Return the lower-case words of `text` as the index sees them."""
+    found = WORD.findall(text.lower())
+    return [w for w in found if not (stop and w in STOP_WORDS)]
+
+
+def license_ids(expression: str) -> list[str]:
+    """Return the licence identifiers of an SPDX expression (`MIT OR Apache-2.0`)."""
+    return [
+        part.lower()
+        for part in re.split(r"[\s()]+", expression)
+        if part and part not in {"AND", "OR", "WITH"}
+    ]
+
+
+def fields_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the indexed fields of a plugin's search record."""
+    usable = [v for v in record["versions"] if not v["yanked"]] or record["versions"]
+    formats = sorted({f.lstrip(".") for v in usable for f in v["formats"]})
+    return {
+        "name": record["name"],
+        "name_words": record["name"].replace("-", " "),
+        "display_name": record["display_name"],
+        "description": record["description"],
+        "keywords": " ".join(record["keywords"]),
+        "categories": " ".join(record["categories"]),
+        "category_words": " ".join(record["categories"]),
+        "formats": " ".join(formats),
+        "owners": " ".join(record["owners"]),
+        "licenses": " ".join(license_ids(record["license"])),
+        "engines": " ".join(sorted({v["engine"] for v in usable})),
+        "released": record["released"] or "",
+        "downloads": int(record.get("downloads") or 0),
+        "rating": round(float(record.get("rating") or 0.0) * 100),
+        "yanked_only": bool(record["yanked_only"]),
+        "record": json.dumps(record, sort_keys=True, separators=(",", ":")),
+    }
+
+
+# --- writing (the build) ------------------------------------------------------------
+
+
+class _StableStorage(FileStorage):  # type: ignore[misc]
+    """A folder whose listing is sorted and whose times are zero.
+
+    Whoosh assembles a segment's files into one compound file in listing order and
+    records their modification times in it: both must not vary for a build to give
+    the same bytes twice.
+    """
+
+    def list(self) -> list[str]:
+        return sorted(super().list())
+
+    def file_modified(self, name: str) -> float:
+        return 0.0
+
+
+class _NamedCodec(W3Codec):  # type: ignore[misc]
+    """Whoosh's codec, naming the new segment after the commit's generation, not at random."""
+
+    def __init__(self, segid: str) -> None:
+        super().__init__()
+        self._segid = segid
+
+    def new_segment(self, storage: Any, indexname: str) -> W3Segment:
+        # The segment records a plain codec: readers never need this class.
+        return W3Segment(W3Codec(), indexname, segid=self._segid)
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """When small segments are merged (so they never pile up).
+
+    After each update: if more than `max_segments` segments remain, every segment
+    smaller than `small_fraction` of the largest is merged into the new one; if
+    deleted documents are more than `max_deleted` of all documents, everything is
+    merged into one segment.
+    """
+
+    max_segments: int = 8
+    small_fraction: float = 0.1
+    max_deleted: float = 0.2
+
+
+def _merge_policy(compaction: Compaction) -> Callable[[Any, list[Any]], list[Any]]:
+    from whoosh.reading import SegmentReader
+
+    def policy(writer: Any, segments: list[Any]) -> list[Any]:
+        total = sum(s.doc_count_all() for s in segments) or 1
+        deleted = sum(s.deleted_count() for s in segments)
+        if deleted > compaction.max_deleted * total:
+            merge = list(segments)
+        elif len(segments) + 1 > compaction.max_segments:
+            largest = max(s.doc_count_all() for s in segments)
+            merge = [s for s in segments if s.doc_count_all() < compaction.small_fraction * largest]
+            if len(segments) - len(merge) + 1 > compaction.max_segments:
+                merge = list(segments)  # no small ones to spare: merge everything
+        else:
+            merge = []
+        for segment in merge:
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        return [s for s in segments if s not in merge]
+
+    return policy
+
+
+def _open_writable(folder: Path) -> Index:
+    folder.mkdir(parents=True, exist_ok=True)
+    storage = _StableStorage(str(folder))
+    try:
+        return FileIndex(storage, indexname=INDEX_NAME)
+    except Exception:  # any unreadable state: start the index again
+        return storage.create_index(make_schema(), indexname=INDEX_NAME)
+
+
+def update_index(
+    folder: Path,
+    upserts: Iterable[Mapping[str, Any]],
+    removals: Iterable[str],
+    *,
+    fresh: bool = False,
+    compaction: Compaction = Compaction(),
+) -> None:
+    """Bring the Whoosh index in `folder` up to date: add or replace records, remove names.
+
+    `fresh` starts from an empty index (a cold build); the result then depends only
+    on the records. Records are added in name order, so the same records give the
+    same bytes.
+    """
+    if fresh:
+        for leftover in folder.glob("*") if folder.is_dir() else ():
+            leftover.unlink()
+    ix = _open_writable(folder)
+    try:
+        generation = ix.latest_generation() + 1
+        writer = SegmentWriter(
+            ix,
+            codec=_NamedCodec(f"g{generation:08d}"),
+            limitmb=256,
+        )
+    except LockError:
+        # A build killed while writing leaves the lock: builds of one folder never overlap.
+        (folder / f"{INDEX_NAME}_WRITELOCK").unlink(missing_ok=True)
+        writer = SegmentWriter(ix, codec=_NamedCodec(f"g{generation:08d}"), limitmb=256)
+    try:
+        for name in sorted(set(removals)):
+            writer.delete_by_term("name", name)
+        for record in sorted(upserts, key=lambda r: str(r["name"])):
+            writer.update_document(**fields_of(record))
+        writer.commit(mergetype=_merge_policy(compaction))
+    except BaseException:
+        writer.cancel()
+        raise
+    finally:
+        ix.close()
+
+
+def index_files(folder: Path) -> list[str]:
+    """Return the Whoosh files the current index in `folder` consists of (TOC last)."""
+    ix = _open_writable(folder)
+    try:
+        generation = ix.latest_generation()
+        segments = ix._segments()  # Whoosh has no public listing of them
+        names = sorted(s.make_filename(W3Segment.COMPOUND_EXT) for s in segments)
+    finally:
+        ix.close()
+    return [*names, f"_{INDEX_NAME}_{generation}.toc"]
+
+
+def prune_folder(folder: Path, keep: Iterable[str]) -> None:
+    """Delete files of older generations from a writable index folder."""
+    wanted = set(keep)
+    for path in folder.glob("*"):
+        if path.name not in wanted and not path.name.endswith("WRITELOCK"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+# --- reading the postings (the browser shards) --------------------------------------
+
+
+@contextlib.contextmanager
+def open_reader(folder: Path) -> Iterator[IndexReader]:
+    """Open the build's own index in `folder` for reading its terms and postings."""
+    ix = _open_writable(folder)
+    reader = ix.reader()
+    try:
+        yield reader
+    finally:
+        reader.close()
+        ix.close()
+
+
+SHARD_FIELDS = (
+    "name",
+    "name_words",
+    "display_name",
+    "keywords",
+    "category_words",
+    "formats",
+    "owners",
+    "description",
+)
+
+
+def field_terms(reader: IndexReader, prefix: str = "") -> dict[str, dict[str, list[int]]]:
+    """Return term → field → live document numbers, for every word starting with `prefix`."""
+    found: dict[str, dict[str, list[int]]] = {}
+    for field in SHARD_FIELDS:
+        for raw in reader.expand_prefix(field, prefix):
+            term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            docs = [d for d in reader.postings(field, raw).all_ids() if not reader.is_deleted(d)]
+            if docs:
+                found.setdefault(term, {})[field] = docs
+    return found
+
+
+def first_characters(reader: IndexReader) -> set[str]:
+    """Return the first character of every word in the shard fields."""
+    chars: set[str] = set()
+    for field in SHARD_FIELDS:
+        for raw in reader.lexicon(field):
+            term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            chars.add(term[0])
+    return chars
+
+
+def stored_record(reader: IndexReader, docnum: int) -> dict[str, Any]:
+    """Return the search record stored with a document."""
+    record: dict[str, Any] = json.loads(reader.stored_fields(docnum)["record"])
+    return record
+
+
+def live_documents(reader: IndexReader) -> Iterator[tuple[int, str]]:
+    """Yield (document number, name) of every live document."""
+    for docnum, stored in reader.iter_docs():
+        yield docnum, json.loads(stored["record"])["name"]
+
+
+# --- reading (the client) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    score: float
+    record: dict[str, Any]
+
+
+class VerifiedIndex:
+    """An index opened from bytes the caller verified; answers queries, read-only."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        storage = RamStorage()
+        for name, data in files.items():
+            if not (TOC_NAME.fullmatch(name) or SEGMENT_NAME.fullmatch(name)):
+                raise ValueError(f"{name}: not a search index file name")
+            storage.files[name] = data
+        generations = [int(m[1]) for n in files if (m := TOC_NAME.fullmatch(n))]
+        if len(generations) != 1:
+            raise ValueError(f"expected one table of contents, got {len(generations)}")
+        self._index = FileIndex(storage, indexname=INDEX_NAME)
+        self._searcher: Searcher = self._index.searcher()
+
+    def close(self) -> None:
+        """Release the searcher."""
+        self._searcher.close()
+
+    def doc_count(self) -> int:
+        """Return the number of plugins in the index."""
+        return int(self._searcher.doc_count())
+
+    def search(self, text: str, filters: Mapping[str, str]) -> list[Hit]:
+        """Return every plugin matching `text` and `filters`, best first.
+
+        `filters` maps an indexed field (categories, engines, formats, licenses) to a
+        value that must be among that field's words. An empty query matches everything.
+        """
+        restrict = [
+            query.Term(field, value.lower()) for field, value in sorted(filters.items()) if value
+        ]
+        wanted = query.And(restrict) if restrict else None
+        tokens = query_words(text)
+        if not tokens:
+            hits = self._searcher.search(query.Every(), limit=None, filter=wanted)
+            return [Hit(0.0, json.loads(h["record"])) for h in hits]
+        name = "-".join(tokens)
+        whole = [query.Term("name", name, boost=WEIGHTS["name"])]
+        if len(name) >= 2:
+            whole.append(query.Prefix("name", name, boost=WEIGHTS["name_prefix"]))
+        per_word = [_word_query(t) for t in tokens]
+        found = self._run(query.Or([*whole, query.And(per_word)]), wanted)
+        if not found and len(per_word) > 1:  # no plugin has every word: any word will do
+            found = self._run(query.Or([*whole, query.Or(per_word)]), wanted)
+        return found
+
+    def _run(self, q: query.Query, wanted: query.Query | None) -> list[Hit]:
+        hits = self._searcher.search(q, limit=None, filter=wanted)
+        return [Hit(float(h.score or 0.0), json.loads(h["record"])) for h in hits]
+
+
+def query_words(text: str) -> list[str]:
+    """Return the words of a query: cut to size, lower case, control characters dropped."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text[:MAX_QUERY_CHARS])
+    words = [w for w in WORD.findall(cleaned.lower()) if w not in STOP_WORDS]
+    return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
+
+
+def _word_query(word: str) -> query.Query:
+    parts: list[query.Query] = [
+        query.Term(field, word, boost=WEIGHTS[field])
+        for field in (
+            "name_words",
+            "display_name",
+            "keywords",
+            "category_words",
+            "formats",
+            "owners",
+            "description",
+        )
+    ]
+    if len(word) >= 2:
+        parts.append(query.Prefix("name_words", word, boost=WEIGHTS["name_words"] / 4))
+    if len(word) >= 4:
+        distance = 2 if len(word) >= 8 else 1
+        parts.extend(
+            query.FuzzyTerm(
+                field,
+                word,
+                boost=WEIGHTS[field] * FUZZY_FACTOR,
+                maxdist=distance,
+                prefixlength=1,
+            )
+            for field in FUZZY_FIELDS
+        )
+    return query.Or(parts)
+
+
+def record_words(record: Mapping[str, Any]) -> set[str]:
+    """Return every word the shard fields index for a record (as the analyzers make them)."""
+    schema = make_schema()
+    values = fields_of(record)
+    words: set[str] = set()
+    for field in SHARD_FIELDS:
+        for raw in schema[field].process_text(values[field], mode="index"):
+            words.add(raw if isinstance(raw, str) else raw.decode("utf-8"))
+    return words
+
+
+def stored_by_name(reader: IndexReader, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Return the stored records of the named plugins that are in the index."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if ("name", name) not in reader:
+            continue
+        for docnum in reader.postings("name", name).all_ids():
+            if not reader.is_deleted(docnum):
+                found[name] = stored_record(reader, docnum)
+                break
+    return found
+
+
+def generation(folder: Path) -> int:
+    """Return the generation of the index in `folder` (-1: none)."""
+    if not folder.is_dir():
+        return -1
+    found = [int(m[1]) for p in folder.iterdir() if (m := TOC_NAME.fullmatch(p.name))]
+    return max(found, default=-1)

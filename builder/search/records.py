@@ -1,0 +1,62 @@
+"""Search records: what the index knows of a plugin, taken from its published document.
+
+A record is a plain dict (stored as JSON in the Whoosh index and shown by
+`plugindex search --json`): plugin facts, the version users get by default, and per
+version what the filters need (engine, formats, host compatibility, yanked).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from builder.common.errors import BuildError
+from builder.index.facts import PluginFacts
+
+RECORD_FORMAT = 1
+
+
+def record_of(facts: PluginFacts, document: bytes) -> dict[str, Any]:
+    """Return a plugin's search record from its facts and its per-plugin JSON document."""
+    try:
+        doc = json.loads(document)
+        versions = [
+            {
+                "version": v["version"],
+                "released": v["released"],
+                "engine": v["engine"],
+                "formats": [f["extension"] for f in v["formats"]],
+                "host": v["compatibility"]["host"],
+                "yanked": v["yanked"] is not None,
+            }
+            for v in reversed(doc["versions"])  # newest first
+        ]
+        owners = [o["github"] for o in doc["owners"]]
+        license_ = doc["license"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BuildError(
+            f"{facts.name}: its per-plugin document lacks what search needs ({e!r}); "
+            f"run the build again in a fresh output folder"
+        ) from e
+    latest = facts.latest
+    return {
+        "format": RECORD_FORMAT,
+        "name": facts.name,
+        "display_name": facts.display_name,
+        "description": facts.description,
+        "categories": list(facts.categories),
+        "keywords": list(facts.keywords),
+        "license": license_,
+        "owners": owners,
+        "latest": latest[0] if latest else None,
+        # The most recent release users can install (of any version, if all are yanked).
+        "released": max(
+            (v["released"] for v in versions if not v["yanked"]),
+            default=max((v["released"] for v in versions), default=None),
+        ),
+        "yanked_only": all(v["yanked"] for v in versions),
+        # Filled in once the registry publishes them (aggregated stats, reviews).
+        "downloads": None,
+        "rating": None,
+        "versions": versions,
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,24 @@ def endless(handler: BuildRequestHandler) -> None:
             handler.wfile.write(chunk)
     except OSError:
         pass  # the client stopped reading: what we are testing
+
+
+def dripping(body: bytes, pause: float) -> Fault:
+    """Announce `body` whole, then send it one byte every `pause` seconds."""
+
+    def answer(handler: BuildRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        try:
+            for byte in body:
+                time.sleep(pause)
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+        except OSError:
+            pass  # the client gave up: what we are testing
+
+    return answer
 
 
 @dataclass

@@ -330,7 +330,7 @@ def pr_typosquat_lookalike_letters(repo: Path) -> Refused:
 
 
 def pr_typosquat_one_edit_away(repo: Path) -> Refused:
-    rel = _copy_plugin(repo, "auth-jwt", "auth-jwk")
+    rel = _copy_plugin(repo, "auth-jwt", "auth-jwtt")  # a doubled key
     return Refused("PX131", rel, at(rel, r"^name:"))
 
 
@@ -455,8 +455,8 @@ def test_an_approved_similar_name_passes(repo: Path) -> None:
     base_registry = read(repo, registry)
     # Maintainers approve the name on main first; then the plugin's PR passes.
     git(repo, "checkout", "-q", "main")
-    write(repo, registry, base_registry + "  approved_similar_names: [auth-jwk]\n")
-    commit(repo, "approve auth-jwk")
+    write(repo, registry, base_registry + "  approved_similar_names: [auth-jwtt]\n")
+    commit(repo, "approve auth-jwtt")
     git(repo, "checkout", "-q", "pr")
     git(repo, "rebase", "-q", "main")
     result = gate("--author", "priya-rao")

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from builder.cli.main import cli
 from builder.common import layout
 from builder.index.build import build
+from tests.fault_server import dripping, serve_recorded, status
 from tests.mini_index import add_release, write_index
 from tests.test_build import snapshot
 
@@ -197,3 +199,66 @@ def test_a_fresh_runner_neither_fetches_nor_uploads_what_the_registry_holds(
     assert elsewhere.exit_code != 0
     assert f"does not hold {remote_key}" in elsewhere.output
     assert not (tmp_path / "other" / "config.json").exists()
+
+
+def _set_download_timeout(index: Path, seconds: int) -> None:
+    registry = index / "registry.yaml"
+    text = registry.read_text(encoding="utf-8")
+    registry.write_text(text.replace("download_timeout: 10", f"download_timeout: {seconds}"))
+
+
+@pytest.mark.timeout(30)
+def test_a_slow_artifact_is_stopped_at_the_registry_download_timeout(tmp_path: Path) -> None:
+    """`policy.download_timeout` caps a whole download, even one that keeps dripping."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with serve_recorded(www) as (url, recorder):
+        index = write_index(tmp_path / "index")
+        _set_download_timeout(index, 1)
+        data = add_release(index, "tool-remote", "1.0.0", f"{url}slow.tar.gz")
+        recorder.faults["/slow.tar.gz"] = [dripping(data, 0.1)]
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "out")])
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert "artifact.url: " in result.output
+    assert f"{url}slow.tar.gz: too slow (not complete after 1 s)" in result.output
+    assert elapsed < 5, elapsed  # far less than the 0.1 s per byte the server asks
+
+
+@pytest.mark.timeout(30)
+def test_a_passing_server_error_is_retried(tmp_path: Path) -> None:
+    """Artifact downloads follow the fetcher's policy: a 502 is retried, then succeeds."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with serve_recorded(www) as (url, recorder):
+        index = write_index(tmp_path / "index")
+        data = add_release(index, "tool-remote", "1.0.0", f"{url}flaky.tar.gz")
+        (www / "flaky.tar.gz").write_bytes(data)
+        recorder.faults["/flaky.tar.gz"] = [status(502)]
+        result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert [(h.path, h.status) for h in recorder.hits] == [
+        ("/flaky.tar.gz", 502),
+        ("/flaky.tar.gz", 200),
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_an_artifact_redirected_to_a_scheme_the_registry_refuses_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Redirects lead only to the schemes registry.yaml allows (here http alone)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with serve_recorded(www) as (url, recorder):
+        index = write_index(tmp_path / "index")
+        registry = index / "registry.yaml"
+        text = registry.read_text(encoding="utf-8")
+        registry.write_text(text.replace("[https, http]", "[http]"), encoding="utf-8")
+        add_release(index, "tool-remote", "1.0.0", f"{url}moved.tar.gz")
+        target = "https://127.0.0.1:9/moved.tar.gz"
+        recorder.faults["/moved.tar.gz"] = [status(302, {"Location": target})]
+        result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert f"{url}moved.tar.gz: too many or unsafe redirects (last to {target})" in result.output

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.common.errors import PlugindexError
-
-_TIMEOUT = 120  # seconds for one git command
+from builder.common.limits import DEFAULT_LIMITS
 
 
 class GitError(PlugindexError):
@@ -136,7 +135,11 @@ class Git:
 def _run(cwd: Path, *args: str) -> bytes:
     try:
         result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, timeout=_TIMEOUT, check=False
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            timeout=DEFAULT_LIMITS.git_seconds,
+            check=False,
         )
     except FileNotFoundError as e:
         raise GitError("git: not found (the pull-request check reads the base with git)") from e

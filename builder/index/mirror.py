@@ -9,7 +9,6 @@ download folder by an earlier, failed build is never fetched again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections.abc import Iterable, Mapping
@@ -19,28 +18,23 @@ from pathlib import Path
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
 from builder.common.errors import InvalidIndexError, Problem
+from builder.common.files import sha256_of_file
 from builder.format.models import Policy
-from builder.index.artifacts import check_download
+from builder.index.artifacts import PARALLEL_DOWNLOADS, artifact_client, check_download
 from builder.index.facts import ArtifactFacts, PluginFacts, VersionFacts
 from builder.index.output import Planned
 
 log = logging.getLogger(__name__)
 
 DOWNLOADS = "downloads"  # under <out>/.plugindex/: fetched, verified, not yet in place
-# Under <out>/.plugindex/: artifacts the build left out because the registry it will be
-# published to already holds them (`build --live`); `publish` checks they still do.
-_PARALLEL_DOWNLOADS = 8
 
 
 def _sha256_of(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    """Return a file's sha256, or None when it cannot be read."""
     try:
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
+        return sha256_of_file(path)[0]
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _remote_versions(plugins: Iterable[PluginFacts]) -> dict[str, VersionFacts]:
@@ -48,15 +42,14 @@ def _remote_versions(plugins: Iterable[PluginFacts]) -> dict[str, VersionFacts]:
     found: dict[str, VersionFacts] = {}
     for plugin in plugins:
         for row in plugin.version_rows:
-            artifact = row[6]  # (sha256, size, filename, url, local)
-            if artifact[4] is not None:
+            # Rows stay plain tuples in the cache; only the artifact is read here, and
+            # dependencies are left out (unpacking them costs time per row).
+            artifact = ArtifactFacts(*row[6])
+            if artifact.local is not None:
                 continue
-            path = layout.artifact_path(artifact[0], artifact[2])
+            path = layout.artifact_path(artifact.sha256, artifact.filename)
             if path not in found:
-                # Dependencies are not needed here; unpacking them costs time per row.
-                found[path] = VersionFacts(
-                    row[0], row[1], row[2], row[3], row[4], (), ArtifactFacts(*artifact)
-                )
+                found[path] = VersionFacts(row[0], row[1], row[2], row[3], row[4], (), artifact)
     return found
 
 
@@ -114,12 +107,13 @@ def mirror_remote(
         )
         return plan
     downloads.mkdir(parents=True, exist_ok=True)
+    client = artifact_client(policy)
 
     def download(version: VersionFacts) -> list[Problem]:
         target = downloads / version.artifact.sha256
         partial = target.with_suffix(".part")
         with partial.open("wb") as sink:
-            problems = check_download(index, version, policy, sink)
+            problems = check_download(index, version, client, sink)
         if problems:
             partial.unlink(missing_ok=True)
         else:
@@ -127,7 +121,7 @@ def mirror_remote(
         return problems
 
     log.info("mirroring %d remote artifact(s)", len(missing))
-    with ThreadPoolExecutor(_PARALLEL_DOWNLOADS) as pool:
+    with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
         problems = [p for found in pool.map(download, missing.values()) for p in found]
     if problems:
         raise InvalidIndexError(sorted(problems, key=Problem.sort_key))

@@ -1,0 +1,142 @@
+"""Who may change a plugin: its owners as the base lists them, and their signatures.
+
+PX102 the pull request's author must be an owner; PX105 a changed plugin.yaml raises
+its revision by one and is signed; PX101/PX103/PX104 every signature the gate asks
+for verifies against an active key of an owner in the *base* plugin.yaml (a PR cannot
+add a key and sign with it in one step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from builder.common.errors import SourceError
+from builder.format.load import (
+    PLUGIN_FILE,
+    PLUGINS_DIR,
+    VERSIONS_DIR,
+    SchemaProblemsError,
+    parse_model,
+)
+from builder.format.models import PluginManifest, Signature, VersionManifest
+from builder.format.shapes import manifest_fields
+from builder.format.strict_yaml import Path_
+from builder.gate.context import PluginContext
+from builder.trust import statements
+from builder.trust.signing import Check, Verdict, verify_statement
+
+# Where a signature may sit in a version file, and what it signs (for messages).
+_SIGNATURE_PLACES: tuple[tuple[Path_, str], ...] = (
+    (("signature",), "release"),
+    (("yanked", "signature"), "yank"),
+    (("unyanked", "signature"), "un-yank"),
+)
+
+
+def check_author(context: PluginContext, owners: PluginManifest, author: str | None) -> None:
+    """Refuse a pull request whose author is not an owner of the plugin (PX102)."""
+    handles = [o.github for o in owners.owners]
+    if author is None or author in handles:
+        return
+    context.add(
+        context.manifest_rel,
+        ("owners",),
+        f"the pull request's author {author!r} is not an owner of {context.name} "
+        f"(owners: {', '.join(handles)})",
+        "PX102",
+    )
+
+
+def check_manifest_change(
+    context: PluginContext,
+    base: PluginManifest,
+    current: PluginManifest,
+    allowed: Mapping[str, str],
+) -> None:
+    """Check a changed plugin.yaml: revision raised by one (PX105) and signed by an owner."""
+    rel = context.manifest_rel
+    if current.revision != base.revision + 1:
+        context.add(
+            rel,
+            ("revision",),
+            f"plugin.yaml changed, so its revision must be {base.revision + 1} "
+            f"(the base's plus one); got {current.revision}",
+            "PX105",
+        )
+    statement = statements.manifest_statement(context.registry.name, manifest_fields(current))
+    check_signature(context, rel, ("signature",), current.signature, statement, allowed, "change")
+
+
+def check_signature(  # noqa: PLR0917 - each call reads in the order of the message
+    context: PluginContext,
+    rel: str,
+    loc: Path_,
+    signature: Signature | None,
+    statement: bytes,
+    allowed: Mapping[str, str],
+    what: str,
+) -> None:
+    """Check that the signature at `loc` of `rel` signs `statement` with an allowed key."""
+    block = signature.model_dump() if signature is not None else None
+    report_check(context, rel, loc, verify_statement(block, statement, allowed), what)
+
+
+def report_check(context: PluginContext, rel: str, loc: Path_, check: Check, what: str) -> None:
+    """Report a signature check that failed: missing, unknown key, or not verifying."""
+    if check.valid:
+        return
+    if check.verdict is Verdict.MISSING:
+        context.add(rel, loc, f"the {what} is not signed", "PX104")
+    elif check.verdict is Verdict.UNKNOWN_KEY:
+        context.add(
+            rel,
+            loc,
+            f"the {what} is signed with a key that is not an active key of an owner "
+            f"of {context.name} in the base ({_signature_key_id(context, rel, loc)})",
+            "PX101",
+        )
+    else:
+        hint = _copied_from(context, rel, loc)
+        context.add(
+            rel,
+            loc,
+            f"the {what} signature does not verify over this file's statement{hint}",
+            "PX103",
+        )
+
+
+def _signature_key_id(context: PluginContext, rel: str, loc: Path_) -> str:
+    found = _signature_at(context.index / rel, loc)
+    return f"key id {found.key_id}" if found else "unknown key id"
+
+
+def _signature_at(path: Path, loc: Path_) -> Signature | None:
+    """Return the signature at `loc` of a version or plugin file, if it has one."""
+    model = VersionManifest if f"/{VERSIONS_DIR}/" in path.as_posix() else PluginManifest
+    try:
+        parsed = parse_model(model, path.read_bytes(), path.parent, path.name)
+    except (OSError, SourceError, SchemaProblemsError):
+        return None
+    node: object = parsed
+    for part in loc:
+        node = getattr(node, str(part), None)
+    return node if isinstance(node, Signature) else None
+
+
+def _copied_from(context: PluginContext, rel: str, loc: Path_) -> str:
+    """Name the other statement a signature was taken from, when it was."""
+    mine = _signature_at(context.index / rel, loc)
+    if mine is None:
+        return ""
+    folder = context.index / PLUGINS_DIR / context.name
+    candidates = [folder / PLUGIN_FILE, *sorted((folder / VERSIONS_DIR).glob("*.yaml"))]
+    for path in candidates:
+        for other_loc, kind in _SIGNATURE_PLACES:
+            if path == context.index / rel and other_loc == loc:
+                continue
+            theirs = _signature_at(path, other_loc)
+            if theirs is not None and theirs.value == mine.value:
+                what = "plugin.yaml" if path.name == PLUGIN_FILE else kind
+                return f" (it is the {what} signature of {path.name}, copied)"
+    return ""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.common.errors import PlugindexError
+from builder.common.files import sha256_of_file
 from builder.format.load import PLUGIN_FILE, PLUGINS_DIR, VERSIONS_DIR
 from builder.format.names import name_problem
 from builder.format.requirements import RequirementError, parse_version
@@ -41,15 +41,11 @@ def _quoted(text: str) -> str:
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
+    """Return the artifact's sha256 and size."""
     try:
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
+        return sha256_of_file(path)
     except OSError as e:
         raise ScaffoldError(f"{path}: cannot read the artifact ({e.strerror})") from e
-    return digest.hexdigest(), size
 
 
 def write_new_plugin(index: Path, new: NewPlugin, today: datetime.date) -> list[Path]:

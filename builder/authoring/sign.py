@@ -7,17 +7,16 @@ statement is replaced, otherwise the block is appended at the end of its section
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
 from builder.common.errors import InvalidIndexError, PlugindexError
+from builder.common.files import write_atomic
 from builder.format.load import (
     PLUGIN_FILE,
     REGISTRY_FILE,
@@ -83,29 +82,35 @@ def sign_file(file: Path, key: Ed25519PrivateKey, *, yank: bool = False) -> Sign
         )
     block = sign_statement(key, statement)
     text = set_signature(data.decode("utf-8"), section, block, shown=str(file))
-    _replace_file(file, text.encode("utf-8"))
+    # Atomically, keeping the file's permissions.
+    write_atomic(file, text.encode("utf-8"), mode=file.stat().st_mode & 0o777)
     return Signed(file, kind, block["key_id"])
 
 
-def _version_statement(
-    registry: str, plugin: str, version: VersionManifest, yank: bool
-) -> tuple[statements.Kind, tuple[str, ...], bytes]:
+class _ToSign(NamedTuple):
+    kind: statements.Kind
+    section: tuple[str, ...]  # the section that holds the signature; () is the top level
+    statement: bytes
+
+
+def _version_statement(registry: str, plugin: str, version: VersionManifest, yank: bool) -> _ToSign:
+    """Return what `sign` (or `sign --yank`) signs in a version file, and where."""
     sha256 = version.artifact.sha256
     if not yank:
         entry = version_entry(version)
-        return "release", (), statements.release_statement(registry, plugin, entry)
+        return _ToSign("release", (), statements.release_statement(registry, plugin, entry))
     if version.yanked is not None:
         y = version.yanked
         statement = statements.yank_statement(
             registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
         )
-        return "yank", ("yanked",), statement
+        return _ToSign("yank", ("yanked",), statement)
     if version.unyanked is not None:
         u = version.unyanked
         statement = statements.unyank_statement(
             registry, plugin, version.version, sha256=sha256, serial=u.serial
         )
-        return "unyank", ("unyanked",), statement
+        return _ToSign("unyank", ("unyanked",), statement)
     raise SignError(
         "--yank: expected a `yanked:` (reason, serial) or `unyanked:` (serial) "
         "section in the version file, found neither"
@@ -189,17 +194,3 @@ def _child_indent(lines: list[str], start: int, end: int) -> int:
         if stripped and not stripped.startswith("#"):
             return len(lines[i]) - len(lines[i].lstrip(" "))
     return 2
-
-
-def _replace_file(path: Path, content: bytes) -> None:
-    """Write `content` to `path` atomically, keeping its permissions."""
-    mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from builder.common.errors import Problem, SourceError
+from builder.common.limits import DEFAULT_LIMITS
 
 try:  # libyaml is the fast path; the pure-Python parser gives the same events.
     from yaml import CSafeLoader as _Loader
@@ -26,7 +27,7 @@ except ImportError:  # pragma: no cover - every supported platform ships libyaml
 
 # Largest source file we accept, in bytes. Manifests are a few hundred bytes; a file
 # this big is a mistake or an attack on the parser.
-MAX_SOURCE_BYTES = 256 * 1024
+MAX_SOURCE_BYTES = DEFAULT_LIMITS.source_bytes
 
 Path_ = tuple[str | int, ...]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.common.errors import Problem, SourceError
+from builder.common.files import sha256_of_file
 from builder.format.load import (
     PLUGIN_FILE,
     VERSIONS_DIR,
@@ -65,14 +66,6 @@ def _is_manifest(rel: str) -> bool:
     if len(parts) == 3:
         return parts[2] == PLUGIN_FILE
     return len(parts) == 4 and parts[2] == VERSIONS_DIR and parts[3].endswith(".yaml")
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def analyse(
@@ -182,7 +175,7 @@ def _read_folder(
                 files.contents[rel] = read_file(index, rel)
                 files.digests[rel] = hashlib.sha256(files.contents[rel]).hexdigest()
             else:
-                files.digests[rel] = _hash_file(index / rel)
+                files.digests[rel] = sha256_of_file(index / rel)[0]
             fresh.sources[rel] = (*info, files.digests[rel])
         except SourceError as e:
             problems.append(e.problem)

@@ -8,7 +8,6 @@ output exactly as it was.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR, files_on_disk
 from builder.common.errors import BuildError
+from builder.common.files import CHUNK, HashingWriter
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,13 @@ def _stage(target: Path, planned: Planned) -> None:
         return
     if planned.content is None:
         raise BuildError(f"{target.name}: no content to write (internal error)")
-    digest = hashlib.sha256()
     with planned.content.open("rb") as source, target.open("wb") as sink:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-            sink.write(chunk)
-    if digest.hexdigest() != planned.sha256:
+        writer = HashingWriter(sink)
+        shutil.copyfileobj(source, writer, CHUNK)
+    if writer.hexdigest() != planned.sha256:
         raise BuildError(
             f"{planned.content}: changed while building (expected sha256 "
-            f"{planned.sha256}, got {digest.hexdigest()})"
+            f"{planned.sha256}, got {writer.hexdigest()})"
         )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from builder.format.models import RegistryConfig
 from builder.site.resources import Asset
@@ -40,7 +41,7 @@ def make_environment(
 
     env.globals.update(
         asset=asset,
-        csp=CSP,
+        csp=markupsafe.Markup(CSP),  # noqa: S704 - our own constant; its quotes stay readable
         registry={
             "name": registry.name,
             "title": registry.title,

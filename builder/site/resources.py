@@ -33,7 +33,7 @@ def _installed(folder: str) -> Path | None:
     for file in files:
         posix = file.as_posix()
         if marker in posix:
-            located = Path(str(file.locate()))
+            located = Path(str(file.locate())).resolve()
             depth = posix[posix.index(marker) + len(marker) :].count("/") + 1
             return located.parents[depth - 1]
     return None
@@ -46,9 +46,7 @@ def resource_dir(folder: str) -> Path:
     copy, so templates edited in the work tree take effect at once.
     """
     checkout = _CHECKOUT / folder
-    if (_CHECKOUT / "pyproject.toml").is_file() and (checkout / "base.html").is_file():
-        return checkout
-    if (_CHECKOUT / "pyproject.toml").is_file() and folder == "site" and checkout.is_dir():
+    if (_CHECKOUT / "pyproject.toml").is_file() and checkout.is_dir():
         return checkout
     installed = _installed(folder)
     if installed is not None and installed.is_dir():

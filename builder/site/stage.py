@@ -71,7 +71,7 @@ class _Plan:
         self.env = env
         self.files: dict[str, Planned] = {}
         self.pages: dict[str, list[str]] = {}
-        self.rendered = 0
+        self.rendered: list[str] = []
 
     def keep(self, path: str, key: str) -> bool:
         """Keep the last build's file at `path` if its key is unchanged; say if it was."""
@@ -90,7 +90,7 @@ class _Plan:
         sha256 = hashlib.sha256(content).hexdigest()
         self.files[path] = Planned(sha256, len(content), content)
         self.pages[path] = [key, sha256]
-        self.rendered += 1
+        self.rendered.append(path)
 
     def page(self, path: str, key: str, template: str, **values: Any) -> None:
         """Add a page (or feed) rendered from `template`, unless its key is unchanged."""
@@ -108,7 +108,7 @@ class SiteStage:
 
     def __init__(self) -> None:
         self._state: dict[str, Any] | None = None
-        self.rendered = 0  # files rendered by the last plan (for reports and tests)
+        self.rendered: tuple[str, ...] = ()  # files the last plan rendered (not kept)
 
     def plan(self, view: BuildView) -> dict[str, Planned]:
         """Return every file of the site, rendering only what changed."""
@@ -156,8 +156,8 @@ class SiteStage:
             plan.page(path, _digest(global_key, feed), "feed.xml", feed=feed)
         self._plan_crawlers(plan, global_key)
         self._state = {"version": STATE_VERSION, "pages": plan.pages, "plugins": plugins}
-        self.rendered = plan.rendered
-        log.info("site: %d files, %d rendered", len(plan.files), plan.rendered)
+        self.rendered = tuple(plan.rendered)
+        log.info("site: %d files, %d rendered", len(plan.files), len(plan.rendered))
         return plan.files
 
     def _plan_plugins(

@@ -343,7 +343,7 @@ def query(
     if sort == "name":
         rows.sort(key=lambda r: r[1]["name"])
     elif sort == "recent":
-        rows.sort(key=lambda r: r[1]["released"] or "", reverse=True)
+        rows.sort(key=lambda r: r[2].get("released") or r[1]["released"] or "", reverse=True)
     elif sort in {"downloads", "rating"}:
         rows.sort(key=lambda r: -(r[1].get(sort) or 0))
     # Plugins whose every version is yanked go last whatever the order (the sort is stable).

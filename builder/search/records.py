@@ -49,11 +49,8 @@ def record_of(facts: PluginFacts, document: bytes) -> dict[str, Any]:
         "license": license_,
         "owners": owners,
         "latest": latest[0] if latest else None,
-        # The most recent release users can install (of any version, if all are yanked).
-        "released": max(
-            (v["released"] for v in versions if not v["yanked"]),
-            default=max((v["released"] for v in versions), default=None),
-        ),
+        # When the version users get by default came out (sort by most recent release).
+        "released": latest[1] if latest else max((v["released"] for v in versions), default=None),
         "yanked_only": all(v["yanked"] for v in versions),
         # Filled in once the registry publishes them (aggregated stats, reviews).
         "downloads": None,

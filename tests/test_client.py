@@ -680,3 +680,90 @@ def test_a_declared_artifact_size_over_the_limit_is_refused_before_downloading(
     )
     assert installed(client) == {"template-crypto": "1.1.1"}
     assert any(h.path.startswith("/artifacts/") for h in client.recorder.hits)
+
+
+# --- hostile registry documents ---------------------------------------------------------
+
+
+def _edit_config(client: Client, **fields: Any) -> None:
+    config = json.loads((client.out / "config.json").read_bytes())
+    config.update(fields)
+    (client.out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("index/{prefix:>200000000}/{name}.json", "unknown placeholder '{prefix:>200000000}'"),
+        ("index/{prefix}/{nope}.json", "unknown placeholder '{nope}'"),
+        ("index/{0}/{name}.json", "unknown placeholder '{0}'"),
+        ("index/{name.__class__}.json", "unknown placeholder '{name.__class__}'"),
+        ("index/{prefix/{name}.json", "unbalanced brace"),
+        ("index/" + "x" * 2000, "too long (expected at most 1024 characters"),
+    ],
+    ids=["width", "unknown", "positional", "attribute", "unbalanced", "long"],
+)
+def test_a_bad_url_template_in_config_json_is_a_clear_error(
+    client: Client, template: str, expected: str
+) -> None:
+    """Templates are filled literally: a format spec is an unknown placeholder, not 200 MB."""
+    _edit_config(client, index=template)
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith(f"error: {client.url}config.json: index: ")
+    assert expected in result.stderr
+    assert "(expected {prefix}, {name})" in result.stderr or expected in result.stderr
+    assert_nothing_installed(client)
+
+
+def test_url_templates_are_substituted_literally(client: Client) -> None:
+    """Only the documented placeholders are replaced; everything else is kept as written."""
+    moved = client.out / "v1" / "auth-jwt" / "au" / "th" / "doc.json"
+    moved.parent.mkdir(parents=True)
+    shutil.copyfile(client.out / layout.index_path("auth-jwt"), moved)
+    _edit_config(client, index="v1/{name}/{prefix}/doc.json")
+    result = client.run("info", "auth-jwt", "--json")
+    assert result.exit_code == 0, result.output
+    assert "/v1/auth-jwt/au/th/doc.json" in client.recorder.paths()
+
+
+def _deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+@pytest.mark.parametrize("path", ["/config.json", "/index/au/th/auth-jwt.json"])
+def test_a_deeply_nested_document_is_refused_and_not_kept_in_the_cache(
+    client: Client, path: str
+) -> None:
+    """200,000 levels of `[`: a refusal (exit 3), and the next run fetches the file afresh."""
+    with urllib.request.urlopen(client.url + path[1:]) as response:
+        etag = response.headers["ETag"]
+    body = _deep(200_000)
+
+    def serve_deep(handler: BuildRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("ETag", etag)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    client.recorder.faults[path] = [serve_deep]
+    refused = client.run("info", "auth-jwt")
+    assert refused.exit_code == 3, refused.output
+    assert refused.stderr == f"error: {client.url}{path[1:]}: nested too deeply " + (
+        "(expected a plugindex document, a few levels deep)\n"
+    )
+    client.recorder.hits.clear()
+    again = client.run("info", "auth-jwt")
+    assert again.exit_code == 0, again.output
+    assert [(h.status, h.conditional) for h in client.recorder.hits if h.path == path] == [
+        (200, False)
+    ]
+
+
+def test_a_deeply_nested_lockfile_is_a_clear_error(client: Client) -> None:
+    client.plugins.mkdir(parents=True)
+    (client.plugins / "plugindex.lock").write_bytes(_deep(200_000))
+    result = client.run("list")
+    assert result.exit_code == 3
+    assert "plugindex.lock: not a plugindex lockfile (nested too deeply)" in result.stderr

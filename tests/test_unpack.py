@@ -102,7 +102,7 @@ def test_a_shared_top_folder_is_dropped_and_files_are_hashed(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("limits", "expected"),
     [
-        (Limits(archive_entries=2), "too many entries (expected at most 2, got 3)"),
+        (Limits(archive_entries=2), "too many entries (expected at most 2, got more)"),
         (Limits(unpacked_bytes=14), "unpacks to more than 14 bytes (expected less)"),
     ],
     ids=["entries", "bytes"],
@@ -117,6 +117,66 @@ def test_an_archive_over_the_limits_is_refused(
         unpack(archive, "a.tar.gz", tmp_path / "dest", limits=limits)
     exact = Limits(archive_entries=3, unpacked_bytes=15)
     assert sorted(unpack(archive, "a.tar.gz", tmp_path / "ok", limits=exact)) == ["a", "b", "c"]
+
+
+def test_a_tar_is_read_only_up_to_the_entry_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers past the cap are never parsed: 2,000 empty entries cost 11 headers, not 2,000."""
+    archive = tmp_path / "many.tar.gz"
+    archive.write_bytes(tar_with(*(member(f"p/{i}", tarfile.DIRTYPE) for i in range(2000))))
+    read = 0
+    real = tarfile.TarInfo.fromtarfile.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[tarfile.TarInfo], tar: tarfile.TarFile) -> tarfile.TarInfo:
+        nonlocal read
+        read += 1
+        return real(cls, tar)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(tarfile.TarInfo, "fromtarfile", classmethod(counting))
+    with pytest.raises(UnsafeArchiveError, match=re.escape("expected at most 10, got more")):
+        unpack(archive, "many.tar.gz", tmp_path / "dest", limits=Limits(archive_entries=10))
+    assert read <= 12  # is_tarfile reads the first header once more
+
+
+LONG = "x" * 300
+LONG_NAMES = {
+    "tar-file": (tar_with(member(f"p/{LONG}")), "entry name too long ('xxx"),
+    "tar-folder": (tar_with(member(f"p/{LONG}/a")), "is 300 bytes; expected at most 255"),
+    "zip-file": (zip_with(f"p/{LONG}"), "entry name too long ('xxx"),
+    "tar-path": (tar_with(member("p/" + "/".join(["d" * 200] * 6))), "entry path too long"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LONG_NAMES), ids=str)
+def test_overlong_entry_names_are_refused_not_crashed_on(tmp_path: Path, case: str) -> None:
+    """A 300-character name would fail inside open() (ENAMETOOLONG): refused up front."""
+    data, expected = LONG_NAMES[case]
+    archive = tmp_path / "a.pkg"
+    archive.write_bytes(data)
+    with pytest.raises(UnsafeArchiveError, match=re.escape(expected)):
+        unpack(archive, "a.pkg", tmp_path / "dest")
+    assert list((tmp_path / "dest").rglob("*")) == []
+
+
+def test_a_failed_write_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    """Our own write failing (here: a read-only folder) is reported, never an internal error."""
+    from builder.common.errors import PlugindexError
+
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_with(member("p/a"), member("p/b")))
+    dest = tmp_path / "dest"
+    real_open = Path.open
+
+    def refuse(self: Path, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if self.parent == dest and "x" in mode:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "open", refuse)
+        with pytest.raises(PlugindexError, match=r"dest/a: cannot write \(Permission denied\)"):
+            unpack(archive, "a.tar.gz", dest)
 
 
 def test_a_plain_file_is_installed_as_it_is(tmp_path: Path) -> None:

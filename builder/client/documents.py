@@ -8,6 +8,8 @@ the builder signed them, never over a re-serialised model.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +35,19 @@ class PublishedConfig(_Published):
     name: str
     index: str = "index/{prefix}/{name}.json"
     artifacts: str = "artifacts/{sha256}/{filename}"
+    names: str = "names.json"
+
+
+# The URL templates of config.json and the placeholders each may use (docs/format.md
+# §6.2). They are filled in literally, never with str.format: a registry could make
+# that allocate gigabytes (`{prefix:>200000000}`) or fail on an unknown name.
+TEMPLATE_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "index": ("prefix", "name"),
+    "artifacts": ("sha256", "filename"),
+    "names": (),
+}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+MAX_TEMPLATE = 1024  # characters: a URL template is a short path
 
 
 class PublishedOwner(_Published):
@@ -137,11 +152,16 @@ class Plugin:
         return next((v for v in self.versions if v.number == number), None)
 
 
-def _loads(data: bytes, source: str) -> Any:
+def loads(data: bytes, source: str) -> Any:
+    """Parse a published JSON document, refusing bad JSON and absurd nesting alike."""
     try:
         return json.loads(data)
     except (UnicodeDecodeError, ValueError) as e:
         raise DocumentError(f"{source}: not valid JSON (expected a JSON document; {e})") from None
+    except RecursionError:  # `[[[[…` 200,000 deep: the parser gives up, so do we
+        raise DocumentError(
+            f"{source}: nested too deeply (expected a plugindex document, a few levels deep)"
+        ) from None
 
 
 def _problem(source: str, error: ValidationError) -> DocumentError:
@@ -158,14 +178,36 @@ def _check_format(found: Any, source: str) -> None:
         )
 
 
+def template_problem(template: str, allowed: tuple[str, ...]) -> str | None:
+    """Return why a URL template is unusable (None: it is fine)."""
+    if len(template) > MAX_TEMPLATE:
+        return f"too long (expected at most {MAX_TEMPLATE} characters, got {len(template)})"
+    for found in _PLACEHOLDER.finditer(template):
+        if found[1] not in allowed:
+            expected = ", ".join(f"{{{p}}}" for p in allowed) or "no placeholder"
+            return f"unknown placeholder {found[0]!r} (expected {expected})"
+    if "{" in (rest := _PLACEHOLDER.sub("", template)) or "}" in rest:
+        return f"unbalanced brace in {template!r} (expected {{placeholder}} only)"
+    return None
+
+
+def expand(template: str, values: Mapping[str, str]) -> str:
+    """Fill a checked URL template's placeholders with `values`, literally."""
+    return _PLACEHOLDER.sub(lambda found: values[found[1]], template)
+
+
 def parse_config(data: bytes, source: str) -> PublishedConfig:
-    """Parse config.json."""
-    raw = _loads(data, source)
+    """Parse config.json and check its URL templates."""
+    raw = loads(data, source)
     _check_format(raw.get("format") if isinstance(raw, dict) else None, source)
     try:
-        return PublishedConfig.model_validate(raw)
+        config = PublishedConfig.model_validate(raw)
     except ValidationError as e:
         raise _problem(source, e) from None
+    for field, allowed in TEMPLATE_PLACEHOLDERS.items():
+        if (problem := template_problem(getattr(config, field), allowed)) is not None:
+            raise DocumentError(f"{source}: {field}: {problem}")
+    return config
 
 
 def _check_names(doc: PublishedPlugin, source: str) -> None:
@@ -182,7 +224,7 @@ def _check_names(doc: PublishedPlugin, source: str) -> None:
 
 def parse_plugin(data: bytes, source: str, expected_name: str) -> Plugin:
     """Parse a per-plugin document and check it is the one that was asked for."""
-    raw = _loads(data, source)
+    raw = loads(data, source)
     if not isinstance(raw, dict):
         raise DocumentError(f"{source}: expected a JSON object, got {type(raw).__name__}")
     _check_format(raw.get("format"), source)

@@ -74,6 +74,11 @@ def _read(path: Path, model: type[M]) -> M:
         raise StateError(f"{path}: cannot read ({e.strerror})") from e
     try:
         return model.model_validate(json.loads(data))
+    except RecursionError:
+        raise StateError(
+            f"{path}: not a plugindex {model.__name__.lower()} (nested too deeply); "
+            "restore it or remove the plugins folder"
+        ) from None
     except (ValueError, ValidationError) as e:
         first = str(e).splitlines()[0 if not isinstance(e, ValidationError) else 1]
         raise StateError(

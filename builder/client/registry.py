@@ -15,6 +15,7 @@ from builder.client.documents import (
     DocumentError,
     Plugin,
     PublishedConfig,
+    expand,
     parse_config,
     parse_plugin,
 )
@@ -77,7 +78,7 @@ class Registry:
         """Return the path of a plugin's document, from config.json's template."""
         if (problem := name_problem(name)) is not None:  # a name becomes part of a URL
             raise DocumentError(f"{self.fetcher.location}: not a plugin name ({problem})")
-        return self.config.index.format(prefix=layout.prefix_of(name), name=name)
+        return expand(self.config.index, {"prefix": layout.prefix_of(name), "name": name})
 
     def load(self, name: str) -> Plugin:
         """Fetch and parse a plugin's document, without checking its signatures."""

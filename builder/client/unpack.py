@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from builder.client.signatures import TrustError
+from builder.common.errors import PlugindexError
 from builder.common.files import CHUNK, HashingWriter, sha256_of_file
 from builder.common.limits import DEFAULT_LIMITS, Limits
 
@@ -38,22 +39,47 @@ class _Entry:
     opener: Callable[[], AbstractContextManager[IO[bytes]]] | None
 
 
+MAX_NAME_BYTES = 255  # one file or folder name: what common file systems allow
+MAX_PATH_BYTES = 1024  # one entry's whole path, well inside PATH_MAX with the plugins folder
+
+
 def _parts(name: str, shown: str) -> tuple[str, ...]:
-    """Return an entry's path parts, refusing absolute paths and `..`."""
+    """Return an entry's path parts, refusing absolute paths, `..` and overlong names."""
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or "\\" in name:
         raise UnsafeArchiveError(
             f"{shown}: unsafe entry {name!r} (expected a relative path inside the plugin folder)"
+        )
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise UnsafeArchiveError(
+            f"{shown}: entry path too long ({name[:40]!r}…; expected at most "
+            f"{MAX_PATH_BYTES} bytes)"
         )
     parts = tuple(p for p in PurePosixPath(name).parts if p not in {"", "."})
     if ".." in parts:
         raise UnsafeArchiveError(
             f"{shown}: unsafe entry {name!r} (expected no '..' in paths inside the plugin folder)"
         )
+    for part in parts:
+        if (size := len(part.encode("utf-8", "surrogateescape"))) > MAX_NAME_BYTES:
+            raise UnsafeArchiveError(
+                f"{shown}: entry name too long ({part[:40]!r}… is {size} bytes; expected "
+                f"at most {MAX_NAME_BYTES} per file or folder name)"
+            )
     return parts
 
 
-def _tar_entries(archive: tarfile.TarFile, shown: str) -> Iterator[_Entry]:
-    for member in archive.getmembers():
+def _too_many(shown: str, limits: Limits, found: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"{shown}: too many entries (expected at most {limits.archive_entries}, got {found})"
+    )
+
+
+def _tar_entries(archive: tarfile.TarFile, shown: str, limits: Limits) -> Iterator[_Entry]:
+    # Iterating reads one header at a time: stop at the cap, not after loading every
+    # header (200,000 empty entries would hold hundreds of MB of TarInfo objects).
+    for count, member in enumerate(archive, 1):
+        if count > limits.archive_entries:
+            raise _too_many(shown, limits, "more")
         parts = _parts(member.name, shown)
         if member.isdir():
             yield _Entry(parts, True, False, None)
@@ -95,10 +121,7 @@ def _zip_entries(archive: zipfile.ZipFile, shown: str) -> Iterator[_Entry]:
 def _check(entries: list[_Entry], shown: str, limits: Limits) -> list[_Entry]:
     """Refuse too many entries and clashes; drop a shared top-level folder."""
     if len(entries) > limits.archive_entries:
-        raise UnsafeArchiveError(
-            f"{shown}: too many entries (expected at most {limits.archive_entries}, "
-            f"got {len(entries)})"
-        )
+        raise _too_many(shown, limits, str(len(entries)))
     files = [e for e in entries if not e.is_dir and e.parts]
     tops = {e.parts[0] for e in entries if e.parts}
     if len(tops) == 1 and all(len(e.parts) > 1 for e in files) and files:
@@ -180,7 +203,7 @@ def unpack(
     try:
         if tarfile.is_tarfile(artifact):
             with tarfile.open(artifact, "r:*") as tar:
-                entries = _check(list(_tar_entries(tar, filename)), filename, limits)
+                entries = _check(list(_tar_entries(tar, filename, limits)), filename, limits)
                 return _write(entries, dest, filename, limits)
         if zipfile.is_zipfile(artifact):
             with zipfile.ZipFile(artifact) as archive:
@@ -188,7 +211,8 @@ def unpack(
                 return _write(entries, dest, filename, limits)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         if isinstance(e, OSError) and not isinstance(e, EOFError) and e.filename:
-            raise
+            # Our own write failed (disk full, a file system limit): not the archive's fault.
+            raise PlugindexError(f"{e.filename}: cannot write ({e.strerror})") from e
         raise UnsafeArchiveError(f"{filename}: damaged archive ({e})") from None
     shutil.copyfile(artifact, dest / filename)
     return {filename: sha256_of_file(dest / filename)[0]}

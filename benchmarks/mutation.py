@@ -1,0 +1,239 @@
+"""Mutation testing of the security path: run mutmut one module at a time, print scores.
+
+    .venv/bin/python benchmarks/mutation.py                      # every module below
+    .venv/bin/python benchmarks/mutation.py trust/statements.py  # one (or a few)
+    .venv/bin/python benchmarks/mutation.py --show trust/signing.py  # diffs of survivors
+
+Each module runs in a fresh copy of the work tree (benchmarks/.mutation/<module>/)
+with a `[tool.mutmut]` section narrowed to that module and to the tests that cover
+it, so a run takes minutes, not the whole suite per mutant. The repository's own
+`[tool.mutmut]` section (pyproject.toml) lists the same modules for a plain
+`mutmut run` over all of them. docs/mutation.md holds the scores and the reasons
+each surviving mutant is equivalent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / ".mutation"
+# What the tests read besides the package (fixtures, the bundled index, templates).
+ALSO_COPY = ["tests", "registry-index", "templates", "site", "docs", "README.md"]
+
+# Module (under builder/) -> the tests that cover it: the narrowest selection that
+# kills its mutants. Keep the security tests first; they are the fast ones.
+MODULES: dict[str, list[str]] = {
+    "trust/statements.py": ["tests/test_statements.py", "tests/test_signing.py"],
+    "trust/signing.py": ["tests/test_statements.py", "tests/test_signing.py"],
+    "format/requirements.py": [
+        "tests/test_format_security.py",
+        "tests/test_properties.py",
+        "tests/test_requirements.py",
+    ],
+    "client/resolve.py": [
+        "tests/test_client_security.py",
+        "tests/test_properties.py",
+        "tests/test_resolve.py",
+    ],
+    "client/unpack.py": [
+        "tests/test_client_security.py",
+        "tests/test_fuzz.py",
+        "tests/test_unpack.py",
+    ],
+    "client/signatures.py": ["tests/test_client_security.py"],
+    "client/downloads.py": ["tests/test_client_security.py"],
+    "client/install.py": ["tests/test_client_security.py", "tests/test_client.py"],
+    "common/fetch.py": ["tests/test_fetch_security.py", "tests/test_fetch.py"],
+    "index/output.py": ["tests/test_index_security.py", "tests/test_build.py"],
+    "index/artifacts.py": ["tests/test_index_security.py", "tests/test_build.py"],
+    "publish/plan.py": ["tests/test_publish_security.py", "tests/test_publish.py"],
+    "publish/lease.py": ["tests/test_publish_security.py", "tests/test_publish.py"],
+    "gate/rules.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+    "gate/ownership.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+    "gate/immutability.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+    "gate/yanks.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+}
+
+
+@dataclass(frozen=True)
+class Score:
+    """The outcome of one module's run."""
+
+    module: str
+    counts: dict[str, int]
+    survivors: list[str]
+    seconds: float
+
+    @property
+    def killed(self) -> int:
+        """Return the mutants some test caught (a timeout counts as caught)."""
+        return self.counts.get("killed", 0) + self.counts.get("timeout", 0)
+
+    @property
+    def total(self) -> int:
+        """Return every mutant mutmut made of the module."""
+        return sum(self.counts.values())
+
+    @property
+    def percent(self) -> float:
+        """Return the share of mutants killed."""
+        return 100.0 * self.killed / self.total if self.total else 100.0
+
+
+# A pytest plugin written into each work folder. mutmut forks every mutant from a
+# process that already ran the tests once; a function cached with lru_cache would
+# answer from that run and never call the mutated code beneath it, so every cache in
+# the package is emptied before each test.
+FRESH_CACHES = "mutmut_fresh_caches"
+_FRESH_CACHES_SOURCE = """
+import sys
+
+
+def pytest_runtest_setup(item):
+    for name, module in list(sys.modules.items()):
+        if name == "builder" or name.startswith("builder."):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+"""
+
+# mutmut's exit codes (mutmut/stats.py), folded into the few verdicts we report.
+_STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"}
+_STATUS |= {36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
+
+
+def mutmut_section(module: str, tests: list[str]) -> str:
+    """Return the `[tool.mutmut]` TOML that narrows a run to `module` and `tests`."""
+    return (
+        "[tool.mutmut]\n"
+        'source_paths = ["builder"]\n'
+        f'only_mutate = ["builder/{module}"]\n'
+        f"also_copy = {json.dumps([*ALSO_COPY, FRESH_CACHES + '.py'])}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "{FRESH_CACHES}", '
+        '"--timeout=120"]\n'
+        "timeout_multiplier = 5.0\n"
+    )
+
+
+def prepare(module: str, tests: list[str]) -> Path:
+    """Copy the work tree into a fresh folder whose pyproject narrows mutmut to `module`."""
+    folder = WORK / module.replace("/", "-").removesuffix(".py")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", ".mypy_cache", ".ruff_cache")
+    shutil.copytree(ROOT / "builder", folder / "builder", ignore=ignore)
+    for name in ALSO_COPY:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, folder / name)
+    (folder / f"{FRESH_CACHES}.py").write_text(_FRESH_CACHES_SOURCE, encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    # Drop the repository's own [tool.mutmut] section: the narrowed one replaces it.
+    pyproject = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[)", "", pyproject)
+    (folder / "pyproject.toml").write_text(
+        pyproject + "\n" + mutmut_section(module, tests), encoding="utf-8"
+    )
+    tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))  # still valid
+    return folder
+
+
+def read_results(folder: Path, module: str) -> tuple[dict[str, int], list[str]]:
+    """Return the verdict counts and the surviving mutants' names from mutmut's files."""
+    meta = folder / "mutants" / "builder" / f"{module}.meta"
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    counts: dict[str, int] = {}
+    survivors = []
+    for name, code in sorted(data["exit_code_by_key"].items()):
+        status = _STATUS.get(code, "suspicious") if code is not None else "not checked"
+        counts[status] = counts.get(status, 0) + 1
+        if status in {"survived", "no tests", "suspicious", "not checked"}:
+            survivors.append(f"{name} ({status})")
+    return counts, survivors
+
+
+def run_module(module: str, tests: list[str], *, children: int, show: bool) -> Score:
+    """Run mutmut on one module with its tests; return the score."""
+    tests = [test for test in tests if (ROOT / test).is_file()]  # files not written yet
+    folder = prepare(module, tests)
+    env = dict(os.environ)
+    # Subprocesses (`plugindex ...` in CLI tests) must import the mutated package too,
+    # not the editable install's original.
+    # Created now: a PYTHONPATH folder missing at start-up is never looked in again.
+    (folder / "mutants").mkdir()
+    env["PYTHONPATH"] = str(folder / "mutants")
+    env["PYTHONHASHSEED"] = "0"
+    started = time.monotonic()
+    log = folder / "mutmut.log"
+    with log.open("w", encoding="utf-8") as out:
+        subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    seconds = time.monotonic() - started
+    try:
+        counts, survivors = read_results(folder, module)
+    except (OSError, ValueError, KeyError):
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        print(f"{module}: mutmut produced no results; the end of {log}:\n{tail}")
+        return Score(module, {}, [], seconds)
+    if show:
+        for survivor in survivors:
+            name = survivor.split(" ", 1)[0]
+            diff = subprocess.run(
+                [sys.executable, "-m", "mutmut", "show", name],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            print(diff.stdout.strip() or diff.stderr.strip())
+    return Score(module, counts, survivors, seconds)
+
+
+def main() -> int:
+    """Run the modules named on the command line (all by default) and print the scores."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("modules", nargs="*", help="paths under builder/, e.g. trust/signing.py")
+    parser.add_argument("--children", type=int, default=1, help="parallel mutants (default 1)")
+    parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        print(f"unknown modules {unknown}; expected some of {sorted(MODULES)}", file=sys.stderr)
+        return 2
+    scores = []
+    for module in args.modules or list(MODULES):
+        score = run_module(module, MODULES[module], children=args.children, show=args.show)
+        scores.append(score)
+        print(
+            f"{module:28} {score.killed:4}/{score.total:<4} killed  {score.percent:5.1f} %  "
+            f"{score.seconds:6.0f} s  {json.dumps(score.counts, sort_keys=True)}",
+            flush=True,
+        )
+        for survivor in score.survivors:
+            print(f"    survived: {survivor}")
+    return 0 if all(s.percent >= 90.0 for s in scores) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

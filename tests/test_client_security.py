@@ -1,0 +1,569 @@
+"""The client's security path, function by function: pins and rotations, yanks,
+verified downloads and cache, archive caps, yanked pins in the resolver.
+
+Each test names the change to the code it catches (see docs/mutation.md): they were
+written against mutants no other test killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from builder.client.documents import Plugin, parse_plugin
+from builder.client.downloads import (
+    ARTIFACT_CACHE,
+    check_artifact_size,
+    download_all,
+    fetch_artifact,
+)
+from builder.client.resolve import (
+    Candidate,
+    Dependency,
+    ResolutionError,
+    Root,
+    resolve,
+)
+from builder.client.signatures import (
+    Pin,
+    TrustError,
+    check_pin,
+    check_version,
+    is_yanked,
+    pin_of,
+    verify_plugin,
+)
+from builder.client.unpack import UnsafeArchiveError, unpack
+from builder.common.fetch import TooLargeError
+from builder.common.limits import DEFAULT_LIMITS, Limits
+from builder.trust import statements
+from builder.trust.signing import Verdict, key_id, public_key_text, sign_statement
+
+REGISTRY = "reg"
+OLD = Ed25519PrivateKey.from_private_bytes(b"\x11" * 32)
+NEW = Ed25519PrivateKey.from_private_bytes(b"\x22" * 32)
+STRANGER = Ed25519PrivateKey.from_private_bytes(b"\x33" * 32)
+ARTIFACT = b"plugin bytes\n"
+SHA = hashlib.sha256(ARTIFACT).hexdigest()
+
+
+def version_entry(
+    number: str,
+    signer: Ed25519PrivateKey,
+    *,
+    yank: tuple[int, Ed25519PrivateKey] | None = None,
+    unyank: tuple[int, Ed25519PrivateKey] | None = None,
+    body: bytes = ARTIFACT,
+) -> dict[str, Any]:
+    """Return a published version entry signed by `signer` (yanks by their own keys)."""
+    sha = hashlib.sha256(body).hexdigest()
+    entry: dict[str, Any] = {
+        "version": number,
+        "released": "2024-01-01",
+        "artifact": {
+            "url": f"https://example.org/p-{number}.bin",
+            "sha256": sha,
+            "size": len(body),
+            "filename": f"p-{number}.bin",
+            "download": f"artifacts/{sha}/p-{number}.bin",
+        },
+        "dependencies": [],
+        "compatibility": {"host": "*", "plugin_api": "^1"},
+        "engine": "python",
+        "formats": [],
+        "compliance": {},
+    }
+    entry["signature"] = sign_statement(signer, statements.release_statement(REGISTRY, "pl", entry))
+    if yank is not None:
+        serial, key = yank
+        statement = statements.yank_statement(
+            REGISTRY, "pl", number, sha256=sha, reason="broken", serial=serial
+        )
+        entry["yanked"] = {
+            "reason": "broken",
+            "serial": serial,
+            "signature": sign_statement(key, statement),
+        }
+    if unyank is not None:
+        serial, key = unyank
+        statement = statements.unyank_statement(REGISTRY, "pl", number, sha256=sha, serial=serial)
+        entry["unyanked"] = {"serial": serial, "signature": sign_statement(key, statement)}
+    return entry
+
+
+def document(
+    owners: list[Ed25519PrivateKey],
+    *,
+    revision: int = 1,
+    signer: Ed25519PrivateKey | None = None,
+    retired: list[Ed25519PrivateKey] = (),  # type: ignore[assignment]
+    versions: list[dict[str, Any]] | None = None,
+) -> Plugin:
+    """Return a parsed plugin document; its plugin.yaml is signed by `signer` if given."""
+    raw: dict[str, Any] = {
+        "format": 1,
+        "name": "pl",
+        "display_name": "P",
+        "description": "",
+        "license": "MIT",
+        "owners": [
+            {
+                "github": "jan",
+                "keys": [public_key_text(k) for k in owners],
+                "retired_keys": [public_key_text(k) for k in retired],
+            }
+        ],
+        "revision": revision,
+        "versions": versions if versions is not None else [version_entry("1.0.0", owners[0])],
+    }
+    if signer is not None:
+        raw["signature"] = sign_statement(signer, statements.manifest_statement(REGISTRY, raw))
+    return parse_plugin(json.dumps(raw).encode(), "index/2/pl.json", "pl")
+
+
+def pin(keys: list[Ed25519PrivateKey], revision: int, retired: tuple[str, ...] = ()) -> Pin:
+    return Pin(
+        keys=tuple(sorted(public_key_text(k) for k in keys)),
+        retired_keys=retired,
+        revision=revision,
+    )
+
+
+# --- pins and key rotation --------------------------------------------------------------
+
+
+def test_first_use_pins_the_documents_keys_and_revision() -> None:
+    plugin = document([OLD], revision=4, retired=[STRANGER])
+    assert check_pin(REGISTRY, plugin, None) == Pin(
+        keys=(public_key_text(OLD),), retired_keys=(public_key_text(STRANGER),), revision=4
+    )
+
+
+def test_a_key_both_active_and_retired_is_pinned_as_active_only() -> None:
+    plugin = document([OLD], retired=[OLD, NEW])
+    assert pin_of(plugin).retired_keys == (public_key_text(NEW),)
+
+
+def test_a_rotation_signed_with_a_pinned_key_is_accepted() -> None:
+    plugin = document([NEW], revision=2, signer=OLD, versions=[version_entry("1.0.0", NEW)])
+    assert check_pin(REGISTRY, plugin, pin([OLD], 1)) == pin_of(plugin)
+
+
+def test_a_rotation_signed_only_by_the_new_keys_it_introduces_is_refused() -> None:
+    """Mutant: the rotation's signature checked against the document's own keys."""
+    plugin = document([NEW], revision=2, signer=NEW, versions=[version_entry("1.0.0", NEW)])
+    with pytest.raises(TrustError, match="was made with a key that is not pinned") as caught:
+        check_pin(REGISTRY, plugin, pin([OLD], 1))
+    message = str(caught.value)
+    assert f"pinned: {key_id(public_key_text(OLD))}; now: {key_id(public_key_text(NEW))}" in message
+    assert "index/2/pl.json: pl: the owner keys changed since they were pinned" in message
+    assert "run `plugindex trust pl`" in message
+
+
+def test_an_unsigned_rotation_is_refused_as_missing() -> None:
+    plugin = document([NEW], revision=2, versions=[version_entry("1.0.0", NEW)])
+    with pytest.raises(TrustError, match=r"signature is missing \(expected a rotation signed"):
+        check_pin(REGISTRY, plugin, pin([OLD], 1))
+
+
+def test_a_rotation_with_a_bad_signature_says_it_does_not_verify() -> None:
+    plugin = document([NEW], revision=2, signer=OLD, versions=[version_entry("1.0.0", NEW)])
+    tampered = {**plugin.raw, "description": "changed after signing"}
+    plugin = parse_plugin(json.dumps(tampered).encode(), "index/2/pl.json", "pl")
+    with pytest.raises(TrustError, match="does not verify"):
+        check_pin(REGISTRY, plugin, pin([OLD], 1))
+
+
+@pytest.mark.parametrize("revision", [1, 0], ids=["same", "lower"])
+def test_a_signed_rotation_without_a_higher_revision_is_refused(revision: int) -> None:
+    plugin = document([NEW], revision=revision, signer=OLD, versions=[version_entry("1.0.0", NEW)])
+    with pytest.raises(TrustError, match=f"its revision {revision} is not above the pinned 1"):
+        check_pin(REGISTRY, plugin, pin([OLD], 1))
+
+
+def test_a_retired_key_change_alone_is_a_key_change() -> None:
+    plugin = document([OLD], revision=1, retired=[NEW], signer=OLD)
+    with pytest.raises(TrustError, match="not above the pinned 1"):
+        check_pin(REGISTRY, plugin, pin([OLD], 1))
+
+
+def test_a_document_older_than_the_pinned_revision_is_refused() -> None:
+    """Mutant: the rollback check removed (that line ran in no test)."""
+    plugin = document([OLD], revision=2, signer=OLD)
+    with pytest.raises(TrustError, match="revision 2 is older than the pinned revision 3"):
+        check_pin(REGISTRY, plugin, pin([OLD], 3))
+
+
+def test_the_same_revision_and_keys_keep_the_pin() -> None:
+    assert check_pin(REGISTRY, document([OLD], revision=3, signer=OLD), pin([OLD], 3)) is None
+
+
+def test_a_signed_higher_revision_with_the_same_keys_is_pinned() -> None:
+    plugin = document([OLD], revision=4, signer=OLD)
+    assert check_pin(REGISTRY, plugin, pin([OLD], 3)) == pin_of(plugin)
+
+
+@pytest.mark.parametrize("signer", [None, STRANGER], ids=["unsigned", "stranger"])
+def test_an_unproven_higher_revision_is_not_pinned(signer: Ed25519PrivateKey | None) -> None:
+    assert check_pin(REGISTRY, document([OLD], revision=9, signer=signer), pin([OLD], 3)) is None
+
+
+# --- yanks and un-yanks -----------------------------------------------------------------
+
+
+def _only(plugin: Plugin) -> tuple[Plugin, Any]:
+    version = plugin.versions[0]
+    return plugin, version
+
+
+def test_an_unyank_with_the_yanks_own_serial_does_not_take_the_yank_back() -> None:
+    """Mutant: `unyanked.serial > yanked.serial` turned into `>=`."""
+    entry = version_entry("1.0.0", OLD, yank=(2, OLD), unyank=(2, OLD))
+    plugin, version = _only(document([OLD], versions=[entry]))
+    trust = check_version(REGISTRY, plugin, version)
+    assert trust.unyank is not None and trust.unyank.valid
+    assert is_yanked(version, trust)
+
+
+def test_a_later_signed_unyank_takes_the_yank_back() -> None:
+    entry = version_entry("1.0.0", OLD, yank=(2, OLD), unyank=(3, OLD))
+    plugin, version = _only(document([OLD], versions=[entry]))
+    assert not is_yanked(version, check_version(REGISTRY, plugin, version))
+
+
+def test_an_unyank_signed_by_a_stranger_leaves_the_version_yanked() -> None:
+    entry = version_entry("1.0.0", OLD, yank=(2, OLD), unyank=(3, STRANGER))
+    plugin, version = _only(document([OLD], versions=[entry]))
+    trust = check_version(REGISTRY, plugin, version)
+    assert trust.unyank is not None and trust.unyank.verdict is Verdict.UNKNOWN_KEY
+    assert is_yanked(version, trust)
+    with pytest.raises(TrustError, match=r"pl 1\.0\.0: the un-yank signature was made with a key"):
+        verify_plugin(REGISTRY, plugin)
+
+
+def test_a_version_never_yanked_is_not_yanked() -> None:
+    plugin, version = _only(document([OLD]))
+    trust = check_version(REGISTRY, plugin, version)
+    assert (trust.yank, trust.unyank) == (None, None)
+    assert not is_yanked(version, trust)
+
+
+def test_a_yank_signed_by_a_stranger_refuses_the_document() -> None:
+    entry = version_entry("1.0.0", OLD, yank=(1, STRANGER))
+    with pytest.raises(TrustError, match="refusing to use this document"):
+        verify_plugin(REGISTRY, document([OLD], versions=[entry]))
+
+
+def test_a_release_signed_by_a_retired_key_still_verifies_and_names_its_owner() -> None:
+    """Versions signed before a rotation stay installable."""
+    plugin = document([NEW], retired=[OLD], versions=[version_entry("1.0.0", OLD)])
+    trust = verify_plugin(REGISTRY, plugin)["1.0.0"]
+    assert trust.owner == "jan"
+    assert trust.key_id == key_id(public_key_text(OLD))
+
+
+def test_a_release_signed_by_a_stranger_refuses_the_document() -> None:
+    plugin = document([OLD], versions=[version_entry("1.0.0", STRANGER)])
+    with pytest.raises(TrustError, match=r"index/2/pl\.json: pl 1\.0\.0: the release signature"):
+        verify_plugin(REGISTRY, plugin)
+    trust = check_version(REGISTRY, plugin, plugin.versions[0])
+    assert (trust.owner, trust.key_id) == (None, None)
+
+
+def test_a_signature_for_another_registry_is_refused() -> None:
+    plugin = document([OLD])
+    with pytest.raises(TrustError, match="does not verify"):
+        verify_plugin("another-registry", plugin)
+
+
+# --- downloads and the artifact cache ---------------------------------------------------
+
+
+class MemoryFetcher:
+    """An in-memory Fetcher: serves `files`, counts downloads."""
+
+    location = "https://registry.example/"
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.downloads: list[str] = []
+
+    def url_of(self, ref: str) -> str:
+        return f"https://registry.example/{ref}"
+
+    def document(self, path: str, *, max_size: int = 0) -> bytes:
+        return self.files[path]
+
+    def download(
+        self,
+        path: str,
+        sink: Any,
+        *,
+        max_size: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.downloads.append(path)
+        body = self.files[path]
+        if len(body) > max_size:
+            sink.write(body[:max_size])
+            raise TooLargeError(f"{path}: larger than {max_size}")
+        sink.write(body)
+        if progress is not None:
+            progress(len(body))
+
+    def discard(self, path: str) -> None:
+        self.files.pop(path, None)
+
+
+def _version(body: bytes = ARTIFACT) -> Any:
+    return document([OLD], versions=[version_entry("1.0.0", OLD, body=body)]).versions[0]
+
+
+def test_a_verified_download_is_cached_under_its_sha256(tmp_path: Path) -> None:
+    version = _version()
+    fetcher = MemoryFetcher({version.entry.artifact.download: ARTIFACT})
+    arrived: list[int] = []
+    fetch_artifact(
+        fetcher, "p", version, tmp_path / "a", cache_dir=tmp_path, progress=arrived.append
+    )
+    assert (tmp_path / "a").read_bytes() == ARTIFACT
+    assert (tmp_path / ARTIFACT_CACHE / SHA).read_bytes() == ARTIFACT
+    assert arrived == [len(ARTIFACT)]
+
+
+def test_a_cached_artifact_is_used_without_downloading(tmp_path: Path) -> None:
+    version = _version()
+    (tmp_path / ARTIFACT_CACHE).mkdir()
+    (tmp_path / ARTIFACT_CACHE / SHA).write_bytes(ARTIFACT)
+    fetcher = MemoryFetcher({})
+    arrived: list[int] = []
+    fetch_artifact(
+        fetcher, "p", version, tmp_path / "a", cache_dir=tmp_path, progress=arrived.append
+    )
+    assert (tmp_path / "a").read_bytes() == ARTIFACT
+    assert fetcher.downloads == []
+    assert arrived == [len(ARTIFACT)]
+
+
+def test_a_changed_cached_artifact_is_re_checked_and_fetched_again(tmp_path: Path) -> None:
+    """Mutant: a cached artifact installed without re-checking its sha256."""
+    version = _version()
+    cached = tmp_path / ARTIFACT_CACHE / SHA
+    cached.parent.mkdir()
+    cached.write_bytes(b"evil bytes, same name\n")
+    fetcher = MemoryFetcher({version.entry.artifact.download: ARTIFACT})
+    fetch_artifact(fetcher, "p", version, tmp_path / "a", cache_dir=tmp_path, progress=None)
+    assert (tmp_path / "a").read_bytes() == ARTIFACT
+    assert fetcher.downloads == [version.entry.artifact.download]
+    assert cached.read_bytes() == ARTIFACT  # the damaged entry was replaced
+
+
+def test_a_download_with_another_sha256_is_refused_and_not_cached(tmp_path: Path) -> None:
+    version = _version()
+    evil = bytes(len(ARTIFACT))  # same size, other bytes
+    fetcher = MemoryFetcher({version.entry.artifact.download: evil})
+    with pytest.raises(
+        TrustError, match=f"sha256 does not match the signed index \\(expected {SHA}"
+    ):
+        fetch_artifact(fetcher, "p", version, tmp_path / "a", cache_dir=tmp_path, progress=None)
+    assert not (tmp_path / ARTIFACT_CACHE / SHA).exists()
+
+
+def test_a_download_smaller_than_signed_is_refused(tmp_path: Path) -> None:
+    version = _version()
+    fetcher = MemoryFetcher({version.entry.artifact.download: ARTIFACT[:-1]})
+    with pytest.raises(
+        TrustError, match=f"expected {len(ARTIFACT)} bytes, got {len(ARTIFACT) - 1}"
+    ):
+        fetch_artifact(fetcher, "p", version, tmp_path / "a", cache_dir=None, progress=None)
+
+
+def test_a_download_larger_than_signed_is_refused(tmp_path: Path) -> None:
+    version = _version()
+    fetcher = MemoryFetcher({version.entry.artifact.download: ARTIFACT + b"more"})
+    with pytest.raises(TrustError, match="larger than the signed index says"):
+        fetch_artifact(fetcher, "p", version, tmp_path / "a", cache_dir=None, progress=None)
+
+
+def test_download_all_fetches_every_plugin_into_its_own_file(tmp_path: Path) -> None:
+    one, two = _version(b"one\n"), _version(b"two!\n")
+    fetcher = MemoryFetcher(
+        {one.entry.artifact.download: b"one\n", two.entry.artifact.download: b"two!\n"}
+    )
+    totals: list[int] = []
+    seen: list[int] = []
+
+    class Display:
+        def __init__(self, total: int) -> None:
+            totals.append(total)
+
+        def __enter__(self) -> Callable[[int], None]:
+            return seen.append
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    download_all(fetcher, {"a": one, "b": two}, tmp_path, cache_dir=None, progress=Display)
+    assert (tmp_path / "a").read_bytes() == b"one\n"
+    assert (tmp_path / "b").read_bytes() == b"two!\n"
+    assert totals == [9]
+    assert sorted(seen) == [4, 5]
+
+
+def test_a_declared_size_over_the_limit_is_refused_but_the_limit_itself_is_fine() -> None:
+    version = _version()
+    size = version.entry.artifact.size
+    check_artifact_size("p", version, replace(DEFAULT_LIMITS, artifact_bytes=size))
+    with pytest.raises(
+        TrustError, match=f"expected at most {size - 1} bytes, the index says {size}"
+    ):
+        check_artifact_size("p", version, replace(DEFAULT_LIMITS, artifact_bytes=size - 1))
+
+
+# --- archive caps -----------------------------------------------------------------------
+
+
+def _zip(files: dict[str, bytes], *, mode: int = 0o100644) -> bytes:
+    """Return a zip as `zip` (Info-ZIP) writes one: Unix mode with its file type bits."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.create_system = 3
+            info.external_attr = mode << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("make", [_zip, _tar], ids=["zip", "tar"])
+def test_a_valid_archive_installs_its_files_with_their_digests(
+    tmp_path: Path, make: Callable[[dict[str, bytes]], bytes]
+) -> None:
+    artifact = tmp_path / "a"
+    artifact.write_bytes(make({"p-1/plugin.py": b"print(1)\n", "p-1/data/x.txt": b"x"}))
+    files = unpack(artifact, "a", tmp_path / "out")
+    assert files == {
+        "plugin.py": hashlib.sha256(b"print(1)\n").hexdigest(),
+        "data/x.txt": hashlib.sha256(b"x").hexdigest(),
+    }
+    assert (tmp_path / "out/plugin.py").read_bytes() == b"print(1)\n"
+
+
+@pytest.mark.parametrize("make", [_zip, _tar], ids=["zip", "tar"])
+def test_the_entry_cap_holds_at_its_edge(
+    tmp_path: Path, make: Callable[[dict[str, bytes]], bytes]
+) -> None:
+    artifact = tmp_path / "a"
+    artifact.write_bytes(make({f"f{i}": b"" for i in range(3)}))
+    assert (
+        len(
+            unpack(
+                artifact, "a", tmp_path / "ok", limits=replace(DEFAULT_LIMITS, archive_entries=3)
+            )
+        )
+        == 3
+    )
+    with pytest.raises(UnsafeArchiveError, match=r"too many entries \(expected at most 2, got "):
+        unpack(artifact, "a", tmp_path / "no", limits=replace(DEFAULT_LIMITS, archive_entries=2))
+
+
+@pytest.mark.parametrize("make", [_zip, _tar], ids=["zip", "tar"])
+def test_the_unpacked_bytes_cap_holds_at_its_edge(
+    tmp_path: Path, make: Callable[[dict[str, bytes]], bytes]
+) -> None:
+    """A small archive that expands enormously is stopped, summed over all its files."""
+    artifact = tmp_path / "a"
+    artifact.write_bytes(make({"a": b"0" * 600, "b": b"0" * 400}))
+    fits = replace(DEFAULT_LIMITS, unpacked_bytes=1000)
+    assert set(unpack(artifact, "a", tmp_path / "ok", limits=fits)) == {"a", "b"}
+    small = replace(DEFAULT_LIMITS, unpacked_bytes=999)
+    with pytest.raises(UnsafeArchiveError, match="unpacks to more than 999 bytes"):
+        unpack(artifact, "a", tmp_path / "no", limits=small)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: builder/client/unpack.py _zip_entries reads a mode with no file type bits "
+    "(0o600, as ZipFile.writestr writes it) as a link or special file; it should test "
+    "stat.S_IFMT(mode) before refusing",
+)
+def test_a_zip_without_file_type_bits_installs(tmp_path: Path) -> None:
+    """Python's own `ZipFile.writestr(name, data)` writes mode 0o600 with no type bits."""
+    artifact = tmp_path / "a"
+    artifact.write_bytes(_zip({"plugin.py": b"x"}, mode=0o600))
+    assert set(unpack(artifact, "a", tmp_path / "out")) == {"plugin.py"}
+
+
+def test_a_zip_symlink_is_refused(tmp_path: Path) -> None:
+    artifact = tmp_path / "a"
+    artifact.write_bytes(_zip({"link": b"/etc/passwd"}, mode=0o120777))
+    with pytest.raises(UnsafeArchiveError, match="got a link or special file"):
+        unpack(artifact, "a", tmp_path / "out")
+
+
+def test_an_executable_entry_stays_executable_and_others_do_not(tmp_path: Path) -> None:
+    artifact = tmp_path / "a"
+    artifact.write_bytes(_zip({"run": b"#!/bin/sh\n"}, mode=0o100755))
+    unpack(artifact, "a", tmp_path / "out")
+    assert (tmp_path / "out/run").stat().st_mode & 0o777 == 0o755
+    plain = tmp_path / "b"
+    plain.write_bytes(_zip({"data": b"x"}))
+    unpack(plain, "b", tmp_path / "out2")
+    assert (tmp_path / "out2/data").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_default_limits_are_the_documented_ones() -> None:
+    assert (DEFAULT_LIMITS.archive_entries, DEFAULT_LIMITS.unpacked_bytes) == (10_000, 1 << 30)
+    assert isinstance(DEFAULT_LIMITS, Limits)
+
+
+# --- the resolver and yanked versions ---------------------------------------------------
+
+
+def _yanked_world() -> dict[str, list[Candidate]]:
+    return {
+        "app": [Candidate.of("app", "1.0.0", [Dependency("lib", "=1.1.0")])],
+        "lib": [
+            Candidate.of("lib", "1.0.0"),
+            Candidate.of("lib", "1.1.0", yanked="broken"),
+        ],
+    }
+
+
+def test_a_dependencys_exact_pin_does_not_select_a_yanked_version() -> None:
+    """Mutant: the `by_user` condition dropped: only the user may ask for a yanked version."""
+    with pytest.raises(ResolutionError, match=r"cannot resolve lib: .*1\.1\.0 \(yanked\)"):
+        resolve([Root("app")], _yanked_world())
+
+
+def test_the_users_exact_pin_selects_a_yanked_version_with_a_warning() -> None:
+    resolution = resolve([Root("lib", "=1.1.0")], _yanked_world())
+    assert resolution.selected["lib"].version == "1.1.0"
+    assert resolution.warnings == [
+        "lib 1.1.0 is yanked (broken); installing it only because you asked for exactly "
+        "this version"
+    ]
+
+
+def test_a_users_range_skips_a_yanked_version() -> None:
+    assert resolve([Root("lib", ">=1.0.0")], _yanked_world()).selected["lib"].version == "1.0.0"

@@ -472,8 +472,9 @@ def test_an_installed_wheel_builds_the_site(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
     wheel = next(wheels.glob("plugindex-*.whl"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix),
-         str(wheel)],
+        # --ignore-installed: leave this environment's own plugindex (often -e) alone.
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed",
+         "--prefix", str(prefix), str(wheel)],
         check=True, capture_output=True,
     )  # fmt: skip
     site_packages = next(prefix.glob("lib/python*/site-packages"))

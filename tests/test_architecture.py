@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "publish": {"common"},
     "client": {"common", "trust", "format.names", "format.requirements"},
     "authoring": {"common", "format", "trust"},
+    "tuf": {"common", "format", "index"},
     "cli": {"*"},
 }
 

@@ -59,6 +59,23 @@ def page_path(order: str, page: int) -> str:
     return PAGE_TEMPLATES[order].format(page=page)
 
 
+# The registry's signed (TUF) metadata: `N.root.json`, `timestamp.json`, and the
+# versioned `N.<role>.json` of the other roles (see docs/tuf.md).
+METADATA = "metadata/"
+TIMESTAMP = METADATA + "timestamp.json"
+# TUF roles in the order they are written: delegated bins, targets, snapshot, root;
+# the timestamp, which names the snapshot, last of all.
+_METADATA_RANKS = {"bins": 4, "targets": 5, "snapshot": 6, "root": 7}
+
+
+def consistent_path(path: str, sha256: str) -> str:
+    """Return where a TUF target is served: `dir/<sha256>.<file>`, or its own path if hashed."""
+    if sha256 in path:  # content-addressed already (artifacts, search files)
+        return path
+    folder, slash, name = path.rpartition("/")
+    return f"{folder}{slash}{sha256}.{name}"
+
+
 # Write order: what a document points at is in place before the document is.
 # Lower ranks are written first; the small top-level pointers go last.
 def write_rank(path: str) -> int:
@@ -69,6 +86,11 @@ def write_rank(path: str) -> int:
         return 1
     if path in (CONFIG, STATUS):
         return 3
+    if path.startswith(METADATA):
+        if path == TIMESTAMP:
+            return 8
+        role = path.removesuffix(".json").rpartition(".")[2].partition("-")[0]
+        return _METADATA_RANKS.get(role, 4)
     return 2
 
 

@@ -23,10 +23,11 @@ from builder.format.schema_errors import describe, to_problems
 
 REGISTRY_FILE = "registry.yaml"
 PLUGINS_DIR = "plugins"
+TUF_DIR = "tuf"  # the registry's TUF root metadata (builder/tuf reads it)
 PLUGIN_FILE = "plugin.yaml"
 VERSIONS_DIR = "versions"
 # Top-level entries an index may hold besides its plugins.
-_TOP_LEVEL = frozenset({REGISTRY_FILE, PLUGINS_DIR, "README.md"})
+_TOP_LEVEL = frozenset({REGISTRY_FILE, PLUGINS_DIR, TUF_DIR, "README.md"})
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -106,13 +107,13 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
                     shown(index, entry.name),
                     None,
                     "",
-                    "unexpected entry (expected only registry.yaml, plugins/ and README.md)",
+                    "unexpected entry (expected only registry.yaml, plugins/, tuf/ and README.md)",
                 )
             )
         elif entry.is_symlink() or not (
-            entry.is_dir() if entry.name == PLUGINS_DIR else entry.is_file()
+            entry.is_dir() if entry.name in (PLUGINS_DIR, TUF_DIR) else entry.is_file()
         ):
-            kind = "folder" if entry.name == PLUGINS_DIR else "regular file"
+            kind = "folder" if entry.name in (PLUGINS_DIR, TUF_DIR) else "regular file"
             problems.append(
                 Problem(
                     shown(index, entry.name),

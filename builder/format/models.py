@@ -197,6 +197,32 @@ class Policy(Strict):
     download_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0  # seconds
 
 
+class TufExpiry(Strict):
+    """How long each role's signed metadata stays valid once signed (days); docs/tuf.md."""
+
+    root: Annotated[int, Field(gt=0, le=3660)] = 365
+    targets: Annotated[int, Field(gt=0, le=366)] = 30
+    snapshot: Annotated[int, Field(gt=0, le=366)] = 7
+    timestamp: Annotated[int, Field(gt=0, le=366)] = 1
+
+
+def _check_power_of_two(value: int) -> int:
+    if value & (value - 1):
+        raise ValueError(f"expected a power of two such as 256, got {value}")
+    return value
+
+
+class Tuf(Strict):
+    expiry: TufExpiry = TufExpiry()
+    # Hashed bins the targets are spread over: sized to the index (registry init).
+    bins: Annotated[int, Field(ge=2, le=65536), AfterValidator(_check_power_of_two)] = 256
+    # Where `build` finds each online role's key: file:PATH (relative to the index),
+    # env:VARIABLE (base64) or a KMS URI. Never the key itself.
+    signers: dict[
+        Literal["targets", "snapshot", "timestamp"], Annotated[str, Field(max_length=500)]
+    ] = {}
+
+
 class RegistryConfig(Strict):
     format: Literal[1]
     name: Name
@@ -206,6 +232,7 @@ class RegistryConfig(Strict):
     base_url: Annotated[str, _pattern(r"https?://[^\s]+/", "an http(s) URL ending in /")]
     categories: Annotated[list[Category], Field(min_length=1), Unique]
     policy: Policy = Policy()
+    tuf: Tuf = Tuf()  # the registry's signed metadata (TUF)
 
 
 # --- plugins/<name>/plugin.yaml ------------------------------------------------------

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from builder.common import layout
 from builder.common.build_folder import files_on_disk, write_borrowed
@@ -26,7 +27,7 @@ from builder.index.render import (
     listing_documents,
     status_document,
 )
-from builder.index.stages import BuildView, OutputStage
+from builder.index.stages import BuildView, FinalStage, OutputStage
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,9 @@ def _build(
     )
     for stage in stages:
         _add_stage_files(plan, stage.name, stage.plan(view))
+    for stage in stages:  # a stage that signs the build sees every other stage's files
+        if isinstance(stage, FinalStage):
+            _add_stage_files(plan, stage.name, stage.plan_after(view, MappingProxyType(plan)))
 
     def commit_starts() -> None:
         forget_cache(out)

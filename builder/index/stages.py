@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
@@ -65,4 +65,13 @@ class OutputStage(Protocol):
 
     def committed(self, view: BuildView) -> None:
         """Save the stage's own state once the build's files are in place."""
+        ...
+
+
+@runtime_checkable
+class FinalStage(OutputStage, Protocol):
+    """A stage that also adds files once every stage has planned (the TUF signatures)."""
+
+    def plan_after(self, view: BuildView, plan: Mapping[str, Planned]) -> dict[str, Planned]:
+        """Return the files this stage adds, given the whole plan of the build so far."""
         ...

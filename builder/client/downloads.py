@@ -11,11 +11,11 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from builder.client.documents import Version
+from builder.client.parallel import Cancel, run_parallel
 from builder.client.signatures import TrustError
 from builder.common.fetch import Fetcher, TooLargeError
 from builder.common.files import CHUNK, HashingWriter, write_atomic
@@ -40,6 +40,19 @@ def check_artifact_size(name: str, version: Version, limits: Limits) -> None:
         )
 
 
+class _Checked:
+    """A sink that stops a transfer once its command is cancelled (checked per chunk)."""
+
+    def __init__(self, sink: HashingWriter, cancel: Cancel) -> None:
+        self.sink = sink
+        self.cancel = cancel
+
+    def write(self, data: bytes, /) -> int:
+        """Take the next chunk, unless the work was cancelled."""
+        self.cancel.check()
+        return self.sink.write(data)
+
+
 def download_all(
     fetcher: Fetcher,
     versions: Mapping[str, Version],
@@ -47,25 +60,30 @@ def download_all(
     *,
     cache_dir: Path | None,
     progress: ProgressFactory | None,
+    cancel: Cancel | None = None,
 ) -> None:
-    """Download each plugin's artifact to `folder/<name>`, in parallel, all verified."""
+    """Download each plugin's artifact to `folder/<name>`, in parallel, all verified.
+
+    The first failure, or Ctrl-C, cancels the downloads still queued or running.
+    """
+    cancel = cancel or Cancel()
     total = sum(version.entry.artifact.size for version in versions.values())
     display = progress(total) if progress else contextlib.nullcontext(None)
-    with display as advance, ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS) as pool:
-        futures = [
-            pool.submit(
-                fetch_artifact,
+    with display as advance:
+
+        def one(item: tuple[str, Version]) -> None:
+            name, version = item
+            fetch_artifact(
                 fetcher,
                 name,
                 version,
                 folder / name,
                 cache_dir=cache_dir,
                 progress=advance,
+                cancel=cancel,
             )
-            for name, version in versions.items()
-        ]
-        for future in futures:
-            future.result()
+
+        run_parallel(one, list(versions.items()), workers=PARALLEL_DOWNLOADS, cancel=cancel)
 
 
 def fetch_artifact(
@@ -76,8 +94,11 @@ def fetch_artifact(
     *,
     cache_dir: Path | None,
     progress: Callable[[int], None] | None,
+    cancel: Cancel | None = None,
 ) -> None:
     """Download a version's artifact into `dest`, verified against the signed index."""
+    cancel = cancel or Cancel()
+    cancel.check()  # queued behind a failure or Ctrl-C: never start
     artifact = version.entry.artifact
     cached = cache_dir / ARTIFACT_CACHE / artifact.sha256 if cache_dir else None
     if cached is not None and cached.is_file():
@@ -90,7 +111,12 @@ def fetch_artifact(
     with dest.open("xb") as sink:
         writer = HashingWriter(sink)
         try:
-            fetcher.download(artifact.download, writer, max_size=artifact.size, progress=progress)
+            fetcher.download(
+                artifact.download,
+                _Checked(writer, cancel),
+                max_size=artifact.size,
+                progress=progress,
+            )
         except TooLargeError:
             raise TrustError(
                 f"{url}: {name} {version.number}: larger than the signed index says "

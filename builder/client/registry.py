@@ -7,7 +7,6 @@ every signature in it is checked (`trust.verify_plugin`) before anything reads i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from builder.client.documents import (
     parse_config,
     parse_plugin,
 )
+from builder.client.parallel import run_parallel
 from builder.client.signatures import (
     TrustError,
     VersionTrust,
@@ -114,8 +114,8 @@ class Registry:
         self.config  # noqa: B018 - fetched once, before the threads need it
         if len(wanted) <= 1:
             return {name: self.verified(name) for name in wanted}
-        with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(wanted))) as pool:
-            return dict(zip(wanted, pool.map(self.verified, wanted), strict=True))
+        found = run_parallel(self.verified, wanted, workers=_PARALLEL)
+        return dict(zip(wanted, found, strict=True))
 
 
 def _signature_status(trust: VersionTrust, name: str) -> str:

@@ -1,0 +1,122 @@
+"""The client's commands as a person meets them: real processes, signals, pipes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.common import layout
+from builder.index.build import build
+from tests.conftest import PLUGINDEX
+from tests.fault_server import Recorder, dripping, serve_recorded
+
+EVERY_PLUGIN = [
+    "auth-basic",
+    "auth-jwt",
+    "datasource-csv",
+    "datasource-postgres",
+    "observability-otel",
+    "protocol-grpc",
+    "template-crypto",
+    "template-faker",
+]
+
+
+class Served:
+    """A build served on 127.0.0.1, with a home folder for one user's plugins and cache."""
+
+    def __init__(self, out: Path, url: str, recorder: Recorder, home: Path) -> None:
+        self.out = out
+        self.url = url
+        self.recorder = recorder
+        self.home = home
+
+    @property
+    def plugins(self) -> Path:
+        return self.home / "plugins"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PLUGINDEX_REGISTRY": self.url,
+            "PLUGINDEX_PLUGINS_DIR": str(self.plugins),
+            "PLUGINDEX_CACHE_DIR": str(self.home / "cache"),
+            "PLUGINDEX_CONFIG_DIR": str(self.home / "config"),
+        }
+
+    def artifact_paths(self) -> list[str]:
+        paths = []
+        for name in EVERY_PLUGIN:
+            document = json.loads((self.out / layout.index_path(name)).read_bytes())
+            paths += ["/" + v["artifact"]["download"] for v in document["versions"]]
+        return paths
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        # A session of its own: the signal goes to the whole group, as a terminal's Ctrl-C does.
+        return subprocess.Popen(
+            [*PLUGINDEX, *args],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+
+@pytest.fixture
+def served(index: Path, tmp_path: Path) -> Iterator[Served]:
+    out = tmp_path / "out"
+    build(index, out)
+    with serve_recorded(out) as (url, recorder):
+        yield Served(out, url, recorder, tmp_path / "home")
+
+
+def _wait_for(condition: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_downloads_stops_within_a_second_and_changes_nothing(
+    served: Served,
+) -> None:
+    """Eight slow downloads (four running, four queued): Ctrl-C stops all of them, exit 130."""
+    artifacts = set(served.artifact_paths())
+    for path in artifacts:  # about 20 s per artifact: one byte every 50 ms
+        body = (served.out / path[1:]).read_bytes()
+        served.recorder.faults[path] = [dripping(body, 0.05)]
+
+    def downloads() -> int:
+        return sum(1 for h in served.recorder.hits if h.path in artifacts)
+
+    process = served.start("install", *EVERY_PLUGIN)
+    try:
+        _wait_for(lambda: downloads() >= 1, 30)
+        time.sleep(0.5)  # every worker busy with its first download
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert elapsed < 1.0, f"took {elapsed:.2f} s to stop"
+    assert stderr.strip() == "interrupted"
+    time.sleep(0.5)
+    assert downloads() <= 4  # the queued downloads never started
+    assert sorted(p.name for p in served.plugins.iterdir()) == [".plugindex"]
+    assert list((served.plugins / ".plugindex").glob("txn-*")) == []
+    assert list((served.home / "cache").glob("artifacts/*")) == []

@@ -21,10 +21,10 @@ from click.testing import CliRunner
 
 from builder.cli.main import cli
 from builder.common import layout
-from builder.common.layout import content_type
+from builder.common.layout import IMMUTABLE, content_type
 from builder.index.build import build
 from builder.publish.folder import LocalStorage
-from builder.publish.publish import IMMUTABLE, PublishOptions, publish
+from builder.publish.publish import PublishOptions, publish
 from builder.publish.record import RECORD, record_of
 from builder.publish.s3 import S3Storage
 from builder.publish.storage import ConflictError
@@ -228,6 +228,7 @@ def test_published_bucket_serves_every_object_with_headers(
     files = snapshot(out)
     assert f"uploaded {len(files)} objects" in done.stdout
     assert "init: public read for" in done.stdout
+    assert "init: website hosting: " in done.stdout  # set, or said why not
     for key, data in files.items():
         status, body, headers = http_get(
             public_url(s3_server, s3_bucket, key), {"Origin": "https://example.org"}

@@ -98,3 +98,35 @@ def content_type(path: str) -> str:
     """Return the content type a store serves a published file with."""
     suffix = path.rsplit("/", 1)[-1].rpartition(".")[2]
     return CONTENT_TYPES.get(f".{suffix}", "application/octet-stream")
+
+
+# --- how a store serves the build -------------------------------------------------
+
+IMMUTABLE = "public, max-age=31536000, immutable"  # content-addressed: never changes
+MUTABLE = "public, max-age=60"  # documents, pages and pointers: revalidated within a minute
+NOT_FOUND_PAGE = "404.html"  # served with status 404 for any path the build lacks
+# Folders whose files are named by their content (a new content is a new name).
+_IMMUTABLE_FOLDERS = ("artifacts/", "static/")
+
+# What every HTML page is allowed to do, sent as headers where the store can
+# (`plugindex serve`; a CDN in front of a bucket) and as <meta> in every page: no
+# inline script, nothing from another origin but https images in READMEs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def cache_control(path: str) -> str:
+    """Return the Cache-Control a published file is served with."""
+    if path.startswith(_IMMUTABLE_FOLDERS):
+        return IMMUTABLE
+    # Search files are content-addressed too; only their manifests change in place.
+    if path.startswith("search/") and not path.endswith("manifest.json"):
+        return IMMUTABLE
+    return MUTABLE

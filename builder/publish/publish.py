@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.common.layout import content_type
+from builder.common.layout import cache_control, content_type
 from builder.publish.lease import WAIT_STEP, Lease, must_wait, take_lease
 from builder.publish.plan import (
     BuildFiles,
@@ -46,8 +46,6 @@ from builder.publish.storage import Storage
 
 log = logging.getLogger(__name__)
 
-IMMUTABLE = "public, max-age=31536000, immutable"  # content-addressed: never changes
-MUTABLE = "public, max-age=60"  # documents and pointers: revalidated within a minute
 _PARALLEL_UPLOADS = 16
 # A batch is sent in chunks of at most this many uploads or bytes, the lease checked
 # before each: a publisher that lost its lease stops within one chunk.
@@ -276,7 +274,7 @@ def _upload_batch(
                 upload.key,
                 upload.source,
                 content_type=content_type(upload.key),
-                cache_control=IMMUTABLE if upload.key.startswith("artifacts/") else MUTABLE,
+                cache_control=cache_control(upload.key),
             )
             if on_upload is not None:
                 on_upload(upload.key, upload.size)

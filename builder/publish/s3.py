@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from builder.common.layout import NOT_FOUND_PAGE
 from builder.publish.storage import ConflictError, StorageError, Stored
 
 if TYPE_CHECKING:
@@ -153,7 +154,26 @@ class S3Storage:
             done.append("CORS: GET and HEAD from any origin")
         except Exception as e:
             raise _wrapped(e, f"s3://{self.bucket}", "set up") from e
+        done.append(self._init_website())
         return done
+
+    def _init_website(self) -> str:
+        """Serve folders' index.html and the build's 404 page, where the store can."""
+        try:
+            self.client.put_bucket_website(
+                Bucket=self.bucket,
+                WebsiteConfiguration={
+                    "IndexDocument": {"Suffix": "index.html"},
+                    "ErrorDocument": {"Key": f"{self.prefix}/{NOT_FOUND_PAGE}".lstrip("/")},
+                },
+            )
+        except Exception as e:  # many S3-compatible stores have no website hosting
+            return (
+                f"website hosting: not available here ({_code(e) or type(e).__name__}); "
+                f"serve the site through a CDN or web server that maps folders to "
+                f"index.html and missing paths to {NOT_FOUND_PAGE}"
+            )
+        return f"website hosting: folders serve index.html, missing paths {NOT_FOUND_PAGE}"
 
 
 def _public_read_policy(bucket: str, scope: str) -> str:

@@ -1,4 +1,9 @@
-"""Serve a build folder on the loopback interface, as a bucket would serve it."""
+"""Serve a build folder on the loopback interface, as a bucket (or its CDN) would serve it.
+
+Directories serve their `index.html`, unknown paths the build's 404 page with status
+404, and every answer carries the headers `builder.common.layout` gives a store:
+Cache-Control by path, and on pages the Content-Security-Policy.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from builder.common.layout import CONTENT_TYPES
+from builder.common.layout import CONTENT_TYPES, NOT_FOUND_PAGE, SECURITY_HEADERS, cache_control
 
 
 class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
@@ -28,20 +33,22 @@ class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
         # Decoded first: `%2e` is a dot too.
         path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
         if any(part.startswith(".") for part in path.replace("\\", "/").split("/") if part):
-            self.send_error(404, "Not found")
-            return None
+            return self._not_found()
         local = Path(self.translate_path(self.path))
         if local.is_dir():
-            index = local / "index.html"
-            if not index.is_file():
-                self.send_error(404, "Not found")
+            if not path.endswith("/"):  # relative links in the page need the slash
+                self.send_response(301)
+                self.send_header("Location", path + "/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return None
-            local = index
+            local = local / "index.html"
         try:
             info = local.stat()
         except OSError:
-            self.send_error(404, "Not found")
-            return None
+            return self._not_found()
+        if not local.is_file():
+            return self._not_found()
         etag = (
             '"'
             + hashlib.sha256(
@@ -61,8 +68,34 @@ class BuildRequestHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("ETag", etag)
         self.send_header("Last-Modified", email.utils.formatdate(info.st_mtime, usegmt=True))
         self.send_header("Access-Control-Allow-Origin", "*")
+        self._send_store_headers(local)
         self.end_headers()
         return stream
+
+    def _send_store_headers(self, local: Path) -> None:
+        rel = local.relative_to(self.directory).as_posix()
+        self.send_header("Cache-Control", cache_control(rel))
+        if local.suffix == ".html":
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
+
+    def _not_found(self) -> None:
+        """Answer 404 with the build's own page when it has one, as the bucket does."""
+        page = Path(self.directory) / NOT_FOUND_PAGE
+        try:
+            body = page.read_bytes()
+        except OSError:
+            self.send_error(404, "Not found")
+            return
+        self.send_response(404)
+        self.send_header("Content-Type", CONTENT_TYPES[".html"])
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("PLUGINDEX_SERVE_QUIET") != "1":

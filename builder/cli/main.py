@@ -13,7 +13,7 @@ import logging
 import click
 
 from builder import __version__
-from builder.cli import author, maintainer, search, user
+from builder.cli import author, maintainer, registry_admin, search, user
 from builder.cli.report import quiet_broken_pipe
 
 
@@ -33,6 +33,7 @@ for command in (
     *author.COMMANDS,
     *user.COMMANDS,
     *search.COMMANDS,
+    *registry_admin.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -15,6 +15,7 @@ from builder.common.errors import InvalidIndexError, PlugindexError, Problem
 
 if TYPE_CHECKING:
     from builder.index.stages import OutputStage
+    from builder.tuf.metadata import Previous
 
 DEFAULT_INDEX = "registry-index"
 
@@ -92,12 +93,17 @@ def validate(  # Click passes every option by keyword
     click.echo(done)
 
 
-def build_stages() -> list[OutputStage]:
-    """Return the stages every `plugindex build` runs after the JSON index."""
+def build_stages(live: Previous | None = None) -> list[OutputStage]:
+    """Return the stages every `plugindex build` runs after the JSON index.
+
+    `live`: the registry the build will be published to, whose metadata versions the
+    signing stage must go past (else the previous build in the output folder).
+    """
     from builder.search.stage import SearchStage
     from builder.site.stage import SiteStage
+    from builder.tuf.stage import TufStage
 
-    return [SiteStage(), SearchStage()]
+    return [SiteStage(), SearchStage(), TufStage(previous=live)]  # signing last: signs all
 
 
 @click.command()
@@ -127,13 +133,18 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
     from builder.index.build import build as run_build
 
     live_objects: dict[str, str] | None = None
+    previous: Previous | None = None
     if live is not None:
+        from builder.cli.registry_admin import StorePrevious
         from builder.publish.record import record_of
         from builder.publish.target import open_target
 
-        record = record_of(open_target(live))
+        store = open_target(live)
+        record = record_of(store)
         live_objects = record.objects if record is not None else {}
-    result = run_build(index, out, fetch=not no_fetch, live=live_objects, stages=build_stages())
+        previous = StorePrevious(store, live_objects)
+    stages = build_stages(previous)
+    result = run_build(index, out, fetch=not no_fetch, live=live_objects, stages=stages)
     report = result.report
     click.echo(
         f"built {result.plugins} plugins, {result.versions} versions into {out}: "

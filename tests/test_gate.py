@@ -455,7 +455,8 @@ def test_an_approved_similar_name_passes(repo: Path) -> None:
     base_registry = read(repo, registry)
     # Maintainers approve the name on main first; then the plugin's PR passes.
     git(repo, "checkout", "-q", "main")
-    write(repo, registry, base_registry + "  approved_similar_names: [auth-jwtt]\n")
+    approved = "policy:\n  approved_similar_names: [auth-jwtt]\n"
+    write(repo, registry, base_registry.replace("policy:\n", approved, 1))
     commit(repo, "approve auth-jwtt")
     git(repo, "checkout", "-q", "pr")
     git(repo, "rebase", "-q", "main")

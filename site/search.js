@@ -92,6 +92,17 @@
     return shards.get(file);
   }
 
+  function shardFile(key, hash) {
+    var safe = key;
+    if (!/^[a-z0-9_-]+$/.test(key)) {
+      safe = "x";
+      new TextEncoder().encode(key).forEach(function (b) {
+        safe += (b < 16 ? "0" : "") + b.toString(16);
+      });
+    }
+    return safe + "." + hash + ".json.gz";
+  }
+
   function shardKey(index, word) {
     for (var n = Math.min(word.length, 16); n >= 1; n--) {
       var key = word.slice(0, n);
@@ -263,7 +274,7 @@
       });
       return Promise.all(
         wanted.map(function (key) {
-          return loadShard(index.shards[key]);
+          return loadShard(shardFile(key, index.shards[key]));
         })
       ).then(function (list) {
         var loaded = new Map();

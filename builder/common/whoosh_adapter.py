@@ -423,6 +423,13 @@ def _word_query(word: str) -> query.Query:
     if len(word) >= 2:
         parts.append(query.Prefix("name_words", word, boost=WEIGHTS["name_words"] / 4))
     if len(word) >= 4:
+        # Whoosh's edit distance counts a swap of two letters as two edits: try swaps as terms.
+        swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(1, len(word) - 1)}
+        parts.extend(
+            query.Term(field, swapped, boost=WEIGHTS[field] * FUZZY_FACTOR)
+            for swapped in sorted(swaps - {word})
+            for field in FUZZY_FIELDS
+        )
         distance = 2 if len(word) >= 8 else 1
         parts.extend(
             query.FuzzyTerm(

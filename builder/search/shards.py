@@ -224,7 +224,7 @@ def shard_path(key: str, content: bytes) -> tuple[str, bytes]:
     """Return the published path of a shard and its gzipped bytes."""
     packed = gzip.compress(content, compresslevel=9, mtime=0)
     safe = key if _SAFE_KEY.fullmatch(key) else "x" + key.encode("utf-8").hex()
-    digest = hashlib.sha256(packed).hexdigest()[:12]
+    digest = hashlib.sha256(packed).hexdigest()[:10]
     return f"{ROOT}t/{safe}.{digest}.json.gz", packed
 
 
@@ -243,8 +243,10 @@ def manifest_document(
         "categories": categories,
         "engines": engines,
         "min_typo_length": 4,
-        # key -> file name under t/ (keys are word prefixes; longest match wins)
-        "shards": {key: path.rsplit("/", 1)[1] for key, path in sorted(shards.items())},
+        # key -> the hash in its file name, t/<key>.<hash>.json.gz (a key outside
+        # [a-z0-9_-] is written "x" + the hex of its UTF-8); the longest key matching
+        # the start of a word is its shard.
+        "shards": {key: path.rsplit(".", 3)[1] for key, path in sorted(shards.items())},
     }
     return (
         json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"

@@ -4,11 +4,13 @@
     python benchmarks/bench_build.py --plugins 1000 --versions 5
 
 Steps: generate the index (timed for information), parse every YAML file with PyYAML's
-C loader (the parse-only baseline), then run `plugindex build` as a subprocess three
+C loader (the parse-only baseline), run two cold builds for the site's cost (the JSON
+index alone, and with the HTML site), then run `plugindex build` as a subprocess three
 times: cold (fresh output folder), no-op (same command again) and after one plugin
 released a new version. Each build is a separate process, so its peak memory is its
-own max RSS (read with os.wait4). Data lives in benchmarks/.data/ (git-ignored) and is
-kept after the run, for profiling.
+own max RSS (read with os.wait4). The site's page weights are read from the cold
+build. Data lives in benchmarks/.data/ (git-ignored) and is kept after the run, for
+profiling.
 """
 
 from __future__ import annotations
@@ -39,7 +41,32 @@ NOOP_SECONDS = 3.0
 ONE_CHANGED_SECONDS = 5.0
 PEAK_MEMORY_BYTES = 1024 * MIB  # 1 GiB
 RATIO = 2.5
-HANDFUL = 10  # files a one-plugin change may rewrite
+SITE_RATIO = 1.5  # cold build with the site over the same build without it
+HANDFUL = 10  # JSON files a one-plugin change may rewrite
+PLUGIN_PAGE_BYTES = 30 * 1024  # a plugin page without README, plus the CSS
+HOME_PAGE_BYTES = 50 * 1024  # the home page, plus the CSS
+KIB = 1024
+
+# Runs one build in-process with a chosen set of later stages: "none" (the JSON index
+# only), "site" (with the HTML site) or "all" (what `plugindex build` runs).
+_RUNNER = """
+import sys
+from pathlib import Path
+from builder.index.build import build
+index, out, which = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+if which == "all":
+    from builder.cli.maintainer import build_stages
+    stages = build_stages()
+elif which == "site":
+    from builder.site.stage import SiteStage
+    stages = [SiteStage()]
+else:
+    stages = []
+r = build(index, out, fetch=False, stages=stages)
+print(f"built {r.plugins} plugins, {r.versions} versions into {out}: "
+      f"{len(r.report.written)} written, {len(r.report.removed)} removed, "
+      f"{r.report.unchanged} unchanged ({len(r.reparsed)} plugins parsed)")
+"""
 
 _SUMMARY = re.compile(
     r"built (?P<plugins>\d+) plugins, (?P<versions>\d+) versions into .*: "
@@ -54,6 +81,7 @@ class BuildRun:
 
     seconds: float
     max_rss: int  # bytes
+    cpu: float  # user + system seconds of the build and the workers it waited for
     returncode: int
     stdout: str
     stderr: str
@@ -81,11 +109,17 @@ def plugindex_command() -> list[str]:
     return [sys.executable, "-c", "from builder.cli.main import main; main()"]
 
 
-def run_build(index: Path, out: Path) -> BuildRun:
-    """Run one build in its own process; return its wall time, max RSS and output."""
+def run_build(index: Path, out: Path, stages: str | None = None) -> BuildRun:
+    """Run one build in its own process; return its wall time, max RSS and output.
+
+    `stages` None runs `plugindex build`; "none", "site" or "all" run the build
+    function with those later stages (see _RUNNER).
+    """
     # The synthetic artifacts are URLs on a host that does not exist: measure the
     # build itself, not downloads (which `--no-fetch` skips).
     command = [*plugindex_command(), "build", str(index), "--out", str(out), "--no-fetch"]
+    if stages is not None:
+        command = [sys.executable, "-c", _RUNNER, str(index), str(out), stages]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
@@ -99,6 +133,7 @@ def run_build(index: Path, out: Path) -> BuildRun:
         return BuildRun(
             seconds=seconds,
             max_rss=usage.ru_maxrss * 1024,  # KiB on Linux
+            cpu=usage.ru_utime + usage.ru_stime,
             returncode=process.returncode,
             stdout=stdout.read().decode("utf-8", "replace"),
             stderr=stderr.read().decode("utf-8", "replace"),
@@ -157,7 +192,36 @@ def kind_of(path: str) -> str:
         return "api/plugins/ (by name) pages"
     if path.startswith("artifacts/"):
         return "artifacts/"
+    if path.startswith("plugins/"):
+        return "plugins/<name>/ " + path.rsplit("/", 1)[-1] + " (site)"
+    if path.endswith((".html", ".xml")) and "/" in path:
+        return path.split("/", 1)[0] + "/ (site)"
     return path
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Sizes of the site's pages in the cold build, in bytes (HTML plus the CSS)."""
+
+    css: int
+    plugin_median: int  # plugin pages (the synthetic plugins have no README)
+    plugin_max: int
+    home: int
+    pages: int  # HTML pages in the build
+
+
+def page_weights(out: Path) -> Weights:
+    """Return the weights of the site's pages in a build."""
+    css = sum(p.stat().st_size for p in (out / "static").glob("style.*.css"))
+    plugin = sorted(p.stat().st_size for p in (out / "plugins").glob("*/index.html"))
+    pages = sum(1 for path in snapshot(out) if path.endswith(".html"))
+    return Weights(
+        css=css,
+        plugin_median=plugin[len(plugin) // 2] + css if plugin else 0,
+        plugin_max=plugin[-1] + css if plugin else 0,
+        home=(out / "index.html").stat().st_size + css,
+        pages=pages,
+    )
 
 
 def _seconds(value: float) -> str:
@@ -209,6 +273,9 @@ class Measurements:
     files: int
     generation: float
     baseline: float
+    json_only: BuildRun  # cold, the JSON index alone
+    with_site: BuildRun  # cold, the JSON index and the HTML site
+    weights: Weights
     cold: BuildRun
     noop: BuildRun
     one: BuildRun
@@ -227,6 +294,16 @@ class Measurements:
         """Return cold build time over the parse-only baseline."""
         return self.cold.seconds / self.baseline
 
+    @property
+    def site_ratio(self) -> float:
+        """Return the cold build with the site over the same build without it."""
+        return self.with_site.seconds / self.json_only.seconds
+
+    @property
+    def pages_written(self) -> int:
+        """Return the HTML pages and feeds the one-changed build replaced."""
+        return sum(1 for p in self.rewritten if p.endswith((".html", ".xml")))
+
 
 def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
     """Generate the index under `base` and time every step (progress on stdout)."""
@@ -238,6 +315,15 @@ def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
     print(f"  generated in {generation:.1f} s", flush=True)
     baseline, files = parse_only(index)
     print(f"  parse-only baseline: {files} files in {baseline:.2f} s", flush=True)
+    json_only = run_build(index, base / "out-json", "none")
+    _check(json_only, "cold build of the JSON index alone")
+    print(f"  cold build, JSON index alone: {json_only.seconds:.2f} s", flush=True)
+    shutil.rmtree(base / "out-json")
+    with_site = run_build(index, base / "out-site", "site")
+    _check(with_site, "cold build with the site")
+    print(f"  cold build with the site: {with_site.seconds:.2f} s", flush=True)
+    weights = page_weights(base / "out-site")
+    shutil.rmtree(base / "out-site")
     cold = run_build(index, out)
     _check(cold, "cold build")
     print(f"  cold build: {cold.seconds:.2f} s", flush=True)
@@ -258,6 +344,9 @@ def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
         files=files,
         generation=generation,
         baseline=baseline,
+        json_only=json_only,
+        with_site=with_site,
+        weights=weights,
         cold=cold,
         noop=noop,
         one=one,
@@ -271,11 +360,11 @@ def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
 def report(m: Measurements) -> list[str]:
     """Print the results table; return the names of the missed targets."""
     one = m.one
-    handful = (
-        0 <= one.count("written") <= HANDFUL
-        and one.count("removed") == 0
-        and one.count("parsed") == 1
-    )
+    # The JSON index's own files (the search stage writes JSON too, counted apart).
+    json_written = sum(1 for p in m.rewritten if p.endswith(".json") and "search/" not in p)
+    handful = 0 <= json_written <= HANDFUL and one.count("removed") == 0
+    handful = handful and one.count("parsed") == 1
+    w = m.weights
     checks = {
         "cold build": m.cold.seconds <= COLD_SECONDS,
         "no-op rebuild": m.noop.seconds <= NOOP_SECONDS,
@@ -283,6 +372,9 @@ def report(m: Measurements) -> list[str]:
         "peak memory": m.peak <= PEAK_MEMORY_BYTES,
         "cold / parse-only ratio": m.ratio <= RATIO,
         "one-changed writes a handful": handful,
+        "site: cold with / without": m.site_ratio <= SITE_RATIO,
+        "site: plugin page weight": w.plugin_max <= PLUGIN_PAGE_BYTES,
+        "site: home page weight": w.home <= HOME_PAGE_BYTES,
     }
     rows = [
         _row("metric", "measured", "target") + "         status",
@@ -321,10 +413,40 @@ def report(m: Measurements) -> list[str]:
             checks["cold / parse-only ratio"],
         ),
         _row(
-            "one-changed: files written",
-            str(one.count("written")),
+            "one-changed: JSON files written",
+            str(json_written),
             f"<= {HANDFUL}",
             checks["one-changed writes a handful"],
+        ),
+        _row("one-changed: site pages written", str(m.pages_written)),
+        _row("one-changed: files written (all)", str(one.count("written"))),
+        _row("cold, JSON index alone (info)", _seconds(m.json_only.seconds)),
+        _row("cold, JSON index + site (info)", _seconds(m.with_site.seconds)),
+        _row(
+            "  the same in CPU time (info)",
+            f"{m.with_site.cpu / max(m.json_only.cpu, 1e-9):.2f}",
+            f"({m.json_only.cpu:.1f} / {m.with_site.cpu:.1f} s)",
+        ),
+        _row(
+            "site: cold with / without",
+            f"{m.site_ratio:.2f}",
+            f"<= {SITE_RATIO}",
+            checks["site: cold with / without"],
+        ),
+        _row("  peak memory with the site", _mib(m.with_site.max_rss)),
+        _row("site: HTML pages in the build", str(w.pages)),
+        _row(
+            "site: plugin page + CSS (max)",
+            f"{w.plugin_max / KIB:.1f} KiB",
+            f"<= {PLUGIN_PAGE_BYTES // KIB} KiB",
+            checks["site: plugin page weight"],
+        ),
+        _row("site: plugin page + CSS (median)", f"{w.plugin_median / KIB:.1f} KiB"),
+        _row(
+            "site: home page + CSS",
+            f"{w.home / KIB:.1f} KiB",
+            f"<= {HOME_PAGE_BYTES // KIB} KiB",
+            checks["site: home page weight"],
         ),
     ]
     print()

@@ -216,6 +216,9 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="paths under builder/, e.g. trust/signing.py")
     parser.add_argument("--children", type=int, default=1, help="parallel mutants (default 1)")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument(
+        "--tests", nargs="+", help="run these test files instead of the module's own selection"
+    )
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -223,7 +226,8 @@ def main() -> int:
         return 2
     scores = []
     for module in args.modules or list(MODULES):
-        score = run_module(module, MODULES[module], children=args.children, show=args.show)
+        tests = args.tests or MODULES[module]
+        score = run_module(module, tests, children=args.children, show=args.show)
         scores.append(score)
         print(
             f"{module:28} {score.killed:4}/{score.total:<4} killed  {score.percent:5.1f} %  "

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.cli.registry_admin import StoreWriter
 from builder.client.tuf_updater import (
@@ -127,11 +129,12 @@ def doc(name: str) -> str:
 
 def test_build_signs_every_file_a_client_reads(signed: Signed) -> None:
     """Documents, artifacts, listings and config.json are targets; the site is not."""
-    from tuf.api.metadata import Metadata
+    from tuf.api.metadata import Metadata, Targets
 
     targets: dict[str, object] = {}
     for path in (signed.out / "metadata").glob("*.bins-*.json"):
-        targets.update(Metadata.from_bytes(path.read_bytes()).signed.targets)
+        bin_: Metadata[Targets] = Metadata.from_bytes(path.read_bytes())
+        targets.update(bin_.signed.targets)
     assert doc("alpha") in targets and layout.CONFIG in targets and layout.NAMES in targets
     assert any(p.startswith("artifacts/") for p in targets)
     sha = hashlib.sha256((signed.out / doc("alpha")).read_bytes()).hexdigest()
@@ -173,7 +176,9 @@ def test_no_key_material_in_the_build_output(signed: Signed) -> None:
     secrets = [b"PRIVATE KEY"]
     for pem in signed.keys.glob("*.pem"):
         secrets.append(base64.b64encode(pem.read_bytes())[:40])
-        raw = read_private(pem)._private_key.private_bytes_raw()  # type: ignore[attr-defined]
+        key = serialization.load_pem_private_key(pem.read_bytes(), None)
+        assert isinstance(key, Ed25519PrivateKey)
+        raw = key.private_bytes_raw()
         secrets += [base64.b64encode(raw)[:40], raw.hex().encode()]
     found = [
         str(path)
@@ -294,7 +299,7 @@ def test_refresh_re_signs_roles_near_expiry(
     signed: Signed, served: tuple[str, Recorder], tmp_path: Path
 ) -> None:
     """Twenty days without a build: refresh re-signs the bins, targets and snapshot too."""
-    url, _ = served
+    _ = served
     root = check_root_chain([signed.root()], lambda n: "root", None)
     keys = {r: read_private(signed.keys / f"{r}.pem") for r in ONLINE}
     import datetime
@@ -332,7 +337,7 @@ def test_a_registry_without_tuf_is_refused(tmp_path: Path, signed: Signed) -> No
 def test_rotate_root_cli_and_the_client_follows(
     signed: Signed, served: tuple[str, Recorder], tmp_path: Path
 ) -> None:
-    """`plugindex registry rotate-root` writes root 2; the next build publishes it; clients follow."""
+    """`registry rotate-root` writes root 2; the next build publishes it; clients follow."""
     url, _ = served
     client_for(url, signed, tmp_path / "home").refresh()
     new_key = tmp_path / "root-4.pem"

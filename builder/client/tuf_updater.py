@@ -130,7 +130,8 @@ def _checked_root(data: bytes, where: str) -> bytes:
             raise TypeError(f"a {root.signed.type} file")
         root.signed.verify_delegate(Root.type, root.signed_bytes, root.signatures)
     except (tuf_errors.RepositoryError, ValueError, TypeError, KeyError) as e:
-        raise TufRefusedError(f"{where}: not a valid TUF root ({e})") from None
+        cause = f": {e.__cause__}" if e.__cause__ is not None else ""
+        raise TufRefusedError(f"{where}: not a valid TUF root ({e}{cause})") from None
     _check_distinct_keys(root.signed, where)
     return data
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -40,7 +41,10 @@ from builder.common import layout
 from builder.common.errors import PlugindexError
 from builder.tuf.keys import SNAPSHOT, TARGETS, TIMESTAMP
 
+log = logging.getLogger(__name__)
+
 DAY = 86400  # seconds
+_MAX_VERSION = 200_000_000_000  # seconds since 1970 (year ~8300): past it, no expiry fits
 BINS = "bins"  # delegated role names: bins-00 … bins-ff
 SERIALIZER = JSONSerializer(compact=True)
 
@@ -242,7 +246,8 @@ class Generator:
         if data is None:
             return versions
         stamp: Metadata[Timestamp] = parse(data, Timestamp.type, stamp_path)
-        versions[TIMESTAMP] = stamp.signed.version
+        if self._trusted(stamp, TIMESTAMP, stamp_path):
+            versions[TIMESTAMP] = stamp.signed.version
         snap_version = stamp.signed.snapshot_meta.version
         versions[SNAPSHOT] = snap_version
         snap_path = metadata_path(SNAPSHOT, snap_version)
@@ -253,9 +258,29 @@ class Generator:
                 f"build or registry; publish a complete build first)"
             )
         snapshot: Metadata[Snapshot] = parse(data, Snapshot.type, snap_path)
+        if not self._trusted(snapshot, SNAPSHOT, snap_path):
+            return versions
         for name, info in snapshot.signed.meta.items():
             versions[name.removesuffix(".json")] = info.version
         return versions
+
+    def _trusted(self, live: Metadata[Any], role: str, where: str) -> bool:
+        """Return whether live metadata is signed by keys the root still authorises.
+
+        After a key rotation, versions signed by the old key (perhaps fast-forwarded
+        by whoever stole it) are not what new versions must go past.
+        """
+        try:
+            self.root.verify_delegate(role, live.signed_bytes, live.signatures)
+        except (UnsignedMetadataError, ValueError):
+            log.warning("%s: not signed by the current %s key: its version is ignored", where, role)
+            return False
+        if live.signed.version > _MAX_VERSION:
+            raise TufError(
+                f"{where}: version {live.signed.version} is beyond any time (a fast-forward "
+                f"by a stolen {role} key?); rotate that key with plugindex registry rotate-root"
+            )
+        return True
 
     def _role(
         self,

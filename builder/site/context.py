@@ -12,6 +12,7 @@ import math
 import string
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from builder.common import layout
@@ -228,10 +229,9 @@ def home_context(
 ) -> dict[str, Any]:
     """Return the home page's context."""
     counts = category_counts(registry, facts)
-    recent = heapq.nsmallest(
-        HOME_ROWS, rows.values(), key=lambda r: (_descending(r.updated), r.name)
-    )
-    new = heapq.nsmallest(HOME_ROWS, rows.values(), key=lambda r: (_descending(r.first), r.name))
+    ordered = [rows[name] for name in sorted(rows)]
+    recent = _newest(HOME_ROWS, ordered, "updated")
+    new = _newest(HOME_ROWS, ordered, "first")
     return {
         "title": registry.title,
         "description": registry.description or "",
@@ -251,11 +251,13 @@ def home_context(
     }
 
 
-def _descending(date: str) -> tuple[int, ...]:
-    """Sort key that puts later ISO dates first (and "" last)."""
-    if not date:
-        return (1,)
-    return (0, *(-int(part) for part in date.split("-")))
+def _newest(count: int, ordered: Sequence[Row], field: str) -> list[Row]:
+    """Return the `count` rows with the latest `field` date; ties keep their order.
+
+    `nlargest` is stable like `sorted(reverse=True)`, so rows given in name order stay
+    in name order among equal dates, and "" (no date) comes last.
+    """
+    return heapq.nlargest(count, ordered, key=attrgetter(field))
 
 
 def search_context(
@@ -456,11 +458,12 @@ def global_feeds(
 ) -> dict[str, dict[str, Any]]:
     """Return the new-plugins and all-releases feeds, by path."""
     base = registry.base_url
-    new = heapq.nsmallest(FEED_ENTRIES, rows.values(), key=lambda r: (_descending(r.first), r.name))
-    releases = heapq.nsmallest(
+    new = _newest(FEED_ENTRIES, [rows[name] for name in sorted(rows)], "first")
+    # Ties (same day) stay in name order, then version order (oldest first).
+    releases = heapq.nlargest(
         RELEASE_ENTRIES,
-        ((p.name, v) for p in facts.values() for v in p.version_rows),
-        key=lambda item: (_descending(item[1][2]), item[0], item[1][0]),
+        ((name, v) for name in sorted(facts) for v in facts[name].version_rows),
+        key=lambda item: item[1][2],
     )
     return {
         "feeds/new.xml": feed_context(

@@ -15,12 +15,14 @@ each surviving mutant is equivalent.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -53,16 +55,17 @@ MODULES: dict[str, list[str]] = {
     ],
     "client/signatures.py": ["tests/test_client_security.py"],
     "client/downloads.py": ["tests/test_client_security.py"],
-    "client/install.py": ["tests/test_client_security.py", "tests/test_client.py"],
+    "client/install.py": ["tests/test_client.py"],
     "common/fetch.py": ["tests/test_fetch_security.py", "tests/test_fetch.py"],
-    "index/output.py": ["tests/test_index_security.py", "tests/test_build.py"],
-    "index/artifacts.py": ["tests/test_index_security.py", "tests/test_build.py"],
-    "publish/plan.py": ["tests/test_publish_security.py", "tests/test_publish.py"],
-    "publish/lease.py": ["tests/test_publish_security.py", "tests/test_publish.py"],
-    "gate/rules.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+    "common/http_client.py": ["tests/test_fetch_security.py", "tests/test_fetch.py"],
+    "index/output.py": ["tests/test_index_security.py"],
+    "index/artifacts.py": ["tests/test_gate_security.py"],
+    "publish/plan.py": ["tests/test_publish_security.py"],
+    "publish/lease.py": ["tests/test_publish_security.py"],
     "gate/ownership.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
     "gate/immutability.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
     "gate/yanks.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+    "gate/pull_request.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
 }
 
 
@@ -127,22 +130,39 @@ def mutmut_section(module: str, tests: list[str]) -> str:
     )
 
 
-def prepare(module: str, tests: list[str]) -> Path:
-    """Copy the work tree into a fresh folder whose pyproject narrows mutmut to `module`."""
+def prepare(module: str, tests: list[str], *, worktree: bool) -> Path:
+    """Copy the code into a fresh folder whose pyproject narrows mutmut to `module`.
+
+    By default the committed tree (HEAD) is copied, with the selected test files as
+    they are in the work tree: half-finished edits elsewhere in a shared work tree
+    then cannot break the run. `worktree` copies the work tree as it is instead.
+    """
     folder = WORK / module.replace("/", "-").removesuffix(".py")
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", ".mypy_cache", ".ruff_cache")
-    shutil.copytree(ROOT / "builder", folder / "builder", ignore=ignore)
-    for name in ALSO_COPY:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=ignore)
-        elif source.is_file():
-            shutil.copy2(source, folder / name)
+    names = ["builder", *ALSO_COPY, "pyproject.toml"]
+    if worktree:
+        ignore = shutil.ignore_patterns("__pycache__", ".mypy_cache", ".ruff_cache")
+        for name in names:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, folder / name, ignore=ignore)
+            elif source.is_file():
+                shutil.copy2(source, folder / name)
+    else:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", "HEAD", *names],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        for test in tests:
+            shutil.copy2(ROOT / test, folder / test)
     (folder / f"{FRESH_CACHES}.py").write_text(_FRESH_CACHES_SOURCE, encoding="utf-8")
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject = (folder / "pyproject.toml").read_text(encoding="utf-8")
     # Drop the repository's own [tool.mutmut] section: the narrowed one replaces it.
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[)", "", pyproject)
     (folder / "pyproject.toml").write_text(
@@ -166,10 +186,12 @@ def read_results(folder: Path, module: str) -> tuple[dict[str, int], list[str]]:
     return counts, survivors
 
 
-def run_module(module: str, tests: list[str], *, children: int, show: bool) -> Score:
+def run_module(
+    module: str, tests: list[str], *, children: int, show: bool, worktree: bool
+) -> Score:
     """Run mutmut on one module with its tests; return the score."""
     tests = [test for test in tests if (ROOT / test).is_file()]  # files not written yet
-    folder = prepare(module, tests)
+    folder = prepare(module, tests, worktree=worktree)
     env = dict(os.environ)
     # Subprocesses (`plugindex ...` in CLI tests) must import the mutated package too,
     # not the editable install's original.
@@ -217,6 +239,9 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=1, help="parallel mutants (default 1)")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument(
+        "--worktree", action="store_true", help="mutate the work tree as it is, not HEAD"
+    )
+    parser.add_argument(
         "--tests", nargs="+", help="run these test files instead of the module's own selection"
     )
     args = parser.parse_args()
@@ -227,7 +252,9 @@ def main() -> int:
     scores = []
     for module in args.modules or list(MODULES):
         tests = args.tests or MODULES[module]
-        score = run_module(module, tests, children=args.children, show=args.show)
+        score = run_module(
+            module, tests, children=args.children, show=args.show, worktree=args.worktree
+        )
         scores.append(score)
         print(
             f"{module:28} {score.killed:4}/{score.total:<4} killed  {score.percent:5.1f} %  "

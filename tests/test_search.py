@@ -364,7 +364,7 @@ def test_segments_stay_bounded_over_many_one_plugin_updates(tmp_path: Path) -> N
     assert counts[0] == 2  # the big segment and one small one
     index = _open(tmp_path)
     assert index.doc_count() == 200
-    assert [h.record["name"] for h in index.search(_token(39), {})] == ["plugin-019"]
+    assert [index.record(h.docnum)["name"] for h in index.search(_token(39), {})] == ["plugin-019"]
     assert index.search(_token(0), {}) == []  # plugin-000 was updated again at step 20
     # No file of an older generation is left behind in the folder.
     assert sorted(p.name for p in tmp_path.glob("*.seg")) == engine.index_files(tmp_path)[:-1]

@@ -333,25 +333,37 @@ def query(
         "licenses": filters.license or "",
     }
     hits = index.search(text, wanted)
-    rows: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
+    # Records are loaded only where needed (a version filter, or the page shown): a broad
+    # query matches thousands of plugins, and sorting reads columns instead.
     needs_version = bool(host is not None or filters.engine or filters.format)
+    rows: list[tuple[engine.Hit, dict[str, Any] | None, dict[str, Any] | None]] = []
     for hit in hits:
-        version = chosen_version(hit.record, filters, host)
-        if version is None and needs_version:
+        if not needs_version:
+            rows.append((hit, None, None))
             continue
-        rows.append((hit.score, hit.record, version or {}))
+        record = index.record(hit.docnum)
+        version = chosen_version(record, filters, host)
+        if version is not None:
+            rows.append((hit, record, version))
     if sort == "name":
-        rows.sort(key=lambda r: r[1]["name"])
+        rows.sort(key=lambda r: index.value("name", r[0].docnum))
     elif sort == "recent":
-        rows.sort(key=lambda r: r[2].get("released") or r[1]["released"] or "", reverse=True)
+        rows.sort(
+            key=lambda r: (r[2] or {}).get("released") or index.value("released", r[0].docnum),
+            reverse=True,
+        )
     elif sort in {"downloads", "rating"}:
-        rows.sort(key=lambda r: -(r[1].get(sort) or 0))
+        rows.sort(key=lambda r: -(index.value(sort, r[0].docnum) or 0))
     # Plugins whose every version is yanked go last whatever the order (the sort is stable).
-    rows.sort(key=lambda r: bool(r[1]["yanked_only"]))
+    rows.sort(key=lambda r: index.value("yanked_only", r[0].docnum))
     total = len(rows)
     pages = max(1, -(-total // limit))
-    chunk = rows[(page - 1) * limit : page * limit]
-    return Results(total, page, pages, [_result(s, r, v) for s, r, v in chunk])
+    shown = []
+    for hit, loaded, chosen in rows[(page - 1) * limit : page * limit]:
+        record = loaded if loaded is not None else index.record(hit.docnum)
+        version = chosen if loaded is not None else chosen_version(record, filters, host)
+        shown.append(_result(hit.score, record, version or {}))
+    return Results(total, page, pages, shown)
 
 
 def _result(score: float, record: Mapping[str, Any], version: Mapping[str, Any]) -> dict[str, Any]:

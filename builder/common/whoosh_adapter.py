@@ -93,7 +93,7 @@ def make_schema() -> fields.Schema:
         released=fields.ID(sortable=True),
         downloads=fields.NUMERIC(int, bits=64, sortable=True),
         rating=fields.NUMERIC(int, bits=32, sortable=True),  # hundredths of a star
-        yanked_only=fields.BOOLEAN(),
+        yanked_only=fields.NUMERIC(int, bits=8, sortable=True),  # 1: every version yanked
         record=fields.STORED(),
     )
 
@@ -132,7 +132,7 @@ def fields_of(record: Mapping[str, Any]) -> dict[str, Any]:
         "released": record["released"] or "",
         "downloads": int(record.get("downloads") or 0),
         "rating": round(float(record.get("rating") or 0.0) * 100),
-        "yanked_only": bool(record["yanked_only"]),
+        "yanked_only": 1 if record["yanked_only"] else 0,
         "record": json.dumps(record, sort_keys=True, separators=(",", ":")),
     }
 
@@ -345,7 +345,7 @@ def live_documents(reader: IndexReader) -> Iterator[tuple[int, str]]:
 @dataclass(frozen=True)
 class Hit:
     score: float
-    record: dict[str, Any]
+    docnum: int
 
 
 class VerifiedIndex:
@@ -362,6 +362,7 @@ class VerifiedIndex:
             raise ValueError(f"expected one table of contents, got {len(generations)}")
         self._index = FileIndex(storage, indexname=INDEX_NAME)
         self._searcher: Searcher = self._index.searcher()
+        self._columns: dict[str, Any] = {}
 
     def close(self) -> None:
         """Release the searcher."""
@@ -370,6 +371,19 @@ class VerifiedIndex:
     def doc_count(self) -> int:
         """Return the number of plugins in the index."""
         return int(self._searcher.doc_count())
+
+    def record(self, docnum: int) -> dict[str, Any]:
+        """Return the stored search record of a hit (loaded only when needed: it costs)."""
+        record: dict[str, Any] = json.loads(self._searcher.stored_fields(docnum)["record"])
+        return record
+
+    def value(self, field: str, docnum: int) -> Any:
+        """Return a sortable field's value for a hit (name, released, downloads, rating,
+        yanked_only), read from its column without loading the record."""
+        if field not in self._columns:
+            self._columns[field] = self._searcher.reader().column_reader(field)
+        value = self._columns[field][docnum]
+        return value.decode("utf-8") if isinstance(value, bytes) else value
 
     def search(self, text: str, filters: Mapping[str, str]) -> list[Hit]:
         """Return every plugin matching `text` and `filters`, best first.
@@ -383,8 +397,7 @@ class VerifiedIndex:
         wanted = query.And(restrict) if restrict else None
         tokens = query_words(text)
         if not tokens:
-            hits = self._searcher.search(query.Every(), limit=None, filter=wanted)
-            return [Hit(0.0, json.loads(h["record"])) for h in hits]
+            return self._run(query.Every(), wanted)
         name = "-".join(tokens)
         whole = [query.Term("name", name, boost=WEIGHTS["name"])]
         if len(name) >= 2:
@@ -397,7 +410,7 @@ class VerifiedIndex:
 
     def _run(self, q: query.Query, wanted: query.Query | None) -> list[Hit]:
         hits = self._searcher.search(q, limit=None, filter=wanted)
-        return [Hit(float(h.score or 0.0), json.loads(h["record"])) for h in hits]
+        return [Hit(float(h.score or 0.0), int(h.docnum)) for h in hits]
 
 
 def query_words(text: str) -> list[str]:

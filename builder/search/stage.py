@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 WHOOSH_ROOT = "search/whoosh/"
 WHOOSH_MANIFEST = WHOOSH_ROOT + "manifest.json"
 MANIFEST_FORMAT = 1
-_STATE_FORMAT = 1
+_STATE_FORMAT = 2  # 2: yanked_only became a sortable column
 
 
 def whoosh_path(name: str, sha256: str) -> str:

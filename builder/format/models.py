@@ -251,6 +251,13 @@ class Owner(Strict):
     retired_keys: Annotated[list[PublicKey], Field(max_length=32), Unique] = []
 
 
+class Deprecation(Strict):
+    """The owners' word that a plugin should no longer be used, and what to use instead."""
+
+    message: LongText
+    replacement: Name | None = None  # another plugin of this registry
+
+
 class PluginManifest(Strict):
     name: Name
     display_name: Text
@@ -263,6 +270,7 @@ class PluginManifest(Strict):
     categories: Annotated[list[Slug], Field(min_length=1, max_length=5), Unique]
     owners: Annotated[list[Owner], Field(min_length=1, max_length=10), Unique]
     readme: ReadmePath | None = None
+    deprecated: Deprecation | None = None  # signed like the rest; clients warn on it
     # Raised by one with every signed change to this file, so an old signed
     # plugin.yaml (say, with a removed owner) can never be replayed.
     revision: Serial = 1

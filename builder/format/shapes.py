@@ -24,8 +24,13 @@ def version_entry(version: VersionManifest) -> dict[str, Any]:
 
 
 def manifest_fields(manifest: PluginManifest) -> dict[str, Any]:
-    """Return plugin.yaml's fields in their published shape (what `statements` signs)."""
-    return {
+    """Return plugin.yaml's fields in their published shape (what `statements` signs).
+
+    `deprecated` is there only when the plugin is deprecated: a document (and the
+    statement) of a plugin that is not stays byte for byte what it was before the
+    field existed, so no old signature breaks.
+    """
+    fields: dict[str, Any] = {
         "name": manifest.name,
         "display_name": manifest.display_name,
         "description": manifest.description,
@@ -39,3 +44,6 @@ def manifest_fields(manifest: PluginManifest) -> dict[str, Any]:
         "readme": manifest.readme,
         "revision": manifest.revision,
     }
+    if manifest.deprecated is not None:
+        fields["deprecated"] = manifest.deprecated.model_dump(exclude_none=True)
+    return fields

@@ -46,6 +46,9 @@ MANIFEST_FIELDS = (
     "readme",
     "revision",
 )
+# Fields signed only when present: a plugin.yaml without them gives the bytes it gave
+# before they existed, so every signature made then still verifies.
+OPTIONAL_MANIFEST_FIELDS = ("deprecated",)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -87,4 +90,7 @@ def unyank_statement(
 def manifest_statement(registry: str, fields: Mapping[str, Any]) -> bytes:
     """Return the statement of a plugin.yaml's content (its published shape)."""
     body = {field: fields.get(field) for field in MANIFEST_FIELDS}
+    for field in OPTIONAL_MANIFEST_FIELDS:
+        if fields.get(field) is not None:
+            body[field] = fields[field]
     return statement("manifest", registry, str(fields["name"]), body)

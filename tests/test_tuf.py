@@ -411,3 +411,9 @@ def test_init_cli_writes_root_and_keys(tmp_path: Path) -> None:
         check=False,
     )
     assert again.returncode == 3 and "already has a root" in again.stderr
+
+
+def test_a_build_without_a_source_time_is_left_unsigned(signed: Signed) -> None:
+    """No git and no SOURCE_DATE_EPOCH: never the clock; the build carries no metadata."""
+    build(signed.index, signed.out, environ={**signed.env}, stages=[TufStage(environ=signed.env)])
+    assert not (signed.out / "metadata").exists()

@@ -124,6 +124,17 @@ class TufStage:
         if not roots:
             self._state = None
             return {}
+        if view.timestamp is None:
+            # Never the clock: with no source time the build stays unsigned, and clients
+            # that trust this registry refuse it until it is built from git or with
+            # SOURCE_DATE_EPOCH.
+            log.warning(
+                "%s: no build time (expected a git checkout or SOURCE_DATE_EPOCH): the "
+                "build is NOT signed; clients that trust this registry will refuse it",
+                view.index,
+            )
+            self._state = None
+            return {}
         now = build_time(view)
         try:
             return self._plan(view, plan, roots, now)

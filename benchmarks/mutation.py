@@ -116,26 +116,27 @@ _STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests
 _STATUS |= {36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
 
 
-def mutmut_section(module: str, tests: list[str]) -> str:
+def mutmut_section(module: str, tests: list[str], deselect: list[str]) -> str:
     """Return the `[tool.mutmut]` TOML that narrows a run to `module` and `tests`."""
+    skipped = [arg for node in deselect for arg in ("--deselect", node)]
     return (
         "[tool.mutmut]\n"
         'source_paths = ["builder"]\n'
         f'only_mutate = ["builder/{module}"]\n'
         f"also_copy = {json.dumps([*ALSO_COPY, FRESH_CACHES + '.py'])}\n"
-        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps([*tests, *skipped])}\n"
         f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "{FRESH_CACHES}", '
         '"--timeout=120"]\n'
         "timeout_multiplier = 5.0\n"
     )
 
 
-def prepare(module: str, tests: list[str], *, worktree: bool) -> Path:
+def prepare(module: str, tests: list[str], *, worktree: bool, deselect: list[str]) -> Path:
     """Copy the code into a fresh folder whose pyproject narrows mutmut to `module`.
 
-    By default the committed tree (HEAD) is copied, with the selected test files as
-    they are in the work tree: half-finished edits elsewhere in a shared work tree
-    then cannot break the run. `worktree` copies the work tree as it is instead.
+    By default the committed tree (HEAD) is copied, plus selected test files not yet
+    committed: half-finished edits elsewhere in a shared work tree then cannot break
+    the run. `worktree` copies the work tree as it is instead.
     """
     folder = WORK / module.replace("/", "-").removesuffix(".py")
     if folder.exists():
@@ -159,14 +160,15 @@ def prepare(module: str, tests: list[str], *, worktree: bool) -> Path:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
-        for test in tests:
-            shutil.copy2(ROOT / test, folder / test)
+        for test in tests:  # test files not committed yet come from the work tree
+            if not (folder / test).exists():
+                shutil.copy2(ROOT / test, folder / test)
     (folder / f"{FRESH_CACHES}.py").write_text(_FRESH_CACHES_SOURCE, encoding="utf-8")
     pyproject = (folder / "pyproject.toml").read_text(encoding="utf-8")
     # Drop the repository's own [tool.mutmut] section: the narrowed one replaces it.
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[)", "", pyproject)
     (folder / "pyproject.toml").write_text(
-        pyproject + "\n" + mutmut_section(module, tests), encoding="utf-8"
+        pyproject + "\n" + mutmut_section(module, tests, deselect), encoding="utf-8"
     )
     tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))  # still valid
     return folder
@@ -187,11 +189,17 @@ def read_results(folder: Path, module: str) -> tuple[dict[str, int], list[str]]:
 
 
 def run_module(
-    module: str, tests: list[str], *, children: int, show: bool, worktree: bool
+    module: str,
+    tests: list[str],
+    *,
+    children: int,
+    show: bool,
+    worktree: bool,
+    deselect: list[str],
 ) -> Score:
     """Run mutmut on one module with its tests; return the score."""
     tests = [test for test in tests if (ROOT / test).is_file()]  # files not written yet
-    folder = prepare(module, tests, worktree=worktree)
+    folder = prepare(module, tests, worktree=worktree, deselect=deselect)
     env = dict(os.environ)
     # Subprocesses (`plugindex ...` in CLI tests) must import the mutated package too,
     # not the editable install's original.
@@ -199,6 +207,8 @@ def run_module(
     (folder / "mutants").mkdir()
     env["PYTHONPATH"] = str(folder / "mutants")
     env["PYTHONHASHSEED"] = "0"
+    # The copy is no git checkout: builds take their metadata time from here instead.
+    env.setdefault("SOURCE_DATE_EPOCH", "1700000000")
     started = time.monotonic()
     log = folder / "mutmut.log"
     with log.open("w", encoding="utf-8") as out:
@@ -239,6 +249,12 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=1, help="parallel mutants (default 1)")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument(
+        "--deselect",
+        action="append",
+        default=[],
+        help="a test node id to leave out (one failing on HEAD for reasons of its own)",
+    )
+    parser.add_argument(
         "--worktree", action="store_true", help="mutate the work tree as it is, not HEAD"
     )
     parser.add_argument(
@@ -253,7 +269,12 @@ def main() -> int:
     for module in args.modules or list(MODULES):
         tests = args.tests or MODULES[module]
         score = run_module(
-            module, tests, children=args.children, show=args.show, worktree=args.worktree
+            module,
+            tests,
+            children=args.children,
+            show=args.show,
+            worktree=args.worktree,
+            deselect=args.deselect,
         )
         scores.append(score)
         print(

@@ -387,3 +387,39 @@ def test_owner_keys_include_retired_keys_only_when_asked() -> None:
     owners = [_Owner("jan", ["k1"], ["old"]), _Owner("eva", ["k2", "k1"], [])]
     assert owner_keys(owners, retired=False) == {"k1": "jan", "k2": "eva"}
     assert owner_keys(owners, retired=True) == {"k1": "jan", "old": "jan", "k2": "eva"}
+
+
+def test_a_deprecation_is_signed_only_when_present() -> None:
+    """Older plugin.yaml signatures stay valid; a present deprecation is signed as is."""
+    assert statements.manifest_statement("reg", {**MANIFEST, "deprecated": None}) == (
+        MANIFEST_VECTOR
+    )
+    deprecated = {"message": "use plug2", "replacement": "plug2"}
+    got = statements.manifest_statement("reg", {**MANIFEST, "deprecated": deprecated})
+    assert b'"deprecated":{"message":"use plug2","replacement":"plug2"}' in got
+    other = {**deprecated, "replacement": "evil"}
+    assert statements.manifest_statement("reg", {**MANIFEST, "deprecated": other}) != got
+
+
+def test_a_refused_key_is_quoted_up_to_60_characters() -> None:
+    text = "rsa:" + "A" * 100
+    with pytest.raises(ValueError, match="expected") as caught:
+        raw_public_key(text)
+    assert str(caught.value) == f"expected ed25519:<base64>, got {text[:60]!r}"
+    bad = "ed25519:" + "!" * 100
+    with pytest.raises(ValueError, match="expected") as caught:
+        raw_public_key(bad)
+    assert str(caught.value) == f"expected base64 after ed25519:, got {bad[:60]!r}"
+
+
+def test_a_key_with_characters_outside_base64_is_refused() -> None:
+    """Lenient decoding would drop the stray character and accept the key."""
+    encoded = PUBLIC.removeprefix("ed25519:")
+    with pytest.raises(ValueError, match="expected base64 after ed25519:"):
+        raw_public_key(f"ed25519:{encoded[:10]}*{encoded[10:]}")
+
+
+def test_a_signature_with_characters_outside_base64_is_malformed() -> None:
+    block = sign_statement(KEY, RELEASE_VECTOR)
+    stray = {**block, "value": block["value"][:10] + "\n" + block["value"][10:]}
+    assert verify_statement(stray, RELEASE_VECTOR, [PUBLIC]) == Check(Verdict.MALFORMED)

@@ -11,6 +11,7 @@ from builder.client.resolve import (
     Options,
     ResolutionError,
     Root,
+    Want,
     resolve,
 )
 from builder.common.limits import Limits
@@ -138,3 +139,47 @@ def test_upgrade_unlocks_the_named_plugins() -> None:
     locked = {"lib": c("lib", "1.0.0")}
     got = resolve([Root("lib")], REGISTRY, locked=locked, unlock=["lib"])
     assert versions(got.selected) == {"lib": "1.1.0"}
+
+
+YANKED_OLD = {
+    "lib": [
+        c("lib", "0.1.0", yanked="leaks memory"),
+        c("lib", "0.1.1"),
+        c("lib", "0.2.0"),
+    ]
+}
+
+
+def test_upgrade_moves_off_an_installed_yanked_version_when_a_newer_one_fits() -> None:
+    locked = {"lib": c("lib", "0.1.0", yanked="leaks memory")}
+    got = resolve(
+        [Root("lib", "~0.1", "you (installed earlier)")], YANKED_OLD, locked=locked, unlock=["lib"]
+    )
+    assert versions(got.selected) == {"lib": "0.1.1"}
+    assert got.warnings == []
+
+
+def test_upgrade_keeps_an_installed_yanked_version_while_nothing_newer_fits() -> None:
+    """The documented rule: an installed yanked version stays while it fits (no exit 4)."""
+    registry = {"lib": [c("lib", "0.0.9"), c("lib", "0.1.0", yanked="leaks memory")]}
+    locked = {"lib": c("lib", "0.1.0", yanked="leaks memory")}
+    root = Root("lib", "~0.1", "you (installed earlier)")
+    got = resolve([root], registry, locked=locked, unlock=["lib"])
+    assert versions(got.selected) == {"lib": "0.1.0"}
+    assert got.warnings == [
+        "lib 0.1.0 (installed) is yanked (leaks memory); kept: no newer version fits the "
+        "requirements (you (installed earlier) wants ~0.1)"
+    ]
+
+
+def test_a_yanked_version_that_is_not_installed_is_still_skipped_on_upgrade() -> None:
+    locked = {"lib": c("lib", "0.0.9")}
+    registry = {"lib": [c("lib", "0.0.9"), c("lib", "0.1.0", yanked="leaks memory")]}
+    got = resolve([Root("lib", "*")], registry, locked=locked, unlock=["lib"])
+    assert versions(got.selected) == {"lib": "0.0.9"}
+
+
+def test_the_resolution_records_who_wants_what() -> None:
+    got = resolve([Root("app", "^1.0")], REGISTRY)
+    assert got.wants["lib"] == [Want("app 1.1.0", "^1.1")]
+    assert got.wants["app"] == [Want("you", "^1.0")]

@@ -111,11 +111,19 @@ class _Extended(NamedTuple):
     queue: tuple[str, ...]
 
 
+class Want(NamedTuple):
+    """Who asked for a plugin, and with which requirement (for explanations)."""
+
+    who: str
+    requirement: str
+
+
 @dataclass
 class Resolution:
     selected: dict[str, Candidate]
     wanted_by: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    wants: dict[str, list[Want]] = field(default_factory=dict)
 
 
 def _exact(requirement: Requirement, key: VersionKey) -> bool:
@@ -133,6 +141,7 @@ class _Search:
         max_steps: int,
     ) -> None:
         self.available = available
+        self.installed = {n: c.version for n, c in locked.items()}
         self.locked = {n: c for n, c in locked.items() if n not in unlock}
         self.options = options
         self.host = key_of(options.host) if options.host else None
@@ -152,19 +161,32 @@ class _Search:
         except RequirementError:
             return False
 
+    def is_installed(self, candidate: Candidate) -> bool:
+        """Tell whether this version is the installed one (kept or being upgraded)."""
+        return self.installed.get(candidate.name) == candidate.version
+
     def fits(self, candidate: Candidate, wants: Sequence[_Want]) -> bool:
-        installed = self.locked.get(candidate.name) == candidate
         for want in wants:
             if not want.requirement.matches(
                 candidate.key, allow_prerelease=self.options.prerelease
             ):
                 return False
-        if installed:
-            return True  # already installed: yanked or not, it stays while it fits
-        if not wants and candidate.key[3] != RELEASE and not self.options.prerelease:
+        if self.locked.get(candidate.name) == candidate:
+            return True  # kept as installed: yanked or not, it stays while it fits
+        # An installed version being upgraded is still a choice, behind any newer one
+        # that fits: yanked or a prerelease since, it may stay (docs: "stays while it fits").
+        installed = self.is_installed(candidate)
+        if (
+            not installed
+            and not wants
+            and candidate.key[3] != RELEASE
+            and not self.options.prerelease
+        ):
             return False  # the prerelease rule, when nobody named a requirement
-        if candidate.yanked is not None and not any(
-            w.by_user and _exact(w.requirement, candidate.key) for w in wants
+        if (
+            not installed
+            and candidate.yanked is not None
+            and not any(w.by_user and _exact(w.requirement, candidate.key) for w in wants)
         ):
             return False
         return self.host_fits(candidate)
@@ -279,7 +301,7 @@ class _Search:
             notes.append("yanked")
         if not self.host_fits(candidate):
             notes.append(f"needs host {candidate.host}, this host is {self.options.host}")
-        if self.locked.get(candidate.name) == candidate:
+        if self.is_installed(candidate):
             notes.append("installed")
         return candidate.version + (f" ({'; '.join(notes)})" if notes else "")
 
@@ -323,13 +345,30 @@ def resolve(
             search.first_conflict or "no set of versions satisfies every requirement"
         )
     resolution = Resolution(
-        found.selected, {name: [w.who for w in ws] for name, ws in found.wants.items()}
+        found.selected,
+        {name: [w.who for w in ws] for name, ws in found.wants.items()},
+        wants={
+            name: [Want(w.who, str(w.requirement)) for w in ws] for name, ws in found.wants.items()
+        },
     )
-    locked_now = search.locked
     for name, candidate in sorted(found.selected.items()):
-        if candidate.yanked is not None and locked_now.get(name) != candidate:
+        if candidate.yanked is None:
+            continue
+        if not search.is_installed(candidate):
             resolution.warnings.append(
                 f"{name} {candidate.version} is yanked ({candidate.yanked}); "
                 "installing it only because you asked for exactly this version"
             )
+        elif name not in search.locked:  # upgraded, yet nothing newer fits
+            resolution.warnings.append(
+                f"{name} {candidate.version} (installed) is yanked ({candidate.yanked}); "
+                "kept: no newer version fits the requirements" + _asked(found.wants.get(name, ()))
+            )
     return resolution
+
+
+def _asked(wants: Sequence[_Want]) -> str:
+    """Return ` (who wants what)` for a message, or nothing when nobody named a requirement."""
+    if not wants:
+        return ""
+    return " (" + "; ".join(f"{w.who} wants {w.requirement}" for w in wants) + ")"

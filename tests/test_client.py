@@ -537,7 +537,7 @@ def test_upgrade_respects_requirements_and_moves_to_newer_releases(
         build(index, out)
         result = client.run("upgrade")
         assert result.exit_code == 0, result.output
-        assert result.stdout == "changed template-crypto 1.1.0 -> 1.1.1\n"
+        assert result.stdout == "upgraded template-crypto 1.1.0 -> 1.1.1\n"
         assert installed(client) == {"auth-jwt": "1.1.0", "template-crypto": "1.1.1"}
         assert client.lock()["plugins"]["auth-jwt"]["requested"] == "~1.1.0"
 
@@ -634,9 +634,10 @@ def test_info_shows_versions_yanks_and_signatures(client: Client) -> None:
 def test_install_json_output(client: Client) -> None:
     result = client.run("install", "template-crypto", "--json")
     assert json.loads(result.stdout) == {
-        "changes": [{"name": "template-crypto", "from": None, "to": "1.1.1"}],
+        "changes": [{"name": "template-crypto", "from": None, "to": "1.1.1", "action": "install"}],
         "unchanged": [],
         "warnings": [],
+        "dry_run": False,
     }
 
 
@@ -767,3 +768,370 @@ def test_a_deeply_nested_lockfile_is_a_clear_error(client: Client) -> None:
     result = client.run("list")
     assert result.exit_code == 3
     assert "plugindex.lock: not a plugindex lockfile (nested too deeply)" in result.stderr
+
+
+# --- yanked after install -------------------------------------------------------------
+
+
+def _yank(client: Client, name: str, version: str, reason: str) -> None:
+    """Yank a served version with an owner-signed yank, as a registry build would publish it."""
+    document = client.document(name)
+    entry = next(v for v in document["versions"] if v["version"] == version)
+    statement = statements.yank_statement(
+        REGISTRY_NAME, name, version, sha256=entry["artifact"]["sha256"], reason=reason, serial=1
+    )
+    owner = document["owners"][0]["github"]
+    entry["yanked"] = {
+        "reason": reason,
+        "serial": 1,
+        "signature": sign_statement(demo_key(owner), statement),
+    }
+    client.write_document(name, document)
+
+
+def _without_version(client: Client, name: str, version: str) -> dict[str, Any]:
+    """Serve a document without one version (each version is signed on its own); return it whole."""
+    whole = client.document(name)
+    client.write_document(
+        name, {**whole, "versions": [v for v in whole["versions"] if v["version"] != version]}
+    )
+    return whole
+
+
+DROPS = "Drops the last row."
+
+
+def test_an_installed_version_yanked_since_is_shown_warned_about_and_kept_by_upgrade(
+    client: Client,
+) -> None:
+    """`upgrade` no longer fails with exit 4: a yanked installed version stays while it fits."""
+    assert client.run("install", "datasource-csv@<1.0.2").exit_code == 0  # 1.0.0
+    _yank(client, "datasource-csv", "1.0.0", DROPS)
+    warning = f"warning: datasource-csv 1.0.0 (installed) is yanked: {DROPS}\n"
+    listed = client.run("list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout == f"datasource-csv 1.0.0 (you asked for <1.0.2; YANKED: {DROPS})\n"
+    assert listed.stderr == warning
+    assert client.lock()["plugins"]["datasource-csv"]["yanked"] == DROPS  # seen: recorded
+    shown = client.run("info", "datasource-csv")
+    assert f"  installed: 1.0.0 (YANKED: {DROPS})" in shown.stdout
+    assert (
+        "  1.0.0            2024-" in shown.stdout and "(installed; YANKED: Drops" in shown.stdout
+    )
+    upgraded = client.run("upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert upgraded.stdout == "everything is up to date\n"
+    assert upgraded.stderr == (
+        f"warning: datasource-csv 1.0.0 (installed) is yanked ({DROPS}); kept: no newer "
+        "version fits the requirements (you (installed earlier) wants <1.0.2)\n"
+    )
+    # Commands that read only the lockfile warn too, with no registry at hand.
+    dead = {"PLUGINDEX_REGISTRY": "http://127.0.0.1:9/"}
+    assert client.run("verify", **dead).stderr == warning
+    other = client.run("install", "template-crypto")
+    assert other.exit_code == 0 and other.stderr == warning
+
+
+def test_upgrade_moves_off_an_installed_yanked_version(client: Client) -> None:
+    whole = _without_version(client, "datasource-csv", "1.0.2")
+    assert client.run("install", "datasource-csv").exit_code == 0
+    assert installed(client) == {"datasource-csv": "1.0.0"}
+    client.write_document("datasource-csv", whole)
+    _yank(client, "datasource-csv", "1.0.0", DROPS)
+    result = client.run("upgrade")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "upgraded datasource-csv 1.0.0 -> 1.0.2\n"
+    assert client.lock()["plugins"]["datasource-csv"]["yanked"] is None
+
+
+# --- plans: say what changes and why; --dry-run ---------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(client: Client) -> None:
+    fresh = client.run("install", "auth-jwt", "--dry-run")
+    assert fresh.exit_code == 0, fresh.output
+    assert fresh.stdout == "would install auth-jwt 1.2.0\nwould install template-crypto 1.1.1\n"
+    assert not client.plugins.exists()
+    assert not any(h.path.startswith("/artifacts/") for h in client.recorder.hits)
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    before = _snapshot(client.plugins)
+    up = client.run("install", "auth-jwt@^1.2", "--dry-run")
+    assert up.stdout == "would upgrade auth-jwt 1.1.0 -> 1.2.0\n"
+    planned = json.loads(client.run("upgrade", "--dry-run", "--json").stdout)
+    assert planned["dry_run"] is True and planned["changes"] == []
+    gone = client.run("uninstall", "template-crypto", "--force", "--dry-run")
+    assert gone.stdout == "would uninstall template-crypto 1.1.1\n"
+    assert "auth-jwt 1.1.0 (needs ^1.1) may no longer work without template-crypto" in gone.stderr
+    assert _snapshot(client.plugins) == before
+
+
+DOWNGRADE_NOTE = (
+    "auth-jwt 1.2.0 needs template-crypto ^1.1, but template-crypto 1.0.0 is selected "
+    "(you want =1.0.0)"
+)
+
+
+def test_a_downgrade_to_satisfy_a_pin_is_explained(client: Client) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    result = client.run("install", "template-crypto@=1.0.0")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "downgraded auth-jwt 1.2.0 -> 1.0.0\ndowngraded template-crypto 1.1.1 -> 1.0.0\n"
+    )
+    # template-crypto's own downgrade is what was asked for: no note.
+    assert result.stderr == f"note: auth-jwt 1.0.0 (downgrade from 1.2.0: {DOWNGRADE_NOTE})\n"
+
+
+def test_an_older_version_than_the_newest_is_explained_before_downloading(
+    client: Client,
+) -> None:
+    """The plan reaches the caller before any artifact is requested."""
+    from builder.client.install import Outcome, Request, install
+    from builder.client.registry import Registry
+    from builder.client.resolve import Options
+    from builder.common.fetch import open_registry
+
+    seen: list[tuple[Outcome, int]] = []
+
+    def on_plan(outcome: Outcome) -> None:
+        downloads = sum(1 for h in client.recorder.hits if h.path.startswith("/artifacts/"))
+        seen.append((outcome, downloads))
+
+    requests = [Request("template-crypto", "=1.0.0"), Request("auth-jwt")]
+    registry = Registry(open_registry(client.url, None))
+    install(registry, client.plugins, requests, options=Options(), on_plan=on_plan)
+    [(plan, downloads)] = seen
+    assert downloads == 0
+    notes = {c.name: c.note for c in plan.changes}
+    assert notes == {"auth-jwt": f"not the newest 1.2.0: {DOWNGRADE_NOTE}", "template-crypto": None}
+    assert installed(client) == {"auth-jwt": "1.0.0", "template-crypto": "1.0.0"}
+
+
+# --- repair and --locked ----------------------------------------------------------------
+
+
+def test_install_reinstall_restores_what_verify_reports(client: Client) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    (client.plugins / "auth-jwt" / "plugin.toml").write_text("changed\n")
+    (client.plugins / "auth-jwt" / "extra.txt").write_text("extra\n")
+    damaged = client.run("verify")
+    assert damaged.exit_code == 1
+    assert "(`plugindex verify --repair` restores them)" in damaged.stderr
+    assert client.run("install", "auth-jwt").stdout == "already installed: auth-jwt 1.2.0\n"
+    result = client.run("install", "--reinstall", "auth-jwt")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "reinstalled auth-jwt 1.2.0\n"
+    assert client.run("verify").stdout == "ok: 4 installed files match the lockfile\n"
+
+
+def test_verify_repair_restores_every_damaged_plugin(client: Client) -> None:
+    assert client.run("install", "auth-jwt").exit_code == 0
+    before = client.lock()
+    (client.plugins / "auth-jwt" / "plugin.toml").unlink()
+    shutil.rmtree(client.plugins / "template-crypto")
+    client.recorder.hits.clear()
+    result = client.run("verify", "--repair")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "reinstalled auth-jwt 1.2.0\ninstalled template-crypto 1.1.1\n"
+        "ok: 4 installed files match the lockfile\n"
+    )
+    assert not any(h.path.startswith("/artifacts/") for h in client.recorder.hits)  # cached
+    assert {k: v for k, v in client.lock().items() if k != "transaction"} == {
+        k: v for k, v in before.items() if k != "transaction"
+    }
+    assert client.run("verify", "--repair").stdout == (
+        "nothing to repair\nok: 4 installed files match the lockfile\n"
+    )
+
+
+def test_install_locked_reproduces_a_lockfile_exactly_elsewhere(
+    client: Client, tmp_path: Path
+) -> None:
+    """Another machine: the versions the lockfile names (not the newest), every hash checked."""
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    for state in ("plugindex.lock", "plugindex-trust.json"):
+        shutil.copyfile(client.plugins / state, other / state)
+    result = client.run("install", "--locked", PLUGINDEX_PLUGINS_DIR=str(other))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "installed auth-jwt 1.1.0\ninstalled template-crypto 1.1.1\n"
+    assert _snapshot(other / "auth-jwt") == _snapshot(client.plugins / "auth-jwt")
+    again = client.run("install", "--locked", PLUGINDEX_PLUGINS_DIR=str(other))
+    assert again.stdout == "every plugin in plugindex.lock is installed and verified\n"
+
+
+def test_install_locked_refuses_an_artifact_other_than_the_locked_one(
+    client: Client, tmp_path: Path
+) -> None:
+    assert client.run("install", "template-crypto").exit_code == 0
+    lock = client.lock()
+    lock["plugins"]["template-crypto"]["sha256"] = "0" * 64
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "plugindex.lock").write_text(json.dumps(lock), encoding="utf-8")
+    result = client.run("install", "--locked", PLUGINDEX_PLUGINS_DIR=str(other))
+    assert result.exit_code == 5
+    assert "template-crypto 1.1.1: the signed index describes another artifact than the " in (
+        result.stderr
+    )
+    assert sorted(p.name for p in other.iterdir()) == [".plugindex", "plugindex.lock"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["install", "--locked"], 4, "plugindex.lock: no plugins recorded"),
+        (["install", "--locked", "auth-jwt"], 2, "--locked installs what plugindex.lock"),
+        (["install"], 2, "missing NAME (or --locked"),
+        (["install", "--reinstall", "auth-jwt"], 4, "auth-jwt: not installed in"),
+    ],
+    ids=["no-lockfile", "locked-with-names", "nothing", "reinstall-not-installed"],
+)
+def test_locked_and_reinstall_misuse(
+    client: Client, args: list[str], code: int, message: str
+) -> None:
+    result = client.run(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+
+
+# --- outdated ----------------------------------------------------------------------------
+
+
+def test_outdated_shows_installed_compatible_and_newest(client: Client) -> None:
+    whole = _without_version(client, "template-crypto", "1.1.1")
+    assert client.run("install", "auth-jwt@~1.1").exit_code == 0
+    client.write_document("template-crypto", whole)
+    result = client.run("outdated")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "name             installed  compatible  newest",
+        "auth-jwt         1.1.0      1.1.0       1.2.0",
+        "template-crypto  1.1.0      1.1.1       1.1.1",
+    ]
+    rows = json.loads(client.run("outdated", "--json").stdout)["plugins"]
+    assert [(r["name"], r["version"], r["compatible"], r["newest"]) for r in rows] == [
+        ("auth-jwt", "1.1.0", "1.1.0", "1.2.0"),
+        ("template-crypto", "1.1.0", "1.1.1", "1.1.1"),
+    ]
+    assert client.run("upgrade").exit_code == 0
+    assert client.run("outdated").stdout.splitlines() == [
+        "name      installed  compatible  newest",
+        "auth-jwt  1.1.0      1.1.0       1.2.0",
+    ]
+
+
+# --- --json errors and "did you mean" ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "kind", "message"),
+    [
+        (["install", "nonexistent"], 4, "UnknownPluginError", "no plugin named 'nonexistent'"),
+        (["install", "Bad_Name"], 2, "UsageError", "'Bad_Name': expected lower-case"),
+        (["install", "auth-jwt", "--host-version", "1.x"], 2, "UsageError", "got '1.x'"),
+        (["info", "auth-jwt@9.9.9"], 4, "UnknownPluginError", "auth-jwt has no version 9.9.9"),
+        (["uninstall", "auth-jwt"], 4, "InstallError", "auth-jwt is not installed in"),
+        (["outdated"], 3, "PlugindexError", "no registry given"),
+    ],
+    ids=["unknown", "bad-name", "bad-option", "no-version", "not-installed", "no-registry"],
+)
+def test_errors_under_json_are_json_on_stdout_with_the_same_exit_code(
+    client: Client, args: list[str], code: int, kind: str, message: str
+) -> None:
+    env = {"PLUGINDEX_REGISTRY": ""} if args == ["outdated"] else {}
+    result = client.run(*args, "--json", **env)
+    assert result.exit_code == code, result.output
+    assert result.stderr == ""
+    error = json.loads(result.stdout)["error"]
+    assert (error["exit_code"], error["type"]) == (code, kind)
+    assert message in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "code", "hint"),
+    [
+        ("auth-jtw", 4, "did you mean 'auth-jwt'?"),
+        ("auth-jwtt", 4, "did you mean 'auth-jwt'?"),
+        ("Auth-JWT", 2, "did you mean 'auth-jwt'?"),
+        ("auth_jwt", 2, "did you mean 'auth-jwt'?"),
+        ("auth-jwt==1.2.0", 2, "a requirement follows '@' (NAME@REQUIREMENT); did you mean "),
+        ("auth-jwt@==1.2.0", 2, "did you mean 'auth-jwt@=1.2.0'?"),
+        ("auth-jwt~=1.2", 2, "did you mean 'auth-jwt@^1.2'?"),
+    ],
+    ids=["swap", "extra", "case", "underscore", "pip", "pip-after-at", "pip-compatible"],
+)
+def test_unknown_or_misspelt_names_suggest_the_one_meant(
+    client: Client, typed: str, code: int, hint: str
+) -> None:
+    result = client.run("install", typed)
+    assert result.exit_code == code, result.output
+    assert hint in result.stderr
+    if typed == "auth-jwt==1.2.0":
+        assert "did you mean 'auth-jwt@=1.2.0'?" in result.stderr
+    assert_nothing_installed(client)
+
+
+def test_suggestions_are_in_the_json_error_and_info_suggests_too(client: Client) -> None:
+    error = json.loads(client.run("info", "auth-jtw", "--json").stdout)["error"]
+    assert error["suggestions"] == ["auth-jwt"]
+    assert "did you mean 'template-crypto'?" in client.run("info", "templat-crypto").stderr
+
+
+def test_similar_names_prefer_the_same_name_then_one_edit() -> None:
+    from builder.client.suggest import request_suggestion, similar_names
+
+    names = ["auth-basic", "auth-jwt", "auth-jwk", "datasource-csv"]
+    assert similar_names("Auth_JWT", names) == ["auth-jwt"]
+    assert similar_names("auth-jtw", names)[0] == "auth-jwt"
+    assert sorted(similar_names("auth-jw", names)) == ["auth-jwk", "auth-jwt"]
+    assert similar_names("zzz", names) == []
+    assert request_suggestion("auth-jwt>=1.0") == "auth-jwt@>=1.0"
+    assert request_suggestion("auth-jwt~=1.2.3") == "auth-jwt@~1.2.3"
+    assert request_suggestion("auth-jwt!=1.0") is None
+    assert request_suggestion("auth-jwt") is None
+
+
+# --- registry text reaches the terminal escaped -----------------------------------------
+
+HOSTILE = (
+    "Evil\x1b[2J\x1b]8;;https://x.example/\x07link\x1b]8;;\x07 \u202eevil\u202c "
+    "zero\u200bwidth\ufeff \x9b31m c1\x85 \u2028next\ttab\rback\nnew line é 中"
+)
+
+
+def _assert_inert(text: str) -> None:
+    """Only printable characters and our own line breaks reach the terminal."""
+    hidden = {c for c in text if not c.isprintable() and c != "\n"}
+    assert hidden == set(), sorted(hidden)
+
+
+def test_control_characters_from_the_registry_are_escaped_on_output(client: Client) -> None:
+    """Plugin-level fields are not signed: ESC, OSC, bidi and zero-width arrive as escapes."""
+    document = client.document("datasource-csv")
+    document["display_name"] = HOSTILE
+    document["description"] = HOSTILE
+    document["license"] = HOSTILE
+    client.write_document("datasource-csv", document)
+    shown = client.run("info", "datasource-csv")
+    assert shown.exit_code == 0, shown.output
+    _assert_inert(shown.output)
+    assert "Evil\\x1b[2J\\x1b]8;;https://x.example/\\x07link" in shown.stdout
+    assert "\\u202eevil\\u202c zero\\u200bwidth\\ufeff \\x9b31m c1\\x85 \\u2028next" in shown.stdout
+    assert "\\ttab\\rback\\nnew line é 中" in shown.stdout
+    assert client.run("install", "datasource-csv@<1.0.2").exit_code == 0
+    _yank(client, "datasource-csv", "1.0.0", HOSTILE)  # signed text can carry them too
+    for args in (["list"], ["upgrade"], ["outdated"], ["verify"], ["info", "datasource-csv"]):
+        result = client.run(*args)
+        assert result.exit_code == 0, result.output
+        assert "Evil\\x1b[2J" in result.output, args
+        _assert_inert(result.output)
+    as_json = client.run("list", "--json")
+    _assert_inert(as_json.output)
+    assert json.loads(as_json.stdout)["plugins"][0]["yanked"] == HOSTILE

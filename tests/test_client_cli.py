@@ -120,3 +120,73 @@ def test_ctrl_c_during_downloads_stops_within_a_second_and_changes_nothing(
     assert sorted(p.name for p in served.plugins.iterdir()) == [".plugindex"]
     assert list((served.plugins / ".plugindex").glob("txn-*")) == []
     assert list((served.home / "cache").glob("artifacts/*")) == []
+
+
+# --- output a terminal can trust --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain é 中 ✓", "plain é 中 ✓"),
+        ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+        ("\x1b]8;;https://evil/\x07x\x1b]8;;\x07", "\\x1b]8;;https://evil/\\x07x\\x1b]8;;\\x07"),
+        ("\x9b2J", "\\x9b2J"),
+        ("a\u202eb\u2066c\u2069", "a\\u202eb\\u2066c\\u2069"),
+        ("zero\u200b\u200d\u2060\ufeffwidth", "zero\\u200b\\u200d\\u2060\\ufeffwidth"),
+        ("one\ntwo\u2028three\x00", "one\\ntwo\\u2028three\\x00"),
+        ("tag\U000e0041", "tag\\U000e0041"),
+    ],
+    ids=["letters", "ansi", "osc-link", "c1-csi", "bidi", "zero-width", "breaks", "tag-char"],
+)
+def test_shown_escapes_what_a_terminal_would_act_on(text: str, expected: str) -> None:
+    from builder.cli.user_output import shown
+
+    assert shown(text) == expected
+
+
+# --- shell completion -------------------------------------------------------------------
+
+
+def _complete(served: Served, words: str) -> list[str]:
+    env = {
+        **served.env(),
+        "_PLUGINDEX_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    result = subprocess.run(
+        PLUGINDEX, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [value for line in result.stdout.splitlines() if (value := line.partition(",")[2])]
+
+
+def test_plugin_names_complete_from_the_registry_then_from_the_cache(served: Served) -> None:
+    assert _complete(served, "plugindex install auth") == ["auth-basic", "auth-jwt"]
+    assert "/names.json" in served.recorder.paths()
+    served.recorder.hits.clear()
+    assert _complete(served, "plugindex info templ") == ["template-crypto", "template-faker"]
+    assert served.recorder.hits == []  # from the cache: a TAB costs no request
+
+
+def test_uninstall_completes_installed_plugins_only(served: Served) -> None:
+    installed = subprocess.run(
+        [*PLUGINDEX, "install", "template-crypto"],
+        env=served.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert _complete(served, "plugindex uninstall t") == ["template-crypto"]
+    assert _complete(served, "plugindex uninstall a") == []
+
+
+def test_completion_without_a_reachable_registry_completes_nothing(served: Served) -> None:
+    """No traceback, no message, no long wait: an empty completion."""
+    served.url = "http://127.0.0.1:9/"
+    started = time.monotonic()
+    assert _complete(served, "plugindex install auth") == []
+    assert time.monotonic() - started < 10

@@ -9,12 +9,13 @@ plugins folder always matches its lockfile, before or after, never half-way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from builder.client.downloads import ProgressFactory, download_all
+from builder.client.explain import change_notes
 from builder.client.lockfile import (
     LockedDependency,
     LockedPlugin,
@@ -24,13 +25,16 @@ from builder.client.lockfile import (
     read_trust,
     write_lockfile,
     write_trust,
+    yank_warnings,
 )
 from builder.client.plan import (
     Kept,
     Planned,
     Resolved,
+    candidates_of,
     kept_of,
     plan_downloads,
+    refreshed_yanks,
     resolve_against,
     yank_reason,
 )
@@ -41,8 +45,8 @@ from builder.client.transaction import Move, commit, plugins_state, staging
 from builder.client.unpack import unpack
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
-from builder.common.files import sha256_of_file
 from builder.common.limits import DEFAULT_LIMITS, Limits
+from builder.format.requirements import key_of
 
 
 class InstallError(PlugindexError):
@@ -58,15 +62,32 @@ class Change:
     name: str
     old: str | None  # the version before (None: newly installed)
     new: str | None  # the version after (None: removed)
+    note: str | None = None  # why it is not the version a person would expect
+
+    @property
+    def action(self) -> str:
+        """Return what happens: install, uninstall, upgrade, downgrade or reinstall."""
+        if self.old is None:
+            return "install"
+        if self.new is None:
+            return "uninstall"
+        if self.old == self.new:
+            return "reinstall"
+        return "downgrade" if key_of(self.new) < key_of(self.old) else "upgrade"
 
 
 @dataclass
 class Outcome:
-    """What a command changed, for people and for --json."""
+    """What a command changed (or, in a dry run, would change), for people and for --json."""
 
     changes: list[Change] = field(default_factory=list)
     unchanged: list[Kept] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+# Called with the plan (changes, notes, warnings) before anything is downloaded.
+OnPlan = Callable[[Outcome], None]
 
 
 @dataclass(frozen=True)
@@ -75,13 +96,6 @@ class Request:
 
     name: str
     requirement: str | None = None
-
-
-class Verification(NamedTuple):
-    """What `verify_installed` found: how many files it checked, and every problem."""
-
-    checked: int
-    problems: list[str]
 
 
 class PinChange(NamedTuple):
@@ -102,6 +116,8 @@ class _Settings:
     cache_dir: Path | None
     progress: ProgressFactory | None
     limits: Limits
+    dry_run: bool = False  # plan only: download nothing, write nothing
+    on_plan: OnPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -124,10 +140,13 @@ def install(
     cache_dir: Path | None = None,
     progress: ProgressFactory | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    dry_run: bool = False,
+    on_plan: OnPlan | None = None,
 ) -> Outcome:
     """Install the requested plugins (the newest fitting versions) and what they need."""
-    with plugins_state(plugins_dir):
-        job = _start(registry, plugins_dir, _Settings(options, cache_dir, progress, limits))
+    settings = _Settings(options, cache_dir, progress, limits, dry_run, on_plan)
+    with plugins_state(plugins_dir, create=not dry_run):
+        job = _start(registry, plugins_dir, settings)
         return _resolve_and_apply(job, requests, unlock=[r.name for r in requests])
 
 
@@ -140,27 +159,35 @@ def upgrade(
     cache_dir: Path | None = None,
     progress: ProgressFactory | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    dry_run: bool = False,
+    on_plan: OnPlan | None = None,
 ) -> Outcome:
     """Upgrade the named installed plugins (all when none are named), within their requirements."""
-    with plugins_state(plugins_dir):
-        job = _start(registry, plugins_dir, _Settings(options, cache_dir, progress, limits))
+    settings = _Settings(options, cache_dir, progress, limits, dry_run, on_plan)
+    with plugins_state(plugins_dir, create=not dry_run):
+        job = _start(registry, plugins_dir, settings)
         for name in names:
             if name not in job.lock.plugins:
                 raise InstallError(f"{name} is not installed in {plugins_dir} (use install)")
         unlock = list(names) or sorted(job.lock.plugins)
         if not unlock:
-            return Outcome()
+            return Outcome(dry_run=dry_run)
         return _resolve_and_apply(job, [], unlock=unlock)
 
 
-def _start(registry: Registry, plugins_dir: Path, settings: _Settings) -> _Job:
-    """Read the plugins folder's state (its lock held) and check it is this registry's."""
-    lock, trust = read_lockfile(plugins_dir), read_trust(plugins_dir)
+def check_same_registry(lock: Lockfile, registry: Registry, plugins_dir: Path) -> None:
+    """Refuse to mix plugins of two registries in one plugins folder."""
     if lock.registry is not None and lock.plugins and lock.registry != registry.name:
         raise InstallError(
             f"{plugins_dir}: holds plugins from registry {lock.registry!r}, not "
             f"{registry.name!r} ({registry.fetcher.location}); use another --plugins-dir"
         )
+
+
+def _start(registry: Registry, plugins_dir: Path, settings: _Settings) -> _Job:
+    """Read the plugins folder's state (its lock held) and check it is this registry's."""
+    lock, trust = read_lockfile(plugins_dir), read_trust(plugins_dir)
+    check_same_registry(lock, registry, plugins_dir)
     return _Job(registry, plugins_dir, lock, trust, settings)
 
 
@@ -168,17 +195,17 @@ def _resolve_and_apply(job: _Job, requests: Sequence[Request], *, unlock: Sequen
     """Resolve the requests and everything installed, then carry out the changes."""
     resolved = resolve_against(
         job.registry,
-        _roots(requests, job.lock),
+        roots_of(requests, job.lock),
         job.lock,
         job.trust.plugins,
         unlock=unlock,
         options=job.settings.options,
         limits=job.settings.limits,
     )
-    return _apply(job, resolved, {r.name: r for r in requests})
+    return _apply(job, resolved, {r.name: r for r in requests}, unlock)
 
 
-def _roots(requests: Sequence[Request], lock: Lockfile) -> list[Root]:
+def roots_of(requests: Sequence[Request], lock: Lockfile) -> list[Root]:
     """Return what must be installed: the request first, then everything installed."""
     roots = [Root(r.name, r.requirement, "you") for r in requests]
     named = {r.name for r in requests}
@@ -188,18 +215,46 @@ def _roots(requests: Sequence[Request], lock: Lockfile) -> list[Root]:
     return roots
 
 
-def _apply(job: _Job, resolved: Resolved, requested: Mapping[str, Request]) -> Outcome:
-    """Download, unpack and commit every changed plugin; record new requirements of kept ones."""
+def _plan(
+    job: _Job, resolved: Resolved, planned: Sequence[Planned], unlock: Sequence[str]
+) -> Outcome:
+    """Return what the change will do: each version change (and why), kept ones, warnings."""
+    notes = change_notes(
+        resolved.resolution,
+        {name: candidates_of(verified) for name, verified in resolved.docs.items()},
+        {name: p.version for name, p in job.lock.plugins.items()},
+        job.settings.options,
+    )
     kept = kept_of(job.lock, resolved.resolution)
-    planned = plan_downloads(job.lock, resolved, job.settings.limits)
-    outcome = Outcome(
+    # Kept plugins being upgraded had their yank explained by the resolver already.
+    plugins = {**job.lock.plugins, **refreshed_yanks(job.lock, resolved.docs)}
+    yanks = yank_warnings(plugins, [k.name for k in kept if k.name not in unlock])
+    return Outcome(
         changes=[
-            Change(p.name, p.old.version if p.old else None, p.version.number) for p in planned
+            Change(p.name, p.old.version if p.old else None, p.version.number, notes.get(p.name))
+            for p in planned
         ],
         unchanged=kept,
-        warnings=list(resolved.resolution.warnings),
+        warnings=[*resolved.resolution.warnings, *yanks],
+        dry_run=job.settings.dry_run,
     )
-    plugins = {**job.lock.plugins, **_rerequested(job.lock, kept, requested)}
+
+
+def _apply(
+    job: _Job, resolved: Resolved, requested: Mapping[str, Request], unlock: Sequence[str]
+) -> Outcome:
+    """Download, unpack and commit every changed plugin; record new requirements of kept ones.
+
+    Kept plugins whose document was read get their yank mark brought up to date.
+    """
+    planned = plan_downloads(job.lock, resolved, job.settings.limits)
+    outcome = _plan(job, resolved, planned, unlock)
+    if job.settings.dry_run:
+        return outcome
+    if job.settings.on_plan is not None:
+        job.settings.on_plan(outcome)
+    plugins = {**job.lock.plugins, **refreshed_yanks(job.lock, resolved.docs)}
+    plugins.update(_rerequested(plugins, outcome.unchanged, requested))
     if not planned:
         if plugins != job.lock.plugins:
             write_lockfile(job.plugins_dir, job.lock.model_copy(update={"plugins": plugins}))
@@ -231,11 +286,11 @@ def _apply(job: _Job, resolved: Resolved, requested: Mapping[str, Request]) -> O
 
 
 def _rerequested(
-    lock: Lockfile, kept: Sequence[Kept], requested: Mapping[str, Request]
+    plugins: Mapping[str, LockedPlugin], kept: Sequence[Kept], requested: Mapping[str, Request]
 ) -> dict[str, LockedPlugin]:
     """Return kept plugins asked for again with a requirement, recording that requirement."""
     return {
-        k.name: lock.plugins[k.name].model_copy(update={"requested": requirement})
+        k.name: plugins[k.name].model_copy(update={"requested": requirement})
         for k in kept
         if k.name in requested and (requirement := requested[k.name].requirement) is not None
     }
@@ -295,9 +350,11 @@ def dependents_of(lock: Lockfile, name: str) -> list[str]:
     ]
 
 
-def uninstall(plugins_dir: Path, name: str, *, force: bool = False) -> Outcome:
+def uninstall(
+    plugins_dir: Path, name: str, *, force: bool = False, dry_run: bool = False
+) -> Outcome:
     """Remove an installed plugin, unless an installed plugin needs it (or `force`)."""
-    with plugins_state(plugins_dir):
+    with plugins_state(plugins_dir, create=not dry_run):
         lock = read_lockfile(plugins_dir)
         if name not in lock.plugins:
             raise InstallError(f"{name} is not installed in {plugins_dir}")
@@ -307,10 +364,16 @@ def uninstall(plugins_dir: Path, name: str, *, force: bool = False) -> Outcome:
                 f"{name} is needed by {', '.join(needed_by)}; uninstall those first, "
                 "or pass --force to break them"
             )
-        outcome = Outcome(changes=[Change(name, lock.plugins[name].version, None)])
+        plugins = {n: p for n, p in lock.plugins.items() if n != name}
+        outcome = Outcome(
+            changes=[Change(name, lock.plugins[name].version, None)],
+            warnings=yank_warnings(plugins),
+            dry_run=dry_run,
+        )
         if needed_by:
             outcome.warnings.append(f"{', '.join(needed_by)} may no longer work without {name}")
-        plugins = {n: p for n, p in lock.plugins.items() if n != name}
+        if dry_run:
+            return outcome
         with staging(plugins_dir) as txn_dir:
             commit(
                 plugins_dir,
@@ -322,38 +385,7 @@ def uninstall(plugins_dir: Path, name: str, *, force: bool = False) -> Outcome:
         return outcome
 
 
-# --- verify and trust -----------------------------------------------------------------
-
-
-def verify_installed(plugins_dir: Path) -> Verification:
-    """Re-hash every installed file against the lockfile; return files checked and problems."""
-    with plugins_state(plugins_dir):
-        lock = read_lockfile(plugins_dir)
-    problems: list[str] = []
-    checked = 0
-    for name, plugin in sorted(lock.plugins.items()):
-        folder = plugins_dir / name
-        if not folder.is_dir():
-            problems.append(f"{folder}: missing (expected {name} {plugin.version})")
-            continue
-        found = {
-            p.relative_to(folder).as_posix(): p
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() or p.is_symlink()
-        }
-        for rel, expected in sorted(plugin.files.items()):
-            path = found.pop(rel, None)
-            checked += 1
-            if path is None:
-                problems.append(f"{folder / rel}: missing (expected sha256 {expected})")
-            elif path.is_symlink():
-                problems.append(f"{folder / rel}: replaced by a link (expected a file)")
-            elif (got := sha256_of_file(path)[0]) != expected:
-                problems.append(f"{folder / rel}: modified (expected sha256 {expected}, got {got})")
-        problems.extend(
-            f"{path}: not installed by plugindex (unexpected file)" for path in found.values()
-        )
-    return Verification(checked, problems)
+# --- trust ----------------------------------------------------------------------------
 
 
 def repin(registry: Registry, plugins_dir: Path, name: str) -> PinChange:

@@ -8,6 +8,7 @@ network; the trust file keeps owner keys pinned even after a plugin is uninstall
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,7 +47,7 @@ class LockedPlugin(_State):
     dependencies: tuple[LockedDependency, ...] = ()
     files: dict[str, str] = {}  # path inside the plugin folder -> sha256
     signed_by: str | None = None  # key id that verified the release
-    yanked: str | None = None  # the reason, if it was yanked when installed
+    yanked: str | None = None  # the yank's reason, as the registry last said (install, list…)
 
 
 class Lockfile(_State):
@@ -115,3 +116,15 @@ def read_trust(plugins_dir: Path) -> TrustFile:
 def write_trust(plugins_dir: Path, trust: TrustFile) -> None:
     """Write the pinned owner keys atomically."""
     _write(plugins_dir / TRUSTFILE, trust)
+
+
+def yank_warnings(
+    plugins: Mapping[str, LockedPlugin], names: Iterable[str] | None = None
+) -> list[str]:
+    """Return one warning per installed version last seen yanked (all plugins, or `names`)."""
+    chosen = sorted(plugins) if names is None else sorted(set(names) & set(plugins))
+    return [
+        f"{name} {plugins[name].version} (installed) is yanked: {plugins[name].yanked}"
+        for name in chosen
+        if plugins[name].yanked
+    ]

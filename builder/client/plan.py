@@ -109,7 +109,9 @@ def resolve_against(
                 fetched = registry.verified_many(wanted)
             except UnknownPluginError as e:
                 missing = next((n for n in sorted(wanted) if n in str(e)), "")
-                raise UnknownPluginError(f"{e} ({_who_needs(missing, docs)})") from None
+                raise UnknownPluginError(
+                    f"{e.message} ({_who_needs(missing, docs)})", e.suggestions
+                ) from None
             for name, verified in fetched.items():
                 pin = check_pin(registry.name, verified.plugin, pins.get(name))
                 if pin is not None:
@@ -133,6 +135,19 @@ def yank_reason(verified: Verified, version: Version) -> str | None:
     if yanked and is_yanked(version, verified.trust[version.number]):
         return yanked.reason
     return None
+
+
+def refreshed_yanks(lock: Lockfile, docs: Mapping[str, Verified]) -> dict[str, LockedPlugin]:
+    """Return installed plugins whose yank mark differs from what their fresh document says."""
+    changed = {}
+    for name, verified in docs.items():
+        locked = lock.plugins.get(name)
+        version = verified.plugin.version(locked.version) if locked else None
+        if locked is None or version is None:
+            continue
+        if (reason := yank_reason(verified, version)) != locked.yanked:
+            changed[name] = locked.model_copy(update={"yanked": reason})
+    return changed
 
 
 def kept_of(lock: Lockfile, resolution: Resolution) -> list[Kept]:

@@ -6,39 +6,49 @@ every signature in it is checked (`trust.verify_plugin`) before anything reads i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from builder.client.documents import (
     DocumentError,
     Plugin,
     PublishedConfig,
     expand,
+    loads,
     parse_config,
     parse_plugin,
 )
 from builder.client.parallel import run_parallel
-from builder.client.signatures import (
-    TrustError,
-    VersionTrust,
-    check_version,
-    is_yanked,
-    verify_plugin,
-)
+from builder.client.signatures import TrustError, VersionTrust, verify_plugin
+from builder.client.suggest import similar_names
 from builder.common import layout
+from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
 from builder.common.fetch import Fetcher, NotFoundError
 from builder.format.names import name_problem
-from builder.trust.signing import describe, key_id
+
+log = logging.getLogger(__name__)
 
 _PARALLEL = 8
 
 
 class UnknownPluginError(NotFoundError):
-    """The registry has no plugin of that name."""
+    """The registry has no plugin of that name (the message may say which it has)."""
 
     exit_code = ExitCode.UNSATISFIABLE
+
+    def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message + did_you_mean(suggestions))
+        self.message = message  # without the suggestions, for a caller to extend
+        self.suggestions = list(suggestions)
+
+
+def did_you_mean(suggestions: Sequence[str]) -> str:
+    """Return `; did you mean 'a' or 'b'?`, or nothing without suggestions."""
+    if not suggestions:
+        return ""
+    return f"; did you mean {' or '.join(repr(s) for s in suggestions)}?"
 
 
 @dataclass(frozen=True)
@@ -80,15 +90,40 @@ class Registry:
             raise DocumentError(f"{self.fetcher.location}: not a plugin name ({problem})")
         return expand(self.config.index, {"prefix": layout.prefix_of(name), "name": name})
 
+    def names(self) -> list[str]:
+        """Return every plugin name the registry lists (names.json)."""
+        path = self.config.names
+        data = self.fetcher.document(path)
+        source = self.fetcher.url_of(path)
+        try:
+            listed = loads(data, source)
+            plugins = listed.get("plugins") if isinstance(listed, dict) else None
+            if not isinstance(plugins, dict):
+                raise DocumentError(f"{source}: plugins: expected an object of names")
+        except DocumentError:
+            self.fetcher.discard(path)
+            raise
+        return sorted(n for n in plugins if isinstance(n, str) and name_problem(n) is None)
+
+    def suggestions(self, name: str) -> list[str]:
+        """Return names close to `name`; none when the list cannot be read."""
+        try:
+            return similar_names(name, self.names())
+        except PlugindexError as e:
+            log.info("no suggestions for %s: %s", name, e)
+            return []
+
     def load(self, name: str) -> Plugin:
         """Fetch and parse a plugin's document, without checking its signatures."""
         path = self.index_path(name)
         try:
             data = self.fetcher.document(path)
         except NotFoundError:
+            suggestions = self.suggestions(name)
             raise UnknownPluginError(
                 f"no plugin named {name!r} in {self.fetcher.location} "
-                f"({self.fetcher.url_of(path)} not found)"
+                f"({self.fetcher.url_of(path)} not found)",
+                suggestions,
             ) from None
         try:
             return parse_plugin(data, self.fetcher.url_of(path), name)
@@ -116,117 +151,3 @@ class Registry:
             return {name: self.verified(name) for name in wanted}
         found = run_parallel(self.verified, wanted, workers=_PARALLEL)
         return dict(zip(wanted, found, strict=True))
-
-
-def _signature_status(trust: VersionTrust, name: str) -> str:
-    if trust.release.valid:
-        return f"verified: signed by {trust.owner} (key {trust.key_id})"
-    return f"NOT VERIFIED: {describe(trust.release, 'release', name)}"
-
-
-def plugin_info(registry: Registry, name: str, version: str | None = None) -> dict[str, Any]:
-    """Return what `info` shows: plugin facts, every version, and one version in detail.
-
-    Signatures are checked here too, but a failure is reported, not raised.
-    """
-    plugin = registry.load(name)
-    doc = plugin.doc
-    checks = {v.number: check_version(registry.name, plugin, v) for v in plugin.versions}
-    if not all(c.valid for t in checks.values() for c in (t.release, t.yank, t.unyank) if c):
-        registry.fetcher.discard(registry.index_path(name))  # shown, but not kept
-    rows: list[dict[str, Any]] = []
-    for v in reversed(plugin.versions):
-        yanked = is_yanked(v, checks[v.number]) and v.entry.yanked is not None
-        rows.append(
-            {
-                "version": v.number,
-                "released": v.entry.released,
-                "prerelease": v.prerelease,
-                "yanked": v.entry.yanked.reason if yanked and v.entry.yanked else None,
-                "signature": _signature_status(checks[v.number], name),
-                "verified": checks[v.number].release.valid,
-            }
-        )
-    if version is not None:
-        chosen = plugin.version(version)
-        if chosen is None:
-            known = ", ".join(r["version"] for r in rows)
-            raise UnknownPluginError(f"{name} has no version {version} (available: {known})")
-    else:
-        fine = [v for v in reversed(plugin.versions) if not is_yanked(v, checks[v.number])]
-        releases = [v for v in fine if not v.prerelease]
-        chosen = (releases or fine or list(reversed(plugin.versions)))[0]
-    entry = chosen.entry
-    return {
-        "name": doc.name,
-        "display_name": doc.display_name,
-        "description": doc.description,
-        "license": doc.license,
-        "homepage": doc.homepage,
-        "repository": doc.repository,
-        "owners": [
-            {"github": o.github, "key_ids": [_key_id(k) for k in o.keys]} for o in doc.owners
-        ],
-        "versions": rows,
-        "selected": {
-            "version": chosen.number,
-            "released": entry.released,
-            "yanked": next(r["yanked"] for r in rows if r["version"] == chosen.number),
-            "dependencies": [d.model_dump() for d in entry.dependencies],
-            "compatibility": entry.compatibility.model_dump(),
-            "engine": entry.engine,
-            "formats": entry.formats,
-            "compliance": entry.compliance,
-            "artifact": {
-                "filename": entry.artifact.filename,
-                "size": entry.artifact.size,
-                "sha256": entry.artifact.sha256,
-                "url": registry.fetcher.url_of(entry.artifact.download),
-            },
-            "signature": _signature_status(checks[chosen.number], name),
-        },
-    }
-
-
-def info_lines(data: dict[str, Any]) -> list[str]:
-    """Return what `info` prints for people, from what `plugin_info` returned."""
-    sel = data["selected"]
-    lines = [
-        f"{data['name']} {sel['version']}: {data['display_name']}",
-        f"  {data['description']}",
-        f"  license: {data['license']}",
-    ]
-    lines += [f"  {field}: {data[field]}" for field in ("homepage", "repository") if data[field]]
-    owners = ", ".join(f"{o['github']} ({', '.join(o['key_ids'])})" for o in data["owners"])
-    lines += [f"  owners: {owners}", f"  signature: {sel['signature']}"]
-    if sel["yanked"]:
-        lines.append(f"  YANKED: {sel['yanked']}")
-    compat = sel["compatibility"]
-    formats = ", ".join(f["extension"] for f in sel["formats"]) or "none"
-    deps = ", ".join(f"{d['name']} {d['req']} ({d['kind']})" for d in sel["dependencies"])
-    lines += [
-        f"  compatibility: host {compat['host']}, plugin API {compat['plugin_api']}",
-        f"  engine: {sel['engine']}",
-        f"  formats: {formats}",
-        f"  dependencies: {deps or 'none'}",
-        f"  artifact: {sel['artifact']['filename']} ({sel['artifact']['size']} bytes)",
-        "versions:",
-    ]
-    for row in data["versions"]:
-        notes = []
-        if row["prerelease"]:
-            notes.append("prerelease")
-        if row["yanked"]:
-            notes.append(f"YANKED: {row['yanked']}")
-        if not row["verified"]:
-            notes.append(row["signature"])
-        extra = f"  ({'; '.join(notes)})" if notes else ""
-        lines.append(f"  {row['version']:<16} {row['released']}{extra}")
-    return lines
-
-
-def _key_id(key: str) -> str:
-    try:
-        return key_id(key)
-    except ValueError:
-        return "(malformed key)"

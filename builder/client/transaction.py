@@ -37,9 +37,15 @@ class Move(NamedTuple):
 
 
 @contextlib.contextmanager
-def plugins_state(plugins_dir: Path) -> Iterator[None]:
-    """Hold the plugins folder's lock (one command at a time) and finish any interrupted change."""
+def plugins_state(plugins_dir: Path, *, create: bool = True) -> Iterator[None]:
+    """Hold the plugins folder's lock (one command at a time) and finish any interrupted change.
+
+    With `create` False (a dry run, a read), a folder that does not exist yet stays so.
+    """
     state = plugins_dir / STATE_DIR
+    if not create and not state.is_dir():
+        yield  # nothing installed, nothing to recover, nothing to protect
+        return
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -1,0 +1,158 @@
+"""The plugin user's options: where the registry and plugins are, and NAME[@REQUIREMENT].
+
+Shared by the commands of `builder.cli.user`; parsing only, no output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from builder.common.errors import PlugindexError
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def options(*added: Callable[[F], F]) -> Callable[[F], F]:
+    """Return one decorator that adds several Click options, in the order listed."""
+
+    def add(command: F) -> F:
+        for option in reversed(added):
+            command = option(command)
+        return command
+
+    return add
+
+
+registry_options = options(
+    click.option(
+        "--registry",
+        envvar="PLUGINDEX_REGISTRY",
+        help="Registry URL (http, https, file) or folder [env: PLUGINDEX_REGISTRY].",
+    ),
+    click.option(
+        "--cache-dir",
+        envvar="PLUGINDEX_CACHE_DIR",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="HTTP cache folder [env: PLUGINDEX_CACHE_DIR].",
+    ),
+    click.option(
+        "--offline",
+        is_flag=True,
+        envvar="PLUGINDEX_OFFLINE",
+        help="Use only the cache: no network.",
+    ),
+    click.option(
+        "--plugins-dir",
+        envvar="PLUGINDEX_PLUGINS_DIR",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Where plugins are installed [env: PLUGINDEX_PLUGINS_DIR].",
+    ),
+)
+plugins_dir_option = click.option(
+    "--plugins-dir",
+    envvar="PLUGINDEX_PLUGINS_DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where plugins are installed [env: PLUGINDEX_PLUGINS_DIR].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+
+
+def _check_host_version(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """Refuse a host version that is not a semantic version, as a usage error."""
+    from builder.format.requirements import RequirementError, key_of
+
+    if value:
+        try:
+            key_of(value)
+        except RequirementError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+resolve_options = options(
+    click.option(
+        "--host-version",
+        envvar="PLUGINDEX_HOST_VERSION",
+        callback=_check_host_version,
+        help="The host application's version: skip plugins not compatible with it.",
+    ),
+    click.option("--pre", is_flag=True, help="Accept prereleases for every requirement."),
+)
+# The options of a command that changes plugins (install, upgrade).
+change_options = options(
+    registry_options,
+    resolve_options,
+    click.option("--with-optional", is_flag=True, help="Install optional dependencies too."),
+    dry_run_option,
+    json_option,
+)
+
+
+def open_registry(
+    registry: str | None,
+    cache_dir: Path | None,
+    offline: bool,
+    plugins_dir: Path | None = None,
+    host_version: str | None = None,
+    *,
+    required: bool = True,
+) -> tuple[Any, Any]:
+    """Return (settings, Registry or None) from options, environment and the config file."""
+    from builder.client.config import config_path, settings
+    from builder.client.registry import Registry
+    from builder.common.fetch import open_registry
+
+    found = settings(
+        registry=registry, plugins_dir=plugins_dir, cache_dir=cache_dir, host_version=host_version
+    )
+    if not found.registry:
+        if not required:
+            return found, None
+        raise PlugindexError(
+            f"no registry given (expected --registry URL, $PLUGINDEX_REGISTRY, or "
+            f"`registry = ...` in {config_path()})"
+        )
+    return found, Registry(open_registry(found.registry, found.cache_dir, offline=offline))
+
+
+def parse_request(text: str) -> Any:
+    """Return a Request from NAME[@REQUIREMENT], suggesting the spelling meant."""
+    from builder.client.install import Request
+    from builder.client.suggest import request_suggestion
+    from builder.format.names import name_problem
+    from builder.format.requirements import RequirementError, parse_requirement
+
+    name, at, requirement = text.partition("@")
+    hint = request_suggestion(text)
+    did_you_mean = f"; did you mean {hint!r}?" if hint else ""
+    if problem := name_problem(name):
+        if hint and "@" in hint and not at:
+            problem = "a requirement follows '@' (NAME@REQUIREMENT)"
+        raise click.BadParameter(f"{text!r}: {problem}{did_you_mean}", param_hint="NAME")
+    if at:
+        try:
+            parse_requirement(requirement)
+        except RequirementError as e:
+            raise click.BadParameter(
+                f"{text!r}: {e}{did_you_mean}", param_hint="NAME@REQUIREMENT"
+            ) from None
+    return Request(name, requirement if at else None)
+
+
+def plugin_name(text: str) -> str:
+    """Return the plugin name of NAME[@REQUIREMENT], as a usage error when it is not one."""
+    return str(parse_request(text).name)
+
+
+def plugins_dir_of(plugins_dir: Path | None) -> Path:
+    """Return the plugins folder: the option or environment, else the config file's."""
+    from builder.client.config import settings
+
+    return settings(registry=None, plugins_dir=plugins_dir, cache_dir=None).plugins_dir

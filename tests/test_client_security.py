@@ -567,3 +567,96 @@ def test_the_users_exact_pin_selects_a_yanked_version_with_a_warning() -> None:
 
 def test_a_users_range_skips_a_yanked_version() -> None:
     assert resolve([Root("lib", ">=1.0.0")], _yanked_world()).selected["lib"].version == "1.0.0"
+
+
+# --- messages a user acts on ------------------------------------------------------------
+
+
+def test_a_rotation_by_an_unpinned_key_says_so_in_full() -> None:
+    plugin = document([NEW], revision=2, signer=NEW, versions=[version_entry("1.0.0", NEW)])
+    with pytest.raises(TrustError) as caught:
+        check_pin(REGISTRY, plugin, pin([OLD], 1))
+    assert str(caught.value) == (
+        f"index/2/pl.json: pl: the owner keys changed since they were pinned (pinned: "
+        f"{key_id(public_key_text(OLD))}; now: {key_id(public_key_text(NEW))}) and its "
+        "plugin.yaml signature was made with a key that is not pinned; if you trust the new "
+        "keys, run `plugindex trust pl`"
+    )
+
+
+def test_pinned_keys_that_are_not_keys_are_shown_cut_and_none_as_none() -> None:
+    plugin = document([NEW], revision=2, versions=[version_entry("1.0.0", NEW)])
+    odd = Pin(keys=("ed25519:" + "x" * 40, "ed25519:" + "a" * 40), revision=1)
+    with pytest.raises(TrustError) as caught:
+        check_pin(REGISTRY, plugin, odd)
+    assert "(pinned: ed25519:aaaaaaaaaaaaaaaa, ed25519:xxxxxxxxxxxxxxxx; now: " in str(caught.value)
+    with pytest.raises(TrustError) as caught:
+        check_pin(REGISTRY, plugin, Pin(keys=(), revision=1))
+    assert "(pinned: none; now: " in str(caught.value)
+
+
+def test_a_rollback_is_refused_in_full() -> None:
+    with pytest.raises(TrustError) as caught:
+        check_pin(REGISTRY, document([OLD], revision=2, signer=OLD), pin([OLD], 3))
+    assert str(caught.value) == (
+        "index/2/pl.json: pl: revision 2 is older than the pinned revision 3 (a stale or "
+        "rolled-back registry); refusing to use it"
+    )
+
+
+def test_a_release_that_does_not_verify_names_no_owner() -> None:
+    """The owner's key was tried, but a changed entry is nobody's release."""
+    entry = version_entry("1.0.0", OLD)
+    entry["engine"] = "changed after signing"
+    plugin = document([OLD], versions=[entry])
+    trust = check_version(REGISTRY, plugin, plugin.versions[0])
+    assert trust.release.verdict is Verdict.BAD_SIGNATURE
+    assert (trust.owner, trust.key_id) == (None, None)
+
+
+def test_a_refused_yank_names_the_yank_and_the_plugin() -> None:
+    entry = version_entry("1.0.0", OLD, yank=(1, STRANGER))
+    with pytest.raises(TrustError) as caught:
+        verify_plugin(REGISTRY, document([OLD], versions=[entry]))
+    assert str(caught.value) == (
+        "index/2/pl.json: pl 1.0.0: the yank signature was made with a key that is not an "
+        "owner key of pl; refusing to use this document"
+    )
+
+
+def test_a_refused_download_names_its_url_plugin_and_version(tmp_path: Path) -> None:
+    version = _version()
+    fetcher = MemoryFetcher({version.entry.artifact.download: bytes(len(ARTIFACT))})
+    with pytest.raises(TrustError) as caught:
+        fetch_artifact(fetcher, "pl", version, tmp_path / "a", cache_dir=None, progress=None)
+    url = f"https://registry.example/{version.entry.artifact.download}"
+    assert str(caught.value).startswith(f"{url}: pl 1.0.0: sha256 does not match")
+
+
+def test_an_unwritable_cache_is_a_warning_not_a_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    version = _version()
+    (tmp_path / ARTIFACT_CACHE).write_text("a file where the cache folder goes")
+    fetcher = MemoryFetcher({version.entry.artifact.download: ARTIFACT})
+    fetch_artifact(fetcher, "pl", version, tmp_path / "a", cache_dir=tmp_path, progress=None)
+    assert (tmp_path / "a").read_bytes() == ARTIFACT
+    [record] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert record.getMessage().startswith(f"cannot cache {tmp_path / ARTIFACT_CACHE / SHA}: ")
+
+
+def test_download_all_caches_and_names_the_plugin_that_failed(tmp_path: Path) -> None:
+    one, two = _version(b"one\n"), _version(b"two!\n")
+    fetcher = MemoryFetcher(
+        {one.entry.artifact.download: b"one\n", two.entry.artifact.download: b"bad!\n"}
+    )
+    (tmp_path / "out").mkdir()
+    with pytest.raises(TrustError, match=r": second 1\.0\.0: sha256 does not match"):
+        download_all(
+            fetcher,
+            {"first": one, "second": two},
+            tmp_path / "out",
+            cache_dir=tmp_path,
+            progress=None,
+        )
+    assert (tmp_path / ARTIFACT_CACHE / hashlib.sha256(b"one\n").hexdigest()).is_file()

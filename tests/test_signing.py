@@ -6,11 +6,13 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from builder.authoring import sign as sign_module
 from builder.authoring.sign import SignError, set_signature, sign_file
 from builder.cli.main import cli
 from builder.common.errors import InvalidIndexError
@@ -26,7 +28,7 @@ from builder.trust.signing import (
     sign_statement,
     verify_statement,
 )
-from tests.conftest import demo_key, sign_as_owner
+from tests.conftest import DEMO_KEYS, demo_key, sign_as_owner
 
 KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
 PUBLIC = public_key_text(KEY)
@@ -145,6 +147,142 @@ def test_sign_adds_the_yank_signature_inside_the_yank_section() -> None:
         "  signature:\n    algorithm: ed25519\n    key_id: 0000000000000000\n    value: v\n"
         "# trailing comment\n"
     )
+
+
+CSV_101 = "plugins/datasource-csv/versions/1.0.1.yaml"  # yanked (serial 1) and signed
+
+
+def _block(text: str, indent: str) -> str:
+    """Return the signature block at `indent` (the yank's is indented by two)."""
+    start = text.index(f"\n{indent}signature:\n") + 1
+    lines = text[start:].splitlines(keepends=True)
+    return "".join([lines[0], *(x for x in lines[1:4] if x.startswith(f"{indent}  "))])
+
+
+@pytest.mark.parametrize("release_signed", [True, False], ids=["re-sign", "first-sign"])
+def test_re_signing_a_yanked_version_keeps_its_yank_signature(
+    index: Path, release_signed: bool
+) -> None:
+    path = index / CSV_101
+    text = path.read_text(encoding="utf-8")
+    if not release_signed:  # the release block is the file's last: drop it
+        text = text[: text.index("\nsignature:\n") + 1]
+        path.write_text(text, encoding="utf-8")
+    yank_block = _block(text, "  ")
+    sign_file(path, demo_key("priya-rao"))
+    after = path.read_text(encoding="utf-8")
+    assert _block(after, "  ") == yank_block  # byte for byte
+    assert after.count("\nsignature:") == 1
+    assert after.count("\n  signature:") == 1
+    assert f"key_id: {key_id(public_key_text(demo_key('priya-rao')))}" in _block(after, "")
+    valid = CliRunner().invoke(cli, ["validate", str(index), "--no-fetch"])
+    assert valid.exit_code == 0, valid.output
+
+
+@pytest.mark.parametrize(
+    "written", ['"signature":', "'signature':", "signature :"], ids=["double", "single", "space"]
+)
+def test_a_signature_key_written_another_way_is_replaced_not_doubled(
+    index: Path, written: str
+) -> None:
+    path = index / CSV_101
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\nsignature:\n", f"\n{written}\n"), encoding="utf-8")
+    sign_file(path, demo_key("theo-lemaire"))
+    after = path.read_text(encoding="utf-8")
+    assert written not in after
+    assert after.count("\nsignature:") == 1
+    valid = CliRunner().invoke(cli, ["validate", str(index), "--no-fetch"])
+    assert valid.exit_code == 0, valid.output
+
+
+def test_a_windows_file_keeps_its_line_breaks(index: Path) -> None:
+    path = index / CSV_101
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    sign_file(path, demo_key("theo-lemaire"))
+    data = path.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n")
+
+
+def _duplicating(text: str, section: tuple[str, ...], block: dict[str, str], *, shown: str) -> str:
+    """The historical bug: a second top-level `signature:` after the first."""
+    return text + "signature:\n" + "".join(f"  {k}: {v}\n" for k, v in block.items())
+
+
+def _losing_the_yank_signature(
+    text: str, section: tuple[str, ...], block: dict[str, str], *, shown: str
+) -> str:
+    start = text.index("\n  signature:\n") + 1
+    end = text.index("\nsignature:\n") + 1
+    rest = text[:start] + text[end:]
+    return (
+        rest[: rest.index("\nsignature:\n") + 1]
+        + "signature:\n"
+        + "".join(f"  {k}: {v}\n" for k, v in block.items())
+    )
+
+
+@pytest.mark.parametrize(
+    ("broken_edit", "message"),
+    [
+        (_duplicating, "adding the signature would leave the file invalid"),
+        (_losing_the_yank_signature, "could not be added without changing the rest of the file"),
+    ],
+    ids=["duplicate-key", "lost-yank-signature"],
+)
+def test_a_signing_edit_that_changes_anything_else_is_never_written(
+    index: Path, monkeypatch: pytest.MonkeyPatch, broken_edit: Any, message: str
+) -> None:
+    path = index / CSV_101
+    before = path.read_bytes()
+    monkeypatch.setattr(sign_module, "set_signature", broken_edit)
+    with pytest.raises(SignError, match=message):
+        sign_file(path, demo_key("theo-lemaire"))
+    assert path.read_bytes() == before
+
+
+def _unsigned_yank(index: Path, section: str = "yanked") -> Path:
+    path = index / "plugins/auth-jwt/versions/1.1.0.yaml"
+    state = "  reason: Leaks tokens.\n  serial: 1\n" if section == "yanked" else "  serial: 1\n"
+    path.write_text(path.read_text(encoding="utf-8") + f"{section}:\n{state}", encoding="utf-8")
+    return path
+
+
+def test_sign_without_yank_refuses_an_unsigned_yank(index: Path, tmp_path: Path) -> None:
+    path = _unsigned_yank(index)
+    before = path.read_bytes()
+    key_file = tmp_path / "mara.pem"
+    key_file.write_bytes((DEMO_KEYS / "mara-okafor.pem").read_bytes())
+    result = CliRunner().invoke(cli, ["sign", str(path), "--key", str(key_file)])
+    assert result.exit_code == 3
+    assert (
+        f"error: {path}: this file has an unsigned yanked: block; run `plugindex sign {path} "
+        f"--key KEY_FILE --yank` or `plugindex yank auth-jwt 1.1.0 --reason TEXT --key KEY_FILE`"
+    ) in result.stderr
+    assert path.read_bytes() == before
+    # The way out it names works: sign the yank, then the release signs too.
+    yank = CliRunner().invoke(cli, ["sign", str(path), "--key", str(key_file), "--yank"])
+    assert yank.exit_code == 0, yank.output
+    again = CliRunner().invoke(cli, ["sign", str(path), "--key", str(key_file)])
+    assert again.exit_code == 0, again.output
+    valid = CliRunner().invoke(cli, ["validate", str(index), "--no-fetch"])
+    assert valid.exit_code == 0, valid.output
+
+
+def test_sign_without_yank_refuses_an_unsigned_unyank(index: Path) -> None:
+    path = _unsigned_yank(index, "unyanked")
+    with pytest.raises(
+        SignError, match=r"unsigned unyanked: block; run `plugindex sign .* --yank`$"
+    ):
+        sign_file(path, demo_key("mara-okafor"))
+
+
+def test_sign_without_yank_refuses_a_yank_edited_after_signing(index: Path) -> None:
+    path = index / CSV_101
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Fixed in 1.0.2", "Fixed in 1.0.3"), encoding="utf-8")
+    with pytest.raises(SignError, match="block does not verify with an owner key"):
+        sign_file(path, demo_key("theo-lemaire"))
 
 
 def test_sign_refuses_an_inline_section() -> None:

@@ -3,22 +3,26 @@
 The signature block is written into the file the author wrote, keeping every other
 line (comments, order, quoting) exactly as it was: an existing block of the same
 statement is replaced, otherwise the block is appended at the end of its section.
+The edited text is parsed again before it is written, and must say exactly what the
+file said before plus the new signature: a duplicate `signature:` key, or a yank
+signature lost on the way, is refused and nothing is written.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from builder.common.errors import InvalidIndexError, PlugindexError
+from builder.authoring.yaml_edit import EditError, Lines, content_end
+from builder.common.errors import InvalidIndexError, PlugindexError, SourceError
 from builder.common.files import write_atomic
 from builder.format.load import (
     PLUGIN_FILE,
+    PLUGINS_DIR,
     REGISTRY_FILE,
     VERSIONS_DIR,
     SchemaProblemsError,
@@ -28,9 +32,11 @@ from builder.format.load import (
 from builder.format.models import PluginManifest, RegistryConfig, VersionManifest
 from builder.format.shapes import manifest_fields, version_entry
 from builder.trust import statements
-from builder.trust.signing import sign_statement
+from builder.trust.signing import owner_keys, sign_statement, verify_statement
 
 M = TypeVar("M", bound=BaseModel)
+
+SIGNATURE_FIELDS = ("algorithm", "key_id", "value")
 
 
 class SignError(PlugindexError):
@@ -54,8 +60,13 @@ def find_index(file: Path) -> Path:
 
 def parse_source(model: type[M], index: Path, rel: str) -> M:
     """Read and parse one source file strictly; its problems become InvalidIndexError."""
+    return parse_text(model, index, rel, read_file(index, rel))
+
+
+def parse_text(model: type[M], index: Path, rel: str, data: bytes) -> M:
+    """Parse the text a source file has (or is about to have) strictly."""
     try:
-        return parse_model(model, read_file(index, rel), index, rel)
+        return parse_model(model, data, index, rel)
     except SchemaProblemsError as e:
         raise InvalidIndexError(e.problems) from None
 
@@ -65,26 +76,101 @@ def sign_file(file: Path, key: Ed25519PrivateKey, *, yank: bool = False) -> Sign
     index = find_index(file)
     rel = file.resolve().relative_to(index).as_posix()
     registry = parse_source(RegistryConfig, index, REGISTRY_FILE)
-    data = read_file(index, rel)
+    text = read_file(index, rel).decode("utf-8")
+    if is_version_file(rel) and not yank:
+        version = parse_text(VersionManifest, index, rel, text.encode("utf-8"))
+        refuse_unsigned_yank(registry.name, index, rel, version)
+    signed, kind, key_id = sign_text(registry.name, index, rel, text, key, yank=yank)
+    write_source(file, signed)
+    return Signed(file, kind, key_id)
+
+
+def is_version_file(rel: str) -> bool:
+    """Tell whether an index-relative path is plugins/<name>/versions/<version>.yaml."""
     parts = rel.split("/")
-    if len(parts) == 3 and parts[0] == "plugins" and parts[2] == PLUGIN_FILE:
-        manifest = parse_source(PluginManifest, index, rel)
-        statement = statements.manifest_statement(registry.name, manifest_fields(manifest))
-        kind: statements.Kind = "manifest"
-        section: tuple[str, ...] = ()
-    elif len(parts) == 4 and parts[0] == "plugins" and parts[2] == VERSIONS_DIR:
-        version = parse_source(VersionManifest, index, rel)
-        kind, section, statement = _version_statement(registry.name, parts[1], version, yank)
+    return len(parts) == 4 and parts[0] == PLUGINS_DIR and parts[2] == VERSIONS_DIR
+
+
+def is_manifest_file(rel: str) -> bool:
+    """Tell whether an index-relative path is plugins/<name>/plugin.yaml."""
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == PLUGINS_DIR and parts[2] == PLUGIN_FILE
+
+
+def write_source(file: Path, text: str) -> None:
+    """Write a source file atomically, keeping its permissions (0644 for a new file)."""
+    mode = file.stat().st_mode & 0o777 if file.exists() else 0o644
+    try:
+        write_atomic(file, text.encode("utf-8"), mode=mode)
+    except OSError as e:
+        raise SignError(f"{file}: cannot write ({e.strerror})") from e
+
+
+def refuse_unsigned_yank(registry: str, index: Path, rel: str, version: VersionManifest) -> None:
+    """Refuse to sign a release while the file's yank or un-yank is left unsigned or stale.
+
+    Signing the release alone would report success and leave a yank the gate and the
+    build refuse; the author is told how to sign it instead.
+    """
+    shown = index / rel
+    for section, state in (("yanked", version.yanked), ("unyanked", version.unyanked)):
+        if state is None:
+            continue
+        how = f"run `plugindex sign {shown} --key KEY_FILE --yank`"
+        if section == "yanked":
+            how += (
+                f" or `plugindex yank {rel.split('/')[1]} {version.version} "
+                "--reason TEXT --key KEY_FILE`"
+            )
+        if state.signature is None:
+            raise SignError(f"{shown}: this file has an unsigned {section}: block; {how}")
+        statement = _version_statement(registry, rel, version, yank=True).statement
+        manifest = parse_source(
+            PluginManifest, index, f"{PLUGINS_DIR}/{rel.split('/')[1]}/{PLUGIN_FILE}"
+        )
+        allowed = owner_keys(manifest.owners, retired=True)
+        if not verify_statement(state.signature.model_dump(), statement, allowed).valid:
+            raise SignError(
+                f"{shown}: the signature of its {section}: block does not verify with an "
+                f"owner key (was the block edited after it was signed?); {how}"
+            )
+
+
+def sign_text(
+    registry: str,
+    index: Path,
+    rel: str,
+    text: str,
+    key: Ed25519PrivateKey,
+    *,
+    yank: bool = False,
+) -> tuple[str, statements.Kind, str]:
+    """Return `text` (of index file `rel`) signed, its statement's kind and the key id.
+
+    The signed text is parsed again and must differ from `text` only by the new
+    signature: anything else (a duplicate key, a lost yank signature) is refused.
+    """
+    shown = str(index / rel)
+    if is_manifest_file(rel):
+        model: type[BaseModel] = PluginManifest
+    elif is_version_file(rel):
+        model = VersionManifest
     else:
         raise SignError(
-            f"{file}: expected plugins/<name>/{PLUGIN_FILE} or "
+            f"{shown}: expected plugins/<name>/{PLUGIN_FILE} or "
             f"plugins/<name>/{VERSIONS_DIR}/<version>.yaml inside {index}"
         )
-    block = sign_statement(key, statement)
-    text = set_signature(data.decode("utf-8"), section, block, shown=str(file))
-    # Atomically, keeping the file's permissions.
-    write_atomic(file, text.encode("utf-8"), mode=file.stat().st_mode & 0o777)
-    return Signed(file, kind, block["key_id"])
+    before = parse_text(model, index, rel, text.encode("utf-8"))
+    if isinstance(before, PluginManifest):
+        statement = statements.manifest_statement(registry, manifest_fields(before))
+        to_sign = _ToSign("manifest", (), statement)
+    else:
+        assert isinstance(before, VersionManifest)
+        to_sign = _version_statement(registry, rel, before, yank=yank)
+    block = sign_statement(key, to_sign.statement)
+    signed = set_signature(text, to_sign.section, block, shown=shown)
+    _check_only_signature_changed(model, index, rel, before, signed, to_sign.section, block)
+    return signed, to_sign.kind, block["key_id"]
 
 
 class _ToSign(NamedTuple):
@@ -93,8 +179,9 @@ class _ToSign(NamedTuple):
     statement: bytes
 
 
-def _version_statement(registry: str, plugin: str, version: VersionManifest, yank: bool) -> _ToSign:
+def _version_statement(registry: str, rel: str, version: VersionManifest, *, yank: bool) -> _ToSign:
     """Return what `sign` (or `sign --yank`) signs in a version file, and where."""
+    plugin = rel.split("/")[1]
     sha256 = version.artifact.sha256
     if not yank:
         entry = version_entry(version)
@@ -117,80 +204,65 @@ def _version_statement(registry: str, plugin: str, version: VersionManifest, yan
     )
 
 
-_KEY_LINE = re.compile(r"^( *)([A-Za-z_][A-Za-z0-9_]*):(.*)$")
+def _check_only_signature_changed(  # noqa: PLR0917 - the two states and the change
+    model: type[BaseModel],
+    index: Path,
+    rel: str,
+    before: BaseModel,
+    signed: str,
+    section: tuple[str, ...],
+    block: dict[str, str],
+) -> None:
+    """Refuse a signed text that says anything but what it said before, plus `block`."""
+    shown = index / rel
+    try:
+        after = parse_model(model, signed.encode("utf-8"), index, rel)
+    except (SourceError, SchemaProblemsError) as e:
+        found = e.problem.render() if isinstance(e, SourceError) else e.problems[0].render()
+        raise SignError(
+            f"{shown}: adding the signature would leave the file invalid ({found}); "
+            "nothing was written: write the file in plain block style and sign again"
+        ) from None
+    old, new = before.model_dump(), after.model_dump()
+    placed = _pop(new, (*section, "signature"))
+    _pop(old, (*section, "signature"))
+    if old != new or placed != block:
+        raise SignError(
+            f"{shown}: the signature could not be added without changing the rest of the "
+            "file; nothing was written: write the file in plain block style and sign again"
+        )
+
+
+def _pop(data: dict[str, Any], loc: tuple[str, ...]) -> Any:
+    """Remove and return the value at `loc` of nested mappings (None if absent)."""
+    node: Any = data
+    for part in loc[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node.pop(loc[-1], None) if isinstance(node, dict) else None
 
 
 def set_signature(text: str, section: tuple[str, ...], block: dict[str, str], *, shown: str) -> str:
     """Return `text` with `signature:` set to `block` at top level or in `section`.
 
     Only block-style YAML is edited (what `plugindex new` writes and people write);
-    anything else is refused rather than guessed at.
+    anything else is refused rather than guessed at. A `signature` key written
+    quoted or with a space before its colon is still the one replaced.
     """
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    start, end, indent = 0, len(lines), 0
+    doc = Lines(text)
+    start, end, indent = 0, len(doc.lines), 0
     if section:
-        found = _find_key(lines, 0, len(lines), 0, section[0])
+        try:
+            found = doc.section(section[0])
+        except EditError as e:
+            raise SignError(f"{shown}:{e}") from None
         if found is None:
             raise SignError(f"{shown}: expected a `{section[0]}:` section, found none")
-        head, end = found
-        inline = _KEY_LINE.match(lines[head])
-        if inline is not None and inline.group(3).split("#")[0].strip():
-            raise SignError(
-                f"{shown}:{head + 1}: `{section[0]}:` is written inline; write it as an "
-                f"indented block so the signature can be added to it"
-            )
-        start = head + 1
-        indent = _child_indent(lines, start, end)
-    pad = " " * indent
-    new = [f"{pad}signature:\n"] + [
-        f"{pad}  {field}: {block[field]}\n" for field in ("algorithm", "key_id", "value")
-    ]
-    existing = _find_key(lines, start, end, indent, "signature")
+        start, end, indent = found
+    new = doc.block(["signature:", *(f"  {f}: {block[f]}" for f in SIGNATURE_FIELDS)], indent)
+    existing = doc.find("signature", start=start, end=end, indent=indent)
     if existing is not None:
-        first, last = existing
-        lines[first:last] = new
+        doc.lines[existing[0] : existing[1]] = new
     else:
-        at = _content_end(lines, start, end)
-        lines[at:at] = new
-    return "".join(lines)
-
-
-def _find_key(
-    lines: list[str], start: int, end: int, indent: int, key: str
-) -> tuple[int, int] | None:
-    """Return the line range [head, end) of `key:` at `indent` within [start, end)."""
-    for i in range(start, end):
-        match = _KEY_LINE.match(lines[i])
-        if match and len(match.group(1)) == indent and match.group(2) == key:
-            j = i + 1
-            while j < end and not _ends_block(lines[j], indent):
-                j += 1
-            return i, _content_end(lines, i + 1, j)
-    return None
-
-
-def _ends_block(line: str, indent: int) -> bool:
-    stripped = line.strip()
-    if not stripped or stripped.startswith("#"):
-        return False
-    return len(line) - len(line.lstrip(" ")) <= indent
-
-
-def _content_end(lines: list[str], start: int, end: int) -> int:
-    """Return the line after the last non-blank, non-comment line in [start, end)."""
-    last = start
-    for i in range(start, end):
-        stripped = lines[i].strip()
-        if stripped and not stripped.startswith("#"):
-            last = i + 1
-    return last
-
-
-def _child_indent(lines: list[str], start: int, end: int) -> int:
-    for i in range(start, end):
-        stripped = lines[i].strip()
-        if stripped and not stripped.startswith("#"):
-            return len(lines[i]) - len(lines[i].lstrip(" "))
-    return 2
+        at = content_end(doc.lines, start, end)
+        doc.lines[at:at] = new
+    return doc.text()

@@ -1,4 +1,4 @@
-"""The plugin authors' commands: keygen, sign, new."""
+"""The plugin authors' commands: keygen, sign, new, release, yank, owner, deprecate."""
 
 from __future__ import annotations
 
@@ -166,4 +166,246 @@ def new(  # Click passes every option by keyword
     )
 
 
-COMMANDS = (keygen, sign, new)
+_index_option = click.option(
+    "--index",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_INDEX,
+    show_default=True,
+    help="The index folder (holding registry.yaml).",
+)
+_key_option = click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="An owner's private key (from `plugindex keygen`).",
+)
+
+
+def _next_step(index: Path) -> None:
+    click.echo(f"next: `plugindex validate {index}`, commit, and open a pull request")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--reason", help="Why users should not install it (shown to them).")
+@click.option("--undo", is_flag=True, help="Take back an earlier yank of VERSION.")
+@_key_option
+@_index_option
+@reports_errors
+def yank(  # Click passes every option by keyword
+    *, name: str, version: str, reason: str | None, undo: bool, key_file: Path, index: Path
+) -> None:
+    """Yank VERSION of plugin NAME (or take the yank back): write it and sign it."""
+    from builder.authoring.yank import unyank_version, yank_version
+
+    if undo and reason is not None:
+        raise click.UsageError("--undo takes no --reason")
+    if not undo and reason is None:
+        raise click.UsageError("Missing option '--reason' (say why users should not install it)")
+    key = _read_key(key_file)
+    if undo:
+        done = unyank_version(index, name, version, key=key)
+        what = "took back the yank of"
+    else:
+        assert reason is not None
+        done = yank_version(index, name, version, reason=reason, key=key)
+        what = "yanked"
+    click.echo(
+        f"{what} {name} {version} (serial {done.serial}), signed by {done.owner} "
+        f"with key {done.key_id}: {done.file}"
+    )
+    _next_step(index)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.option(
+    "--artifact",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The package file users will download (hashed here).",
+)
+@click.option("--url", required=True, help="Where users will download it from.")
+@_key_option
+@_index_option
+@click.option(
+    "--from",
+    "previous",
+    metavar="VERSION",
+    help="The version file to start from (default: the newest version below VERSION).",
+)
+@click.option("--released", metavar="YYYY-MM-DD", help="The release date (default: today, UTC).")
+@click.option("--filename", help="The file name it is published under (default: the artifact's).")
+@click.option("--host", help="A new requirement on the host's version.")
+@click.option("--plugin-api", help="A new requirement on the plugin API.")
+@click.option("--engine", help="A new engine.")
+@click.option(
+    "--dependency",
+    "dependencies",
+    multiple=True,
+    metavar="NAME@REQ",
+    help="Add a dependency or change its requirement (repeatable).",
+)
+@click.option(
+    "--drop-dependency",
+    "drop_dependencies",
+    multiple=True,
+    metavar="NAME",
+    help="Drop a dependency the previous version had (repeatable).",
+)
+@reports_errors
+def release(
+    *,
+    name: str,
+    version: str,
+    artifact: Path,
+    url: str,
+    key_file: Path,
+    index: Path,
+    previous: str | None,
+    released: str | None,
+    filename: str | None,
+    host: str | None,
+    plugin_api: str | None,
+    engine: str | None,
+    dependencies: tuple[str, ...],
+    drop_dependencies: tuple[str, ...],
+) -> None:
+    """Release VERSION of plugin NAME: a signed version file made from the previous one."""
+    import datetime
+
+    from builder.authoring.release import NewRelease, write_release
+
+    try:
+        day = (
+            datetime.date.fromisoformat(released)
+            if released
+            else datetime.datetime.now(tz=datetime.UTC).date()
+        )
+    except ValueError:
+        raise click.BadParameter(
+            f"expected YYYY-MM-DD, got {released!r}", param_hint="--released"
+        ) from None
+    requirements: dict[str, str] = {}
+    for text in dependencies:
+        dep, at, requirement = text.partition("@")
+        if not at or not dep or not requirement:
+            raise click.BadParameter(
+                f"expected NAME@REQUIREMENT such as auth-jwt@^1.2, got {text!r}",
+                param_hint="--dependency",
+            )
+        requirements[dep] = requirement
+    spec = NewRelease(
+        name=name,
+        version=version,
+        artifact=artifact,
+        url=url,
+        released=day,
+        previous=previous,
+        filename=filename,
+        host=host,
+        plugin_api=plugin_api,
+        engine=engine,
+        dependencies=requirements,
+        drop_dependencies=drop_dependencies,
+    )
+    done = write_release(index, spec, _read_key(key_file))
+    click.echo(
+        f"wrote {done.file} (from {done.previous}), signed by {done.owner} with key {done.key_id}"
+    )
+    _next_step(index)
+
+
+@click.group()
+def owner() -> None:
+    """Add or remove an owner of a plugin (a signed plugin.yaml change)."""
+
+
+@owner.command("add")
+@click.argument("name")
+@click.argument("handle")
+@click.option(
+    "--public-key",
+    metavar="ed25519:...",
+    help="The new owner's public key (from their `plugindex keygen`); for an existing "
+    "owner, a key to add to theirs.",
+)
+@_key_option
+@_index_option
+@reports_errors
+def owner_add(
+    *, name: str, handle: str, public_key: str | None, key_file: Path, index: Path
+) -> None:
+    """Add GitHub user HANDLE as an owner of plugin NAME (or add a key of theirs)."""
+    from builder.authoring.manifest import add_owner
+
+    done = add_owner(index, name, handle, public_key=public_key, key=_read_key(key_file))
+    click.echo(
+        f"added {handle} to the owners of {name} (revision {done.revision}), signed by "
+        f"{done.owner} with key {done.key_id}: {done.file}"
+    )
+    _next_step(index)
+
+
+@owner.command("remove")
+@click.argument("name")
+@click.argument("handle")
+@_key_option
+@_index_option
+@reports_errors
+def owner_remove(*, name: str, handle: str, key_file: Path, index: Path) -> None:
+    """Remove GitHub user HANDLE from the owners of plugin NAME (never the last one)."""
+    from builder.authoring.manifest import remove_owner
+
+    done = remove_owner(index, name, handle, key=_read_key(key_file))
+    click.echo(
+        f"removed {handle} from the owners of {name} (revision {done.revision}), signed by "
+        f"{done.owner} with key {done.key_id}: {done.file}"
+    )
+    _next_step(index)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--message", help="What users should know (shown when they use the plugin).")
+@click.option("--replacement", metavar="PLUGIN", help="The plugin to use instead.")
+@click.option("--undo", is_flag=True, help="Take the deprecation back.")
+@_key_option
+@_index_option
+@reports_errors
+def deprecate(  # Click passes every option by keyword
+    *,
+    name: str,
+    message: str | None,
+    replacement: str | None,
+    undo: bool,
+    key_file: Path,
+    index: Path,
+) -> None:
+    """Deprecate plugin NAME (or take it back): a signed plugin.yaml change."""
+    from builder.authoring.manifest import deprecate as deprecate_plugin
+    from builder.authoring.manifest import undeprecate
+
+    if undo and (message is not None or replacement is not None):
+        raise click.UsageError("--undo takes no --message or --replacement")
+    if not undo and message is None:
+        raise click.UsageError("Missing option '--message' (say why, and what to do instead)")
+    key = _read_key(key_file)
+    if undo:
+        done = undeprecate(index, name, key=key)
+        what = f"took back the deprecation of {name}"
+    else:
+        assert message is not None
+        done = deprecate_plugin(index, name, message=message, replacement=replacement, key=key)
+        what = f"deprecated {name}" + (f" in favour of {replacement}" if replacement else "")
+    click.echo(
+        f"{what} (revision {done.revision}), signed by {done.owner} with key {done.key_id}: "
+        f"{done.file}"
+    )
+    _next_step(index)
+
+
+COMMANDS = (keygen, sign, new, release, yank, owner, deprecate)

@@ -958,7 +958,10 @@ def test_install_locked_reproduces_a_lockfile_exactly_elsewhere(
     other.mkdir()
     for state in ("plugindex.lock", "plugindex-trust.json"):
         shutil.copyfile(client.plugins / state, other / state)
-    result = client.run("install", "--locked", PLUGINDEX_PLUGINS_DIR=str(other))
+    # No registry configured there: the one the lockfile was made from.
+    result = client.run(
+        "install", "--locked", PLUGINDEX_PLUGINS_DIR=str(other), PLUGINDEX_REGISTRY=""
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == "installed auth-jwt 1.1.0\ninstalled template-crypto 1.1.1\n"
     assert _snapshot(other / "auth-jwt") == _snapshot(client.plugins / "auth-jwt")

@@ -115,7 +115,7 @@ def _restore(
     from builder.client.repair import RestoreSettings, restore
 
     dry_run = bool(where.pop("dry_run", False))
-    found, reg = open_registry(**where)
+    found, reg = open_registry(**where, from_lockfile=True)
     settings = RestoreSettings(
         found.cache_dir, progress(plan is None), dry_run=dry_run, on_plan=plan
     )
@@ -229,7 +229,7 @@ def outdated(*, as_json: bool, host_version: str | None, pre: bool, **where: Any
     status = run_outdated(
         found.plugins_dir, reg, options=Options(host=found.host_version, prerelease=pre)
     )
-    data = {"plugins_dir": str(found.plugins_dir), "plugins": status_rows(status)}
+    data = {"plugins_dir": str(found.plugins_dir), "plugins": status_rows(status, newer=True)}
     emit(
         as_json,
         {**data, "warnings": status.warnings},

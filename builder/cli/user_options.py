@@ -5,6 +5,7 @@ Shared by the commands of `builder.cli.user`; parsing only, no output.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,15 +104,23 @@ def open_registry(
     host_version: str | None = None,
     *,
     required: bool = True,
+    from_lockfile: bool = False,
 ) -> tuple[Any, Any]:
-    """Return (settings, Registry or None) from options, environment and the config file."""
+    """Return (settings, Registry or None) from options, environment and the config file.
+
+    With `from_lockfile`, a registry given nowhere is the one the lockfile was made from.
+    """
     from builder.client.config import config_path, settings
+    from builder.client.lockfile import read_lockfile
     from builder.client.registry import Registry
     from builder.common.fetch import open_registry
 
     found = settings(
         registry=registry, plugins_dir=plugins_dir, cache_dir=cache_dir, host_version=host_version
     )
+    if not found.registry and from_lockfile:
+        source = read_lockfile(found.plugins_dir).source
+        found = dataclasses.replace(found, registry=source)
     if not found.registry:
         if not required:
             return found, None

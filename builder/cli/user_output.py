@@ -255,8 +255,8 @@ def info_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def status_rows(status: Any) -> list[dict[str, Any]]:
-    """Return the installed plugins of a `Status` for --json."""
+def status_rows(status: Any, *, newer: bool = False) -> list[dict[str, Any]]:
+    """Return the installed plugins for --json (`newer`: with the columns of `outdated`)."""
     return [
         {
             "name": row.name,
@@ -265,7 +265,11 @@ def status_rows(status: Any) -> list[dict[str, Any]]:
             "explicit": row.plugin.explicit,
             "yanked": row.plugin.yanked,
             "signed_by": row.plugin.signed_by,
-            **({"compatible": row.compatible, "newest": row.newest} if row.newest else {}),
+            **(
+                {"compatible": row.compatible, "newest": row.newest, "outdated": row.outdated}
+                if newer
+                else {}
+            ),
         }
         for row in status.plugins
     ]

@@ -207,6 +207,7 @@ def run_module(
     (folder / "mutants").mkdir()
     env["PYTHONPATH"] = str(folder / "mutants")
     env["PYTHONHASHSEED"] = "0"
+    env["HYPOTHESIS_PROFILE"] = "mutation"  # no shrinking: a verdict is all we need
     # The copy is no git checkout: builds take their metadata time from here instead.
     env.setdefault("SOURCE_DATE_EPOCH", "1700000000")
     started = time.monotonic()

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from builder.cli.main import cli
@@ -33,6 +33,11 @@ from builder.format.load import SchemaProblemsError, parse_model
 from builder.format.models import PluginManifest, RegistryConfig, VersionManifest
 from tests.conftest import BUNDLED_INDEX
 
+# Mutation runs (benchmarks/mutation.py) need a verdict, not a minimal example.
+settings.register_profile(
+    "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 FUZZ = settings(
     max_examples=200,
     deadline=None,

@@ -17,12 +17,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 import semver
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from builder.client.resolve import Candidate, Dependency, ResolutionError, Root, resolve
@@ -35,6 +36,12 @@ from builder.format.requirements import (
 from builder.format.strict_yaml import parse
 from builder.trust.statements import canonical_json
 
+# Mutation runs (benchmarks/mutation.py) need a verdict, not a minimal example: no
+# shrinking and no example database there.
+settings.register_profile(
+    "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- requirements against a reference ----------------------------------------------------

@@ -272,11 +272,12 @@ def test_a_release_from_a_yanked_version_is_not_yanked(repo: Path) -> None:
         (["auth-jwt", "1.3.0", "--drop-dependency", "auth-basic"], 2, "has no dependency"),
         (["auth-jwt", "1.3.0", "--released", "2025-02-30"], 2, "--released"),
         (["auth-jwt", "1.3.0", "--key", str(PRIYA)], 3, "is not an active key of an owner"),
+        (["auth-jwt", "1.3.0", "--url", "https://x.example/a b.tgz"], 2, "--url: expected no"),
     ],
     ids=[
         "existing", "build-metadata", "not-semver", "unknown-from", "dependency-syntax",
         "self-dependency", "bad-dependency-name", "bad-requirement", "drop-unknown",
-        "bad-date", "not-an-owner",
+        "bad-date", "not-an-owner", "bad-url",
     ],
 )  # fmt: skip
 def test_release_refusals_change_nothing(
@@ -285,10 +286,40 @@ def test_release_refusals_change_nothing(
     artifact, url = _artifact(repo, "auth-jwt", "a.tgz", b"a\n" * 10)
     before = snapshot(repo)
     key = [] if "--key" in args else ["--key", str(MARA)]
-    result = run("release", *args, "--artifact", artifact, "--url", url, *key)
+    where = [] if "--url" in args else ["--url", url]
+    result = run("release", *args, "--artifact", artifact, *where, *key)
     assert result.exit_code == code, result.output
     assert message in result.output
     assert snapshot(repo) == before
+
+
+def test_an_authors_journey_new_then_release(repo: Path) -> None:
+    """keygen, new, merge, release: the scaffold's title follows the version."""
+    key_file = repo.parent / "me.pem"
+    assert run("keygen", key_file, "--no-encrypt").exit_code == 0
+    first = repo.parent / "cookie-jar-0.1.0.tar.gz"
+    first.write_bytes(b"first\n" * 10)
+    started = run(
+        "new", "cookie-jar", "--index", INDEX, "--artifact", first, "--url",
+        "https://downloads.example.org/cookie-jar-0.1.0.tar.gz", "--owner", "sam-baker",
+        "--key", key_file, "--category", "auth",
+    )  # fmt: skip
+    assert started.exit_code == 0, started.output
+    commit(repo)
+    assert run("validate", INDEX, "--base", "main", "--no-fetch").exit_code == 0
+    merge(repo)
+    second = repo.parent / "cookie-jar-0.2.0.tar.gz"
+    second.write_bytes(b"second\n" * 10)
+    url = "https://downloads.example.org/cookie-jar-0.2.0.tar.gz"
+    released = run("release", "cookie-jar", "0.2.0", "--artifact", second, "--url", url,
+                   "--key", key_file)  # fmt: skip
+    assert released.exit_code == 0, released.output
+    text = (repo / INDEX / "plugins/cookie-jar/versions/0.2.0.yaml").read_text("utf-8")
+    assert text.startswith("# Release 0.2.0 of cookie-jar.")
+    assert "0.1.0" not in text
+    commit(repo)
+    gated = run("validate", INDEX, "--base", "main", "--no-fetch", "--author", "sam-baker")
+    assert gated.exit_code == 0, gated.output
 
 
 # --- owners ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from builder.authoring.plugin import (
     AuthorError,
@@ -29,6 +30,7 @@ from builder.authoring.yaml_edit import Lines, render
 from builder.common.files import sha256_of_file
 from builder.format.load import read_file
 from builder.format.models import (
+    Artifact,
     FileName,
     Name,
     ReleaseDate,
@@ -138,7 +140,14 @@ def _artifact(new: NewRelease) -> dict[str, Any]:
         raise AuthorError(f"{new.artifact}: cannot read the artifact ({e.strerror})") from e
     if size == 0:
         raise OptionError(f"--artifact: {new.artifact} is empty (expected the package file)")
-    return {"url": new.url, "sha256": sha256, "size": size, "filename": filename}
+    fields = {"url": new.url, "sha256": sha256, "size": size, "filename": filename}
+    try:
+        Artifact.model_validate(fields, strict=True)
+    except ValidationError as e:
+        first = e.errors()[0]
+        option = "--url" if first["loc"][:1] == ("url",) else "--artifact"
+        raise OptionError(f"{option}: {str(first['msg']).removeprefix('Value error, ')}") from None
+    return fields
 
 
 def _override(doc: Lines, plugin: PluginAt, new: NewRelease, template: VersionManifest) -> None:

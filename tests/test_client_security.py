@@ -645,7 +645,7 @@ def test_an_unwritable_cache_is_a_warning_not_a_failure(
     assert record.getMessage().startswith(f"cannot cache {tmp_path / ARTIFACT_CACHE / SHA}: ")
 
 
-def test_download_all_caches_and_names_the_plugin_that_failed(tmp_path: Path) -> None:
+def test_download_all_names_the_plugin_that_failed(tmp_path: Path) -> None:
     one, two = _version(b"one\n"), _version(b"two!\n")
     fetcher = MemoryFetcher(
         {one.entry.artifact.download: b"one\n", two.entry.artifact.download: b"bad!\n"}
@@ -656,7 +656,17 @@ def test_download_all_caches_and_names_the_plugin_that_failed(tmp_path: Path) ->
             fetcher,
             {"first": one, "second": two},
             tmp_path / "out",
-            cache_dir=tmp_path,
+            cache_dir=None,
             progress=None,
         )
-    assert (tmp_path / ARTIFACT_CACHE / hashlib.sha256(b"one\n").hexdigest()).is_file()
+
+
+def test_download_all_caches_what_it_verified(tmp_path: Path) -> None:
+    one, two = _version(b"one\n"), _version(b"two!\n")
+    fetcher = MemoryFetcher(
+        {one.entry.artifact.download: b"one\n", two.entry.artifact.download: b"two!\n"}
+    )
+    (tmp_path / "out").mkdir()
+    download_all(fetcher, {"a": one, "b": two}, tmp_path / "out", cache_dir=tmp_path, progress=None)
+    for body in (b"one\n", b"two!\n"):
+        assert (tmp_path / ARTIFACT_CACHE / hashlib.sha256(body).hexdigest()).read_bytes() == body

@@ -266,9 +266,10 @@ def sign_versions(index: Path) -> None:
     for path in sorted(index.glob("plugins/*/versions/*.yaml")):
         # A file the case made unreadable or invalid stays as the case left it.
         with contextlib.suppress(PlugindexError):
-            sign_file(path, SIGNING_KEY)
+            # The yank first: `sign` refuses to sign a release beside an unsigned yank.
             if "\nyanked:" in path.read_text(encoding="utf-8"):
                 sign_file(path, SIGNING_KEY, yank=True)
+            sign_file(path, SIGNING_KEY)
 
 
 def run_validate(index: Path, *extra: str, sign: bool = True) -> Result:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from builder.common.files import sha256_of_file, write_atomic
-from builder.publish.storage import ConflictError, StorageError, Stored
+from builder.publish.storage import ConflictError, Head, StorageError, Stored
 
 
 class LocalStorage:
@@ -38,6 +38,16 @@ class LocalStorage:
             raise StorageError(f"{self.where(key)}: cannot read ({e.strerror})") from e
         return Stored(data, hashlib.sha256(data).hexdigest())
 
+    def head(self, key: str) -> Head | None:
+        """Return a file's size and sha256 (read and hashed: a folder keeps no metadata)."""
+        try:
+            sha256, size = sha256_of_file(self.root / key)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StorageError(f"{self.where(key)}: cannot read ({e.strerror})") from e
+        return Head(size, sha256)
+
     def put(
         self,
         key: str,
@@ -47,6 +57,7 @@ class LocalStorage:
         cache_control: str,
         if_tag: str | None = None,
         if_absent: bool = False,
+        sha256: str | None = None,  # not kept: `head` hashes the file itself
     ) -> str:
         """Write a file atomically, comparing first under a lock when asked to."""
         target = self.root / key

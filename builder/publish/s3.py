@@ -13,15 +13,22 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from builder.common.layout import NOT_FOUND_PAGE
-from builder.publish.storage import ConflictError, StorageError, Stored
+from builder.publish.storage import ConflictError, Head, StorageError, Stored
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+# The user metadata (`x-amz-meta-sha256`) in which an upload records its sha256.
+SHA256_METADATA = "sha256"
+# A single-part upload's ETag is the MD5 of its bytes (not so for multipart uploads,
+# which have a `-N` suffix, nor under SSE-KMS, where a mismatch only means a re-upload).
+_MD5_ETAG = re.compile(r'"?([0-9a-f]{32})"?')
 
 
 class S3Storage:
@@ -70,6 +77,21 @@ class S3Storage:
                 return None
             raise _wrapped(e, self.where(key), "read") from e
 
+    def head(self, key: str) -> Head | None:
+        """Return an object's size, recorded sha256 and MD5 ETag (one HEAD request)."""
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as e:
+            if _code(e) in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise _wrapped(e, self.where(key), "check") from e
+        md5 = _MD5_ETAG.fullmatch(answer.get("ETag", ""))
+        return Head(
+            size=int(answer["ContentLength"]),
+            sha256=answer.get("Metadata", {}).get(SHA256_METADATA),
+            md5=md5[1] if md5 else None,
+        )
+
     def put(
         self,
         key: str,
@@ -79,15 +101,18 @@ class S3Storage:
         cache_control: str,
         if_tag: str | None = None,
         if_absent: bool = False,
+        sha256: str | None = None,
     ) -> str:
-        """Write an object with its headers, conditionally when asked to."""
+        """Write an object with its headers (and its sha256), conditionally when asked to."""
         # The conditional write: S3 compares the tag and writes in one step, so of two
         # publishers that read the same tag only one can succeed.
-        extra: dict[str, str] = {}
+        extra: dict[str, Any] = {}
         if if_tag is not None:
             extra["IfMatch"] = if_tag
         if if_absent:
             extra["IfNoneMatch"] = "*"
+        if sha256 is not None:
+            extra["Metadata"] = {SHA256_METADATA: sha256}
         with contextlib.ExitStack() as stack:
             data: bytes | BinaryIO = body if isinstance(body, bytes) else b""
             if isinstance(body, Path):
@@ -104,7 +129,7 @@ class S3Storage:
                     Body=data,
                     ContentType=content_type,
                     CacheControl=cache_control,
-                    **extra,  # type: ignore[arg-type]
+                    **extra,
                 )
             except Exception as e:
                 if _code(e) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:

@@ -1,11 +1,13 @@
 """Where a build is published: the small protocol every store implements, and its errors.
 
 Keys are POSIX paths relative to the registry root (`index/au/th/auth-jwt.json`);
-each store maps them under its own root or prefix. Four operations are all that
-publishing needs: read an object with its version tag, write one (optionally only
-if its version tag is still the one read: a compare-and-swap), delete one, and say
-where a key lives for messages. The two real stores are `folder.LocalStorage` and
-`s3.S3Storage`; `target.open_target` picks one for a target string.
+each store maps them under its own root or prefix. Five operations are all that
+publishing needs: read an object with its version tag, look at one without reading
+it (its size and what the store knows of its content, to find what went missing),
+write one (optionally only if its version tag is still the one read: a
+compare-and-swap), delete one, and say where a key lives for messages. The two
+real stores are `folder.LocalStorage` and `s3.S3Storage`; `target.open_target`
+picks one for a target string.
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ class Stored:
     tag: str  # the store's version tag (an ETag): changes whenever the object does
 
 
+@dataclass(frozen=True)
+class Head:
+    """What a store says of an object without sending it."""
+
+    size: int  # bytes
+    # The sha256 of its content as far as the store knows it (S3: the one recorded
+    # when plugindex uploaded it; a folder: computed), None when it cannot tell.
+    sha256: str | None
+    md5: str | None = None  # the MD5 of its content, when the store's tag is one
+
+
 class Storage(Protocol):
     """A place to publish to."""
 
@@ -42,6 +55,10 @@ class Storage(Protocol):
         """Return an object and its version tag, or None when it does not exist."""
         ...
 
+    def head(self, key: str) -> Head | None:
+        """Return an object's size and what the store knows of its content, or None."""
+        ...
+
     def put(
         self,
         key: str,
@@ -51,11 +68,13 @@ class Storage(Protocol):
         cache_control: str,
         if_tag: str | None = None,
         if_absent: bool = False,
+        sha256: str | None = None,
     ) -> str:
         """Write an object; return its new tag.
 
         With `if_tag`, only if the object's tag is still that one; with `if_absent`,
-        only if there is none. Raises ConflictError otherwise.
+        only if there is none. Raises ConflictError otherwise. `sha256`, the body's
+        hash, is kept with the object where the store can (so `head` can tell it).
         """
         ...
 

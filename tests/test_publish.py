@@ -18,23 +18,29 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.cli.main import cli
 from builder.common import layout
 from builder.common.layout import IMMUTABLE, content_type
 from builder.index.build import build
+from builder.publish import verify
+from builder.publish.audit import SAMPLE, Damage, pick, repairs
 from builder.publish.folder import LocalStorage
-from builder.publish.publish import PublishOptions, publish
-from builder.publish.record import RECORD, record_of
+from builder.publish.plan import Upload, order_batches
+from builder.publish.publish import PublishOptions, damage_lines, publish
+from builder.publish.record import RECORD, PublishError, record_of
 from builder.publish.s3 import S3Storage
 from builder.publish.storage import ConflictError
+from builder.trust.signing import public_key_text
 from tests.conftest import PLUGINDEX, sign_as_owner
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
 
-OLD = {"SOURCE_DATE_EPOCH": "1700000000"}
-NEW = {"SOURCE_DATE_EPOCH": "1700000100"}
+# Build times after every bundled release (a release dated after its build is held back).
+OLD = {"SOURCE_DATE_EPOCH": "1767225600"}  # 2026-01-01T00:00:00Z
+NEW = {"SOURCE_DATE_EPOCH": "1767225700"}
 PREFIX = "registry"
 
 
@@ -122,6 +128,12 @@ def release_new_artifact(index: Path, name: str, version: str) -> bytes:
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     sign_as_owner(target)
     return data
+
+
+def artifacts_named(out: Path, name: str) -> set[str]:
+    """Return the artifact keys a plugin's document in a build names."""
+    document = json.loads((out / layout.index_path(name)).read_bytes())
+    return {v["artifact"]["download"] for v in document["versions"]}
 
 
 def build_hashes(out: Path) -> dict[str, str]:
@@ -280,12 +292,15 @@ def test_one_changed_plugin_uploads_only_its_objects_and_pointers(
     # The objects, plus the live record twice (taking the lease, then releasing it).
     assert store.requests["PUT"] == len(report.uploaded) + 2
     assert store.requests["DELETE"] == 0
-    # A re-publish with no change: one request, the live record.
+    # The artifacts the new document names were checked one by one, and a sample.
+    assert store.requests["HEAD"] == report.checked
+    assert report.checked >= len(artifacts_named(tmp_path / "two", name))
+    # A re-publish with no change: the live record, and the sample's HEADs.
     again = store_of(s3_bucket)
     unchanged = publish(tmp_path / "two", again)
     assert unchanged.uploaded == []
-    assert sum(again.requests.values()) <= 3
-    assert again.requests["PUT"] == 0
+    assert unchanged.checked == SAMPLE
+    assert dict(again.requests) == {"GET": 1, "HEAD": SAMPLE}
 
 
 def test_a_tampered_artifact_is_refused_and_nothing_becomes_visible(
@@ -323,7 +338,7 @@ def test_an_older_build_never_replaces_a_newer_one(
         cli, ["publish", str(tmp_path / "old"), f"s3://{s3_bucket}/{PREFIX}"]
     )
     assert result.exit_code == 3
-    assert "holds a newer build (built at 2023-11-14T22:15:00Z)" in result.output
+    assert "holds a newer build (built at 2026-01-01T00:01:40Z)" in result.output
     assert "not rolled back" in result.output
     assert bucket_keys(s3_server, s3_bucket) == build_hashes(tmp_path / "new")
 
@@ -400,3 +415,217 @@ def test_wrong_credentials_are_reported_without_a_traceback(
     assert result.exit_code == 3
     assert f"error: s3://{s3_bucket}/{PREFIX}/{RECORD}: cannot read (" in result.output
     assert "Traceback" not in result.output
+
+
+# --- what the store lost: the sample check and --repair --------------------------
+
+
+def delete_object(server: S3Server, bucket: str, key: str) -> None:
+    """Delete a published object behind the publisher's back (a mistaken `aws s3 rm`)."""
+    server.client().delete_object(Bucket=bucket, Key=f"{PREFIX}/{key}")
+
+
+def some_artifact(out: Path) -> str:
+    return sorted(k for k in snapshot(out) if k.startswith("artifacts/"))[0]
+
+
+def test_repair_puts_back_what_was_deleted_or_overwritten_in_the_bucket(
+    index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    out = tmp_path / "out"
+    build(index, out, environ=OLD)
+    publish(out, store_of(s3_bucket))
+    lost = some_artifact(out)
+    delete_object(s3_server, s3_bucket, lost)
+    # Overwritten with other bytes of the same size, by a tool that records no sha256.
+    changed = layout.index_path(plugin_names(index)[0])
+    body = (out / changed).read_bytes()
+    s3_server.client().put_object(
+        Bucket=s3_bucket, Key=f"{PREFIX}/{changed}", Body=body.replace(b'"', b"'")
+    )
+    # An ordinary publish trusts its record: without the sample, nothing is put back.
+    publish(out, store_of(s3_bucket), PublishOptions(sample=0))
+    assert lost not in bucket_keys(s3_server, s3_bucket)
+    target = f"s3://{s3_bucket}/{PREFIX}"
+    result = CliRunner().invoke(cli, ["publish", str(out), target, "--repair"])
+    assert result.exit_code == 0, result.output
+    assert f"repaired {lost} (missing in the store)" in result.output
+    assert f"repaired {changed} (other bytes (MD5 ETag differs) in the store)" in result.output
+    objects = len(snapshot(out))
+    assert f"checked all {objects} live objects, 2 damaged" in result.output
+    assert bucket_keys(s3_server, s3_bucket) == build_hashes(out)
+    check_consistent(reader_of(store_of(s3_bucket)))
+    # Objects are written with their sha256, so the next check compares it, not bytes.
+    head = store_of(s3_bucket).head(lost)
+    assert head is not None and head.sha256 == lost.split("/")[1]
+    again = CliRunner().invoke(cli, ["publish", str(out), target, "--repair"])
+    assert again.exit_code == 0, again.output
+    assert f"uploaded 0 objects (0 bytes), {objects} unchanged" in again.output
+    assert f"checked all {objects} live objects, 0 damaged" in again.output
+
+
+def test_repair_of_a_folder_puts_back_a_deleted_artifact(index: Path, tmp_path: Path) -> None:
+    out, site = tmp_path / "out", tmp_path / "site"
+    build(index, out, environ=OLD)
+    publish(out, LocalStorage(site))
+    lost = some_artifact(out)
+    (site / lost).unlink()
+    dry = CliRunner().invoke(cli, ["publish", str(out), str(site), "--repair", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"would repair {lost} (missing in the store)" in dry.output
+    assert not (site / lost).exists()
+    result = CliRunner().invoke(cli, ["publish", str(out), str(site), "--repair"])
+    assert result.exit_code == 0, result.output
+    assert f"repaired {lost} (missing in the store)" in result.output
+    assert snapshot(site) == snapshot(out)
+
+
+def test_the_sample_check_finds_a_deleted_object_and_puts_it_back(
+    index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    out = tmp_path / "out"
+    build(index, out, environ=OLD)
+    publish(out, store_of(s3_bucket))
+    record = record_of(store_of(s3_bucket))
+    assert record is not None and len(record.objects) > SAMPLE
+    sampled = pick(list(record.objects), SAMPLE, seed=7)  # what seed 7 checks
+    lost = sorted(sampled)[0]
+    delete_object(s3_server, s3_bucket, lost)
+    store = store_of(s3_bucket)
+    report = publish(out, store, PublishOptions(sample_seed=7))
+    assert report.checked == SAMPLE and store.requests["HEAD"] == SAMPLE
+    assert [d.key for d in report.repaired] == [lost]
+    assert report.uploaded == [lost]
+    assert bucket_keys(s3_server, s3_bucket) == build_hashes(out)
+    note = damage_lines(report, out, "s3://b/registry")
+    assert note[-1].startswith(f"warning: s3://b/registry: 1 of {SAMPLE} live objects checked")
+    assert note[-1].endswith(
+        f"run `plugindex publish {out} s3://b/registry --repair` to check every object"
+    )
+    # A key the seed does not draw stays missing: it is a sample, and a cheap one.
+    unsampled = sorted(set(record.objects) - set(sampled))[0]
+    delete_object(s3_server, s3_bucket, unsampled)
+    assert publish(out, store_of(s3_bucket), PublishOptions(sample_seed=7)).repaired == []
+
+
+def test_a_changed_document_has_every_artifact_it_names_checked(
+    index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """The older versions' artifacts a new document names are HEADed, not trusted."""
+    build(index, tmp_path / "one", environ=OLD)
+    publish(tmp_path / "one", store_of(s3_bucket))
+    name = next(n for n in plugin_names(index) if len(artifacts_named(tmp_path / "one", n)) > 1)
+    lost = sorted(artifacts_named(tmp_path / "one", name))[0]
+    delete_object(s3_server, s3_bucket, lost)
+    add_version(index, name, "9.0.0")
+    build(index, tmp_path / "two", environ=NEW)
+    report = publish(tmp_path / "two", store_of(s3_bucket), PublishOptions(sample=0))
+    assert [d.key for d in report.repaired] == [lost]
+    assert bucket_keys(s3_server, s3_bucket) == build_hashes(tmp_path / "two")
+    check_consistent(reader_of(store_of(s3_bucket)))
+
+
+def test_an_object_the_build_cannot_supply_stops_the_publish_before_any_write(
+    tmp_path: Path,
+) -> None:
+    """A borrowed artifact (build --live) the store lost cannot be put back from the build."""
+    damage = Damage(f"artifacts/{'a' * 64}/x.tgz", "missing")
+    with pytest.raises(
+        PublishError, match=r"build again without --live, then publish with --repair"
+    ):
+        repairs([damage], tmp_path, {}, {damage.key: "a" * 64}, lambda key: f"s3://b/{key}")
+
+
+# --- a build folder changed after the build ----------------------------------------
+
+
+def edit_document(path: Path, how: str) -> None:
+    """Change a per-plugin document in a build folder as someone might after `build`."""
+    document = json.loads(path.read_bytes())
+    first, second = document["versions"][0], document["versions"][-1]
+    if how == "signed-field":
+        first["released"] = "2020-01-01"
+    elif how == "download":
+        first["artifact"]["download"] = second["artifact"]["download"]
+    elif how == "size":
+        first["artifact"]["size"] += 1
+    elif how == "shape":
+        del first["compatibility"]
+    elif how == "owner-key":
+        stranger = public_key_text(Ed25519PrivateKey.generate())
+        document["owners"] = [{"github": "stranger", "keys": [stranger], "retired_keys": []}]
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+EDITS = {
+    "signed-field": "the release signature does not verify",
+    "download": "artifact.download: artifacts/",
+    "size": "artifact.size: ",
+    "shape": "compatibility: Field required",
+    "owner-key": "the release signature was made with a key that is not an owner key",
+}
+
+
+@pytest.mark.parametrize("how", sorted(EDITS), ids=sorted(EDITS))
+def test_a_document_edited_after_the_build_is_refused_before_any_write(
+    how: str, index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    build(index, old, environ=OLD)
+    publish(old, store_of(s3_bucket))
+    before = bucket_keys(s3_server, s3_bucket)
+    record_before = record_of(store_of(s3_bucket))
+    name = next(n for n in plugin_names(index) if len(artifacts_named(old, n)) > 1)
+    release_new_artifact(index, name, "9.0.0")
+    build(index, new, environ=NEW)
+    document = new / layout.index_path(name)
+    edit_document(document, how)
+    result = CliRunner().invoke(cli, ["publish", str(new), f"s3://{s3_bucket}/{PREFIX}"])
+    assert result.exit_code == 3, result.output
+    assert result.output.startswith(f"error: {document}: "), result.output
+    assert EDITS[how] in result.output
+    assert "nothing was published" in result.output
+    assert "Traceback" not in result.output
+    assert bucket_keys(s3_server, s3_bucket) == before
+    assert record_of(store_of(s3_bucket)) == record_before
+
+
+def test_an_edited_document_is_refused_by_the_worker_processes_too(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many documents are verified in worker processes; a refusal there stops the publish."""
+    out, site = tmp_path / "out", tmp_path / "site"
+    build(index, out, environ=OLD)
+    document = out / layout.index_path(plugin_names(index)[-1])
+    edit_document(document, "signed-field")
+    monkeypatch.setattr(verify, "DOCUMENTS_BEFORE_WORKERS", 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # workers even on one core
+    result = CliRunner().invoke(cli, ["publish", str(out), str(site)])
+    assert result.exit_code == 3, result.output
+    assert f"error: {document}: " in result.output
+    assert "the release signature does not verify" in result.output
+    assert not site.exists()
+
+
+def test_uploads_follow_the_write_rank_with_the_tuf_timestamp_last() -> None:
+    """The order comes from layout.write_rank: TUF metadata after the documents it signs."""
+    keys = [
+        "metadata/timestamp.json",
+        "metadata/3.snapshot.json",
+        "metadata/2.root.json",
+        "metadata/3.targets.json",
+        "metadata/3.bins-0.json",
+        "config.json",
+        "status.json",
+        "index/3/a/abc.json",
+        f"artifacts/{'a' * 64}/x.tgz",
+        "names.json",
+    ]
+    uploads = [Upload(k, "0" * 64, 1, Path(k)) for k in keys]
+    batches = order_batches(uploads, live={})
+    ranks = [layout.write_rank(batch[0].key) for batch in batches]
+    assert ranks == sorted(ranks)
+    assert all(layout.write_rank(u.key) == layout.write_rank(b[0].key) for b in batches for u in b)
+    assert [u.key for u in batches[-1]] == ["metadata/timestamp.json"]
+    flat = [u.key for batch in batches for u in batch]
+    assert flat.index("index/3/a/abc.json") < flat.index("metadata/3.targets.json")

@@ -27,7 +27,7 @@ from builder.publish.plan import read_build
 from builder.publish.publish import PublishOptions, publish
 from builder.publish.record import RECORD, PublishError, record_of
 from builder.publish.s3 import S3Storage
-from builder.publish.storage import ConflictError, Storage, StorageError, Stored
+from builder.publish.storage import ConflictError, Head, Storage, StorageError, Stored
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server
@@ -58,6 +58,9 @@ class WrappedStore:
 
     def get(self, key: str) -> Stored | None:
         return self.inner.get(key)
+
+    def head(self, key: str) -> Head | None:
+        return self.inner.head(key)
 
     def put(self, key: str, body: bytes | Path, **options: Any) -> str:
         return self.inner.put(key, body, **options)
@@ -97,6 +100,21 @@ class FailingStore(WrappedStore):
             fail = self.writes == self.at
         if fail:
             raise StorageError(f"{self.where(key)}: cannot write (InternalError)")
+        return self.inner.put(key, body, **options)
+
+
+class BlindStore(WrappedStore):
+    """A store whose HEAD requests fail (a policy without s3:GetObject on HEAD, a network cut)."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def head(self, key: str) -> Head | None:
+        raise StorageError(f"{self.where(key)}: cannot check (AccessDenied)")
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        self.writes += 1
         return self.inner.put(key, body, **options)
 
 
@@ -544,3 +562,38 @@ def test_throttled_and_failed_writes_are_retried(
     assert proxy.throttled >= len(report.uploaded) // 3
     assert store.requests["PUT"] == len(report.uploaded) + 2 + proxy.throttled
     assert bucket_keys(s3_server, s3_bucket) == build_hashes(old)
+
+
+def test_a_failing_check_of_the_store_stops_the_publish_before_any_write(
+    two_builds: tuple[Path, Path], s3_server: S3Server, s3_bucket: str
+) -> None:
+    old, new = two_builds
+    store = S3Storage(s3_bucket, PREFIX, s3_server.client())
+    publish(old, store)
+    before = bucket_keys(s3_server, s3_bucket)
+    blind = BlindStore(store)
+    with pytest.raises(StorageError, match="cannot check"):
+        publish(new, blind)
+    assert blind.writes == 0
+    assert bucket_keys(s3_server, s3_bucket) == before
+
+
+def test_a_repair_interrupted_midway_completes_on_the_next_run(
+    two_builds: tuple[Path, Path], s3_server: S3Server, s3_bucket: str
+) -> None:
+    """The objects a repair puts back are pending in the record until it completes."""
+    old, _ = two_builds
+    store = S3Storage(s3_bucket, PREFIX, s3_server.client())
+    publish(old, store)
+    lost = sorted(k for k in build_hashes(old) if k.startswith("artifacts/"))[:3]
+    for key in lost:
+        s3_server.client().delete_object(Bucket=s3_bucket, Key=f"{PREFIX}/{key}")
+    with pytest.raises(CrashError):  # the lease is taken, then one object is put back
+        publish(old, CrashingStore(store, 2), PublishOptions(repair=True))
+    record = record_of(store)
+    assert record is not None and set(lost) <= set(record.pending)
+    # No sample and no --repair: the pending keys alone bring the rest back.
+    report = publish(old, store, PublishOptions(sample=0, lease_timeout=0))
+    assert set(lost) <= set(report.uploaded)
+    assert bucket_keys(s3_server, s3_bucket) == build_hashes(old)
+    check_consistent(reader_of(store))

@@ -210,6 +210,12 @@ def serve(directory: Path, host: str, port: int) -> None:
     is_flag=True,
     help="Take over another publish's lease at once (only when it is known to be dead).",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Check every object the live record lists (HEAD) and upload again from the "
+    "build what is missing or differs.",
+)
 @reports_errors
 def publish(
     *,
@@ -220,10 +226,12 @@ def publish(
     init: bool,
     allow_older: bool,
     break_lease: bool,
+    repair: bool,
 ) -> None:
     """Publish the build in DIRECTORY to TARGET: s3://bucket/prefix or a folder."""
     from builder.publish.publish import (
         PublishOptions,
+        damage_lines,
         describe_plan,
         parse_duration,
         summary_of,
@@ -245,6 +253,8 @@ def publish(
             prune_older_than=grace,
             allow_older=allow_older,
             lease_timeout=0.0 if break_lease else PublishOptions.lease_timeout,
+            verifier=verify_document,
+            repair=repair,
         )
         if sys.stderr.isatty() and not dry_run:  # a progress bar only for a person
             bar = stack.enter_context(
@@ -259,7 +269,21 @@ def publish(
     if dry_run:
         for line in describe_plan(report):
             click.echo(line)
+    for line in damage_lines(report, directory, target):
+        click.echo(line, err=line.startswith("warning:"))
     click.echo(summary_of(report, target, getattr(store, "requests", None)))
+
+
+def verify_document(data: bytes, *, registry: str, name: str, where: str) -> None:
+    """Check a per-plugin document about to be published exactly as a client will.
+
+    Publish may not import the client, so it is handed this function (a module-level
+    one: it may run in a worker process).
+    """
+    from builder.client.documents import parse_plugin
+    from builder.client.signatures import verify_plugin
+
+    verify_plugin(registry, parse_plugin(data, where, name))
 
 
 COMMANDS = (validate, build, serve, publish)

@@ -2,8 +2,8 @@
 
 Only objects whose sha256 differs from the live record's are uploaded; artifacts
 are checked against the sha256 in their path, every artifact a changed document
-names must be published, and the uploads are grouped so that nothing is written
-before what it points at.
+names must be published, every changed document is re-verified (`verify.py`), and
+the uploads are grouped so that nothing is written before what it points at.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from builder.common import layout
 from builder.common.build_folder import STATE_DIR, files_on_disk, read_borrowed
 from builder.common.files import sha256_of_file
 from builder.publish.record import BuildStamp, LiveRecord, PublishError
+from builder.publish.verify import Document, DocumentVerifier, is_document, verify_documents
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,11 @@ class Upload:
 
 
 class BuildFiles(NamedTuple):
-    """A build ready to publish: its files (path → size) and its stamp."""
+    """A build ready to publish: its files (path → size), its stamp, its registry's name."""
 
     files: dict[str, int]
     stamp: BuildStamp
+    registry: str = ""  # config.json's `name`: what every signed statement names
 
 
 class UploadPlan(NamedTuple):
@@ -42,6 +44,8 @@ class UploadPlan(NamedTuple):
 
     uploads: list[Upload]
     objects: dict[str, str]
+    # Live keys that the uploaded documents name without uploading them.
+    relied: frozenset[str] = frozenset()
 
 
 class _Download(NamedTuple):
@@ -73,22 +77,43 @@ def read_build(build_dir: Path) -> BuildFiles:
         raise PublishError(
             f"{status_path}: unreadable (expected the status.json a build writes)"
         ) from e
-    return BuildFiles(files, stamp)
+    config_path = build_dir / layout.CONFIG
+    try:
+        registry = json.loads(config_path.read_bytes())["name"]
+        if not isinstance(registry, str):
+            raise TypeError(registry)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PublishError(
+            f"{config_path}: unreadable (expected the config.json a build writes, with "
+            f"the registry's name)"
+        ) from e
+    return BuildFiles(files, stamp, registry)
 
 
 def plan_publish(
-    build_dir: Path, files: Mapping[str, int], record: LiveRecord, where: str
+    build_dir: Path,
+    build: BuildFiles,
+    record: LiveRecord,
+    where: str,
+    verifier: DocumentVerifier | None = None,
 ) -> UploadPlan:
     """Return the checked plan for publishing a build over what `record` says is live.
 
     Keys in the record's `pending` are uploaded whatever their recorded hash: an
     earlier publisher may have written them, having died holding the lease or
-    failed and released it. `where` names the store in messages.
+    failed and released it. Every changed per-plugin document is re-verified, its
+    signatures by `verifier` (the CLI passes the client's checks). `where` names
+    the store in messages.
     """
-    plan = plan_uploads(build_dir, files, record.objects, record.pending)
+    plan = plan_uploads(build_dir, build.files, record.objects, record.pending)
     plan.objects.update(borrowed_objects(build_dir, record.objects, where))
     check_references(build_dir, plan.uploads, plan.objects)
-    return plan
+    documents = [Document(u.key, u.source, u.sha256) for u in plan.uploads if is_document(u.key)]
+    named = verify_documents(
+        documents, sizes=build.files, registry=build.registry, verifier=verifier
+    )
+    uploading = {u.key for u in plan.uploads}
+    return UploadPlan(plan.uploads, plan.objects, frozenset(named - uploading))
 
 
 def plan_uploads(
@@ -176,10 +201,10 @@ def check_references(
 def order_batches(uploads: Iterable[Upload], live: Mapping[str, str]) -> list[list[Upload]]:
     """Group uploads into batches that must finish one before the next starts.
 
-    By write rank (artifacts, documents, listings, pointers), and config.json, what
-    a client reads first, alone at the very end; within a rank, keys new to the
-    store go before replaced ones, so a replaced document never names a new
-    document that is not there yet.
+    By `layout.write_rank` (artifacts, documents, listings, pointers, then the TUF
+    metadata in its own order, the timestamp last), and config.json after the other
+    pointers of its rank; within a rank, keys new to the store go before replaced
+    ones, so a replaced document never names a new document that is not there yet.
     """
     batches: dict[tuple[int, bool, bool], list[Upload]] = {}
     for upload in uploads:

@@ -1,7 +1,10 @@
 """Publish a build to a store: only what changed, in a safe order, never backwards.
 
 A publish reads the live record (`record.py`) once, plans the uploads of objects
-whose hash differs (`plan.py`), takes the lease (`lease.py`), and uploads in
+whose hash differs and re-verifies the documents among them (`plan.py`,
+`verify.py`), checks that the store still holds a sample of what the record says
+is live, or all of it with `repair` (`audit.py`: what is missing joins the
+plan), takes the lease (`lease.py`), and uploads in
 batches: artifacts, per-plugin documents, listings, and `config.json` /
 `status.json` last, each batch complete before the next starts. Then it prunes
 what was retired long enough ago and switches the record back to "published" (or,
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import random
 import threading
 import time
 import uuid
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.common.layout import cache_control, content_type
+from builder.publish.audit import SAMPLE, Damage, check_store, keys_to_check, repairs
 from builder.publish.lease import WAIT_STEP, Lease, must_wait, take_lease
 from builder.publish.plan import (
     BuildFiles,
@@ -43,6 +48,7 @@ from builder.publish.record import (
     utc_now,
 )
 from builder.publish.storage import Storage
+from builder.publish.verify import DocumentVerifier
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,9 @@ class PublishReport:
     generation: int = 0
     dry_run: bool = False
     planned: list[Upload] = field(default_factory=list)  # what would be uploaded
+    checked: int = 0  # live objects the store was asked about (HEAD)
+    repaired: list[Damage] = field(default_factory=list)  # found damaged; uploaded again
+    full_check: bool = False  # every live object was checked (--repair), not a sample
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,12 @@ class PublishOptions:
     # Called after each upload with (key, bytes); the progress bar, and tests.
     on_upload: Callable[[str, int], None] | None = None
     on_plan: Callable[[int], None] | None = None  # called with the number of uploads
+    # Checks each changed per-plugin document's shape and author signatures (the CLI
+    # passes the client's checks); None checks paths, artifacts and sizes only.
+    verifier: DocumentVerifier | None = None
+    repair: bool = False  # check every live object, not a sample; upload what is damaged
+    sample: int = SAMPLE  # live objects checked at random on every publish (0: none)
+    sample_seed: int | None = None  # None: a fresh one each run (logged)
 
 
 @dataclass(frozen=True)
@@ -126,10 +141,11 @@ def _plan_and_take_lease(
     """Plan against the live record and take the lease; plan again if the record moved.
 
     Waits while another publisher holds the lease. Returns without a lease for a
-    dry run, and when nothing changed (one request in all).
+    dry run, and when nothing changed (one request, and the HEADs of the sample).
     """
     holder = uuid.uuid4().hex
     waiting_since = time.monotonic()
+    seed = opts.sample_seed if opts.sample_seed is not None else random.getrandbits(32)
     while True:
         live = read_live(store)
         _refuse_rollback(build_dir, build.stamp, store, live.record, opts)
@@ -143,8 +159,18 @@ def _plan_and_take_lease(
         ):
             time.sleep(WAIT_STEP)
             continue
-        plan = plan_publish(build_dir, build.files, live.record, store.where(""))
+        plan = plan_publish(build_dir, build, live.record, store.where(""), opts.verifier)
+        plan, checked, damaged = _check_live(
+            store,
+            build_dir=build_dir,
+            build=build,
+            record=live.record,
+            plan=plan,
+            opts=opts,
+            seed=seed,
+        )
         report = _report_of(live.record, plan, opts)
+        report.checked, report.repaired, report.full_check = checked, damaged, opts.repair
         if opts.dry_run or _nothing_changed(live.record, plan, report):
             return _Planned(live.record, plan, report, None)
         lease = take_lease(
@@ -159,6 +185,30 @@ def _plan_and_take_lease(
         if lease is not None:
             return _Planned(live.record, plan, report, lease)
         log.info("the live record changed while planning; reading it again")
+
+
+def _check_live(
+    store: Storage,
+    *,
+    build_dir: Path,
+    build: BuildFiles,
+    record: LiveRecord,
+    plan: UploadPlan,
+    opts: PublishOptions,
+    seed: int,
+) -> tuple[UploadPlan, int, list[Damage]]:
+    """HEAD a sample of the live objects (all with `repair`); add the damaged to the plan."""
+    keys = keys_to_check(
+        plan, record, plan.relied, repair=opts.repair, sample=opts.sample, seed=seed
+    )
+    damaged = check_store(store, keys, plan.objects, build_dir, build.files)
+    log.info("checked %d live objects (sample seed %d): %d damaged", len(keys), seed, len(damaged))
+    for damage in damaged:
+        log.info("%s: %s; uploading it again from the build", store.where(damage.key), damage.why)
+    if not damaged:
+        return plan, len(keys), damaged
+    extra = repairs(damaged, build_dir, build.files, plan.objects, store.where)
+    return UploadPlan([*plan.uploads, *extra], plan.objects, plan.relied), len(keys), damaged
 
 
 def _refuse_rollback(
@@ -275,6 +325,7 @@ def _upload_batch(
                 upload.source,
                 content_type=content_type(upload.key),
                 cache_control=cache_control(upload.key),
+                sha256=upload.sha256,  # kept with the object: what a later check compares
             )
             if on_upload is not None:
                 on_upload(upload.key, upload.size)
@@ -316,6 +367,19 @@ def describe_plan(report: PublishReport) -> list[str]:
     return lines
 
 
+def damage_lines(report: PublishReport, directory: Path, target: str) -> list[str]:
+    """Return what to say about damaged live objects: each one, and what to run next."""
+    verb = "would repair" if report.dry_run else "repaired"
+    lines = [f"{verb} {d.key} ({d.why} in the store)" for d in report.repaired]
+    if report.repaired and not report.full_check:
+        lines.append(
+            f"warning: {target}: {len(report.repaired)} of {report.checked} live objects "
+            f"checked were missing or changed, so others may be too: run `plugindex publish "
+            f"{directory} {target} --repair` to check every object"
+        )
+    return lines
+
+
 def summary_of(
     report: PublishReport, target: str, requests: Mapping[str, int] | None = None
 ) -> str:
@@ -326,6 +390,9 @@ def summary_of(
         f"{report.unchanged} unchanged, {len(report.retired)} retired, "
         f"{len(report.pruned)} pruned; generation {report.generation}"
     )
+    if report.checked or report.full_check:
+        every = "all " if report.full_check else ""
+        text += f"; checked {every}{report.checked} live objects, {len(report.repaired)} damaged"
     if requests:
         text += f"; {sum(requests.values())} requests"
     return text

@@ -17,6 +17,7 @@ categories:
 policy:
   allowed_url_schemes: [https, http]
   allow_local_artifacts: true
+  allow_private_addresses: true
   download_timeout: 10
 """
 

@@ -70,9 +70,11 @@ policy:
   reserved_names: [admin]
   allow_local_artifacts: true
   download_timeout: 5.0
+  allow_private_addresses: true
 """
 # 15 policy:  16 max_artifact_size  17 allowed_url_schemes  18 reserved_names
-# 19 allow_local_artifacts  20 download_timeout
+# 19 allow_local_artifacts  20 download_timeout  21 allow_private_addresses (the
+# remote cases serve their artifacts from 127.0.0.1)
 
 AUTH_TEXT = f"""\
 name: auth-jwt
@@ -1401,6 +1403,8 @@ def http_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
 
 def _point_at_server(index: Path, base_url: str, name: str = "file.tar.gz") -> None:
     set_line(index, AUTH_110, 4, f"  url: {base_url}{name}")
+    # The local copy is no longer referenced: a plugin folder holds no stray files.
+    (index / "plugins/auth-jwt/artifacts/auth-jwt-1.1.0.tar.gz").unlink()
 
 
 @pytest.mark.timeout(30)

@@ -246,14 +246,52 @@ def test_a_failure_mid_build_leaves_the_old_output(
     assert read_json(out / "names.json")["plugins"][plugin_names(index)[0]] == "9.0.0"
 
 
-def test_invalid_input_leaves_the_old_output(index: Path, tmp_path: Path) -> None:
+def test_an_invalid_new_version_is_held_back_and_reported(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    before = snapshot(out)
+    name = plugin_names(index)[0]
+    add_version(index, name, "9.0.0").write_text("version: [\n")
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "9.0.0.yaml:2: invalid YAML" in result.stderr
+    assert f"[held back: {name}, version left out]" in result.stderr
+    assert snapshot(out)[layout.index_path(name)] == before[layout.index_path(name)]
+    held = read_json(out / "status.json")["held_back"]
+    assert held == [
+        {
+            "plugin": name,
+            "outcome": "version left out",
+            "file": f"plugins/{name}/versions/9.0.0.yaml",
+            "line": 2,
+            "rule": None,
+            "reason": held[0]["reason"],
+        }
+    ]
+    assert held[0]["reason"].startswith("invalid YAML")
+
+
+def test_strict_invalid_input_leaves_the_old_output(index: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(index, out)
     before = snapshot(out)
     add_version(index, plugin_names(index)[0], "9.0.0").write_text("version: [\n")
-    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out), "--strict"])
     assert result.exit_code == 1
     assert "9.0.0.yaml:" in result.output
+    assert snapshot(out) == before
+
+
+def test_a_broken_registry_yaml_still_stops_the_build(index: Path, tmp_path: Path) -> None:
+    """Not one plugin's problem: the maintainers' own file stops everything."""
+    out = tmp_path / "out"
+    build(index, out)
+    before = snapshot(out)
+    registry = index / "registry.yaml"
+    registry.write_text(registry.read_text(encoding="utf-8") + "surprise: 1\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "registry.yaml:" in result.stderr and "surprise" in result.stderr
     assert snapshot(out) == before
 
 

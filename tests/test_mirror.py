@@ -117,7 +117,7 @@ def test_a_mirrored_artifact_is_never_fetched_again(
     assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]
 
 
-def test_a_tampered_remote_artifact_is_refused_and_the_output_kept(
+def test_a_tampered_remote_artifact_is_held_back_and_the_rest_built(
     tmp_path: Path, artifact_server: ArtifactServer
 ) -> None:
     index = remote_index(tmp_path, artifact_server)
@@ -127,13 +127,38 @@ def test_a_tampered_remote_artifact_is_refused_and_the_output_kept(
     good = add_release(index, "tool-remote", "1.1.0", f"{artifact_server.url}new.tar.gz", day=2)
     served = good[::-1]  # same size, other bytes
     (artifact_server.root / "new.tar.gz").write_bytes(served)
+    add_release(index, "tool-local", "1.1.0", "artifacts/tool-local-1.1.0.tar.gz", day=2)
     result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
     version_file = index / "plugins" / "tool-remote" / "versions" / "1.1.0.yaml"
-    assert f"{version_file}:" in result.output
-    assert "artifact.sha256: does not match the downloaded file" in result.output
-    assert f"expected {hashlib.sha256(served).hexdigest()}" in result.output
+    assert f"{version_file}:" in result.stderr
+    assert "artifact.sha256: does not match the downloaded file" in result.stderr
+    assert f"expected {hashlib.sha256(served).hexdigest()}" in result.stderr
+    assert "[held back: tool-remote, version left out]" in result.stderr
     assert "Traceback" not in result.output
+    # The tampered version is left out; the other plugin's new version is built.
+    remote = out / layout.index_path("tool-remote")
+    assert remote.read_bytes() == before[layout.index_path("tool-remote")]
+    assert read_json(out / "names.json")["plugins"]["tool-local"] == "1.1.0"
+    held = read_json(out / "status.json")["held_back"]
+    assert [(h["plugin"], h["outcome"], h["file"]) for h in held] == [
+        ("tool-remote", "version left out", "plugins/tool-remote/versions/1.1.0.yaml")
+    ]
+    assert not list((out / ".plugindex" / "downloads").glob("*"))
+
+
+def test_strict_refuses_a_tampered_remote_artifact_and_keeps_the_output(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    out = tmp_path / "out"
+    build(index, out)
+    before = snapshot(out)
+    good = add_release(index, "tool-remote", "1.1.0", f"{artifact_server.url}new.tar.gz", day=2)
+    (artifact_server.root / "new.tar.gz").write_bytes(good[::-1])
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out), "--strict"])
+    assert result.exit_code == 1, result.output
+    assert "artifact.sha256: does not match the downloaded file" in result.output
     assert snapshot(out) == before
     assert not list((out / ".plugindex" / "downloads").glob("*"))
 
@@ -145,10 +170,15 @@ def test_an_unreachable_artifact_names_its_url(
     (artifact_server.root / "tool-remote-1.0.0.tar.gz").unlink()
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
-    assert result.exit_code == 1, result.output
-    assert f"{artifact_server.url}tool-remote-1.0.0.tar.gz: download failed" in result.output
-    assert "404" in result.output
-    assert not (out / "config.json").exists()
+    assert result.exit_code == 0, result.output
+    assert f"{artifact_server.url}tool-remote-1.0.0.tar.gz: download failed" in result.stderr
+    assert "404" in result.stderr
+    # Never published before, its only version failing: the plugin is left out.
+    assert "[held back: tool-remote, left out]" in result.stderr
+    assert sorted(read_json(out / "names.json")["plugins"]) == ["tool-local"]
+    strict = CliRunner().invoke(cli, ["build", str(index), "--out", str(out), "--strict"])
+    assert strict.exit_code == 1, strict.output
+    assert "download failed (expected HTTP 200, got 404)" in strict.output
 
 
 def test_no_fetch_builds_without_downloading(
@@ -185,12 +215,14 @@ def test_a_fresh_runner_neither_fetches_nor_uploads_what_the_registry_holds(
     assert f"1 remote artifacts are already live in {site} and were left out" in built.output
     assert artifact_server.requests == ["/tool-remote-1.0.0.tar.gz"]  # not fetched again
     assert not (second / remote_key).exists()
+    live_before = _live_objects(site)
     published = runner.invoke(cli, ["publish", str(second), str(site)])
     assert published.exit_code == 0, published.output
-    assert "0 retired" in published.output  # still referenced, so never pruned
     assert (site / remote_key).is_file()
-    record = json.loads(gzip.decompress((site / ".plugindex/live.json.gz").read_bytes()))
-    assert remote_key in record["objects"]
+    record = _live_objects(site)
+    # Still referenced, so never retired (superseded search files may be).
+    assert {k for k in live_before if k.startswith("artifacts/")} <= set(record)
+    assert remote_key in record
     new_local = read_json(second / layout.index_path("tool-local"))["versions"][-1]["artifact"]
     assert (site / new_local["download"]).is_file()
 
@@ -199,6 +231,13 @@ def test_a_fresh_runner_neither_fetches_nor_uploads_what_the_registry_holds(
     assert elsewhere.exit_code != 0
     assert f"does not hold {remote_key}" in elsewhere.output
     assert not (tmp_path / "other" / "config.json").exists()
+
+
+def _live_objects(site: Path) -> dict[str, Any]:
+    """Return the objects the live record of a published folder lists."""
+    record = json.loads(gzip.decompress((site / ".plugindex/live.json.gz").read_bytes()))
+    objects: dict[str, Any] = record["objects"]
+    return objects
 
 
 def _set_download_timeout(index: Path, seconds: int) -> None:
@@ -220,9 +259,9 @@ def test_a_slow_artifact_is_stopped_at_the_registry_download_timeout(tmp_path: P
         started = time.monotonic()
         result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "out")])
         elapsed = time.monotonic() - started
-    assert result.exit_code == 1, result.output
-    assert "artifact.url: " in result.output
-    assert f"{url}slow.tar.gz: too slow (not complete after 1 s)" in result.output
+    assert result.exit_code == 0, result.output  # held back, not failed
+    assert "artifact.url: " in result.stderr
+    assert f"{url}slow.tar.gz: too slow (not complete after 1 s)" in result.stderr
     assert elapsed < 5, elapsed  # far less than the 0.1 s per byte the server asks
 
 
@@ -260,5 +299,6 @@ def test_an_artifact_redirected_to_a_scheme_the_registry_refuses_is_refused(
         target = "https://127.0.0.1:9/moved.tar.gz"
         recorder.faults["/moved.tar.gz"] = [status(302, {"Location": target})]
         result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 1, result.output
-    assert f"{url}moved.tar.gz: too many or unsafe redirects (last to {target})" in result.output
+    assert result.exit_code == 0, result.output  # held back, not failed
+    assert f"{url}moved.tar.gz: too many or unsafe redirects (last to {target})" in result.stderr
+    assert "[held back: tool-remote, left out]" in result.stderr

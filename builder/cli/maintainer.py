@@ -14,6 +14,7 @@ from builder.cli.report import format_option, reports_errors
 from builder.common.errors import InvalidIndexError, PlugindexError, Problem
 
 if TYPE_CHECKING:
+    from builder.cli.registry_admin import StorePrevious
     from builder.index.stages import OutputStage
     from builder.tuf.metadata import Previous
 
@@ -125,15 +126,33 @@ def build_stages(live: Previous | None = None) -> list[OutputStage]:
     "--live",
     metavar="TARGET",
     help="The registry this build will be published to (s3://bucket/prefix or a folder): "
-    "remote artifacts it already holds are not downloaded again.",
+    "remote artifacts it already holds are not downloaded again, and a plugin held back "
+    "keeps the state it has there.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Hold nothing back: any problem stops the build and nothing is written.",
 )
 @reports_errors
-def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str | None) -> None:
-    """Build the static sparse index of INDEX into --out."""
+def build(  # Click passes every option by keyword
+    *,
+    index: Path,
+    out: Path,
+    output_format: str,
+    no_fetch: bool,
+    live: str | None,
+    strict: bool,
+) -> None:
+    """Build the static sparse index of INDEX into --out.
+
+    A plugin, version or file that cannot be built is held back (its last published
+    state stays, or it is left out) and reported; everything else is built.
+    """
     from builder.index.build import build as run_build
 
     live_objects: dict[str, str] | None = None
-    previous: Previous | None = None
+    previous: StorePrevious | None = None
     if live is not None:
         from builder.cli.registry_admin import StorePrevious
         from builder.publish.record import record_of
@@ -144,7 +163,15 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
         live_objects = record.objects if record is not None else {}
         previous = StorePrevious(store, live_objects)
     stages = build_stages(previous)
-    result = run_build(index, out, fetch=not no_fetch, live=live_objects, stages=stages)
+    result = run_build(
+        index,
+        out,
+        fetch=not no_fetch,
+        live=live_objects,
+        live_read=previous.read if previous is not None else None,
+        stages=stages,
+        strict=strict,
+    )
     report = result.report
     click.echo(
         f"built {result.plugins} plugins, {result.versions} versions into {out}: "
@@ -156,6 +183,27 @@ def build(index: Path, out: Path, output_format: str, no_fetch: bool, live: str 
             f"{result.borrowed} remote artifacts are already live in {live} and were left "
             f"out: publish this build there (served as it is, they are missing)"
         )
+    if result.held_back:
+        report_held_back([h.shown() for h in result.held_back], output_format)
+
+
+def report_held_back(problems: list[Problem], output_format: str) -> None:
+    """Say what the build held back: lines for people, warnings and a summary for CI."""
+    from builder.cli.report import write_step_summary
+
+    noun = "thing" if len(problems) == 1 else "things"
+    click.echo(
+        f"held back {len(problems)} {noun} that could not be built; everything else was "
+        f"built (status.json lists them):",
+        err=True,
+    )
+    for problem in sorted(problems, key=Problem.sort_key):
+        if output_format == "github":
+            # A warning, not an error: the build passed; maintainers still see it.
+            click.echo(problem.render_github().replace("::error ", "::warning ", 1))
+        click.echo(f"  {problem.render()}", err=True)
+    if output_format == "github":
+        write_step_summary("plugindex build: held back (everything else was built)", problems)
 
 
 @click.command()

@@ -28,6 +28,9 @@ PLUGIN_FILE = "plugin.yaml"
 VERSIONS_DIR = "versions"
 # Top-level entries an index may hold besides its plugins.
 _TOP_LEVEL = frozenset({REGISTRY_FILE, PLUGINS_DIR, TUF_DIR, "README.md"})
+# Levels of folders a plugin folder may hold (`versions/` is one; a README's images
+# may sit a few deeper).
+MAX_DEPTH = 8
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -130,11 +133,21 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
     if plugins_dir.is_symlink() or not plugins_dir.is_dir():
         return Scan(registry, plugins, problems)
     for entry in sorted(os.scandir(plugins_dir), key=lambda e: e.name):
-        if entry.name.startswith("."):
-            continue
         if only is not None and entry.name not in only:
             continue
         rel = f"{PLUGINS_DIR}/{entry.name}"
+        if entry.name.startswith("."):
+            # Not skipped: a hidden folder would otherwise be merged unchecked.
+            problems.append(
+                Problem(
+                    shown(index, rel),
+                    None,
+                    "",
+                    "unexpected entry (a name starting with '.' is not a plugin folder; "
+                    "expected one folder per plugin under plugins/)",
+                )
+            )
+            continue
         if not entry.is_dir(follow_symlinks=False):
             problems.append(
                 Problem(
@@ -152,24 +165,52 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
 
 
 def _walk(index: Path, rel: str, folder: PluginFolder, problems: list[Problem]) -> None:
-    # String paths and the directory entry's own type: this runs for every file of
-    # the index on every build, where a Path or an extra stat per file adds up.
-    for entry in os.scandir(f"{index}/{rel}"):  # order is irrelevant: keys sort later
-        child = f"{rel}/{entry.name}"
-        if entry.is_file(follow_symlinks=False):
-            info = entry.stat(follow_symlinks=False)
-            folder.files[child] = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
-        elif entry.is_dir(follow_symlinks=False):
-            _walk(index, child, folder, problems)
-        else:
+    # Iterative, and no deeper than MAX_DEPTH: a pull request can nest folders far
+    # beyond Python's recursion limit. String paths and each directory entry's own
+    # file type, because this runs for every file of the index on every build, where
+    # a Path or an extra stat per file adds up.
+    pending = [(rel, 0)]
+    while pending:
+        folder_rel, depth = pending.pop()
+        try:
+            entries = list(os.scandir(f"{index}/{folder_rel}"))  # order irrelevant: keys sort
+        except OSError as e:
             problems.append(
-                Problem(
-                    shown(index, child),
-                    None,
-                    "",
-                    "not a regular file (links and special files are not allowed in an index)",
-                )
+                Problem(shown(index, folder_rel), None, "", f"cannot read folder ({e.strerror})")
             )
+            continue
+        for entry in entries:
+            child = f"{folder_rel}/{entry.name}"
+            if entry.is_file(follow_symlinks=False):
+                info = entry.stat(follow_symlinks=False)
+                folder.files[child] = (
+                    info.st_mtime_ns,
+                    info.st_size,
+                    info.st_ino,
+                    info.st_ctime_ns,
+                )
+            elif entry.is_dir(follow_symlinks=False):
+                if depth + 1 > MAX_DEPTH:
+                    problems.append(
+                        Problem(
+                            shown(index, child),
+                            None,
+                            "",
+                            f"folder nested too deeply (expected at most {MAX_DEPTH} "
+                            f"levels of folders inside a plugin folder)",
+                        )
+                    )
+                    continue
+                pending.append((child, depth + 1))
+            else:
+                problems.append(
+                    Problem(
+                        shown(index, child),
+                        None,
+                        "",
+                        "not a regular file (links and special files are not allowed in an index)",
+                    )
+                )
 
 
 def parse_model(model: type[Model], data: bytes, index: Path, rel: str) -> Model:

@@ -136,7 +136,7 @@ def _check_prose(value: str) -> str:
 
 def _unique(values: list[Any]) -> list[Any]:
     keys = [
-        v.slug if isinstance(v, Category) else v.github if isinstance(v, Owner) else v
+        v.slug if isinstance(v, Category) else handle_key(v.github) if isinstance(v, Owner) else v
         for v in values
     ]
     repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
@@ -163,6 +163,13 @@ FileName = Annotated[
     _pattern(r"[A-Za-z0-9][A-Za-z0-9._+-]*", "a plain file name such as plugin-1.0.0.tar.gz"),
 ]
 GitHubHandle = Annotated[str, _pattern(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}", "a GitHub user name")]
+
+
+def handle_key(handle: str) -> str:
+    """Return the form two GitHub handles are compared in (GitHub ignores case)."""
+    return handle.lower()
+
+
 PublicKey = Annotated[str, AfterValidator(_check_public_key)]
 Keyword = Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{0,31}", "a lower-case keyword")]
 ReadmePath = Annotated[str, _pattern(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.md", "a .md path")]
@@ -195,6 +202,12 @@ class Policy(Strict):
     # and tests only; a real registry mirrors authors' https artifacts instead.
     allow_local_artifacts: bool = False
     download_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0  # seconds
+    # Artifact URLs may lead to loopback, private, link-local or other non-public
+    # addresses: for tests and a demo served from this machine only. Off, the gate
+    # and the build's mirror refuse them (after DNS resolution, on every redirect).
+    allow_private_addresses: bool = False
+    # Images (png, jpeg, gif, webp) a plugin folder may hold for its README.
+    max_image_size: Annotated[int, Field(gt=0)] = 1024 * 1024  # bytes
 
 
 class TufExpiry(Strict):

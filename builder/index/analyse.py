@@ -21,6 +21,7 @@ from builder.format.load import (
     VERSIONS_DIR,
     LoadedPlugin,
     PluginFolder,
+    Scan,
     load_plugin,
     load_registry,
     read_file,
@@ -32,7 +33,7 @@ from builder.format.strict_yaml import Path_
 from builder.index.cache import BuildCache, PluginRecord
 from builder.index.facts import PluginFacts, facts_of
 from builder.index.render import encode, plugin_document
-from builder.index.rules import check_dependencies, check_plugin, problem_at
+from builder.index.rules import DependencyFinding, check_plugin, dependency_findings, problem_at
 from builder.index.signatures import (
     SIGNATURE_RULE,
     SignatureJob,
@@ -58,6 +59,9 @@ class Analysis:
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # folders that failed to load or check
     cache: BuildCache = field(default_factory=BuildCache)
+    # The cross-plugin problems (also in `problems`), with the plugins each is between.
+    findings: list[DependencyFinding] = field(default_factory=list)
+    removed: set[str] = field(default_factory=set)  # folders the cache had and the index lacks
 
 
 def _is_manifest(rel: str) -> bool:
@@ -75,17 +79,23 @@ def analyse(
     dirty: frozenset[str] = frozenset(),
     folders: AbstractSet[str] | None = None,
     focus: AbstractSet[str] | None = None,
+    exclude: AbstractSet[str] = frozenset(),
+    dependencies: bool = True,
 ) -> Analysis:
     """Load and check the whole index; `dirty` names folders to re-parse regardless.
 
     With `folders`, only those plugin folders are loaded (the rest of the index is
     treated as absent, so their dependencies must be among them to be checked).
     With `focus`, cross-plugin rules judge only those plugins' dependencies, and a
-    dependency cycle is reported in one of their files.
+    dependency cycle is reported in one of their files. Files in `exclude`
+    (index-relative) are treated as absent: a build leaves out what it holds back.
+    `dependencies=False` skips the cross-plugin rules (the caller runs them).
     """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs)
     scan = scan_index(index, folders)
+    if exclude:
+        _leave_out(index, scan, exclude)
     analysis = Analysis(index, None, problems=list(scan.problems), cache=fresh)
     if scan.registry is None:
         return analysis
@@ -128,15 +138,31 @@ def analyse(
     finally:
         verifier.close()
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
-    removed = {folder for folder in previous.plugins if folder not in scan.plugins}
-    changed = set(analysis.documents) | removed
-    only = _affected(analysis.facts, changed) if previous.plugins else None
+    analysis.removed = {folder for folder in previous.plugins if folder not in scan.plugins}
+    if dependencies:
+        _check_across(analysis, bool(previous.plugins), focus)
+    return analysis
+
+
+def _check_across(analysis: Analysis, incremental: bool, focus: AbstractSet[str] | None) -> None:
+    """Run the cross-plugin rules on what changed (everything on a first build)."""
+    changed = set(analysis.documents) | analysis.removed
+    only = affected(analysis.facts, changed) if incremental else None
     if focus is not None:
         only = {name for name in focus if name in analysis.facts}
-    analysis.problems.extend(
-        check_dependencies(index, analysis.facts, only, unknown_ok=analysis.broken)
+    analysis.findings = dependency_findings(
+        analysis.index, analysis.facts, only, unknown_ok=analysis.broken
     )
-    return analysis
+    analysis.problems.extend(f.problem for f in analysis.findings)
+
+
+def _leave_out(index: Path, scan: Scan, exclude: AbstractSet[str]) -> None:
+    """Drop excluded files from a scan, and the scan's problems about them."""
+    for folder in scan.plugins.values():
+        for rel in exclude & folder.files.keys():
+            del folder.files[rel]
+    shown_excluded = {str(index / rel) for rel in exclude}
+    scan.problems[:] = [p for p in scan.problems if str(p.file) not in shown_excluded]
 
 
 @dataclass
@@ -282,7 +308,7 @@ def _finish_check(analysis: Analysis, pending: _Pending, verifier: Verifier) -> 
     analysis.facts[facts.name] = facts
 
 
-def _affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:
+def affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:
     """Return the changed plugins plus every plugin that depends on one of them."""
     affected = {name for name in changed if name in facts}
     if not changed:

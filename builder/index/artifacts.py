@@ -2,7 +2,8 @@
 
 The registry's policy sets what an author's URL may be (`allowed_url_schemes`, also
 the only schemes a redirect may lead to) and how long one download may take
-(`download_timeout`, per connection step and for the whole body).
+(`download_timeout`, per connection step and for the whole body), and whether it may
+lead to a non-public address (`allow_private_addresses`, off by default).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def artifact_client(policy: Policy) -> HttpClient:
         max_retry_after=policy.download_timeout,
         schemes=policy.allowed_url_schemes,
         hint="check the artifact URL, or that its server is up",
+        # An author names the host: never let that reach this machine or its network.
+        public_only=not policy.allow_private_addresses,
     )
 
 

@@ -17,8 +17,16 @@ from types import MappingProxyType
 from builder.common import layout
 from builder.common.build_folder import files_on_disk, write_borrowed
 from builder.common.errors import BuildError, InvalidIndexError, Problem
-from builder.index.analyse import Analysis, analyse
+from builder.index.analyse import Analysis, affected, analyse
 from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
+from builder.index.holdback import (
+    HeldBack,
+    PreviousStates,
+    Settler,
+    entry_of,
+    latest_release_date,
+    read_from,
+)
 from builder.index.mirror import forget_downloads, mirror_remote
 from builder.index.output import Planned, WriteReport, check_output, write_output
 from builder.index.render import (
@@ -39,6 +47,7 @@ class BuildResult:
     reparsed: tuple[str, ...]  # plugins read and parsed again (not from the cache)
     report: WriteReport
     borrowed: int = 0  # remote artifacts left out because the live registry holds them
+    held_back: tuple[HeldBack, ...] = ()  # what could not be built (see `holdback`)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class SourceInfo:
 
     commit: str | None
     timestamp: str | None  # ISO 8601, UTC
+    # When the commit was made (ISO 8601, UTC), from git only: SOURCE_DATE_EPOCH may
+    # say anything, but a version released after its own merge is a lie.
+    committed: str | None = None
 
 
 def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInfo:
@@ -69,6 +81,7 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
         if result.returncode == 0 and result.stdout.strip():
             sha, _, seconds = result.stdout.strip().partition(" ")
             commit, epoch = sha, int(seconds)
+    committed = _iso(epoch) if epoch is not None else None
     raw_epoch = env.get("SOURCE_DATE_EPOCH", "").strip()
     if raw_epoch:
         epoch = int(raw_epoch) if raw_epoch.isdigit() else -1
@@ -83,7 +96,17 @@ def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInf
             f"SOURCE_DATE_EPOCH: expected whole seconds since 1970 (up to year "
             f"9999), got {raw_epoch!r}"
         ) from e
-    return SourceInfo(commit, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return SourceInfo(commit, moment.strftime("%Y-%m-%dT%H:%M:%SZ"), committed)
+
+
+def _iso(epoch: int) -> str | None:
+    """Return seconds since 1970 as ISO 8601 UTC, or None when out of range."""
+    try:
+        return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _planned(content: bytes) -> Planned:
@@ -91,28 +114,36 @@ def _planned(content: bytes) -> Planned:
 
 
 def plan_build(
-    analysis: Analysis, source: SourceInfo, remote: dict[str, Planned] | None = None
+    analysis: Analysis,
+    source: SourceInfo,
+    remote: dict[str, Planned] | None = None,
+    local: dict[str, Planned] | None = None,
+    held_back: Sequence[HeldBack] = (),
 ) -> dict[str, Planned]:
     """Return every file of the build by path (documents of unchanged plugins unrendered).
 
-    `remote` holds the mirrored remote artifacts (see `builder.index.mirror`).
+    `remote` holds the mirrored remote artifacts (see `builder.index.mirror`), `local`
+    the repository-local ones (by default, copied from the index as the facts say).
     """
     assert analysis.registry is not None
     plan: dict[str, Planned] = dict(remote or {})
-    artifacts: set[str] = set(plan)
     for name, facts in sorted(analysis.facts.items()):
         plan[layout.index_path(name)] = Planned(
             facts.doc_sha256, facts.doc_size, analysis.documents.get(name)
         )
-        for sha256, size, filename, local in facts.local_artifacts:
-            path = layout.artifact_path(sha256, filename)
-            plan[path] = Planned(sha256, size, analysis.index / local)
-            artifacts.add(path)
+        if local is None:
+            for sha256, size, filename, path in facts.local_artifacts:
+                plan[layout.artifact_path(sha256, filename)] = Planned(
+                    sha256, size, analysis.index / path
+                )
+    plan.update(local or {})
+    artifacts = sum(1 for path in plan if path.startswith("artifacts/"))
     for path, document in listing_documents(analysis.registry, analysis.facts).items():
         plan[path] = _planned(encode(document))
     plan[layout.CONFIG] = _planned(encode(config_document(analysis.registry)))
+    records = [h.record() for h in held_back]
     plan[layout.STATUS] = _planned(
-        encode(status_document(analysis.facts, len(artifacts), source.timestamp, source.commit))
+        encode(status_document(analysis.facts, artifacts, source.timestamp, source.commit, records))
     )
     return plan
 
@@ -125,18 +156,40 @@ def build(
     environ: dict[str, str] | None = None,
     fetch: bool = True,
     live: Mapping[str, str] | None = None,
+    live_read: Callable[[str], bytes | None] | None = None,
     stages: Sequence[OutputStage] = (),
+    strict: bool = False,
 ) -> BuildResult:
-    """Build `index` into `out`; raise InvalidIndexError (out untouched) if it is invalid.
+    """Build `index` into `out`, holding back what cannot be built (see `holdback`).
 
-    `fetch=False` skips downloading remote artifacts the output lacks (an
-    incomplete build that `publish` refuses; for checks and benchmarks). `live` is
-    what the registry this build will be published to holds (path → sha256): remote
-    artifacts it already has are not fetched again (see `builder.index.mirror`).
-    `stages` add their files (the site, the search index) to the same write.
+    Problems outside plugins/ (registry.yaml, the index root) raise
+    InvalidIndexError and leave `out` untouched; with `strict`, so does every
+    problem (nothing is held back). `fetch=False` skips downloading remote artifacts
+    the output lacks (an incomplete build that `publish` refuses; for checks and
+    benchmarks). `live` is what the registry this build will be published to holds
+    (path → sha256): remote artifacts it already has are not fetched again (see
+    `builder.index.mirror`), and `live_read` (which reads one of its files) gives a
+    held-back plugin its last published document; without them, that comes from
+    the previous build in `out`. `stages` add their files (the site, the search
+    index) to the same write.
     """
     with _collector_paused():
-        return _build(index, out, before_commit, environ, fetch=fetch, live=live, stages=stages)
+        return _build(
+            index,
+            out,
+            before_commit,
+            environ,
+            _Options(fetch=fetch, live=live, live_read=live_read, stages=stages, strict=strict),
+        )
+
+
+@dataclass(frozen=True)
+class _Options:
+    fetch: bool
+    live: Mapping[str, str] | None
+    live_read: Callable[[str], bytes | None] | None
+    stages: Sequence[OutputStage]
+    strict: bool
 
 
 @contextlib.contextmanager
@@ -161,43 +214,21 @@ def _build(
     out: Path,
     before_commit: Callable[[], None] | None,
     environ: dict[str, str] | None,
-    *,
-    fetch: bool = True,
-    live: Mapping[str, str] | None = None,
-    stages: Sequence[OutputStage] = (),
+    options: _Options,
 ) -> BuildResult:
     check_output(out)
     cache = load_cache(out, index)
     source = source_info(index, environ)
-    analysis = analyse(index, cache)
-    if analysis.problems:
-        raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     on_disk = files_on_disk(out)
-    # A document whose file went missing (or was edited) is rendered again.
-    damaged = frozenset(
-        f.folder
-        for name, f in analysis.facts.items()
-        if name not in analysis.documents and on_disk.get(layout.index_path(name)) != f.doc_size
-    )
-    if damaged:
-        log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
-        analysis = analyse(index, cache, dirty=damaged)
-        if analysis.problems:
-            raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
+    analysis = _analysed(index, cache, on_disk, strict=options.strict)
     assert analysis.registry is not None
-    borrowed: list[str] = []
-    remote = mirror_remote(
-        index,
-        out,
-        analysis.facts.values(),
-        analysis.registry.policy,
-        known=cache.outputs,
-        on_disk=on_disk,
-        fetch=fetch,
-        live=live,
-        borrowed=borrowed,
-    )
-    plan = plan_build(analysis, source, remote)
+    if options.strict:
+        remote, local, borrowed, held = _strict_plan(index, out, analysis, cache, on_disk, options)
+    else:
+        remote, local, borrowed, held = _settle(
+            index, out, analysis, cache, on_disk, options, source
+        )
+    plan = plan_build(analysis, source, remote, local, held)
     view = BuildView(
         index=index,
         out=out,
@@ -209,9 +240,9 @@ def _build(
         timestamp=source.timestamp,
         commit=source.commit,
     )
-    for stage in stages:
+    for stage in options.stages:
         _add_stage_files(plan, stage.name, stage.plan(view))
-    for stage in stages:  # a stage that signs the build sees every other stage's files
+    for stage in options.stages:  # a stage that signs the build sees every other stage's files
         if isinstance(stage, FinalStage):
             _add_stage_files(plan, stage.name, stage.plan_after(view, MappingProxyType(plan)))
 
@@ -227,7 +258,7 @@ def _build(
         _save_if_changed(out, analysis, cache, plan, report)
         write_borrowed(out, borrowed)
         forget_downloads(out)
-        for stage in stages:
+        for stage in options.stages:
             stage.committed(view)
     except OSError as e:
         raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e
@@ -237,7 +268,109 @@ def _build(
         reparsed=tuple(sorted(analysis.documents)),
         report=report,
         borrowed=len(set(borrowed)),
+        held_back=tuple(held),
     )
+
+
+def _analysed(
+    index: Path, cache: BuildCache, on_disk: Mapping[str, int], *, strict: bool
+) -> Analysis:
+    """Analyse the index; raise when it has problems the build cannot hold back."""
+    analysis = analyse(index, cache, dependencies=strict)
+    # A document whose file went missing (or was edited) is rendered again.
+    damaged = frozenset(
+        f.folder
+        for name, f in analysis.facts.items()
+        if name not in analysis.documents and on_disk.get(layout.index_path(name)) != f.doc_size
+    )
+    if damaged:
+        log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
+        analysis = analyse(index, cache, dirty=damaged, dependencies=strict)
+    outside = [p for p in analysis.problems if entry_of(index, p) is None]
+    if analysis.registry is None or outside or (strict and analysis.problems):
+        raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
+    return analysis
+
+
+def _strict_plan(  # noqa: PLR0917 - the build's own state, in the order it is made
+    index: Path,
+    out: Path,
+    analysis: Analysis,
+    cache: BuildCache,
+    on_disk: Mapping[str, int],
+    options: _Options,
+) -> tuple[dict[str, Planned], None, list[str], list[HeldBack]]:
+    """Plan the artifacts all or nothing: any download that fails stops the build."""
+    assert analysis.registry is not None
+    borrowed: list[str] = []
+    remote = mirror_remote(
+        index,
+        out,
+        analysis.facts.values(),
+        analysis.registry.policy,
+        known=cache.outputs,
+        on_disk=on_disk,
+        fetch=options.fetch,
+        live=options.live,
+        borrowed=borrowed,
+    )
+    return remote, None, borrowed, []
+
+
+def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
+    index: Path,
+    out: Path,
+    analysis: Analysis,
+    cache: BuildCache,
+    on_disk: Mapping[str, int],
+    options: _Options,
+    source: SourceInfo,
+) -> tuple[dict[str, Planned], dict[str, Planned], list[str], list[HeldBack]]:
+    """Hold back what cannot be built; return the artifacts' plan, the borrowed, the held."""
+    registry = analysis.registry
+    assert registry is not None
+    if options.live is not None and options.live_read is not None:
+        previous = PreviousStates(options.live, options.live_read)
+    else:
+        previous = PreviousStates(cache.outputs, read_from(out))
+    settler = Settler(analysis, previous, cache)
+    settler.settle_own(analysis.problems)
+    analysis.problems = []
+    latest = latest_release_date(source.committed)
+    incremental = bool(cache.plugins)
+    names_checked = False
+    first = True
+    while True:
+        failures: dict[str, list[Problem]] = {}
+        borrowed: list[str] = []
+        remote = mirror_remote(
+            index,
+            out,
+            analysis.facts.values(),
+            registry.policy,
+            known=cache.outputs,
+            on_disk=on_disk,
+            fetch=options.fetch,
+            live=options.live,
+            borrowed=borrowed,
+            failures=failures,
+        )
+        if settler.settle_downloads(failures):
+            continue
+        local, kept_borrowed = settler.kept_artifacts(cache.outputs or {}, on_disk, options.live)
+        if not names_checked:
+            names_checked = True
+            if settler.settle_names(registry.policy.approved_similar_names):
+                continue
+        changed = settler.touched | (set(analysis.documents) | analysis.removed if first else set())
+        only = None if first and not incremental else affected(analysis.facts, changed)
+        first = False
+        settler.touched = set()
+        if not settler.settle_across(only, latest):
+            break
+    for held in settler.held:
+        log.warning("held back: %s", held.shown().render())
+    return remote, local, borrowed + kept_borrowed, settler.held
 
 
 def _add_stage_files(plan: dict[str, Planned], stage: str, files: Mapping[str, Planned]) -> None:

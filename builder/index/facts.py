@@ -9,12 +9,17 @@ cache then loads in well under a second.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import posixpath
+import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from builder.format.load import LoadedPlugin
-from builder.format.requirements import RELEASE
+from builder.format.names import name_problem
+from builder.format.requirements import RELEASE, VersionKey, key_of
 
 
 class DependencyFacts(NamedTuple):
@@ -91,12 +96,17 @@ INSTALL_KINDS = frozenset({"runtime", "build", "optional"})
 def latest_index(plugin: LoadedPlugin) -> int:
     """Return the index of the newest non-yanked release, else of the newest non-yanked
     prerelease, else -1. Versions are sorted oldest first."""
+    return _latest_position([(v.key, v.manifest.yanked is not None) for v in plugin.versions])
+
+
+def _latest_position(versions: Sequence[tuple[VersionKey, bool]]) -> int:
+    """Return `latest_index` of (key, yanked) pairs sorted oldest first."""
     fallback = -1
-    for position in range(len(plugin.versions) - 1, -1, -1):
-        version = plugin.versions[position]
-        if version.manifest.yanked is not None:
+    for position in range(len(versions) - 1, -1, -1):
+        key, yanked = versions[position]
+        if yanked:
             continue
-        if version.key[3] == RELEASE:
+        if key[3] == RELEASE:
             return position
         if fallback < 0:
             fallback = position
@@ -163,3 +173,85 @@ def facts_of(plugin: LoadedPlugin, doc_sha256: str, doc_size: int) -> PluginFact
         sum(1 for v in plugin.versions if v.manifest.yanked is not None),
         tuple(local_artifacts),
     )
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def facts_of_document(data: bytes, folder: str) -> PluginFacts | None:
+    """Summarise a per-plugin document as a build published it; None if it is not one.
+
+    This is how a plugin that cannot be built now keeps its last published state: its
+    facts come from the document itself (from the last build's folder or the live
+    registry), and must agree with what `facts_of` gave when it was built. Version
+    strings become paths here, so each must be a valid version.
+    """
+    try:
+        document = json.loads(data)
+        rows, keyed = _rows_of_document(document, folder)
+        deps = [(d[0], d[2]) for row in rows for d in row[5]]
+        latest = _latest_position(keyed)
+        chosen = rows[latest] if latest >= 0 else None
+        return PluginFacts(
+            folder,
+            folder,
+            str(document["display_name"]),
+            str(document["description"]),
+            tuple(str(c) for c in document["categories"]),
+            tuple(str(k) for k in document["keywords"]),
+            tuple(rows),
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            (chosen[0], chosen[2], chosen[4]) if chosen else None,
+            tuple(sorted({name for name, kind in deps if kind in INSTALL_KINDS})),
+            tuple(sorted({name for name, _ in deps})),
+            sum(1 for row in rows if row[3]),
+            tuple((a[0], a[1], a[2], a[4]) for a in (row[6] for row in rows) if a[4]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None  # RequirementError is a ValueError
+
+
+def _rows_of_document(
+    document: dict[str, Any], folder: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[VersionKey, bool]]]:
+    """Return a document's version rows (as `facts_of` makes them) and (key, yanked) pairs."""
+    if document["name"] != folder or name_problem(folder) is not None:
+        raise ValueError(f"not the document of {folder!r}")
+    folder_rel = f"plugins/{folder}"
+    rows: list[tuple[Any, ...]] = []
+    keyed: list[tuple[VersionKey, bool]] = []
+    for entry in document["versions"]:
+        version = entry["version"]
+        if not isinstance(version, str) or "/" in version:
+            raise ValueError(f"not a version: {version!r}")
+        key = key_of(version)  # raises RequirementError for anything else
+        released = entry["released"]
+        if not isinstance(released, str) or not _DATE.fullmatch(released):
+            raise ValueError(f"not a date: {released!r}")
+        artifact = entry["artifact"]
+        url = str(artifact["url"])
+        local = local_artifact_path(folder_rel, url)
+        rows.append(
+            (
+                version,
+                f"{folder_rel}/versions/{version}.yaml",
+                released,
+                entry["yanked"] is not None,
+                str(entry["engine"]),
+                tuple(
+                    (str(d["name"]), str(d["req"]), str(d["kind"])) for d in entry["dependencies"]
+                ),
+                (
+                    str(artifact["sha256"]),
+                    int(artifact["size"]),
+                    str(artifact["filename"]),
+                    url,
+                    local,
+                ),
+            )
+        )
+        keyed.append((key, entry["yanked"] is not None))
+    if [k for k, _ in keyed] != sorted(k for k, _ in keyed):
+        raise ValueError("versions out of order")
+    return rows, keyed

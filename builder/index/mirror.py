@@ -53,6 +53,31 @@ def _remote_versions(plugins: Iterable[PluginFacts]) -> dict[str, VersionFacts]:
     return found
 
 
+def _in_output(
+    out: Path,
+    path: str,
+    version: VersionFacts,
+    recorded: Mapping[str, str],
+    on_disk: Mapping[str, int],
+) -> Planned | None:
+    """Return the plan of an artifact the output already holds, as recorded or on disk."""
+    sha256, size = version.artifact.sha256, version.artifact.size
+    if recorded.get(path) == sha256 and on_disk.get(path) == size:
+        return Planned(sha256, size, None)  # in place, as the cache says
+    if on_disk.get(path) == size and _sha256_of(out / path) == sha256:
+        return Planned(sha256, size, out / path)
+    return None
+
+
+def _downloaded(out: Path, version: VersionFacts) -> Planned | None:
+    """Return the plan of an artifact an earlier, failed build downloaded and verified."""
+    sha256, size = version.artifact.sha256, version.artifact.size
+    kept = out / STATE_DIR / DOWNLOADS / sha256
+    if kept.is_file() and kept.stat().st_size == size and _sha256_of(kept) == sha256:
+        return Planned(sha256, size, kept)
+    return None
+
+
 def mirror_remote(
     index: Path,
     out: Path,
@@ -64,14 +89,17 @@ def mirror_remote(
     fetch: bool = True,
     live: Mapping[str, str] | None = None,
     borrowed: list[str] | None = None,
+    failures: dict[str, list[Problem]] | None = None,
 ) -> dict[str, Planned]:
     """Return the planned file of every remote artifact, fetching what the output lacks.
 
     `known` is the last build's path → sha256, `on_disk` the output's path → size.
     `live` is what the target registry holds (path → sha256): an artifact it holds
     is neither fetched nor put in the build; its path is appended to `borrowed`.
-    Raises InvalidIndexError naming the version file when a download fails or its
-    bytes differ from the manifest; the output is then left as it was. With
+    A download that fails or whose bytes differ from the manifest is a problem on
+    the version file: with `failures`, recorded there by artifact path (and the
+    artifact left out of the plan, for the build to hold its versions back);
+    without, raised as InvalidIndexError (the output is then left as it was). With
     `fetch=False` missing artifacts are left out (the build is then incomplete).
     """
     recorded = known if known is not None else {}
@@ -80,20 +108,15 @@ def mirror_remote(
     missing: dict[str, VersionFacts] = {}  # by sha256: one fetch per content
     paths_of: dict[str, list[str]] = {}
     for path, version in _remote_versions(plugins).items():
-        sha256, size = version.artifact.sha256, version.artifact.size
-        if recorded.get(path) == sha256 and on_disk.get(path) == size:
-            plan[path] = Planned(sha256, size, None)  # in place, as the cache says
-            continue
-        if on_disk.get(path) == size and _sha256_of(out / path) == sha256:
-            plan[path] = Planned(sha256, size, out / path)
-            continue
-        if live is not None and live.get(path) == sha256:
+        sha256 = version.artifact.sha256
+        found = _in_output(out, path, version, recorded, on_disk)
+        if found is None and live is not None and live.get(path) == sha256:
             if borrowed is not None:
                 borrowed.append(path)
             continue
-        kept = downloads / sha256
-        if kept.is_file() and kept.stat().st_size == size and _sha256_of(kept) == sha256:
-            plan[path] = Planned(sha256, size, kept)
+        found = found or _downloaded(out, version)
+        if found is not None:
+            plan[path] = found
             continue
         missing.setdefault(sha256, version)
         paths_of.setdefault(sha256, []).append(path)
@@ -122,12 +145,17 @@ def mirror_remote(
 
     log.info("mirroring %d remote artifact(s)", len(missing))
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-        problems = [p for found in pool.map(download, missing.values()) for p in found]
-    if problems:
+        results = dict(zip(missing, pool.map(download, missing.values()), strict=True))
+    problems = [p for listed in results.values() for p in listed]
+    if problems and failures is None:
         raise InvalidIndexError(sorted(problems, key=Problem.sort_key))
     for sha256, version in missing.items():
         for path in paths_of[sha256]:
-            plan[path] = Planned(sha256, version.artifact.size, downloads / sha256)
+            if results[sha256]:
+                assert failures is not None
+                failures[path] = results[sha256]
+            else:
+                plan[path] = Planned(sha256, version.artifact.size, downloads / sha256)
     return plan
 
 

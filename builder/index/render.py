@@ -151,8 +151,9 @@ def status_document(
     artifacts: int,
     built_at: str | None,
     commit: str | None,
+    held_back: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Return status.json: when and from what this build was made, and its size."""
+    """Return status.json: when and from what this build was made, its size, what it held back."""
     versions = sum(len(p.version_rows) for p in plugins.values())
     return {
         "format": FORMAT_VERSION,
@@ -163,4 +164,5 @@ def status_document(
         "versions": versions,
         "yanked": sum(p.yanked for p in plugins.values()),
         "artifacts": artifacts,
+        "held_back": list(held_back),
     }

@@ -7,18 +7,20 @@ plugin's content hash); `check_dependencies` looks across plugins, from facts.
 from __future__ import annotations
 
 import bisect
+import posixpath
 from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from builder.common.errors import Problem, SourceError
 from builder.format import strict_yaml
-from builder.format.load import PLUGIN_FILE, LoadedPlugin, LoadedVersion, shown
+from builder.format.load import PLUGIN_FILE, VERSIONS_DIR, LoadedPlugin, LoadedVersion, shown
 from builder.format.models import RegistryConfig
 from builder.format.requirements import VersionKey, key_of, parse_requirement
 from builder.format.schema_errors import field_name
 from builder.format.strict_yaml import Path_
-from builder.index.facts import INSTALL_KINDS, PluginFacts, local_artifact_path
+from builder.index.facts import INSTALL_KINDS, PluginFacts, VersionFacts, local_artifact_path
 
 
 def problem_at(index: Path, rel: str, loc: Path_, message: str) -> Problem:
@@ -102,7 +104,92 @@ def check_plugin(
         problems.extend(_check_artifact_source(index, registry, loaded, digests, sizes))
         if manifest.name in version.dependencies:
             at(rel, ("dependencies", manifest.name), "a plugin cannot depend on itself")
+    version_files = {r for r in sizes if r.startswith(f"{folder_rel}/{VERSIONS_DIR}/")}
+    if version_files == {v.file for v in plugin.versions}:
+        # With a version that did not load, its artifact would look unreferenced.
+        problems.extend(_check_other_files(index, registry, plugin, sizes))
     return problems
+
+
+# Images a README may show, by extension, with the bytes each kind of file starts with.
+IMAGE_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".gif": (b"GIF87a", b"GIF89a"),
+    ".webp": (b"RIFF",),  # then four bytes of size, then WEBP (checked below)
+}
+
+
+def _check_other_files(
+    index: Path, registry: RegistryConfig, plugin: LoadedPlugin, sizes: Mapping[str, int]
+) -> list[Problem]:
+    """Refuse files a plugin folder has no use for: anything not referenced or an image.
+
+    A plugin folder holds plugin.yaml, its version files, the README plugin.yaml
+    names, the repository-local artifacts its versions name (where the policy allows
+    them) and README images under the policy's size cap: nothing else is merged.
+    """
+    folder_rel = f"plugins/{plugin.folder}"
+    policy = registry.policy
+    expected = {f"{folder_rel}/{PLUGIN_FILE}"}
+    if plugin.manifest.readme:
+        expected.add(f"{folder_rel}/{plugin.manifest.readme}")
+    if policy.allow_local_artifacts:
+        for loaded in plugin.versions:
+            local = local_artifact_path(folder_rel, loaded.manifest.artifact.url)
+            if local:
+                expected.add(local)
+    problems = []
+    for rel in sorted(sizes):
+        if rel in expected or rel.startswith(f"{folder_rel}/{VERSIONS_DIR}/"):
+            continue  # version files: the loader reports anything unexpected there
+        suffix = posixpath.splitext(rel)[1].lower()
+        where = shown(index, rel)
+        if suffix not in IMAGE_SIGNATURES:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    "",
+                    "unexpected file (a plugin folder holds plugin.yaml, versions/, the "
+                    "README plugin.yaml names, the artifacts its versions name and README "
+                    "images: png, jpeg, gif or webp)",
+                )
+            )
+        elif sizes[rel] > policy.max_image_size:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    "",
+                    f"image too large (expected at most {policy.max_image_size} bytes, "
+                    f"see policy.max_image_size; got {sizes[rel]})",
+                )
+            )
+        elif not _is_image(index / rel, suffix):
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    "",
+                    f"not a {suffix[1:]} image (its first bytes say otherwise; only png, "
+                    f"jpeg, gif and webp images may sit beside a plugin)",
+                )
+            )
+    return problems
+
+
+def _is_image(path: Path, suffix: str) -> bool:
+    """Tell whether a file starts as an image of its extension's kind."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    if not head.startswith(IMAGE_SIGNATURES[suffix]):
+        return False
+    return suffix != ".webp" or head[8:12] == b"WEBP"
 
 
 def _check_artifact_source(
@@ -196,6 +283,15 @@ class _Targets:
         return self._keys[name]
 
 
+@dataclass(frozen=True)
+class DependencyFinding:
+    """A cross-plugin problem, with the plugin whose file it is in and the one it names."""
+
+    problem: Problem
+    dependent: str  # the plugin whose version file has the problem
+    target: str  # the plugin its dependency names
+
+
 def check_dependencies(
     index: Path,
     facts: Mapping[str, PluginFacts],
@@ -209,7 +305,18 @@ def check_dependencies(
     incremental build passes the changed plugins and their dependents). Dependencies
     on `unknown_ok` plugins (which failed with problems of their own) are skipped.
     """
-    problems: list[Problem] = []
+    return [f.problem for f in dependency_findings(index, facts, only, unknown_ok=unknown_ok)]
+
+
+def dependency_findings(
+    index: Path,
+    facts: Mapping[str, PluginFacts],
+    only: Iterable[str] | None = None,
+    *,
+    unknown_ok: Set[str] = frozenset(),
+) -> list[DependencyFinding]:
+    """Return `check_dependencies`' problems with the plugins each one is between."""
+    findings: list[DependencyFinding] = []
     targets = _Targets(facts)
     checked = facts.keys() if only is None else only
     for name in sorted(checked):
@@ -219,14 +326,13 @@ def check_dependencies(
                 if dep.name in unknown_ok:
                     continue
                 if dep.name not in facts:
-                    problems.append(
-                        problem_at(
-                            index,
-                            version.file,
-                            ("dependencies", dep.name),
-                            f"depends on {dep.name!r}, which is not in the index",
-                        )
+                    problem = problem_at(
+                        index,
+                        version.file,
+                        ("dependencies", dep.name),
+                        f"depends on {dep.name!r}, which is not in the index",
                     )
+                    findings.append(DependencyFinding(problem, name, dep.name))
                     continue
                 requirement = parse_requirement(dep.req)
                 keys = targets.keys(dep.name)
@@ -238,28 +344,27 @@ def check_dependencies(
                         ", ".join(v.version for v in facts[dep.name].versions() if not v.yanked)
                         or "none"
                     )
-                    problems.append(
-                        problem_at(
-                            index,
-                            version.file,
-                            loc,
-                            f"no non-yanked version of {dep.name} satisfies "
-                            f"{dep.req!r} (available: {available})",
-                        )
+                    problem = problem_at(
+                        index,
+                        version.file,
+                        loc,
+                        f"no non-yanked version of {dep.name} satisfies "
+                        f"{dep.req!r} (available: {available})",
                     )
-    problems.extend(_check_cycles(index, facts, set(checked)))
-    return problems
+                    findings.append(DependencyFinding(problem, name, dep.name))
+    findings.extend(_check_cycles(index, facts, set(checked)))
+    return findings
 
 
 def _check_cycles(
     index: Path, facts: Mapping[str, PluginFacts], changed: Set[str]
-) -> list[Problem]:
+) -> list[DependencyFinding]:
     """Report each dependency cycle once, at a plugin that changed when one is in it."""
     graph = {
         name: [n for n in plugin.requires if n in facts and n != name]
         for name, plugin in facts.items()
     }
-    problems = []
+    findings = []
     for component in _strongly_connected(graph):
         if len(component) < 2:
             continue
@@ -271,16 +376,35 @@ def _check_cycles(
             for v in reversed(facts[first].versions())
             if any(d.name == second and d.kind in INSTALL_KINDS for d in v.dependencies)
         )
-        problems.append(
-            problem_at(
-                index,
-                file,
-                ("dependencies", second),
-                f"dependency cycle: {' -> '.join(cycle)} (expected no "
-                f"cycles among runtime, build and optional dependencies)",
-            )
+        problem = problem_at(
+            index,
+            file,
+            ("dependencies", second),
+            f"dependency cycle: {' -> '.join(cycle)} (expected no "
+            f"cycles among runtime, build and optional dependencies)",
         )
-    return problems
+        findings.append(DependencyFinding(problem, first, second))
+    return findings
+
+
+def check_release_dates(
+    index: Path, versions: Iterable[VersionFacts], latest: str, why: str
+) -> list[Problem]:
+    """Refuse versions released after `latest` (YYYY-MM-DD); `why` says where that came from.
+
+    A date in the future would keep a version at the top of "recent" for good.
+    """
+    return [
+        problem_at(
+            index,
+            version.file,
+            ("released",),
+            f"release date in the future (expected {latest} or earlier, {why}; "
+            f"got {version.released})",
+        )
+        for version in versions
+        if version.released > latest
+    ]
 
 
 def _cycle_in(graph: Mapping[str, list[str]], component: list[str]) -> list[str]:

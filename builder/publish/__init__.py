@@ -4,7 +4,10 @@ lease, the upload plan, and the local development server.
 `storage` (the protocol and its errors), `folder` (a directory), `s3` (a bucket,
 with the S3 conditional write), `target` (which store a target names), `record`
 (the live record), `lease` (one publisher at a time), `plan` (what to upload, in
-which order), `publish` (the publish itself), `serve` (`plugindex serve`).
+which order), `verify` (the documents to upload, re-verified), `audit` (does the
+store still hold what the record says?), `publish` (the publish itself), `serve`
+(`plugindex serve`).
 
-May import: common.
+May import: common. Signature checks come in as a function (`verify.DocumentVerifier`)
+that the CLI passes: the client's own.
 """

@@ -350,7 +350,8 @@ def test_build_refuses_a_version_edited_after_signing(index: Path, tmp_path: Pat
     path = index / "plugins/auth-jwt/versions/1.1.0.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("^1.0", "^1.1", 1), encoding="utf-8")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out), "--no-fetch"])
+    args = ["build", str(index), "--out", str(out), "--no-fetch"]
+    result = CliRunner().invoke(cli, [*args, "--strict"])
     assert result.exit_code == 1
     line = next(
         n for n, text in enumerate(path.read_text().splitlines(), 1) if text == "signature:"
@@ -359,12 +360,19 @@ def test_build_refuses_a_version_edited_after_signing(index: Path, tmp_path: Pat
         result.stderr
     )
     assert not out.exists()
+    # Without --strict the rest is published, and that version is left out.
+    held = CliRunner().invoke(cli, args)
+    assert held.exit_code == 0, held.output
+    document = json.loads((out / "index/au/th/auth-jwt.json").read_text(encoding="utf-8"))
+    assert "1.1.0" not in [v["version"] for v in document["versions"]]
 
 
 def test_build_refuses_a_version_signed_by_a_stranger(index: Path, tmp_path: Path) -> None:
     path = index / "plugins/auth-jwt/versions/1.1.0.yaml"
     sign_file(path, Ed25519PrivateKey.from_private_bytes(b"\x05" * 32))
-    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["build", str(index), "--out", str(tmp_path / "o"), "--strict"]
+    )
     assert result.exit_code == 1
     expected = "PX010 signature: the release signature was made with a key that is not an owner"
     assert f"{expected} key of auth-jwt" in result.stderr
@@ -395,7 +403,9 @@ def test_an_unsigned_yank_fails_the_build(index: Path, tmp_path: Path) -> None:
     start = text.index("  signature:")  # the yank's block (indented), not the release's
     end = text.index("\nsignature:")
     path.write_text(text[:start] + text[end + 1 :], encoding="utf-8")
-    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["build", str(index), "--out", str(tmp_path / "o"), "--strict"]
+    )
     assert result.exit_code == 1
     assert "PX010 yanked.signature: the yank statement is not signed" in result.stderr
 
@@ -465,5 +475,5 @@ def test_signatures_checked_in_a_worker_process_give_the_same_build(
     tampered = index / "plugins/template-faker/versions/0.5.0.yaml"
     tampered.write_text(tampered.read_text().replace("^1.0", "^1.1", 1), encoding="utf-8")
     with pytest.raises(InvalidIndexError) as refused:
-        build(index, tmp_path / "again", environ=env)
+        build(index, tmp_path / "again", environ=env, strict=True)
     assert [(p.file.name, p.rule) for p in refused.value.problems] == [("0.5.0.yaml", "PX010")]

@@ -126,7 +126,9 @@ def deprecate(
             )
     current = plugin.manifest.deprecated
     if current is not None and current.model_dump(exclude_none=True) == fields:
-        raise AuthorError(f"{_shown(plugin)}: {name} is already deprecated so; nothing to change")
+        raise AuthorError(
+            f"{_shown(plugin)}: {name} is already deprecated with this message and replacement"
+        )
     rendered = render("deprecated", fields)
     return _change(
         plugin, key, lambda doc: doc.put("deprecated", rendered, before=_BEFORE["deprecated"])

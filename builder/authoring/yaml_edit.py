@@ -99,22 +99,22 @@ class Lines:
         pad = " " * indent
         return [f"{pad}{line}{self.newline}" for line in rendered]
 
-    def put(
-        self, key: str, rendered: Sequence[str], *, before: Sequence[str] = (), indent: int = 0
-    ) -> None:
-        """Replace top-level `key` (or the key at `indent` in the whole text) with `rendered`.
+    def put(self, key: str, rendered: Sequence[str], *, before: Sequence[str] = ()) -> None:
+        """Replace top-level `key` and its block with `rendered` lines.
 
-        A missing key is added before the first of `before` found, else at the end.
+        A missing key is added before the first top-level key of `before` found (and
+        the comment right above it), else at the end.
         """
-        new = self.block(rendered, indent)
-        found = self.find(key, indent=indent)
+        new = self.block(rendered)
+        found = self.find(key)
         if found is not None:
             self.lines[found[0] : found[1]] = new
             return
         for other in before:
-            place = self.find(other, indent=indent)
+            place = self.find(other)
             if place is not None:
-                self.lines[place[0] : place[0]] = new
+                at = self.comment_above(place[0])
+                self.lines[at:at] = new
                 return
         at = content_end(self.lines, 0, len(self.lines))
         self.lines[at:at] = new

@@ -31,7 +31,7 @@ from builder.publish.plan import Upload, order_batches
 from builder.publish.publish import PublishOptions, damage_lines, publish
 from builder.publish.record import RECORD, PublishError, record_of
 from builder.publish.s3 import S3Storage
-from builder.publish.storage import ConflictError
+from builder.publish.storage import ConflictError, StorageError
 from builder.trust.signing import public_key_text
 from tests.conftest import PLUGINDEX, sign_as_owner
 from tests.mini_index import add_release, write_index
@@ -415,6 +415,11 @@ def test_wrong_credentials_are_reported_without_a_traceback(
     assert result.exit_code == 3
     assert f"error: s3://{s3_bucket}/{PREFIX}/{RECORD}: cannot read (" in result.output
     assert "Traceback" not in result.output
+    # A HEAD answers a bare 403 (no body to say why): the message says both causes.
+    with pytest.raises(
+        StorageError, match=r"names\.json: cannot check \(403; without s3:ListBucket"
+    ):
+        store_of(s3_bucket).head("names.json")
 
 
 # --- what the store lost: the sample check and --repair --------------------------

@@ -82,8 +82,17 @@ class S3Storage:
         try:
             answer = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as e:
-            if _code(e) in {"NoSuchKey", "404", "NotFound"}:
+            code = _code(e)
+            if code in {"NoSuchKey", "404", "NotFound"}:
                 return None
+            if code in {"403", "Forbidden", "AccessDenied"}:
+                # S3 answers a HEAD of a missing object with 403 to whoever may not
+                # list the bucket: the object may simply be gone.
+                raise StorageError(
+                    f"{self.where(key)}: cannot check ({code}; without s3:ListBucket on "
+                    f"the bucket S3 answers 403 for a missing object: grant it to the "
+                    f"publisher, or check the credentials)"
+                ) from e
             raise _wrapped(e, self.where(key), "check") from e
         md5 = _MD5_ETAG.fullmatch(answer.get("ETag", ""))
         return Head(

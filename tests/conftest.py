@@ -39,12 +39,24 @@ def sign_as_owner(version_file: Path, *, yank: bool = False) -> None:
     sign_file(version_file, demo_key(owner[1]), yank=yank)
 
 
+def copy_demo_index(parent: Path) -> Path:
+    """Copy the bundled index into `parent`, with the demo signing keys its settings name.
+
+    The demo registry.yaml points its TUF signers at
+    `../tests/data/demo-keys-NOT-FOR-PRODUCTION/tuf/`, relative to the index: the keys
+    go to the same place relative to the copy, so a copy builds (and signs) as the
+    original does.
+    """
+    copy = parent / "registry-index"
+    shutil.copytree(BUNDLED_INDEX, copy)
+    shutil.copytree(DEMO_KEYS / "tuf", parent / "tests" / "data" / DEMO_KEYS.name / "tuf")
+    return copy
+
+
 @pytest.fixture
 def index(tmp_path: Path) -> Path:
-    """Return a writable copy of the bundled index."""
-    copy = tmp_path / "registry-index"
-    shutil.copytree(BUNDLED_INDEX, copy)
-    return copy
+    """Return a writable copy of the bundled index (see `copy_demo_index`)."""
+    return copy_demo_index(tmp_path)
 
 
 @pytest.fixture

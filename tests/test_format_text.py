@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,11 @@ from click.testing import CliRunner
 
 from builder.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Path:
+def demo(index: Path) -> Path:
     """A private copy of the bundled index."""
-    copy = tmp_path / "registry-index"
-    shutil.copytree(REPO / "registry-index", copy)
-    return copy
+    return index
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,11 @@ MODULES: dict[str, list[str]] = {
 }
 
 
+# Lines not mutated: log calls. Their wording is diagnostics, not behaviour, and
+# counting them would measure how many log lines the tests read back.
+DO_NOT_MUTATE = [r"^\s*log\.(debug|info|warning|error|exception)\("]
+
+
 @dataclass(frozen=True)
 class Score:
     """The outcome of one module's run."""
@@ -122,6 +127,7 @@ def mutmut_section(module: str, tests: list[str], deselect: list[str]) -> str:
     return (
         "[tool.mutmut]\n"
         'source_paths = ["builder"]\n'
+        f"do_not_mutate_patterns = {json.dumps(DO_NOT_MUTATE)}\n"
         f'only_mutate = ["builder/{module}"]\n'
         f"also_copy = {json.dumps([*ALSO_COPY, FRESH_CACHES + '.py'])}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps([*tests, *skipped])}\n"

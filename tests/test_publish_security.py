@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from builder.publish.folder import LocalStorage
 from builder.publish.lease import Lease, must_wait, take_lease
-from builder.publish.plan import Upload, check_references, order_batches, plan_uploads
+from builder.publish.plan import (
+    BuildFiles,
+    Upload,
+    borrowed_objects,
+    check_references,
+    order_batches,
+    plan_publish,
+    plan_uploads,
+    read_build,
+)
 from builder.publish.record import RECORD, BuildStamp, LiveRecord, PublishError, write_record
 
 BUILD = BuildStamp("2024-01-01T00:00:00Z", "abc123")
@@ -227,3 +237,229 @@ def test_a_document_naming_an_artifact_not_in_the_build_is_refused(tmp_path: Pat
     with pytest.raises(PublishError, match=r"version 1\.0\.0: artifact artifacts/x/a is not"):
         check_references(build, [upload], {})
     check_references(build, [upload], {"artifacts/x/a": "x"})
+
+
+# --- the lease at its edges (time held still) -------------------------------------------
+
+
+class _Clock:
+    """time.time and time.monotonic held still, moved by hand."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1_000_000.0
+        monkeypatch.setattr("builder.publish.lease.time.time", lambda: self.now)
+        monkeypatch.setattr("builder.publish.lease.time.monotonic", lambda: self.now)
+
+
+def test_a_lease_exactly_as_old_as_the_timeout_is_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock(monkeypatch)
+    store = LocalStorage(tmp_path)
+    record = LiveRecord(state="publishing", build=OTHER, lease_started=clock.now - 600)
+    assert not must_wait(store, record, BUILD, since=clock.now, lease_timeout=600, wait_timeout=60)
+    younger = LiveRecord(state="publishing", build=OTHER, lease_started=clock.now - 599)
+    assert must_wait(store, younger, BUILD, since=clock.now, lease_timeout=600, wait_timeout=60)
+
+
+def test_waiting_exactly_the_wait_timeout_still_waits_and_then_gives_up_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock(monkeypatch)
+    store = LocalStorage(tmp_path)
+    record = LiveRecord(state="publishing", build=OTHER, lease_started=clock.now - 10)
+    assert must_wait(store, record, BUILD, since=clock.now - 60, lease_timeout=600, wait_timeout=60)
+    with pytest.raises(PublishError) as caught:
+        must_wait(store, record, BUILD, since=clock.now - 61, lease_timeout=600, wait_timeout=60)
+    assert str(caught.value) == (
+        f"{tmp_path}: another publish ({OTHER.describe()}) has held the lease for 10 s; "
+        "gave up waiting after 60 s"
+    )
+
+
+def test_a_renewal_is_due_exactly_when_its_interval_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock(monkeypatch)
+    _, lease = leased(tmp_path, renew_every=30.0)
+    before = lease.tag
+    clock.now += 30.0
+    lease.renew_if_due()
+    assert lease.tag != before
+    assert lease.held.lease_started == clock.now
+
+
+def test_a_lease_records_when_it_was_taken_and_renewed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock(monkeypatch)
+    store, lease = leased(tmp_path)
+
+    def recorded() -> LiveRecord:
+        found = store.get(RECORD)
+        assert found is not None
+        return LiveRecord.decode(found.data, "r")
+
+    assert recorded().lease_started == clock.now
+    clock.now += 5
+    lease.renew()
+    assert recorded().lease_started == clock.now
+
+
+def test_a_lease_is_taken_over_an_existing_record_with_its_tag(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    tag = write_record(store, LiveRecord(generation=3), None)
+    lease = take_lease(
+        store, LiveRecord(generation=3), tag, build=BUILD, pending=[], holder="me", renew_every=9
+    )
+    assert lease is not None
+    found = store.get(RECORD)
+    assert found is not None and LiveRecord.decode(found.data, "r").holder == "me"
+
+
+def test_finishing_a_held_lease_writes_the_completed_record(tmp_path: Path) -> None:
+    store, lease = leased(tmp_path)
+    lease.finish(LiveRecord(generation=7, holder="me"))
+    found = store.get(RECORD)
+    assert found is not None and found.tag == lease.tag
+    assert LiveRecord.decode(found.data, "r").generation == 7
+
+
+def test_releasing_puts_back_the_record_as_found_but_published(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    stale = LiveRecord(generation=2, state="publishing", holder="dead", lease_started=5.0)
+    tag = write_record(store, stale, None)
+    lease = take_lease(
+        store, stale, tag, build=BUILD, pending=["names.json"], holder="me", renew_every=9
+    )
+    assert lease is not None
+    lease.release()
+    found = store.get(RECORD)
+    assert found is not None
+    record = LiveRecord.decode(found.data, "r")
+    assert (record.generation, record.state, record.holder) == (2, "published", "me")
+    assert (record.lease_started, record.pending) == (None, ["names.json"])
+
+
+@pytest.mark.parametrize(
+    ("lose", "call", "doing"),
+    [
+        ("steal", "check", "stopped before writing more"),
+        ("steal", "renew", "stopped before writing more"),
+        ("steal", "finish", "the other publish decides what is live"),
+    ],
+)
+def test_a_lost_lease_says_so_in_full(tmp_path: Path, lose: str, call: str, doing: str) -> None:
+    store, lease = leased(tmp_path)
+    steal(store)
+    with pytest.raises(PublishError) as caught:
+        if call == "finish":
+            lease.finish(LiveRecord())
+        else:
+            getattr(lease, call)()
+    assert str(caught.value) == (
+        f"{store.where(RECORD)}: another publisher took over this publish's lease (it went "
+        f"unrenewed for longer than the lease lasts, or --break-lease); {doing}. Run "
+        "publish again to check."
+    )
+
+
+# --- reading a build and planning over the live record ----------------------------------
+
+
+def _status(built_at: str = "2024-01-01T00:00:00Z") -> bytes:
+    return json.dumps({"built_at": built_at, "source_commit": "abc"}).encode()
+
+
+def test_read_build_lists_the_files_and_reads_the_stamp(tmp_path: Path) -> None:
+    config = b'{"name": "reg"}'
+    build = _build(tmp_path, {"config.json": config, "status.json": _status(), "a/b.json": b"1"})
+    (tmp_path / ".plugindex").mkdir()
+    (tmp_path / ".plugindex/cache.bin").write_bytes(b"state, never published")
+    found = read_build(build)
+    assert found.files == {"config.json": len(config), "status.json": len(_status()), "a/b.json": 1}
+    assert found.stamp == BuildStamp("2024-01-01T00:00:00Z", "abc")
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"status.json": b"{}"}, "not a plugindex build (expected config.json; run"),
+        ({"config.json": b"{}"}, "not a plugindex build (expected status.json; run"),
+        ({}, "not a plugindex build (expected config.json and status.json; run"),
+        ({"config.json": b"{}", "status.json": b"[]"}, "status.json: unreadable"),
+        ({"config.json": b"{}", "status.json": b"{"}, "status.json: unreadable"),
+    ],
+    ids=["no-config", "no-status", "neither", "status-shape", "status-json"],
+)
+def test_read_build_refuses_what_is_not_a_finished_build(
+    tmp_path: Path, files: dict[str, bytes], message: str
+) -> None:
+    (tmp_path / "b").mkdir()
+    build = _build(tmp_path / "b", files)
+    with pytest.raises(PublishError, match=re.escape(message)):
+        read_build(build)
+
+
+def test_read_build_refuses_a_build_still_staging_and_a_missing_folder(tmp_path: Path) -> None:
+    build = _build(tmp_path, {"config.json": b"{}", "status.json": _status()})
+    (tmp_path / ".plugindex/staging").mkdir(parents=True)
+    with pytest.raises(PublishError, match="a build is in progress or was interrupted"):
+        read_build(build)
+    with pytest.raises(PublishError, match="not a folder"):
+        read_build(tmp_path / "missing")
+
+
+def test_borrowed_artifacts_must_still_be_live(tmp_path: Path) -> None:
+    borrowed = f"artifacts/{'c' * 64}/c.tgz"
+    (tmp_path / ".plugindex").mkdir()
+    (tmp_path / ".plugindex/borrowed.json").write_text(json.dumps([borrowed]))
+    assert borrowed_objects(tmp_path, {borrowed: "c" * 64}, "s3://b") == {borrowed: "c" * 64}
+    with pytest.raises(PublishError) as caught:
+        borrowed_objects(tmp_path, {borrowed: "d" * 64}, "s3://b")
+    assert str(caught.value).startswith(
+        f"s3://b: does not hold {borrowed}, which {tmp_path} was built to take from it"
+    )
+    assert borrowed_objects(tmp_path / "no-state", {}, "s3://b") == {}
+
+
+def test_plan_publish_uploads_pending_keys_whatever_their_recorded_hash(tmp_path: Path) -> None:
+    build = _build(tmp_path, {"names.json": b"[]"})
+    files = BuildFiles({"names.json": 2}, BUILD, "reg")
+    live = {"names.json": hashlib.sha256(b"[]").hexdigest()}
+    assert plan_publish(build, files, LiveRecord(objects=live), "x").uploads == []
+    pending = LiveRecord(objects=live, pending=["names.json"])
+    assert [u.key for u in plan_publish(build, files, pending, "x").uploads] == ["names.json"]
+
+
+def test_uploads_carry_their_hash_size_and_source(tmp_path: Path) -> None:
+    art = b"artifact"
+    sha = hashlib.sha256(art).hexdigest()
+    build = _build(tmp_path, {f"artifacts/{sha}/a.tgz": art, "names.json": b"[]"})
+    plan = plan_uploads(build, {f"artifacts/{sha}/a.tgz": len(art), "names.json": 2}, {})
+    assert sorted(plan.uploads, key=lambda u: u.key) == [
+        Upload(f"artifacts/{sha}/a.tgz", sha, len(art), build / f"artifacts/{sha}/a.tgz"),
+        Upload("names.json", hashlib.sha256(b"[]").hexdigest(), 2, build / "names.json"),
+    ]
+
+
+def test_every_changed_document_is_checked_not_only_the_first(tmp_path: Path) -> None:
+    bad = {"versions": [{"version": "2.0.0", "artifact": {"download": "artifacts/y/b"}}]}
+    build = _build(tmp_path, {"names.json": b"[]", "index/2/cd.json": json.dumps(bad).encode()})
+    uploads = [
+        Upload("names.json", "0" * 64, 2, build / "names.json"),
+        Upload("index/2/cd.json", "0" * 64, 1, build / "index/2/cd.json"),
+    ]
+    with pytest.raises(PublishError, match=r"version 2\.0\.0: artifact artifacts/y/b"):
+        check_references(build, uploads, {})
+
+
+def test_an_unreadable_document_is_refused_in_full(tmp_path: Path) -> None:
+    build = _build(tmp_path, {"index/2/ab.json": b"{not json"})
+    upload = Upload("index/2/ab.json", "0" * 64, 1, build / "index/2/ab.json")
+    with pytest.raises(PublishError) as caught:
+        check_references(build, [upload], {})
+    assert str(caught.value) == (
+        f"{build / 'index/2/ab.json'}: unreadable plugin document (expected the JSON a build "
+        "writes); nothing was published"
+    )

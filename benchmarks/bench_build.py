@@ -362,7 +362,8 @@ def report(m: Measurements) -> list[str]:
     one = m.one
     # The JSON index's own files (the search stage writes JSON too, counted apart).
     json_written = sum(1 for p in m.rewritten if p.endswith(".json") and "search/" not in p)
-    handful = 0 <= json_written <= HANDFUL and one.count("removed") == 0
+    json_removed = sum(1 for p in m.removed if p.endswith(".json") and "search/" not in p)
+    handful = 0 <= json_written <= HANDFUL and json_removed == 0
     handful = handful and one.count("parsed") == 1
     w = m.weights
     checks = {

@@ -18,6 +18,7 @@ import pytest
 
 from builder.index.analyse import analyse
 from builder.index.build import BuildResult, build
+from builder.site import context as site_context
 from builder.site import stage as site_stage
 from builder.site.context import plugin_context
 from builder.site.readme import EXTERNAL_REL, Readme, load_readme, render_markdown, shown
@@ -484,9 +485,10 @@ def test_an_installed_wheel_builds_the_site(tmp_path: Path) -> None:
     code = (
         "import sys, builder.site.resources as r\n"
         "print(r.__file__); print(r.resource_dir('templates'))\n"
-        "from builder.cli.main import main\n"
-        "sys.argv = ['plugindex', 'build', sys.argv[1], '--out', sys.argv[2]]\n"
-        "main()\n"
+        "from pathlib import Path\n"
+        "from builder.index.build import build\n"
+        "from builder.site.stage import SiteStage\n"
+        "build(Path(sys.argv[1]), Path(sys.argv[2]), stages=[SiteStage()])\n"
     )
     out = tmp_path / "out"
     done = subprocess.run(
@@ -500,3 +502,24 @@ def test_an_installed_wheel_builds_the_site(tmp_path: Path) -> None:
     assert "share/plugindex/templates" in templates and not templates.startswith(str(ROOT))
     assert (out / "plugins/auth-jwt/index.html").is_file()
     assert list((out / "static").glob("style.*.css"))
+
+
+def test_a_long_used_by_list_moves_to_its_own_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the cap, the plugin page names a few users and links to a page of all."""
+    monkeypatch.setattr(site_context, "USED_BY_SHOWN", 0)
+    out = tmp_path / "out"
+    build_with_site(BUNDLED_INDEX, out)
+    page = (out / "plugins/template-faker/index.html").read_text(encoding="utf-8")
+    assert re.search(r'<a href="used-by/">\d+ plugins</a>', page)
+    assert "no plugin in this registry" not in page
+    users = (out / "plugins/template-faker/used-by/index.html").read_text(encoding="utf-8")
+    assert 'href="../../../plugins/datasource-csv/"' in users
+    broken = [
+        link
+        for link, target in _internal_links(out, out / "plugins/template-faker/used-by/index.html")
+        if not (out / target).is_file()
+    ]
+    assert broken == []
+    assert not (out / "plugins/auth-basic/used-by").exists()  # auth-basic: no users

@@ -26,6 +26,7 @@ HOME_ROWS = 10  # plugins in each list of the home page
 FEED_ENTRIES = 50  # entries in a per-plugin feed and the new-plugins feed
 RELEASE_ENTRIES = 100  # entries in the all-releases feed
 LETTERS = string.ascii_lowercase  # every name starts with one of these
+USED_BY_SHOWN = 30  # users named on a plugin page; all of them on its used-by page
 
 
 class Row(NamedTuple):
@@ -73,6 +74,16 @@ def plugin_path(name: str) -> str:
 def plugin_feed_path(name: str) -> str:
     """Return the path of a plugin's Atom feed."""
     return f"plugins/{name}/feed.xml"
+
+
+def used_by_path(name: str) -> str:
+    """Return the path of the page listing every plugin that uses `name`."""
+    return f"plugins/{name}/used-by/index.html"
+
+
+def used_by_context(name: str, users: Sequence[str]) -> dict[str, Any]:
+    """Return the context of a plugin's full "used by" page."""
+    return {"name": name, "users": list(users)}
 
 
 def listing_path(folder: str, page: int) -> str:
@@ -350,7 +361,9 @@ def plugin_context(
         "install": f"plugindex install {name}" if latest else None,
         "versions": versions,
         "yanked_count": sum(1 for v in versions if v["yanked"] is not None),
-        "used_by": list(users),
+        "used_by": list(users[:USED_BY_SHOWN]),
+        "used_by_total": len(users),
+        "used_by_page": "used-by/" if len(users) > USED_BY_SHOWN else None,
         "json": root + layout.index_path(name),
         "readme": readme.html,
         "readme_too_large": readme.too_large,

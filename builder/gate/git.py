@@ -70,21 +70,31 @@ class Git:
             return commit  # unrelated histories: compare with the base itself
 
     def changes_since(self, commit: str) -> list[Change]:
-        """List files changed between `commit` and the working tree, untracked included."""
-        out = self.run("diff", "--name-status", "-z", "--no-renames", commit, "--")
-        fields = out.decode("utf-8", "surrogateescape").split("\0")
-        changes = [
-            Change("M" if status not in ("A", "D") else status, path)
-            for status, path in zip(fields[0::2], fields[1::2], strict=False)
-            if path
-        ]
+        """List files changed between `commit` and the working tree, untracked included.
+
+        Files the pull request's commits change are listed too, even when the working
+        tree lacks them: a path git holds but cannot check out (too long, too deep)
+        must be seen, not skipped.
+        """
+        changes = {
+            c.path: c
+            for c in _name_status(
+                self.run("diff", "--name-status", "-z", "--no-renames", commit, "HEAD", "--")
+            )
+        }
+        changes.update(
+            (c.path, c)
+            for c in _name_status(
+                self.run("diff", "--name-status", "-z", "--no-renames", commit, "--")
+            )
+        )
         untracked = self.run("ls-files", "--others", "--exclude-standard", "-z")
-        changes += [
-            Change("A", path)
+        changes.update(
+            (path, Change("A", path))
             for path in untracked.decode("utf-8", "surrogateescape").split("\0")
             if path
-        ]
-        return sorted(changes, key=lambda c: c.path)
+        )
+        return sorted(changes.values(), key=lambda c: c.path)
 
     def list_files(self, commit: str, folder: str) -> dict[str, str]:
         """Return {repository path: blob id} of every file under `folder` at `commit`."""
@@ -130,6 +140,16 @@ class Git:
         return [
             p.strip("\n") for p in out.decode("utf-8", "surrogateescape").split("\0") if p.strip()
         ]
+
+
+def _name_status(out: bytes) -> list[Change]:
+    """Parse `git diff --name-status -z` output."""
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    return [
+        Change("M" if status not in ("A", "D") else status, path)
+        for status, path in zip(fields[0::2], fields[1::2], strict=False)
+        if path
+    ]
 
 
 def _run(cwd: Path, *args: str) -> bytes:

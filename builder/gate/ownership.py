@@ -19,7 +19,7 @@ from builder.format.load import (
     SchemaProblemsError,
     parse_model,
 )
-from builder.format.models import PluginManifest, Signature, VersionManifest
+from builder.format.models import PluginManifest, Signature, VersionManifest, handle_key
 from builder.format.shapes import manifest_fields
 from builder.format.strict_yaml import Path_
 from builder.gate.context import PluginContext
@@ -37,7 +37,8 @@ _SIGNATURE_PLACES: tuple[tuple[Path_, str], ...] = (
 def check_author(context: PluginContext, owners: PluginManifest, author: str | None) -> None:
     """Refuse a pull request whose author is not an owner of the plugin (PX102)."""
     handles = [o.github for o in owners.owners]
-    if author is None or author in handles:
+    # GitHub logins ignore case, and the workflow passes the login as GitHub spells it.
+    if author is None or handle_key(author) in {handle_key(h) for h in handles}:
         return
     context.add(
         context.manifest_rel,

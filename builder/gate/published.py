@@ -14,6 +14,7 @@ from builder.common import layout
 from builder.common.errors import FetchError
 from builder.common.fetch import Fetcher, NotFoundError
 from builder.format.models import VersionManifest
+from builder.format.requirements import parse_version
 from builder.gate.context import GateError, PluginContext
 from builder.gate.immutability import ARTIFACT_IDENTITY
 
@@ -43,11 +44,17 @@ def _published_artifacts(
     path = layout.index_path(context.name)
     try:
         document = json.loads(fetcher.document(path))
-        return {v["version"]: v["artifact"] for v in document["versions"]}
+        versions = {v["version"]: v["artifact"] for v in document["versions"]}
+        for version in versions:
+            # A version becomes a file name below: only a real version may.
+            if not isinstance(version, str) or "/" in version:
+                raise ValueError(f"not a version: {str(version)[:80]!r}")
+            parse_version(version)
     except NotFoundError:
         return None
     except (FetchError, ValueError, KeyError, TypeError) as e:
         raise GateError(f"{fetcher.url_of(path)}: cannot read the published document ({e})") from e
+    return versions
 
 
 def _check_published_version(

@@ -10,6 +10,8 @@ checked out, so the working tree is the PR exactly as CI has it.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from builder.common.errors import Problem
 from builder.common.fetch import Fetcher
-from builder.format.load import PLUGINS_DIR, load_registry
+from builder.format.load import MAX_DEPTH, PLUGINS_DIR, load_registry
 from builder.format.models import PluginManifest, VersionManifest
 from builder.format.shapes import manifest_fields
 from builder.gate.context import GateError, PluginContext
@@ -28,9 +30,13 @@ from builder.gate.ownership import check_author, check_manifest_change
 from builder.gate.published import check_published
 from builder.index.analyse import analyse
 from builder.index.artifacts import artifact_client, check_download
+from builder.index.holdback import DATE_SLACK
+from builder.index.rules import check_release_dates
 from builder.trust.signing import owner_keys
 
 __all__ = ["GateError", "GateResult", "check_pull_request"]
+
+MAX_NAME_BYTES = 255  # the longest file or folder name most file systems hold
 
 
 @dataclass
@@ -65,10 +71,15 @@ def check_pull_request(
     result = GateResult(changes=git.changes_since(git.merge_base(base_commit)))
     prefix = f"{index_rel}/{PLUGINS_DIR}/" if index_rel != "." else f"{PLUGINS_DIR}/"
     touched: dict[str, list[Change]] = {}
+    unreadable: set[str] = set()
     for change in result.changes:
         if change.path.startswith(prefix):
             name = change.path[len(prefix) :].split("/", 1)[0]
             touched.setdefault(name, []).append(change)
+            problem = _path_problem(git.root, change, prefix)
+            if problem is not None:
+                result.problems.append(problem)
+                unreadable.add(name)
         else:
             result.problems.append(_scope_problem(git.root, change))
     result.plugins = sorted(touched)
@@ -81,6 +92,8 @@ def check_pull_request(
         result.problems.extend(problems)
         return result
     for name in result.plugins:
+        if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            continue  # no such folder can exist here: PX142 says why
         context = PluginContext.open(
             index, registry, git, base_commit, index_rel, name, touched[name]
         )
@@ -95,6 +108,27 @@ def check_pull_request(
 def _shown(root: Path, path: str) -> Path:
     """Return a repository path as shown to people: relative to where they are."""
     return Path(os.path.relpath(root / path))
+
+
+def _path_problem(root: Path, change: Change, prefix: str) -> Problem | None:
+    """Refuse a path no build could read: a name over 255 bytes, or folders too deep (PX142)."""
+    parts = change.path[len(prefix) :].split("/")
+    too_long = [p for p in parts if len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES]
+    if too_long:
+        what = f"a name of {len(too_long[0].encode('utf-8', 'surrogateescape'))} bytes"
+    elif len(parts) > MAX_DEPTH + 2:  # the plugin's folder, MAX_DEPTH folders, a file
+        what = f"{len(parts) - 2} levels of folders inside the plugin's folder"
+    else:
+        return None
+    shown = change.path if len(change.path) <= 200 else f"{change.path[:200]}…"
+    return Problem(
+        _shown(root, shown),
+        None,
+        "",
+        f"{change.verb} with {what} (expected names of at most {MAX_NAME_BYTES} bytes and "
+        f"at most {MAX_DEPTH} levels of folders in a plugin folder)",
+        rule="PX142",
+    )
 
 
 def _scope_problem(root: Path, change: Change) -> Problem:
@@ -179,13 +213,24 @@ def _foundation(context: PluginContext, fetch: bool) -> list[Problem]:
                 folders = grown
                 analysis = analyse(index, folders=folders, focus={name})
     own = index / PLUGINS_DIR / name
-    problems = [p for p in analysis.problems if own in Path(p.file).parents]
+    # The folder itself too: a file, a link or a hidden folder where a plugin belongs.
+    problems = [p for p in analysis.problems if own == Path(p.file) or own in Path(p.file).parents]
     added = {context.rel(c.path) for c in context.changes if c.status != "D"}
     context.added_versions = sorted(r for r in added if r.startswith(context.versions_prefix))
-    if fetch and facts is not None:
+    if facts is None:
+        return problems
+    # New version files only: a yank or un-yank of a merged version never needs its
+    # artifact (the registry mirrored it at merge), so a dead URL cannot block it.
+    new = [v for v in facts.versions() if v.file in added and v.file not in context.base_files]
+    latest = (datetime.datetime.now(datetime.UTC) + DATE_SLACK).date().isoformat()
+    why = "today's date (UTC) plus a day for time zones"
+    problems.extend(
+        dataclasses.replace(p, rule="PX116") for p in check_release_dates(index, new, latest, why)
+    )
+    if fetch:
         client = artifact_client(context.registry.policy)
-        for version in facts.versions():
-            if version.file in added and version.artifact.local is None:
+        for version in new:
+            if version.artifact.local is None:
                 problems.extend(check_download(index, version, client))
     return problems
 

@@ -3,8 +3,9 @@
 Every problem the gate reports carries one of these ids; docs/rules.md lists them with
 the same one-line fixes (a test holds the two together). Where each rule is checked:
 ownership.py (PX101-PX105), immutability.py (PX110-PX114), published.py (PX115),
-yanks.py (PX120-PX122), names.py (PX130, PX131), pull_request.py (PX140, PX141); PX010
-is the build's own signature check (builder.index.signatures).
+yanks.py (PX120-PX122), names.py (PX130-PX132), pull_request.py (PX116, PX140-PX142);
+PX010 is the build's own signature check (builder.index.signatures). The build checks
+PX122 and PX131 again on the whole merged index (builder.index.holdback).
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ RULES = {
             "file, or pick another name",
         ),
         Rule(
+            "PX116",
+            "a new version's `released:` date is in the future",
+            "set `released:` to the day you publish (YYYY-MM-DD), then sign the file again",
+        ),
+        Rule(
             "PX120",
             "a yank or un-yank does not raise `serial` above the base's",
             "set `serial:` to one more than the last yank or un-yank, then sign with --yank",
@@ -110,7 +116,13 @@ RULES = {
             "PX131",
             "a new plugin's name can be mistaken for an existing one",
             "choose a clearly different name, or ask maintainers to approve it in "
-            "registry.yaml (policy.approved_similar_names)",
+            "registry.yaml (policy.approved_similar_names); the message gives the exact line",
+        ),
+        Rule(
+            "PX132",
+            "a new plugin's name contains a reserved word as one of its words",
+            "choose a name without it, or ask maintainers to approve it in registry.yaml "
+            "(policy.approved_similar_names); the message gives the exact line",
         ),
         Rule(
             "PX140",
@@ -121,6 +133,11 @@ RULES = {
             "PX141",
             "a pull request touches more than one plugin",
             "open one pull request per plugin",
+        ),
+        Rule(
+            "PX142",
+            "a path in the pull request has a name over 255 bytes or folders nested too deep",
+            "shorten the name or flatten the folders (at most 8 levels in a plugin folder)",
         ),
     )
 }

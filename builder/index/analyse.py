@@ -125,7 +125,13 @@ def analyse(
                     analysis.facts[cached.name] = cached
                     continue
             pending = _start_check(
-                analysis, registry, folder, files, input_key=input_key, verifier=verifier
+                analysis,
+                registry,
+                folder,
+                files,
+                input_key=input_key,
+                verifier=verifier,
+                left_out=_versions_left_out(folder, exclude),
             )
             if pending is None:
                 analysis.broken.add(folder.folder)
@@ -154,6 +160,12 @@ def _check_across(analysis: Analysis, incremental: bool, focus: AbstractSet[str]
         analysis.index, analysis.facts, only, unknown_ok=analysis.broken
     )
     analysis.problems.extend(f.problem for f in analysis.findings)
+
+
+def _versions_left_out(folder: PluginFolder, exclude: AbstractSet[str]) -> frozenset[str]:
+    """Return the excluded version files of a plugin folder."""
+    prefix = f"plugins/{folder.folder}/{VERSIONS_DIR}/"
+    return frozenset(rel for rel in exclude if rel.startswith(prefix))
 
 
 def _leave_out(index: Path, scan: Scan, exclude: AbstractSet[str]) -> None:
@@ -259,6 +271,7 @@ def _start_check(
     *,
     input_key: str,
     verifier: Verifier,
+    left_out: AbstractSet[str] = frozenset(),
 ) -> _Pending | None:
     """Parse and check a plugin, and hand its signatures to the verifier."""
     index = analysis.index
@@ -273,7 +286,9 @@ def _start_check(
     if loaded is None:
         analysis.problems.extend(problems)
         return None
-    problems.extend(check_plugin(index, registry, loaded, files.digests, files.sizes))
+    problems.extend(
+        check_plugin(index, registry, loaded, files.digests, files.sizes, left_out=left_out)
+    )
     # One published shape per version serves both the signature check and the document.
     entries = [version_entry(v.manifest) for v in loaded.versions]
     versions = [(v.file, v.manifest) for v in loaded.versions]

@@ -290,7 +290,7 @@ class Settler:
             ]
         self.facts[name] = sub.facts[name]
         self.analysis.documents[name] = sub.documents[name]
-        self.analysis.cache.plugins[name] = sub.cache.plugins[name]
+        # No cache record: built without some of its files, it is checked again next time.
         self.analysis.cache.sources.update(sub.cache.sources)
         return []
 

@@ -15,8 +15,17 @@ from urllib.parse import urlsplit
 
 from builder.common.errors import Problem, SourceError
 from builder.format import strict_yaml
-from builder.format.load import PLUGIN_FILE, VERSIONS_DIR, LoadedPlugin, LoadedVersion, shown
-from builder.format.models import RegistryConfig
+from builder.format.load import (
+    PLUGIN_FILE,
+    VERSIONS_DIR,
+    LoadedPlugin,
+    LoadedVersion,
+    SchemaProblemsError,
+    parse_model,
+    read_file,
+    shown,
+)
+from builder.format.models import RegistryConfig, VersionManifest
 from builder.format.requirements import VersionKey, key_of, parse_requirement
 from builder.format.schema_errors import field_name
 from builder.format.strict_yaml import Path_
@@ -39,8 +48,13 @@ def check_plugin(
     plugin: LoadedPlugin,
     digests: Mapping[str, str],
     sizes: Mapping[str, int],
+    *,
+    left_out: Set[str] = frozenset(),
 ) -> list[Problem]:
-    """Check one plugin's own rules; `digests`/`sizes` describe its folder's files."""
+    """Check one plugin's own rules; `digests`/`sizes` describe its folder's files.
+
+    `left_out` are version files a build leaves out: their artifacts are not strays.
+    """
     problems: list[Problem] = []
     manifest = plugin.manifest
     folder_rel = f"plugins/{plugin.folder}"
@@ -105,10 +119,25 @@ def check_plugin(
         if manifest.name in version.dependencies:
             at(rel, ("dependencies", manifest.name), "a plugin cannot depend on itself")
     version_files = {r for r in sizes if r.startswith(f"{folder_rel}/{VERSIONS_DIR}/")}
-    if version_files == {v.file for v in plugin.versions}:
+    referenced = _artifacts_of(index, left_out)
+    if version_files == {v.file for v in plugin.versions} and referenced is not None:
         # With a version that did not load, its artifact would look unreferenced.
-        problems.extend(_check_other_files(index, registry, plugin, sizes))
+        problems.extend(_check_other_files(index, registry, plugin, sizes, referenced))
     return problems
+
+
+def _artifacts_of(index: Path, version_files: Set[str]) -> set[str] | None:
+    """Return the local artifacts version files name, or None if one does not parse."""
+    found = set()
+    for rel in version_files:
+        try:
+            version = parse_model(VersionManifest, read_file(index, rel), index, rel)
+        except (SourceError, SchemaProblemsError):
+            return None
+        local = local_artifact_path(rel.rsplit("/", 2)[0], version.artifact.url)
+        if local:
+            found.add(local)
+    return found
 
 
 # Images a README may show, by extension, with the bytes each kind of file starts with.
@@ -122,7 +151,11 @@ IMAGE_SIGNATURES: dict[str, tuple[bytes, ...]] = {
 
 
 def _check_other_files(
-    index: Path, registry: RegistryConfig, plugin: LoadedPlugin, sizes: Mapping[str, int]
+    index: Path,
+    registry: RegistryConfig,
+    plugin: LoadedPlugin,
+    sizes: Mapping[str, int],
+    referenced: Set[str],
 ) -> list[Problem]:
     """Refuse files a plugin folder has no use for: anything not referenced or an image.
 
@@ -132,7 +165,7 @@ def _check_other_files(
     """
     folder_rel = f"plugins/{plugin.folder}"
     policy = registry.policy
-    expected = {f"{folder_rel}/{PLUGIN_FILE}"}
+    expected = {f"{folder_rel}/{PLUGIN_FILE}", *referenced}
     if plugin.manifest.readme:
         expected.add(f"{folder_rel}/{plugin.manifest.readme}")
     if policy.allow_local_artifacts:

@@ -897,6 +897,15 @@ CASES = [
         "expected a date written as YYYY-MM-DD",
     ),
     case(
+        "release-date-in-the-future",
+        _line(AUTH_100, 2, "released: 9999-12-31"),
+        AUTH_100,
+        2,
+        "released",
+        "release date in the future (expected ",
+        "or earlier, today's date (UTC) plus a day for time zones; got 9999-12-31)",
+    ),
+    case(
         "bad-sha256-format",
         _line(AUTH_100, 5, "  sha256: ABC123"),
         AUTH_100,

@@ -76,9 +76,19 @@ def validate(  # Click passes every option by keyword
     else:
         from builder.index.analyse import analyse
         from builder.index.artifacts import check_remote_artifacts
+        from builder.index.holdback import latest_release_date_now
+        from builder.index.rules import check_release_dates
 
         analysis = analyse(index)
         problems = list(analysis.problems)
+        problems.extend(
+            check_release_dates(
+                index,
+                [v for p in analysis.facts.values() for v in p.versions()],
+                latest_release_date_now(),
+                "today's date (UTC) plus a day for time zones",
+            )
+        )
         if analysis.registry is not None and not no_fetch:
             problems.extend(
                 check_remote_artifacts(index, analysis.facts.values(), analysis.registry.policy)

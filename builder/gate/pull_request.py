@@ -11,7 +11,6 @@ checked out, so the working tree is the PR exactly as CI has it.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from builder.gate.ownership import check_author, check_manifest_change
 from builder.gate.published import check_published
 from builder.index.analyse import analyse
 from builder.index.artifacts import artifact_client, check_download
-from builder.index.holdback import DATE_SLACK
+from builder.index.holdback import latest_release_date_now
 from builder.index.rules import check_release_dates
 from builder.trust.signing import owner_keys
 
@@ -222,7 +221,7 @@ def _foundation(context: PluginContext, fetch: bool) -> list[Problem]:
     # New version files only: a yank or un-yank of a merged version never needs its
     # artifact (the registry mirrored it at merge), so a dead URL cannot block it.
     new = [v for v in facts.versions() if v.file in added and v.file not in context.base_files]
-    latest = (datetime.datetime.now(datetime.UTC) + DATE_SLACK).date().isoformat()
+    latest = latest_release_date_now()
     why = "today's date (UTC) plus a day for time zones"
     problems.extend(
         dataclasses.replace(p, rule="PX116") for p in check_release_dates(index, new, latest, why)

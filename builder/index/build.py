@@ -222,12 +222,11 @@ def _build(
     on_disk = files_on_disk(out)
     analysis = _analysed(index, cache, on_disk, strict=options.strict)
     assert analysis.registry is not None
-    if options.strict:
-        remote, local, borrowed, held = _strict_plan(index, out, analysis, cache, on_disk, options)
-    else:
-        remote, local, borrowed, held = _settle(
-            index, out, analysis, cache, on_disk, options, source
-        )
+    remote, local, borrowed, held = _settle(index, out, analysis, cache, on_disk, options, source)
+    if options.strict and held:
+        raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
+    for item in held:
+        log.info("held back: %s", item.shown().render())
     plan = plan_build(analysis, source, remote, local, held)
     view = BuildView(
         index=index,
@@ -292,31 +291,6 @@ def _analysed(
     return analysis
 
 
-def _strict_plan(  # noqa: PLR0917 - the build's own state, in the order it is made
-    index: Path,
-    out: Path,
-    analysis: Analysis,
-    cache: BuildCache,
-    on_disk: Mapping[str, int],
-    options: _Options,
-) -> tuple[dict[str, Planned], None, list[str], list[HeldBack]]:
-    """Plan the artifacts all or nothing: any download that fails stops the build."""
-    assert analysis.registry is not None
-    borrowed: list[str] = []
-    remote = mirror_remote(
-        index,
-        out,
-        analysis.facts.values(),
-        analysis.registry.policy,
-        known=cache.outputs,
-        on_disk=on_disk,
-        fetch=options.fetch,
-        live=options.live,
-        borrowed=borrowed,
-    )
-    return remote, None, borrowed, []
-
-
 def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     index: Path,
     out: Path,
@@ -368,8 +342,6 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
         settler.touched = set()
         if not settler.settle_across(only, latest):
             break
-    for held in settler.held:
-        log.warning("held back: %s", held.shown().render())
     return remote, local, borrowed + kept_borrowed, settler.held
 
 

@@ -496,6 +496,15 @@ def similar_new_names(
     return found
 
 
+def latest_release_date_now() -> str:
+    """Return the latest release date accepted today: the clock's date (UTC) plus a day.
+
+    For checks of what is not merged yet (the gate, `validate`); the build never reads
+    the clock (see `latest_release_date`).
+    """
+    return (datetime.datetime.now(datetime.UTC) + DATE_SLACK).date().isoformat()
+
+
 def latest_release_date(timestamp: str | None) -> str | None:
     """Return the latest release date a build accepts: its source's date plus a day."""
     if timestamp is None:

@@ -6,7 +6,9 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -302,3 +304,104 @@ def test_an_artifact_redirected_to_a_scheme_the_registry_refuses_is_refused(
     assert result.exit_code == 0, result.output  # held back, not failed
     assert f"{url}moved.tar.gz: too many or unsafe redirects (last to {target})" in result.stderr
     assert "[held back: tool-remote, left out]" in result.stderr
+
+
+# --- artifact URLs lead only to public addresses ------------------------------------------
+
+
+def _forbid_private(index: Path) -> None:
+    registry = index / "registry.yaml"
+    text = registry.read_text(encoding="utf-8")
+    registry.write_text(text.replace("  allow_private_addresses: true\n", ""), encoding="utf-8")
+
+
+def test_the_mirror_refuses_a_private_address_unless_the_registry_allows_it(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    index = remote_index(tmp_path, artifact_server)
+    _forbid_private(index)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    url = f"{artifact_server.url}tool-remote-1.0.0.tar.gz"
+    assert f"{url}: refusing to connect to 127.0.0.1, a loopback address" in result.stderr
+    assert artifact_server.requests == []  # refused before connecting
+    assert sorted(read_json(out / "names.json")["plugins"]) == ["tool-local"]
+    # The switch the tests and a demo on this machine use.
+    registry = index / "registry.yaml"
+    registry.write_text(
+        registry.read_text(encoding="utf-8") + "  allow_private_addresses: true\n",
+        encoding="utf-8",
+    )
+    assert CliRunner().invoke(cli, ["build", str(index), "--out", str(out)]).exit_code == 0
+    assert sorted(read_json(out / "names.json")["plugins"]) == ["tool-local", "tool-remote"]
+
+
+def test_every_redirect_is_checked_for_a_public_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first hop passes; the redirect to another (private) address is refused."""
+    from builder.common import http_client
+
+    real = http_client.non_public_reason
+    monkeypatch.setattr(
+        http_client,
+        "non_public_reason",
+        lambda address: None if address == "127.0.0.1" else real(address),
+    )
+    www = tmp_path / "www"
+    www.mkdir()
+    with serve_recorded(www) as (url, recorder):
+        target = "http://127.0.0.2:9/inside.tar.gz"
+        recorder.faults["/moved.tar.gz"] = [status(302, {"Location": target})]
+        client = http_client.HttpClient(public_only=True, attempts=1)
+        with pytest.raises(http_client.NonPublicAddressError) as refused:
+            client.download(f"{url}moved.tar.gz", io.BytesIO(), max_size=1000)
+    assert [h.path for h in recorder.hits] == ["/moved.tar.gz"]
+    assert str(refused.value) == (
+        f"{target}: refusing to connect to 127.0.0.2, a loopback address (expected a public "
+        f"host; a registry serving artifacts from its own network sets "
+        f"policy.allow_private_addresses: true)"
+    )
+
+
+def test_a_name_resolving_to_any_private_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every address a name resolves to is checked, not only the first."""
+    from builder.common import http_client
+
+    def resolve(host: str, port: int, **kwargs: Any) -> list[Any]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port)),
+        ]
+
+    monkeypatch.setattr(http_client.socket, "getaddrinfo", resolve)
+    client = http_client.HttpClient(public_only=True, attempts=1)
+    with pytest.raises(http_client.NonPublicAddressError, match=r"\(10\.1\.2\.3\), a private"):
+        client.download("https://mixed.example/a.tar.gz", io.BytesIO(), max_size=1000)
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("fd00::1", "unique-local"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("100.64.0.1", "non-global"),
+        ("93.184.216.34", None),
+        ("2606:2800:220:1::1", None),
+    ],
+)
+def test_addresses_are_classified(address: str, reason: str | None) -> None:
+    from builder.common.http_client import non_public_reason
+
+    assert non_public_reason(address) == reason

@@ -377,7 +377,7 @@ def test_a_name_resolving_to_any_private_address_is_refused(
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port)),
         ]
 
-    monkeypatch.setattr(http_client.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
     client = http_client.HttpClient(public_only=True, attempts=1)
     with pytest.raises(http_client.NonPublicAddressError, match=r"\(10\.1\.2\.3\), a private"):
         client.download("https://mixed.example/a.tar.gz", io.BytesIO(), max_size=1000)

@@ -53,7 +53,11 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     registry = root / INDEX / "registry.yaml"
     text = registry.read_text(encoding="utf-8")
     registry.write_text(
-        text.replace("allowed_url_schemes: [https]", "allowed_url_schemes: [https, http]"),
+        # Artifacts come from this machine: allowed by the registry's own switch.
+        text.replace(
+            "allowed_url_schemes: [https]",
+            "allowed_url_schemes: [https, http]\n  allow_private_addresses: true",
+        ),
         encoding="utf-8",
     )
     git(root, "init", "-q", "-b", "main")

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.cli.main import cli
+from builder.cli.maintainer import verify_document
 from builder.common import layout
 from builder.common.layout import IMMUTABLE, content_type
 from builder.index.build import build
@@ -634,3 +635,20 @@ def test_uploads_follow_the_write_rank_with_the_tuf_timestamp_last() -> None:
     assert [u.key for u in batches[-1]] == ["metadata/timestamp.json"]
     flat = [u.key for batch in batches for u in batch]
     assert flat.index("index/3/a/abc.json") < flat.index("metadata/3.targets.json")
+
+
+def test_a_consistent_copy_must_hold_the_bytes_its_name_hashes(index: Path, tmp_path: Path) -> None:
+    """`index/…/<sha256>.<name>.json` (a signed build's copies) is checked against its name."""
+    out = tmp_path / "out"
+    build(index, out, environ=OLD)
+    document = out / layout.index_path(plugin_names(index)[0])
+    data = document.read_bytes()
+    good = document.with_name(f"{hashlib.sha256(data).hexdigest()}.{document.name}")
+    good.write_bytes(data)
+    assert publish(out, LocalStorage(tmp_path / "ok"), PublishOptions(verifier=verify_document))
+    bad = document.with_name(f"{'0' * 64}.{document.name}")
+    bad.write_bytes(data)
+    result = CliRunner().invoke(cli, ["publish", str(out), str(tmp_path / "site")])
+    assert result.exit_code == 3, result.output
+    assert f"error: {bad}: bytes do not match the sha256 in its name" in result.output
+    assert not (tmp_path / "site").exists()

@@ -61,21 +61,22 @@ def is_document(key: str) -> bool:
     return key.startswith("index/") and key.endswith(".json")
 
 
-def name_of(key: str, sha256: str) -> str | None:
+def name_of(key: str) -> str | None:
     """Return the plugin a document key belongs to, or None when its path is not one.
 
     `index/au/th/auth-jwt.json` and its consistent copy `index/au/th/<sha256>.auth-jwt.json`
-    (whose prefix must be the file's own sha256) both name `auth-jwt`.
+    both name `auth-jwt`.
     """
     folder, _, file = key.rpartition("/")
     copy = _CONSISTENT.fullmatch(file)
-    if copy is not None:
-        if copy[1] != sha256:
-            return None
-        name = copy[2]
-    else:
-        name = file.removesuffix(".json")
+    name = copy[2] if copy is not None else file.removesuffix(".json")
     return name if layout.index_path(name) == f"{folder}/{name}.json" else None
+
+
+def _named_hash(key: str) -> str | None:
+    """Return the sha256 a consistent copy's file name gives, None for another key."""
+    copy = _CONSISTENT.fullmatch(key.rpartition("/")[2])
+    return copy[1] if copy is not None else None
 
 
 def verify_documents(
@@ -95,11 +96,17 @@ def verify_documents(
     to_verify: dict[str, tuple[Document, str]] = {}
     for document in documents:
         data = _read(document.source)
-        name = name_of(document.key, document.sha256)
+        name = name_of(document.key)
         if name is None:
             raise PublishError(
                 f"{document.source}: not a plugin document path (expected "
                 f"index/<prefix>/<name>.json or its <sha256>.<name>.json copy); {_NOTHING}"
+            )
+        named_hash = _named_hash(document.key)
+        if named_hash is not None and named_hash != document.sha256:
+            raise PublishError(
+                f"{document.source}: bytes do not match the sha256 in its name (expected "
+                f"{named_hash}, got {document.sha256}); {_NOTHING}"
             )
         named.update(check_artifacts(document.source, data, name, sizes))
         to_verify.setdefault(document.sha256, (document, name))

@@ -251,9 +251,11 @@ class Settler:
         if name in self.dropped:
             return False
         whole = f"{PLUGINS_DIR}/{name}"
+        stuck = all(rel in self.excluded for rel, _ in found)  # leaving out did not help
         for rel, problem in found:
             if (
-                name in self.kept
+                stuck
+                or name in self.kept
                 or rel in (whole, f"{whole}/{PLUGIN_FILE}")
                 or (_is_version_file(rel) and not self.is_new(name, rel))
             ):

@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,6 +29,7 @@ from builder.client.downloads import (
     download_all,
     fetch_artifact,
 )
+from builder.client.parallel import Cancel, CancelledError
 from builder.client.resolve import (
     Candidate,
     Dependency,
@@ -301,8 +304,13 @@ class MemoryFetcher:
     def url_of(self, ref: str) -> str:
         return f"https://registry.example/{ref}"
 
-    def document(self, path: str, *, max_size: int = 0) -> bytes:
+    def document(
+        self, path: str, *, max_size: int = 0, cancel: threading.Event | None = None
+    ) -> bytes:
         return self.files[path]
+
+    def signed(self, ref: str) -> tuple[str, int] | None:
+        return None  # no TUF metadata: the author's statement alone
 
     def download(
         self,
@@ -311,6 +319,7 @@ class MemoryFetcher:
         *,
         max_size: int,
         progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.downloads.append(path)
         body = self.files[path]
@@ -670,3 +679,56 @@ def test_download_all_caches_what_it_verified(tmp_path: Path) -> None:
     download_all(fetcher, {"a": one, "b": two}, tmp_path / "out", cache_dir=tmp_path, progress=None)
     for body in (b"one\n", b"two!\n"):
         assert (tmp_path / ARTIFACT_CACHE / hashlib.sha256(body).hexdigest()).read_bytes() == body
+
+
+def test_a_cancelled_download_all_starts_nothing(tmp_path: Path) -> None:
+    version = _version()
+    fetcher = MemoryFetcher({version.entry.artifact.download: ARTIFACT})
+    cancel = Cancel()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        download_all(
+            fetcher, {"a": version}, tmp_path, cache_dir=None, progress=None, cancel=cancel
+        )
+    assert fetcher.downloads == []
+
+
+class SlowFetcher(MemoryFetcher):
+    """Serves `slow` in many small chunks, noting whether the sink stopped it."""
+
+    def __init__(self, files: dict[str, bytes], slow: str) -> None:
+        super().__init__(files)
+        self.slow = slow
+        self.stopped = threading.Event()
+
+    def download(
+        self,
+        path: str,
+        sink: Any,
+        *,
+        max_size: int,
+        progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        if path != self.slow:
+            super().download(path, sink, max_size=max_size, progress=progress)
+            return
+        body = self.files[path]
+        try:
+            for byte in range(len(body)):
+                sink.write(body[byte : byte + 1])
+                time.sleep(0.02)
+        except CancelledError:
+            self.stopped.set()
+            raise
+
+
+def test_the_first_failed_download_stops_the_others(tmp_path: Path) -> None:
+    good, bad = _version(b"x" * 40), _version(b"bad\n")
+    fetcher = SlowFetcher(
+        {good.entry.artifact.download: b"x" * 40, bad.entry.artifact.download: b"evil"},
+        slow=good.entry.artifact.download,
+    )
+    with pytest.raises(TrustError, match="sha256 does not match"):
+        download_all(fetcher, {"slow": good, "bad": bad}, tmp_path, cache_dir=None, progress=None)
+    assert fetcher.stopped.wait(5), "the slow download ran on after the failure"

@@ -117,3 +117,41 @@ def test_the_output_must_be_a_build_folder(tmp_path: Path) -> None:
     check_output(tmp_path / "new")
     (tmp_path / "empty").mkdir()
     check_output(tmp_path / "empty")
+
+
+def test_a_file_copied_from_a_source_is_written_whole(tmp_path: Path) -> None:
+    source = tmp_path / "artifact"
+    source.write_bytes(b"artifact bytes " * 1000)
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    key = f"artifacts/{sha}/a.tgz"
+    write_output(tmp_path / "out", {key: Planned(sha, 15000, source)}, None)
+    assert (tmp_path / "out" / key).read_bytes() == source.read_bytes()
+
+
+def test_a_changed_file_without_content_is_an_internal_error_named(tmp_path: Path) -> None:
+    with pytest.raises(BuildError) as caught:
+        write_output(tmp_path / "out", {"names.json": Planned("0" * 64, 2, None)}, None)
+    assert str(caught.value) == "names.json: no content to write (internal error)"
+
+
+def test_leftovers_of_an_interrupted_staging_are_cleared_first(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / STATE_DIR / "staging" / "names.json").mkdir(parents=True)  # a folder, not a file
+    report = write_output(out, PLAN, None)
+    assert "names.json" in report.written
+    assert (out / "names.json").read_bytes() == b"[]"
+
+
+def test_a_refused_commit_of_removals_only_keeps_its_own_error(tmp_path: Path) -> None:
+    """Nothing was staged: cleaning up must not hide the error with its own."""
+    out = tmp_path / "out"
+    write_output(out, PLAN, None)
+    previous = {path: p.sha256 for path, p in PLAN.items()}
+    fewer = {k: v for k, v in PLAN.items() if k != "names.json"}
+
+    def refuse() -> None:
+        raise BuildError("refused")
+
+    with pytest.raises(BuildError, match="refused"):
+        write_output(out, fewer, previous, before_commit=refuse)
+    assert (out / "names.json").is_file()

@@ -33,6 +33,8 @@ from builder.client.parallel import Cancel, CancelledError
 from builder.client.resolve import (
     Candidate,
     Dependency,
+    NeedDocumentsError,
+    Options,
     ResolutionError,
     Root,
     resolve,
@@ -732,3 +734,103 @@ def test_the_first_failed_download_stops_the_others(tmp_path: Path) -> None:
     with pytest.raises(TrustError, match="sha256 does not match"):
         download_all(fetcher, {"slow": good, "bad": bad}, tmp_path, cache_dir=None, progress=None)
     assert fetcher.stopped.wait(5), "the slow download ran on after the failure"
+
+
+# --- the resolver: host compatibility, installed versions, explanations ----------------
+
+
+def test_a_version_for_another_host_is_skipped() -> None:
+    world = {
+        "lib": [
+            Candidate.of("lib", "1.0.0", host=">=0.3, <0.5"),
+            Candidate.of("lib", "1.1.0", host=">=0.5"),
+        ]
+    }
+    chosen = resolve([Root("lib")], world, options=Options(host="0.4.2")).selected
+    assert chosen["lib"].version == "1.0.0"
+    assert resolve([Root("lib")], world).selected["lib"].version == "1.1.0"  # no host given
+
+
+def test_a_prerelease_host_is_compared_as_a_version() -> None:
+    world = {"lib": [Candidate.of("lib", "1.0.0", host=">=0.4")]}
+    chosen = resolve([Root("lib")], world, options=Options(host="0.5.0-rc.1")).selected
+    assert chosen["lib"].version == "1.0.0"
+
+
+def test_a_version_with_an_unreadable_host_requirement_is_skipped() -> None:
+    world = {"lib": [Candidate.of("lib", "1.0.0"), Candidate.of("lib", "1.1.0", host="nope")]}
+    chosen = resolve([Root("lib")], world, options=Options(host="0.4.0")).selected
+    assert chosen["lib"].version == "1.0.0"
+
+
+def test_an_installed_yanked_version_stays_while_it_fits() -> None:
+    yanked = Candidate.of("lib", "1.1.0", yanked="broken")
+    world = {"lib": [Candidate.of("lib", "1.0.0"), yanked]}
+    resolution = resolve([Root("lib")], world, locked={"lib": yanked})
+    assert resolution.selected["lib"] == yanked
+    assert resolution.warnings == []
+
+
+def test_a_conflict_lists_what_exists_and_who_wants_what() -> None:
+    world = {
+        "app": [Candidate.of("app", "1.0.0", [Dependency("lib", "^2")])],
+        "lib": [Candidate.of("lib", f"1.{minor}.0") for minor in range(14)],
+    }
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("app"), Root("lib", "<1.13.0")], world)
+    shown = ", ".join(f"1.{minor}.0" for minor in range(13, 1, -1))
+    assert str(caught.value) == (
+        "cannot resolve lib: no version satisfies every requirement (you want <1.13.0; "
+        f"app 1.0.0 wants ^2); available: {shown}, and 2 older"
+    )
+
+
+def test_a_conflict_over_prereleases_says_how_to_ask_for_one() -> None:
+    world = {"lib": [Candidate.of("lib", "2.0.0-rc.1"), Candidate.of("lib", "1.0.0")]}
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "^2")], world)
+    assert str(caught.value) == (
+        "cannot resolve lib: no version satisfies every requirement (you want ^2); available: "
+        "2.0.0-rc.1, 1.0.0; prereleases are chosen only when a requirement names one "
+        "(e.g. NAME@^2.0.0-rc.1) or with --pre"
+    )
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "^3")], world, options=Options(prerelease=True))
+    assert str(caught.value).endswith("available: 2.0.0-rc.1, 1.0.0")
+
+
+def test_a_conflict_names_the_installed_version_and_an_empty_plugin() -> None:
+    installed = Candidate.of("lib", "1.0.0")
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "^2")], {"lib": [installed]}, locked={"lib": installed})
+    assert str(caught.value).endswith("available: 1.0.0 (installed)")
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib")], {"lib": []})
+    assert str(caught.value) == (
+        "cannot resolve lib: no version satisfies every requirement (); available: none"
+    )
+
+
+def test_bad_requirements_are_named_where_they_come_from() -> None:
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "^^1")], {"lib": [Candidate.of("lib", "1.0.0")]})
+    assert str(caught.value).startswith("lib: expected a version requirement")
+    world = {"app": [Candidate.of("app", "1.0.0", [Dependency("lib", "nope")])]}
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("app")], world)
+    assert str(caught.value).startswith("app 1.0.0: dependency lib: expected a version")
+
+
+def test_missing_documents_are_asked_for_by_name() -> None:
+    world = {"app": [Candidate.of("app", "1.0.0", [Dependency("zz", "*"), Dependency("yy", "*")])]}
+    with pytest.raises(NeedDocumentsError) as caught:
+        resolve([Root("app")], world)
+    assert caught.value.names == frozenset({"yy", "zz"})
+    assert str(caught.value) == "yy, zz"
+
+
+def test_an_installed_version_that_no_longer_fits_asks_for_its_document() -> None:
+    installed = Candidate.of("lib", "1.0.0")
+    with pytest.raises(NeedDocumentsError) as caught:
+        resolve([Root("lib", "^2")], {}, locked={"lib": installed})
+    assert caught.value.names == frozenset({"lib"})

@@ -1,7 +1,8 @@
 /* plugindex search: runs in the browser over the build's prefix shards (search/v1/).
  *
  * No framework, no build step, no eval, no inline anything (the CSP allows 'self').
- * It fetches search/v1/manifest.json once, then for each query word the one shard
+ * It fetches search/v1/manifest.json once, the key list of each query word's first
+ * character (search/v1/k/, once per character), then for each word the one shard
  * whose key is the longest prefix of that word (gzip, inflated here), and ranks:
  * the whole name typed exactly first, then names that start with it, then words in
  * the other fields (weights were set by the build); prefixes and one-letter typos
@@ -40,7 +41,7 @@
   var WHOLE_NAME = 1000;
 
   var manifest = null;
-  var shards = new Map(); // file -> Promise of the parsed shard
+  var shards = new Map(); // file -> Promise of the parsed shard (or key list)
   var current = 0; // the latest query's number: older answers are dropped
   var active = -1;
 
@@ -73,26 +74,26 @@
     return new Response(stream).text();
   }
 
-  function loadShard(file) {
-    if (!shards.has(file)) {
-      var promise = fetch(new URL("search/v1/t/" + file, base))
+  function loadGzipJson(path) {
+    if (!shards.has(path)) {
+      var promise = fetch(new URL("search/v1/" + path, base))
         .then(function (response) {
           if (!response.ok) {
-            throw new Error("search shard: HTTP " + response.status);
+            throw new Error("search data: HTTP " + response.status);
           }
           return response.arrayBuffer();
         })
         .then(inflate)
         .then(JSON.parse);
       promise.catch(function () {
-        shards.delete(file);
+        shards.delete(path);
       });
-      shards.set(file, promise);
+      shards.set(path, promise);
     }
-    return shards.get(file);
+    return shards.get(path);
   }
 
-  function shardFile(key, hash) {
+  function fileName(key, hash) {
     var safe = key;
     if (!/^[a-z0-9_-]+$/.test(key)) {
       safe = "x";
@@ -103,10 +104,40 @@
     return safe + "." + hash + ".json.gz";
   }
 
-  function shardKey(index, word) {
-    for (var n = Math.min(word.length, 16); n >= 1; n--) {
-      var key = word.slice(0, n);
-      if (Object.prototype.hasOwnProperty.call(index.shards, key)) {
+  // The first character of a word (a whole code point, as the build counts them).
+  function firstChar(word) {
+    return String.fromCodePoint(word.codePointAt(0));
+  }
+
+  // Load the key lists of the words' first characters; return key -> shard hash.
+  function loadKeys(index, queryWords) {
+    var roots = [];
+    queryWords.forEach(function (w) {
+      var root = firstChar(w);
+      if (Object.prototype.hasOwnProperty.call(index.roots, root) && roots.indexOf(root) < 0) {
+        roots.push(root);
+      }
+    });
+    return Promise.all(
+      roots.map(function (root) {
+        return loadGzipJson("k/" + fileName(root, index.roots[root]));
+      })
+    ).then(function (lists) {
+      var keys = new Map();
+      lists.forEach(function (list) {
+        Object.keys(list).forEach(function (key) {
+          keys.set(key, list[key]);
+        });
+      });
+      return keys;
+    });
+  }
+
+  function shardKey(keys, word) {
+    var chars = Array.from(word);
+    for (var n = Math.min(chars.length, 16); n >= 1; n--) {
+      var key = chars.slice(0, n).join("");
+      if (keys.has(key)) {
         return key;
       }
     }
@@ -190,7 +221,7 @@
     return found;
   }
 
-  function rank(index, queryWords, loaded, filters) {
+  function rank(index, keys, queryWords, loaded, filters) {
     var whole = queryWords.join("-");
     var totals = new Map(); // name -> {score, hits, doc}
     function collect(found, counts) {
@@ -207,26 +238,25 @@
       });
     }
     queryWords.forEach(function (word) {
-      var shard = loaded.get(shardKey(index, word));
+      var shard = loaded.get(shardKey(keys, word));
       if (shard) {
         collect(matches(shard, word), true);
       }
     });
     if (queryWords.length > 1) {
-      var wholeShard = loaded.get(shardKey(index, whole));
+      var wholeShard = loaded.get(shardKey(keys, whole));
       if (wholeShard) {
         collect(matches(wholeShard, whole), false);
       }
     }
     var category = filters.category ? index.categories.indexOf(filters.category) : -1;
-    var engine = filters.engine ? index.engines.indexOf(filters.engine) : -1;
     var rows = [];
     totals.forEach(function (entry, name) {
       var doc = entry.doc;
       if (filters.category && doc[3].indexOf(category) < 0) {
         return;
       }
-      if (filters.engine && doc[4].indexOf(engine) < 0) {
+      if (filters.engine && doc[4].indexOf(filters.engine) < 0) {
         return;
       }
       if (name === whole) {
@@ -261,27 +291,29 @@
       return Promise.resolve({ words: queryWords, rows: [] });
     }
     return loadManifest().then(function (index) {
-      var keys = queryWords.slice();
+      var wanted = queryWords.slice();
       if (queryWords.length > 1) {
-        keys.push(queryWords.join("-"));
+        wanted.push(queryWords.join("-"));
       }
-      var wanted = [];
-      keys.forEach(function (w) {
-        var key = shardKey(index, w);
-        if (key !== null && wanted.indexOf(key) < 0) {
-          wanted.push(key);
-        }
-      });
-      return Promise.all(
-        wanted.map(function (key) {
-          return loadShard(shardFile(key, index.shards[key]));
-        })
-      ).then(function (list) {
-        var loaded = new Map();
-        wanted.forEach(function (key, i) {
-          loaded.set(key, list[i]);
+      return loadKeys(index, queryWords).then(function (keys) {
+        var needed = [];
+        wanted.forEach(function (w) {
+          var key = shardKey(keys, w);
+          if (key !== null && needed.indexOf(key) < 0) {
+            needed.push(key);
+          }
         });
-        return { words: queryWords, rows: rank(index, queryWords, loaded, filters) };
+        return Promise.all(
+          needed.map(function (key) {
+            return loadGzipJson("t/" + fileName(key, keys.get(key)));
+          })
+        ).then(function (list) {
+          var loaded = new Map();
+          needed.forEach(function (key, i) {
+            loaded.set(key, list[i]);
+          });
+          return { words: queryWords, rows: rank(index, keys, queryWords, loaded, filters) };
+        });
       });
     });
   }
@@ -373,6 +405,10 @@
     if (page) {
       if (!text.trim()) {
         status.textContent = "";
+      } else if (!result.words.length) {
+        status.textContent =
+          "No search words in \u201c" + text + "\u201d: symbols and words such as " +
+          "\u201cor\u201d and \u201cthe\u201d are not searched.";
       } else if (!result.rows.length) {
         status.textContent = "No plugin matches \u201c" + text + "\u201d.";
       } else {

@@ -77,12 +77,5 @@ def test_different_seeds_give_the_same_documents_pages_and_artifacts(
     assert any(path.startswith("index/") for path in one)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: builder/common/whoosh_adapter.py make_schema: Whoosh pickles the schema "
-    "into the search TOC, and its StopFilter's frozenset of stop words pickles in "
-    "string-hash order, so the TOC (and the manifest and TUF metadata naming it) "
-    "changes with PYTHONHASHSEED",
-)
 def test_different_seeds_give_the_same_bytes(builds: dict[str, dict[str, bytes]]) -> None:
     assert builds["one"] == builds["two"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import shutil
 import time
@@ -17,9 +18,13 @@ from builder.cli.main import cli
 from builder.client import search as client
 from builder.common import whoosh_adapter as engine
 from builder.index.build import build
+from builder.search.shard_tree import Doc, ShardTree
+from builder.search.shards import ShardLimits, dumps
 from builder.search.stage import WHOOSH_MANIFEST, SearchStage
 
 EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
+# These registries are built without signed metadata (TUF is tested on its own).
+UNSIGNED = {"PLUGINDEX_INSECURE_NO_TUF": "1"}
 
 
 def build_search(index: Path, out: Path) -> SearchStage:
@@ -31,7 +36,11 @@ def build_search(index: Path, out: Path) -> SearchStage:
 
 def search(registry: Path | str, cache: Path, *args: str) -> Result:
     """Run `plugindex search` against a registry folder or URL with its own cache."""
-    env = {"PLUGINDEX_CONFIG_DIR": str(cache / "config"), "PLUGINDEX_HOST_VERSION": ""}
+    env = {
+        "PLUGINDEX_CONFIG_DIR": str(cache / "config"),
+        "PLUGINDEX_HOST_VERSION": "",
+        **UNSIGNED,
+    }
     return CliRunner().invoke(
         cli,
         ["search", "--registry", str(registry), "--cache-dir", str(cache), *args],
@@ -201,7 +210,7 @@ def test_offline_searches_the_cache_and_says_how_old_it_is(built: Path, tmp_path
     offline = CliRunner().invoke(
         cli,
         ["search", "--registry", str(built), "--cache-dir", str(tmp_path), "auth", "--offline"],
-        env={"PLUGINDEX_CONFIG_DIR": str(tmp_path / "config")},
+        env={"PLUGINDEX_CONFIG_DIR": str(tmp_path / "config"), **UNSIGNED},
     )
     assert offline.exit_code == 0, offline.output
     assert names(offline)[:2] == ["auth-basic", "auth-jwt"]
@@ -213,7 +222,11 @@ def test_no_registry_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,
         ["search", "auth", "--cache-dir", str(tmp_path)],
-        env={"PLUGINDEX_CONFIG_DIR": str(tmp_path / "config"), "PLUGINDEX_REGISTRY": ""},
+        env={
+            "PLUGINDEX_CONFIG_DIR": str(tmp_path / "config"),
+            "PLUGINDEX_REGISTRY": "",
+            **UNSIGNED,
+        },
     )
     assert result.exit_code == 3
     assert "no registry given" in result.stderr
@@ -268,8 +281,8 @@ def test_hostile_queries_are_answered_sensibly_and_fast(
     data = as_json(result)
     assert elapsed < 2.0  # including the first sync and opening the index
     words = engine.query_words(query)
-    if not words:
-        assert data["total"] == 8  # nothing to search for: every plugin, as for no query
+    if not words:  # nothing to search for: nothing listed, rather than every plugin
+        assert (data["answer"], data["total"], data["results"]) == ("no-words", 0, [])
     if "auth" in words:
         assert data["results"][0]["name"].startswith("auth")
 
@@ -279,6 +292,29 @@ def test_query_words_are_bounded() -> None:
     assert engine.query_words("auth\x00jwt") == ["auth", "jwt"]
     assert len(engine.query_words(" ".join(f"w{i}" for i in range(100)))) == 8
     assert engine.query_words("a" * 10_000) == ["a" * 256]
+
+
+@pytest.mark.parametrize("query", ["*", "?", "OR", "the or and", '"" :'])
+def test_a_query_without_words_says_so_and_lists_nothing(
+    built: Path, tmp_path: Path, query: str
+) -> None:
+    """Symbols and stop words alone are not a search for every plugin: the answer says so."""
+    result = search(built, tmp_path, "--", query)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"no search words in {query!r}")
+    assert names(result) == []
+
+
+def test_no_query_lists_every_plugin_by_name_and_says_so(built: Path, tmp_path: Path) -> None:
+    """With no query at all the plugins are listed (by name unless asked), labelled as such."""
+    result = search(built, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "no search words: listing every plugin by name" in result.stderr
+    assert names(result) == sorted(names(result)) and len(names(result)) == 8
+    data = as_json(search(built, tmp_path, "--json"))
+    assert (data["answer"], data["sort"], data["words"]) == ("listing", "name", [])
+    data = as_json(search(built, tmp_path, "csv", "--json"))
+    assert (data["answer"], data["sort"], data["words"]) == ("search", "relevance", ["csv"])
 
 
 # --- ranking details the bundled index cannot show ------------------------------------
@@ -440,6 +476,87 @@ def test_incremental_and_cold_builds_answer_alike(index: Path, tmp_path: Path) -
         cold_names = names(search(cold, tmp_path / "c2", query))
         assert warm_names == cold_names, query
     assert names(search(out, tmp_path / "c1", "postgres")) == []
+    # The browser's files are the same bytes whichever way they were made.
+    browser = {p: h for p, h in _search_files(out).items() if p.startswith("search/v1/")}
+    assert browser == {p: h for p, h in _search_files(cold).items() if p.startswith("search/v1/")}
+
+
+def _doc(rng: random.Random, name: str, vocabulary: list[str]) -> Doc:
+    terms = {name: 60}
+    for word in rng.sample(vocabulary, rng.randint(1, 6)):
+        terms[word] = terms.get(word, 0) + rng.choice([1, 3, 5, 10])
+    return Doc(name, dumps([name, "1.0.0", "x" * rng.randint(0, 60), [], [], 0]), terms)
+
+
+def _cold_shards(folder: Path, docs: dict[str, Doc], limits: ShardLimits) -> dict[str, bytes]:
+    tree = ShardTree.create(folder / "cold.sqlite", limits)
+    shards = tree.settle(tree.load_all(docs.values()))
+    tree.close()
+    return {key: content for key, content in shards.items() if content is not None}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_incremental_shards_equal_cold_ones_through_splits_and_merges(
+    tmp_path: Path, seed: int
+) -> None:
+    """Over random changes (plugins added, changed, removed) with small limits, so keys
+    split and merge back, the kept tree gives exactly the shards a cold build gives."""
+    rng = random.Random(seed)
+    limits = ShardLimits(
+        max_bytes=rng.choice([300, 600, 1200]),
+        top=rng.choice([2, 4, 48]),
+        more=3,
+        max_depth=rng.choice([2, 3, 12]),
+    )
+    letters = "abc"
+    vocabulary = sorted(
+        {"".join(rng.choice(letters) for _ in range(rng.randint(1, 5))) for _ in range(60)}
+    )
+    docs = {f"p{i}": _doc(rng, f"p{i}", vocabulary) for i in range(rng.randint(5, 30))}
+    path = tmp_path / "state.sqlite"
+    tree = ShardTree.create(path, limits)
+    shards = {k: v for k, v in tree.settle(tree.load_all(docs.values())).items() if v}
+    tree.commit(1)
+    keys_seen, merged = set(shards), False
+    for generation in range(2, 25):
+        opened = ShardTree.open(path, limits, generation - 1)
+        assert opened is not None
+        changed: dict[str, Doc] = {}
+        removed: set[str] = set()
+        for _ in range(rng.randint(1, 6)):
+            name = f"p{rng.randint(0, 40)}"
+            if rng.random() < 0.4 and name in docs:
+                del docs[name]
+                changed.pop(name, None)
+                removed.add(name)
+            else:
+                docs[name] = changed[name] = _doc(rng, name, vocabulary)
+                removed.discard(name)
+        for key, content in opened.settle(opened.update(changed.values(), removed)).items():
+            if content is None:
+                merged |= key in shards
+                shards.pop(key, None)
+            else:
+                shards[key] = content
+        opened.commit(generation)
+        keys_seen |= set(shards)
+        assert shards == _cold_shards(tmp_path, docs, limits), generation
+    assert any(len(k) > 1 for k in keys_seen)  # keys were split
+    assert merged  # and keys went away
+
+
+def test_a_state_from_another_generation_is_not_trusted(tmp_path: Path) -> None:
+    """The shard state is used only by the build that follows the one that committed it."""
+    tree = ShardTree.create(tmp_path / "state.sqlite", ShardLimits())
+    tree.settle(tree.load_all([Doc("csv", dumps(["csv", "1.0.0", "", [], [], 0]), {"csv": 60})]))
+    tree.commit(4)
+    assert ShardTree.open(tmp_path / "state.sqlite", ShardLimits(), 5) is None
+    reopened = ShardTree.open(tmp_path / "state.sqlite", ShardLimits(), 4)
+    assert reopened is not None and sorted(reopened.nodes) == ["c"]
+    reopened.close()
+    uncommitted = ShardTree.create(tmp_path / "again.sqlite", ShardLimits())
+    uncommitted.close()  # a build that failed before committing
+    assert ShardTree.open(tmp_path / "again.sqlite", ShardLimits(), -1) is None
 
 
 # --- verification ---------------------------------------------------------------------

@@ -130,10 +130,12 @@ def search(  # Click passes every option by keyword
     if as_json:
         data: dict[str, Any] = {
             "query": text,
+            "words": results.words,
+            "answer": results.mode,
             "total": results.total,
             "page": results.page,
             "pages": results.pages,
-            "sort": sort,
+            "sort": results.sort,
             "index_built_at": manifest.built_at,
             "results": results.results,
         }
@@ -142,10 +144,22 @@ def search(  # Click passes every option by keyword
     _print(results, text, limit)
 
 
+NO_WORDS = (
+    "no search words in {text!r}: symbols (* ? : quotes) and words such as 'or' and 'the' "
+    "are not searched; give a name or a word of a description, or no query at all to "
+    "list plugins by a filter"
+)
+
+
 def _print(results: Any, text: str, limit: int) -> None:
+    if results.mode == "no-words":
+        click.echo(NO_WORDS.format(text=text))
+        return
+    if results.mode == "listing":
+        click.echo(f"no search words: listing every plugin by {results.sort}", err=True)
     if not results.results:
         where = f" on page {results.page}" if results.total else ""
-        click.echo(f"no plugin matches {text!r}{where}" if text else "no plugin matches")
+        click.echo(f"no plugin matches {text!r}{where}" if text else f"no plugin{where}")
         return
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
     for row in results.results:

@@ -22,19 +22,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.common import whoosh_adapter as engine
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
 from builder.common.fetch import Fetcher, NotFoundError, TooLargeError
 from builder.common.files import HashingWriter, write_atomic
-from builder.format.requirements import (
-    RequirementError,
-    VersionKey,
-    key_of,
-    parse_requirement,
-)
+
+if TYPE_CHECKING:
+    from builder.format.requirements import VersionKey
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +282,12 @@ class Results:
     page: int
     pages: int
     results: list[dict[str, Any]] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # the words searched for
+    # What was answered: "search" (the words), "listing" (no query: every plugin under
+    # the filters, in the chosen order) or "no-words" (a query with no word to search
+    # for, such as `*` or `OR`: nothing, rather than every plugin as if it matched).
+    mode: str = "search"
+    sort: str = "relevance"  # the order actually used (a listing has no relevance)
 
 
 def _fits(version: Mapping[str, Any], filters: Filters, host: VersionKey | None) -> bool:
@@ -295,6 +298,8 @@ def _fits(version: Mapping[str, Any], filters: Filters, host: VersionKey | None)
         if wanted not in version["formats"]:
             return False
     if host is not None:
+        from builder.format.requirements import RequirementError, parse_requirement
+
         try:
             return bool(parse_requirement(version["host"]).matches(host, allow_prerelease=True))
         except RequirementError:
@@ -324,15 +329,33 @@ def query(
     limit: int = 20,
     page: int = 1,
 ) -> Results:
-    """Answer a query: matching plugins under the filters, sorted, one page of them."""
-    host = key_of(filters.host) if filters.host else None
+    """Answer a query: matching plugins under the filters, sorted, one page of them.
+
+    A query without any word to search for lists nothing if it has other text (`*`,
+    `OR`, punctuation) and every plugin under the filters if it is empty (a listing,
+    by name unless another order is asked for).
+    """
+    words = engine.query_words(text)
+    if not words and text.strip():
+        return Results(0, page, 1, mode="no-words", sort=sort)
+    host = None
+    if filters.host:
+        from builder.format.requirements import key_of  # only a host filter needs it
+
+        host = key_of(filters.host)
     wanted = {
         "categories": filters.category or "",
         "engines": filters.engine or "",
         "formats": (filters.format or "").lstrip("."),
         "licenses": filters.license or "",
     }
-    hits = index.search(text, wanted)
+    if words:
+        hits = index.search(text, wanted)
+        mode = "search"
+    else:
+        hits = index.listing(wanted)
+        mode = "listing"
+        sort = "name" if sort == "relevance" else sort
     # Records are loaded only where needed (a version filter, or the page shown): a broad
     # query matches thousands of plugins, and sorting reads columns instead.
     needs_version = bool(host is not None or filters.engine or filters.format)
@@ -363,7 +386,7 @@ def query(
         record = loaded if loaded is not None else index.record(hit.docnum)
         version = chosen if loaded is not None else chosen_version(record, filters, host)
         shown.append(_result(hit.score, record, version or {}))
-    return Results(total, page, pages, shown)
+    return Results(total, page, pages, shown, words, mode, sort)
 
 
 def _result(score: float, record: Mapping[str, Any], version: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,10 @@ fields; fuzzy terms only for words of 4+ letters, with a fixed first letter.
 
 Whoosh unpickles the table of contents (and segment metadata) of every index it
 opens, so a reader only ever sees bytes the caller has checked against a manifest:
-`open_verified` takes the files as bytes, never a folder.
+`VerifiedIndex` takes the files as bytes, never a folder.
+
+The build imports the writing side of Whoosh only when it writes (`update_index`):
+`plugindex search` starts a process per query, and every import counts there.
 """
 
 from __future__ import annotations
@@ -19,19 +22,17 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from whoosh import fields, query
-from whoosh.analysis import LowercaseFilter, RegexTokenizer, StopFilter
-from whoosh.codec.whoosh3 import W3Codec, W3Segment
+from whoosh import columns, fields, query
+from whoosh.analysis import LowercaseFilter, RegexTokenizer
+from whoosh.codec.whoosh3 import W3Codec, W3PerDocReader, W3Segment
 from whoosh.filedb.filestore import FileStorage, RamStorage
 from whoosh.index import FileIndex, Index, LockError
-from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
-from whoosh.writing import SegmentWriter
 
 INDEX_NAME = "MAIN"
 # The Whoosh file name patterns a manifest may list (a TOC and compound segments).
@@ -67,22 +68,21 @@ FUZZY_FIELDS = ("name_words", "display_name", "keywords", "description")
 FUZZY_FACTOR = 0.4  # a typo match counts for less than an exact one
 
 
-def _word_analyzer(stop: bool) -> Any:
-    analyzer = RegexTokenizer(WORD.pattern) | LowercaseFilter()
-    if stop:
-        analyzer = analyzer | StopFilter(stoplist=STOP_WORDS, minsize=1)
-    return analyzer
-
-
 def make_schema() -> fields.Schema:
-    """Return the schema of the search index (downloads and rating wait for their data)."""
-    words = _word_analyzer(stop=False)
-    text = _word_analyzer(stop=True)
+    """Return the schema of the search index (downloads and rating wait for their data).
+
+    No stop filter: stop words are dropped from the text before it reaches Whoosh
+    (`field_texts`), because Whoosh pickles the schema into the table of contents and a
+    stop filter's frozenset pickles in string-hash order (the bytes would change with
+    PYTHONHASHSEED). Sort-only values are columns, not indexed numbers (a NUMERIC field
+    indexes 16 terms per 64-bit value, for range queries we never run).
+    """
+    words = RegexTokenizer(WORD.pattern) | LowercaseFilter()
     return fields.Schema(
         name=fields.ID(unique=True, sortable=True),
         name_words=fields.TEXT(analyzer=words, phrase=False),
-        display_name=fields.TEXT(analyzer=text, phrase=False),
-        description=fields.TEXT(analyzer=text, phrase=False),
+        display_name=fields.TEXT(analyzer=words, phrase=False),
+        description=fields.TEXT(analyzer=words, phrase=False),
         keywords=fields.TEXT(analyzer=words, phrase=False),
         category_words=fields.TEXT(analyzer=words, phrase=False),
         formats=fields.KEYWORD(lowercase=True, scorable=True),
@@ -91,17 +91,20 @@ def make_schema() -> fields.Schema:
         licenses=fields.KEYWORD(lowercase=True),
         engines=fields.KEYWORD(lowercase=True),
         released=fields.ID(sortable=True),
-        downloads=fields.NUMERIC(int, bits=64, sortable=True),
-        rating=fields.NUMERIC(int, bits=32, sortable=True),  # hundredths of a star
-        yanked_only=fields.NUMERIC(int, bits=8, sortable=True),  # 1: every version yanked
+        downloads=fields.COLUMN(columns.NumericColumn("q")),
+        rating=fields.COLUMN(columns.NumericColumn("i")),  # hundredths of a star
+        yanked_only=fields.COLUMN(columns.NumericColumn("B")),  # 1: every version yanked
         record=fields.STORED(),
     )
 
 
-def words_of(text: str, *, stop: bool = True) -> list[str]:
-    """Return the lower-case words of `text` as the index sees them."""
-    found = WORD.findall(text.lower())
-    return [w for w in found if not (stop and w in STOP_WORDS)]
+def tokens(text: str) -> list[str]:
+    """Return the words of `text` as the index's analyzer makes them (match, then lower)."""
+    return [w.lower() for w in WORD.findall(text)]
+
+
+def _without_stop_words(text: str) -> str:
+    return " ".join(w for w in WORD.findall(text) if w.lower() not in STOP_WORDS)
 
 
 def license_ids(expression: str) -> list[str]:
@@ -113,20 +116,46 @@ def license_ids(expression: str) -> list[str]:
     ]
 
 
-def fields_of(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the indexed fields of a plugin's search record."""
+def field_texts(record: Mapping[str, Any]) -> dict[str, str]:
+    """Return the text of each searched field of a plugin's search record."""
     usable = [v for v in record["versions"] if not v["yanked"]] or record["versions"]
     formats = sorted({f.lstrip(".") for v in usable for f in v["formats"]})
     return {
         "name": record["name"],
         "name_words": record["name"].replace("-", " "),
-        "display_name": record["display_name"],
-        "description": record["description"],
+        "display_name": _without_stop_words(record["display_name"]),
         "keywords": " ".join(record["keywords"]),
-        "categories": " ".join(record["categories"]),
         "category_words": " ".join(record["categories"]),
         "formats": " ".join(formats),
         "owners": " ".join(record["owners"]),
+        "description": _without_stop_words(record["description"]),
+    }
+
+
+def field_terms(texts: Mapping[str, str]) -> dict[str, list[str]]:
+    """Return the terms the index holds for each searched field (`field_texts`), in order.
+
+    The same words as Whoosh's analyzers make: the whole name as one term, formats
+    split on spaces, every other field by `WORD`, all lower case.
+    """
+    return {
+        field: (
+            [text]
+            if field == "name"
+            else text.lower().split()
+            if field == "formats"
+            else tokens(text)
+        )
+        for field, text in texts.items()
+    }
+
+
+def fields_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the indexed fields of a plugin's search record."""
+    usable = [v for v in record["versions"] if not v["yanked"]] or record["versions"]
+    return {
+        **field_texts(record),
+        "categories": " ".join(record["categories"]),
         "licenses": " ".join(license_ids(record["license"])),
         "engines": " ".join(sorted({v["engine"] for v in usable})),
         "released": record["released"] or "",
@@ -155,6 +184,24 @@ class _StableStorage(FileStorage):  # type: ignore[misc]
         return 0.0
 
 
+class _PerDocReader(W3PerDocReader):  # type: ignore[misc]
+    """Whoosh's per-document reader, remembering which columns a segment lacks.
+
+    While it writes postings, Whoosh asks for a field's length column once per
+    posting, and for a field without one (an ID or keyword field) it looks for the
+    file on disk every time: hundreds of thousands of stat calls in a cold build.
+    """
+
+    def __init__(self, storage: Any, segment: Any) -> None:
+        super().__init__(storage, segment)
+        self._present: dict[str, bool] = {}
+
+    def has_column(self, fieldname: str) -> bool:
+        if fieldname not in self._present:
+            self._present[fieldname] = bool(super().has_column(fieldname))
+        return self._present[fieldname]
+
+
 class _NamedCodec(W3Codec):  # type: ignore[misc]
     """Whoosh's codec, naming the new segment after the commit's generation, not at random."""
 
@@ -165,6 +212,9 @@ class _NamedCodec(W3Codec):  # type: ignore[misc]
     def new_segment(self, storage: Any, indexname: str) -> W3Segment:
         # The segment records a plain codec: readers never need this class.
         return W3Segment(W3Codec(), indexname, segid=self._segid)
+
+    def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
+        return _PerDocReader(storage, segment)
 
 
 @dataclass(frozen=True)
@@ -229,26 +279,26 @@ def update_index(
     on the records. Records are added in name order, so the same records give the
     same bytes.
     """
+    from whoosh.writing import SegmentWriter  # the client never writes: not at import
+
     if fresh:
         for leftover in folder.glob("*") if folder.is_dir() else ():
             leftover.unlink()
     ix = _open_writable(folder)
+    generation = ix.latest_generation() + 1
     try:
-        generation = ix.latest_generation() + 1
-        writer = SegmentWriter(
-            ix,
-            codec=_NamedCodec(f"g{generation:08d}"),
-            limitmb=256,
-        )
+        writer = SegmentWriter(ix, codec=_NamedCodec(f"g{generation:08d}"), limitmb=256)
     except LockError:
         # A build killed while writing leaves the lock: builds of one folder never overlap.
         (folder / f"{INDEX_NAME}_WRITELOCK").unlink(missing_ok=True)
         writer = SegmentWriter(ix, codec=_NamedCodec(f"g{generation:08d}"), limitmb=256)
+    # A fresh index holds no document to replace: adding skips the look-up per record.
+    add = writer.add_document if fresh else writer.update_document
     try:
         for name in sorted(set(removals)):
             writer.delete_by_term("name", name)
         for record in sorted(upserts, key=lambda r: str(r["name"])):
-            writer.update_document(**fields_of(record))
+            add(**fields_of(record))
         writer.commit(mergetype=_merge_policy(compaction))
     except BaseException:
         writer.cancel()
@@ -276,67 +326,6 @@ def prune_folder(folder: Path, keep: Iterable[str]) -> None:
         if path.name not in wanted and not path.name.endswith("WRITELOCK"):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-# --- reading the postings (the browser shards) --------------------------------------
-
-
-@contextlib.contextmanager
-def open_reader(folder: Path) -> Iterator[IndexReader]:
-    """Open the build's own index in `folder` for reading its terms and postings."""
-    ix = _open_writable(folder)
-    reader = ix.reader()
-    try:
-        yield reader
-    finally:
-        reader.close()
-        ix.close()
-
-
-SHARD_FIELDS = (
-    "name",
-    "name_words",
-    "display_name",
-    "keywords",
-    "category_words",
-    "formats",
-    "owners",
-    "description",
-)
-
-
-def field_terms(reader: IndexReader, prefix: str = "") -> dict[str, dict[str, list[int]]]:
-    """Return term → field → live document numbers, for every word starting with `prefix`."""
-    found: dict[str, dict[str, list[int]]] = {}
-    for field in SHARD_FIELDS:
-        for raw in reader.expand_prefix(field, prefix):
-            term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-            docs = [d for d in reader.postings(field, raw).all_ids() if not reader.is_deleted(d)]
-            if docs:
-                found.setdefault(term, {})[field] = docs
-    return found
-
-
-def first_characters(reader: IndexReader) -> set[str]:
-    """Return the first character of every word in the shard fields."""
-    chars: set[str] = set()
-    for field in SHARD_FIELDS:
-        for raw in reader.lexicon(field):
-            term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-            chars.add(term[0])
-    return chars
-
-
-def stored_record(reader: IndexReader, docnum: int) -> dict[str, Any]:
-    """Return the search record stored with a document."""
-    record: dict[str, Any] = json.loads(reader.stored_fields(docnum)["record"])
-    return record
-
-
-def live_documents(reader: IndexReader) -> Iterator[tuple[int, str]]:
-    """Yield (document number, name) of every live document."""
-    for docnum, stored in reader.iter_docs():
-        yield docnum, json.loads(stored["record"])["name"]
 
 
 # --- reading (the client) -----------------------------------------------------------
@@ -386,37 +375,46 @@ class VerifiedIndex:
         return value.decode("utf-8") if isinstance(value, bytes) else value
 
     def search(self, text: str, filters: Mapping[str, str]) -> list[Hit]:
-        """Return every plugin matching `text` and `filters`, best first.
+        """Return every plugin matching the words of `text` and `filters`, best first.
 
         `filters` maps an indexed field (categories, engines, formats, licenses) to a
-        value that must be among that field's words. An empty query matches everything.
+        value that must be among that field's words. A text without words (`*`, `OR`)
+        matches nothing: it is not a request for every plugin (see `listing`).
         """
-        restrict = [
-            query.Term(field, value.lower()) for field, value in sorted(filters.items()) if value
-        ]
-        wanted = query.And(restrict) if restrict else None
-        tokens = query_words(text)
-        if not tokens:
-            return self._run(query.Every(), wanted)
-        name = "-".join(tokens)
+        words = query_words(text)
+        if not words:
+            return []
+        wanted = _restriction(filters)
+        name = "-".join(words)
         whole = [query.Term("name", name, boost=WEIGHTS["name"])]
         if len(name) >= 2:
             whole.append(query.Prefix("name", name, boost=WEIGHTS["name_prefix"]))
-        per_word = [_word_query(t) for t in tokens]
+        per_word = [_word_query(t) for t in words]
         found = self._run(query.Or([*whole, query.And(per_word)]), wanted)
         if not found and len(per_word) > 1:  # no plugin has every word: any word will do
             found = self._run(query.Or([*whole, query.Or(per_word)]), wanted)
         return found
+
+    def listing(self, filters: Mapping[str, str]) -> list[Hit]:
+        """Return every plugin under `filters` (no words to match), in index order."""
+        return self._run(query.Every(), _restriction(filters))
 
     def _run(self, q: query.Query, wanted: query.Query | None) -> list[Hit]:
         hits = self._searcher.search(q, limit=None, filter=wanted)
         return [Hit(float(h.score or 0.0), int(h.docnum)) for h in hits]
 
 
+def _restriction(filters: Mapping[str, str]) -> query.Query | None:
+    restrict = [
+        query.Term(field, value.lower()) for field, value in sorted(filters.items()) if value
+    ]
+    return query.And(restrict) if restrict else None
+
+
 def query_words(text: str) -> list[str]:
     """Return the words of a query: cut to size, lower case, control characters dropped."""
     cleaned = "".join(ch if ch.isprintable() else " " for ch in text[:MAX_QUERY_CHARS])
-    words = [w for w in WORD.findall(cleaned.lower()) if w not in STOP_WORDS]
+    words = [w for w in tokens(cleaned) if w not in STOP_WORDS]
     return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
 
 
@@ -455,30 +453,6 @@ def _word_query(word: str) -> query.Query:
             for field in FUZZY_FIELDS
         )
     return query.Or(parts)
-
-
-def record_words(record: Mapping[str, Any]) -> set[str]:
-    """Return every word the shard fields index for a record (as the analyzers make them)."""
-    schema = make_schema()
-    values = fields_of(record)
-    words: set[str] = set()
-    for field in SHARD_FIELDS:
-        for raw in schema[field].process_text(values[field], mode="index"):
-            words.add(raw if isinstance(raw, str) else raw.decode("utf-8"))
-    return words
-
-
-def stored_by_name(reader: IndexReader, names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Return the stored records of the named plugins that are in the index."""
-    found: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if ("name", name) not in reader:
-            continue
-        for docnum in reader.postings("name", name).all_ids():
-            if not reader.is_deleted(docnum):
-                found[name] = stored_record(reader, docnum)
-                break
-    return found
 
 
 def generation(folder: Path) -> int:

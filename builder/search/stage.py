@@ -1,8 +1,10 @@
 """The search stage of a build: search/whoosh/ for the CLI, search/v1/ for the browser.
 
 Both are kept incrementally under the build's state folder: the Whoosh index itself
-(`.plugindex/search/whoosh/`, updated with only the plugins whose documents changed)
-and `state.json` (which documents it holds, the hashes of its files, the shard keys).
+(`.plugindex/search/whoosh/`, updated with only the plugins whose documents changed),
+the shards' postings and keys (`shards.sqlite`, see `builder.search.shard_tree`) and
+`state.json` (which documents the index holds, the hashes of its files, the shards'
+files). The shards are made from the search records, never read back from Whoosh.
 Published Whoosh files are immutable and content-addressed
 (`search/whoosh/<sha256>.toc|.seg`); `search/whoosh/manifest.json` lists each with
 the Whoosh file name it must be given, its sha256 and size, so a client downloads
@@ -32,13 +34,15 @@ from builder.index.output import Planned
 from builder.index.stages import BuildView
 from builder.search import shards as browser
 from builder.search.records import RECORD_FORMAT, record_of
+from builder.search.shard_tree import STATE_FORMAT as TREE_FORMAT
+from builder.search.shard_tree import Doc, ShardTree
 
 log = logging.getLogger(__name__)
 
 WHOOSH_ROOT = "search/whoosh/"
 WHOOSH_MANIFEST = WHOOSH_ROOT + "manifest.json"
 MANIFEST_FORMAT = 1
-_STATE_FORMAT = 2  # 2: yanked_only became a sortable column
+_STATE_FORMAT = 3  # 3: shards from the records (shards.sqlite), engines by name
 
 
 def whoosh_path(name: str, sha256: str) -> str:
@@ -63,7 +67,6 @@ class _State:
     generation: int = -1
     plugins: dict[str, str] = field(default_factory=dict)  # name -> document sha256
     whoosh: dict[str, list[Any]] = field(default_factory=dict)  # file -> [sha256, size]
-    engines: list[str] = field(default_factory=list)
     shards: dict[str, list[Any]] = field(default_factory=dict)  # key -> [path, sha256, size]
 
 
@@ -75,6 +78,7 @@ class SearchStage:
     def __init__(self, limits: browser.ShardLimits | None = None) -> None:
         self.limits = limits or browser.ShardLimits()
         self._next: _State | None = None
+        self._tree: ShardTree | None = None  # its transaction ends in `committed`
         self.report: dict[str, Any] = {}  # what the last plan did (for -v and benchmarks)
 
     # --- state ---------------------------------------------------------------------
@@ -88,8 +92,9 @@ class SearchStage:
             _STATE_FORMAT,
             RECORD_FORMAT,
             browser.SHARD_FORMAT,
+            TREE_FORMAT,
             [c.slug for c in view.registry.categories],
-            [self.limits.max_gzip, self.limits.top, self.limits.more, self.limits.max_depth],
+            [self.limits.max_bytes, self.limits.top, self.limits.more, self.limits.max_depth],
         ]
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
@@ -110,59 +115,78 @@ class SearchStage:
 
     def plan(self, view: BuildView) -> dict[str, Planned]:
         """Update the search index and shards; return every file of search/."""
+        if self._tree is not None:  # a build that failed after planning: roll it back
+            self._tree.close()
+            self._tree = None
         previous = self._load(view)
+        tree = None
+        if previous is not None:
+            tree = ShardTree.open(
+                self._folder(view) / "shards.sqlite", self.limits, previous.generation
+            )
+            if tree is None:
+                previous = None
+        try:
+            plan = self._plan(view, previous, tree)
+        except BaseException:
+            if self._tree is not None:
+                self._tree.close()
+                self._tree = None
+            elif tree is not None:
+                tree.close()
+            raise
+        return plan
+
+    def _plan(
+        self, view: BuildView, previous: _State | None, tree: ShardTree | None
+    ) -> dict[str, Planned]:
         index = self._folder(view) / "whoosh"
         current = {name: facts.doc_sha256 for name, facts in view.facts.items()}
         state = _State(fingerprint=self._fingerprint(view), plugins=current)
         categories = [c.slug for c in view.registry.categories]
-        if previous is None:
+        if previous is None or tree is None:
             shutil.rmtree(index, ignore_errors=True)
             records = [record_of(f, view.document(n)) for n, f in sorted(view.facts.items())]
-            state.engines = sorted({v["engine"] for r in records for v in r["versions"]})
+            self._tree = tree = ShardTree.create(self._folder(view) / "shards.sqlite", self.limits)
+            touched = tree.load_all(self._docs(records, categories))
             engine.update_index(index, records, [], fresh=True)
-            rebuild: set[str] | None = None
             changed: list[str] = sorted(current)
         else:
+            self._tree = tree
             changed = sorted(n for n, sha in current.items() if previous.plugins.get(n) != sha)
             removed = sorted(set(previous.plugins) - set(current))
             records = [record_of(view.facts[n], view.document(n)) for n in changed]
-            state.engines = list(previous.engines)
-            for new_engine in sorted({v["engine"] for r in records for v in r["versions"]}):
-                if new_engine not in state.engines:  # appended: old shards keep their numbers
-                    state.engines.append(new_engine)
-            words: set[str] = set()
+            touched = set()
             if changed or removed:
-                with engine.open_reader(index) as reader:
-                    for old in engine.stored_by_name(reader, [*changed, *removed]).values():
-                        words |= engine.record_words(old)
                 engine.update_index(index, records, removed)
-            for record in records:
-                words |= engine.record_words(record)
-            rebuild = browser.affected_keys(previous.shards, words) | browser.missing_roots(
-                previous.shards, words
-            )
+                touched = tree.update(self._docs(records, categories), removed)
         state.generation = engine.generation(index)
         plan: dict[str, Planned] = {}
         plan.update(self._whoosh_files(view, index, previous, state))
-        plan.update(
-            self._shards(
-                view,
-                index=index,
-                previous=previous,
-                state=state,
-                rebuild=rebuild,
-                categories=categories,
-            )
-        )
+        built = tree.settle(touched)
+        plan.update(self._shards(view, tree, previous, state, built, categories))
         self._next = state
         self.report = {
             "fresh": previous is None,
             "changed": len(changed),
             "whoosh_files": len(state.whoosh),
             "shards": len(state.shards),
-            "shards_rebuilt": len(rebuild) if rebuild is not None else len(state.shards),
+            "shards_rebuilt": sum(1 for content in built.values() if content is not None),
+            "shards_removed": sum(1 for content in built.values() if content is None),
         }
         return plan
+
+    @staticmethod
+    def _docs(records: list[dict[str, Any]], categories: list[str]) -> list[Doc]:
+        numbers = {c: i for i, c in enumerate(categories)}
+        return [
+            Doc(
+                r["name"],
+                browser.dumps(browser.short_record(r, numbers)),
+                browser.shard_terms(r),
+            )
+            for r in records
+        ]
 
     def _whoosh_files(
         self, view: BuildView, index: Path, previous: _State | None, state: _State
@@ -191,41 +215,41 @@ class SearchStage:
         plan[WHOOSH_MANIFEST] = _planned(_encode(manifest))
         return plan
 
-    def _shards(
+    def _shards(  # noqa: PLR0917 - one private step of plan
         self,
         view: BuildView,
-        *,
-        index: Path,
+        tree: ShardTree,
         previous: _State | None,
         state: _State,
-        rebuild: set[str] | None,
+        built: dict[str, bytes | None],
         categories: list[str],
     ) -> dict[str, Planned]:
         plan: dict[str, Planned] = {}
-        kept = dict(previous.shards) if previous is not None and rebuild is not None else {}
-        if rebuild is not None:
-            # A kept shard missing from the output folder is made again.
-            rebuild |= {k for k, (path, _, _) in kept.items() if view.unchanged(path) is None}
-            for key in rebuild:
-                kept.pop(key, None)
-        with engine.open_reader(index) as reader:
-            builder = browser.ShardBuilder(reader, categories, state.engines, self.limits)
-            built = builder.build(rebuild, existing=previous.shards if previous else ())
-        for key, (path, sha256, size) in kept.items():
-            plan[path] = Planned(sha256, size, None)
-            state.shards[key] = [path, sha256, size]
+        kept = dict(previous.shards) if previous is not None else {}
         for key, content in built.items():
+            kept.pop(key, None)
             if content is None:
                 continue
             path, packed = browser.shard_path(key, content)
             planned = _planned(packed)
             plan[path] = planned
             state.shards[key] = [path, planned.sha256, planned.size]
+        for key, (path, sha256, size) in kept.items():
+            if view.unchanged(path) is None:  # a kept shard missing from the output folder
+                again, packed = browser.shard_path(key, tree.encode(key))
+                planned = _planned(packed)
+                plan[again] = planned
+                state.shards[key] = [again, planned.sha256, planned.size]
+                continue
+            plan[path] = Planned(sha256, size, None)
+            state.shards[key] = [path, sha256, size]
         state.shards = dict(sorted(state.shards.items()))
+        lists = browser.key_lists({k: v[0] for k, v in state.shards.items()})
+        for path, packed in lists.values():
+            plan[path] = _planned(packed)
         manifest = browser.manifest_document(
-            {k: v[0] for k, v in state.shards.items()},
+            {root: path for root, (path, _) in lists.items()},
             categories,
-            state.engines,
             len(view.facts),
             view.timestamp,
         )
@@ -237,12 +261,14 @@ class SearchStage:
         if self._next is None:
             return
         state = self._next
+        if self._tree is not None:
+            self._tree.commit(state.generation)
+            self._tree = None
         document = {
             "fingerprint": state.fingerprint,
             "generation": state.generation,
             "plugins": state.plugins,
             "whoosh": state.whoosh,
-            "engines": state.engines,
             "shards": state.shards,
         }
         write_atomic(self._folder(view) / "state.json", _encode(document))

@@ -2,7 +2,9 @@
 
 The size is capped by what the index declares and the sha256 is computed on the way
 to disk, so nothing unverified is ever unpacked. A verified artifact is kept in the
-cache folder under its sha256 and re-hashed on every later use.
+cache folder under its sha256 and re-hashed on every later use. Through a registry's
+signed metadata (TUF), each artifact is first looked up in its targets: the sha256
+and size the registry signed must be the ones the author signed, cached or not.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def fetch_artifact(
     cancel = cancel or Cancel()
     cancel.check()  # queued behind a failure or Ctrl-C: never start
     artifact = version.entry.artifact
+    _check_registry_signed(fetcher, name, version)
     cached = cache_dir / ARTIFACT_CACHE / artifact.sha256 if cache_dir else None
     if cached is not None and cached.is_file():
         if _copy_verified(cached, dest, artifact.sha256):
@@ -116,6 +119,7 @@ def fetch_artifact(
                 _Checked(writer, cancel),
                 max_size=artifact.size,
                 progress=progress,
+                cancel=cancel.event,
             )
         except TooLargeError:
             raise TrustError(
@@ -138,6 +142,19 @@ def fetch_artifact(
             write_atomic(cached, dest.read_bytes())
         except OSError as e:
             log.warning("cannot cache %s: %s", cached, e)
+
+
+def _check_registry_signed(fetcher: Fetcher, name: str, version: Version) -> None:
+    """Refuse an artifact the registry's signed metadata gives another sha256 or size."""
+    artifact = version.entry.artifact
+    signed = fetcher.signed(artifact.download)
+    if signed is not None and signed != (artifact.sha256, artifact.size):
+        raise TrustError(
+            f"{fetcher.url_of(artifact.download)}: {name} {version.number}: the registry "
+            f"signed another file than its author (registry: sha256 {signed[0]}, "
+            f"{signed[1]} bytes; author: sha256 {artifact.sha256}, {artifact.size} bytes); "
+            f"nothing was installed"
+        )
 
 
 def _copy_verified(source: Path, dest: Path, sha256: str) -> bool:

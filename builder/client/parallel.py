@@ -38,6 +38,11 @@ class Cancel:
     def __init__(self) -> None:
         self._event = threading.Event()
 
+    @property
+    def event(self) -> threading.Event:
+        """Return the event transfers wait on (a fetcher closes its response when it is set)."""
+        return self._event
+
     def set(self) -> None:
         """Ask every transfer to stop at its next check."""
         self._event.set()
@@ -97,6 +102,7 @@ def run_parallel(
             try:
                 finished = done.get(timeout=_POLL)
             except queue.Empty:
+                cancel.check()  # cancelled from outside: the workers take no more work
                 continue
             if finished.error is not None:
                 raise finished.error

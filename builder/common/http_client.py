@@ -193,6 +193,7 @@ class HttpClient:
         max_retry_after: float = 120.0,  # seconds: a longer Retry-After fails at once
         timeout: float = 30.0,  # seconds per connect or read
         deadline: float = 600.0,  # seconds for a whole body
+        connect_timeout: float | None = None,  # seconds to connect (default: `timeout`)
         schemes: Iterable[str] = ("http", "https"),  # what a redirect may lead to
         hint: str = OFFLINE_HINT,  # what to try when a server cannot be reached
         limits: Limits = DEFAULT_LIMITS,
@@ -202,6 +203,7 @@ class HttpClient:
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.deadline = deadline
+        self.read_timeout = timeout
         self.schemes = frozenset(schemes)
         self.hint = hint
         self.limits = limits
@@ -209,7 +211,9 @@ class HttpClient:
         self._pool = urllib3.PoolManager(
             maxsize=8,
             retries=False,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            timeout=urllib3.Timeout(
+                connect=timeout if connect_timeout is None else connect_timeout, read=timeout
+            ),
             headers={"User-Agent": USER_AGENT},
         )
         if public_only:
@@ -258,6 +262,9 @@ class HttpClient:
                 )
             except NonPublicAddressError as e:
                 raise NonPublicAddressError(f"{url}: {e}") from e
+            except urllib3.exceptions.ReadTimeoutError as e:
+                # Connected, then silence: asking again would only double the wait.
+                raise FetchError(f"{url}: {self.silent()}; {self.hint}") from e
             except urllib3.exceptions.HTTPError as e:
                 # Retried once only: a refused connection rarely heals within seconds.
                 if attempt >= min(2, self.attempts):
@@ -276,6 +283,15 @@ class HttpClient:
             if response.status not in RETRY_STATUSES:
                 return response
             self._before_retry(url, response, attempt)
+
+    def silent(self, *, stalled: bool = False) -> str:
+        """Return what a read timeout means, for messages (`stalled`: in the middle of a body)."""
+        if stalled:
+            return f"no data within {self.read_timeout:g} s (the transfer stalled)"
+        return (
+            f"no answer within {self.read_timeout:g} s (the server accepted the "
+            f"connection but sent nothing)"
+        )
 
     def _check_redirect(self, url: str, target: str, redirects: int) -> None:
         """Refuse a redirect past the limit, to another scheme, or from https to http."""
@@ -348,6 +364,8 @@ class HttpClient:
                 except urllib3.exceptions.HTTPError as e:
                     if expired.is_set():
                         raise FetchError(too_slow) from e
+                    if isinstance(e, urllib3.exceptions.ReadTimeoutError):
+                        raise FetchError(f"{url}: {self.silent(stalled=True)}; {self.hint}") from e
                     raise FetchError(f"{url}: connection lost ({_reason(e)}); {self.hint}") from e
                 if expired.is_set():
                     raise FetchError(too_slow)

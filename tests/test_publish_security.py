@@ -9,10 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from builder.cli.main import cli
 from builder.publish.folder import LocalStorage
 from builder.publish.lease import Lease, must_wait, take_lease
 from builder.publish.plan import (
@@ -26,6 +29,7 @@ from builder.publish.plan import (
     read_build,
 )
 from builder.publish.record import RECORD, BuildStamp, LiveRecord, PublishError, write_record
+from tests.conftest import BUNDLED_INDEX
 
 BUILD = BuildStamp("2024-01-01T00:00:00Z", "abc123")
 OTHER = BuildStamp("2024-01-02T00:00:00Z", "def456")
@@ -462,4 +466,61 @@ def test_an_unreadable_document_is_refused_in_full(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"{build / 'index/2/ab.json'}: unreadable plugin document (expected the JSON a build "
         "writes); nothing was published"
+    )
+
+
+# --- planning a real build ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build of the bundled index (read only: tests copy it before changing it)."""
+    out = tmp_path_factory.mktemp("built") / "out"
+    result = CliRunner(env={"SOURCE_DATE_EPOCH": "1700000000"}).invoke(
+        cli, ["build", str(BUNDLED_INDEX), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_first_publish_uploads_every_file_and_relies_on_nothing(built: Path) -> None:
+    build = read_build(built)
+    assert build.registry == "plugindex-demo"
+    plan = plan_publish(built, build, LiveRecord(), "x")
+    assert sorted(u.key for u in plan.uploads) == sorted(build.files)
+    assert set(plan.objects) == set(build.files)
+    assert all(plan.objects[u.key] == u.sha256 for u in plan.uploads)
+    assert plan.relied == frozenset()
+
+
+def test_a_changed_document_relies_on_the_live_artifacts_it_names(built: Path) -> None:
+    build = read_build(built)
+    first = plan_publish(built, build, LiveRecord(), "x")
+    document = next(k for k in build.files if k.startswith("index/") and "auth-jwt" in k)
+    live = {k: v for k, v in first.objects.items() if k != document}
+    plan = plan_publish(built, build, LiveRecord(objects=live), "x")
+    assert [u.key for u in plan.uploads] == [document]
+    named = json.loads((built / document).read_bytes())
+    downloads = {v["artifact"]["download"] for v in named["versions"]}
+    assert plan.relied == frozenset(downloads)
+
+
+def test_a_document_changed_after_the_build_is_not_published(built: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "out"
+    shutil.copytree(built, copy)
+    document = next(p for p in (copy / "index").rglob("*.json") if "auth-jwt" in p.name)
+    data = json.loads(document.read_bytes())
+    data["versions"][0]["engine"] = "changed after the build"
+    document.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PublishError):
+        plan_publish(copy, read_build(copy), LiveRecord(), "x")
+
+
+def test_a_config_without_a_registry_name_is_refused_in_full(tmp_path: Path) -> None:
+    build = _build(tmp_path, {"config.json": b'{"name": 5}', "status.json": _status()})
+    with pytest.raises(PublishError) as caught:
+        read_build(build)
+    assert str(caught.value) == (
+        f"{build / 'config.json'}: unreadable (expected the config.json a build writes, "
+        "with the registry's name)"
     )

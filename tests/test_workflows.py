@@ -61,6 +61,8 @@ def test_only_the_publish_job_may_mint_credentials() -> None:
         assert workflow.get("permissions") == {"contents": "read"}, path.name
     jobs = _workflow("publish.yml")["jobs"]
     assert jobs["publish"]["permissions"]["id-token"] == "write"
+    refresh = _workflow("refresh-timestamp.yml")["jobs"]
+    assert refresh["refresh"]["permissions"]["id-token"] == "write"
 
 
 def test_the_required_check_never_waits_on_a_path_filter() -> None:
@@ -100,7 +102,7 @@ def test_the_publish_lock_pins_every_dependency_by_hash() -> None:
 
 def test_both_workflows_install_from_the_lock() -> None:
     """The jobs install with --require-hashes from the lock, and the project with --no-deps."""
-    for name in ("publish.yml", "validate.yml"):
+    for name in ("publish.yml", "validate.yml", "refresh-timestamp.yml"):
         text = (WORKFLOWS / name).read_text(encoding="utf-8")
         assert "--require-hashes --no-deps -r" in text and "publish.lock" in text, name
         assert "pip install --no-deps --no-build-isolation" in text, name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,6 +67,34 @@ def dripping(body: bytes, pause: float) -> Fault:
             pass  # the client gave up: what we are testing
 
     return answer
+
+
+def stalled(seconds: float) -> Fault:
+    """Answer 200 with a length, then send nothing for `seconds` (a transfer that stalls)."""
+
+    def answer(handler: BuildRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.flush()
+        time.sleep(seconds)
+
+    return answer
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """Listen on 127.0.0.1 and never answer: connections are accepted, requests never read.
+
+    Yields the base URL. What a registry behind a hung proxy looks like to a client.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # the kernel completes the handshakes; nobody reads
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        listener.close()
 
 
 @dataclass

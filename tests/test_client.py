@@ -1,7 +1,15 @@
-"""The client end to end: `plugindex install/info/...` against a build served on 127.0.0.1."""
+"""The client end to end: `plugindex install/info/...` against a build served on 127.0.0.1.
+
+The build is signed (TUF, `tests/signed_build.py`) and the client trusts it through
+the demo root: every file comes through the signed targets. A test that edits a
+served document re-signs the build (`write_document`), as a registry whose online
+keys sign whatever its bucket holds would, so the author-signature checks behind
+TUF are what it reaches; `resign=False` shows TUF refusing the edit first.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -19,13 +27,14 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.cli.main import cli
+from builder.client.registry import Registry
 from builder.common import layout
-from builder.index.build import build
 from builder.publish.serve import BuildRequestHandler
 from builder.trust import statements
 from builder.trust.signing import key_id, public_key_text, sign_statement
 from tests.conftest import demo_key, sign_as_owner
 from tests.fault_server import Recorder, endless, serve_recorded, status
+from tests.signed_build import DEMO_ROOT, build_signed, resign
 
 REGISTRY_NAME = "plugindex-demo"
 
@@ -38,6 +47,7 @@ class Client:
     url: str
     recorder: Recorder
     home: Path
+    index: Path  # the index `out` was built from (its tuf/ root signs it)
 
     @property
     def plugins(self) -> Path:
@@ -46,11 +56,29 @@ class Client:
     def env(self, **extra: str) -> dict[str, str]:
         return {
             "PLUGINDEX_REGISTRY": self.url,
+            "PLUGINDEX_ROOT": str(DEMO_ROOT),
             "PLUGINDEX_PLUGINS_DIR": str(self.plugins),
             "PLUGINDEX_CACHE_DIR": str(self.home / "cache"),
             "PLUGINDEX_CONFIG_DIR": str(self.home / "config"),
+            "PLUGINDEX_DATA_DIR": str(self.home / "data"),
             **extra,
         }
+
+    def served(self, path: str) -> str:
+        """Return the URL path a client fetches `path` at: its consistent-snapshot copy."""
+        sha256 = hashlib.sha256((self.out / path).read_bytes()).hexdigest()
+        return "/" + layout.consistent_path(path, sha256)
+
+    def resign(self) -> None:
+        """Sign the served build again as it now is."""
+        resign(self.out, self.index)
+
+    def registry(self) -> Registry:
+        """Return the served registry as the Python API opens it: through the demo root."""
+        from builder.client.connect import Where, connect
+
+        where = Where(self.url, {}, self.home / "data", None, root=str(DEMO_ROOT))
+        return Registry(connect(where).fetcher)
 
     def run(self, *args: str, **env: str) -> Result:
         return CliRunner().invoke(cli, list(args), env=self.env(**env), catch_exceptions=False)
@@ -59,9 +87,11 @@ class Client:
         data: dict[str, Any] = json.loads((self.out / layout.index_path(name)).read_bytes())
         return data
 
-    def write_document(self, name: str, document: dict[str, Any]) -> None:
+    def write_document(self, name: str, document: dict[str, Any], *, resign: bool = True) -> None:
         text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         (self.out / layout.index_path(name)).write_text(text + "\n", encoding="utf-8")
+        if resign:
+            self.resign()
 
     def artifact(self, name: str, version: str) -> Path:
         entry = next(v for v in self.document(name)["versions"] if v["version"] == version)
@@ -75,9 +105,9 @@ class Client:
 @pytest.fixture
 def client(index: Path, tmp_path: Path) -> Iterator[Client]:
     out = tmp_path / "out"
-    build(index, out)
+    build_signed(index, out)
     with serve_recorded(out) as (url, recorder):
-        yield Client(out, url, recorder, tmp_path / "home")
+        yield Client(out, url, recorder, tmp_path / "home", index)
 
 
 def installed(client: Client) -> dict[str, str]:
@@ -114,30 +144,33 @@ def test_install_resolves_downloads_and_records_the_dependency_closure(client: C
     ]
 
 
-def test_cold_install_fetches_each_file_once_and_a_rerun_only_revalidates(
+def test_cold_install_fetches_each_file_once_and_a_warm_run_asks_only_the_timestamp(
     client: Client,
 ) -> None:
+    """Cold: the metadata, its bins, then each file once at its signed path. Warm: 2 requests."""
     assert client.run("install", "auth-jwt").exit_code == 0
     cold = client.recorder.paths()
-    assert sorted(cold) == sorted(
-        [
-            "/config.json",
-            "/index/au/th/auth-jwt.json",
-            "/index/te/mp/template-crypto.json",
-            "/" + str(client.artifact("auth-jwt", "1.2.0").relative_to(client.out)),
-            "/" + str(client.artifact("template-crypto", "1.1.1").relative_to(client.out)),
-        ]
-    )
+    files = [
+        client.served("config.json"),
+        client.served(layout.index_path("auth-jwt")),
+        client.served(layout.index_path("template-crypto")),
+        "/" + str(client.artifact("auth-jwt", "1.2.0").relative_to(client.out)),
+        "/" + str(client.artifact("template-crypto", "1.1.1").relative_to(client.out)),
+    ]
+    assert sorted(p for p in cold if not p.startswith("/metadata/")) == sorted(files)
+    metadata = [p for p in cold if p.startswith("/metadata/")]
+    assert metadata[:2] == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+    assert [p.split(".", 1)[1] for p in metadata[2:4]] == ["snapshot.json", "targets.json"]
+    bins = metadata[4:]
+    assert all(".bins-" in p for p in bins) and len(bins) == len(set(bins)) <= len(files)
     client.recorder.hits.clear()
-    # A fresh plugins folder, the same cache: documents revalidated, artifacts from cache.
+    # A fresh plugins folder, the same cache: one 304 on the timestamp answers everything.
     again = client.run("install", "auth-jwt", PLUGINDEX_PLUGINS_DIR=str(client.home / "p2"))
     assert again.exit_code == 0, again.output
-    assert {(h.path, h.status, h.conditional) for h in client.recorder.hits} == {
-        ("/config.json", 304, True),
-        ("/index/au/th/auth-jwt.json", 304, True),
-        ("/index/te/mp/template-crypto.json", 304, True),
-    }
-    assert len(client.recorder.hits) == 3
+    assert [(h.path, h.status, h.conditional) for h in client.recorder.hits] == [
+        ("/metadata/2.root.json", 404, False),
+        ("/metadata/timestamp.json", 304, True),
+    ]
 
 
 def test_yanked_versions_are_skipped_unless_pinned_exactly(client: Client) -> None:
@@ -228,17 +261,52 @@ def test_a_bad_host_version_in_the_config_file_names_the_file(client: Client) ->
 # --- verification: nothing installed ----------------------------------------------------
 
 
-def test_tampered_artifact_same_size_is_refused(client: Client) -> None:
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("tuf", "does not match what the registry signed for artifacts/"),
+        ("re-signed", "the registry signed another file than its author (registry: sha256 "),
+        ("no-tuf", "sha256 does not match the signed index"),
+    ],
+    ids=["refused-by-tuf", "registry-re-signed", "insecure-no-tuf"],
+)
+def test_tampered_artifact_same_size_is_refused(client: Client, how: str, message: str) -> None:
+    """Refused by TUF; by the author's statement if the registry signs it; and without TUF."""
     artifact = client.artifact("auth-jwt", "1.2.0")
     artifact.write_bytes(bytes(reversed(artifact.read_bytes())))
-    result = client.run("install", "auth-jwt")
+    if how == "re-signed":
+        client.resign()
+    extra = ["--insecure-no-tuf"] if how == "no-tuf" else []
+    result = client.run("install", "auth-jwt", *extra)
     assert result.exit_code == 5
-    assert "sha256 does not match the signed index" in result.stderr
-    assert result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert result.stderr.count("\n") == (2 if how == "no-tuf" else 1)  # + the insecure warning
     assert_nothing_installed(client)
 
 
-def test_tampered_document_is_refused(client: Client) -> None:
+def test_tampered_document_is_refused_by_tuf_before_the_author_check(client: Client) -> None:
+    """An edited document the registry did not sign: refused on its hash, never parsed."""
+    path = layout.index_path("auth-jwt")
+    served = client.served(path)
+    document = client.document("auth-jwt")
+    document["versions"][2]["dependencies"] = []  # 1.2.0 no longer asks for template-crypto
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    (client.out / served[1:]).write_text(text + "\n", encoding="utf-8")  # shorter: hash checked
+    result = client.run("install", "auth-jwt")
+    assert result.exit_code == 5
+    sha256 = hashlib.sha256((client.out / path).read_bytes()).hexdigest()
+    assert result.stderr.startswith(
+        f"error: {client.url}{served[1:]}: does not match what the registry signed for "
+        f"{path} (expected sha256 {sha256} and "
+    )
+    assert result.stderr.endswith("tampered, or from another build\n")
+    assert "release signature" not in result.stderr
+    assert_nothing_installed(client)
+
+
+def test_tampered_document_signed_by_the_registry_is_refused_by_its_author_signature(
+    client: Client,
+) -> None:
     document = client.document("auth-jwt")
     document["versions"][2]["dependencies"] = []  # 1.2.0 no longer asks for template-crypto
     client.write_document("auth-jwt", document)
@@ -266,7 +334,8 @@ def test_document_with_a_bad_dependency_name_is_refused(client: Client, dependen
     assert result.stderr.startswith(f"error: {client.url}index/au/th/auth-jwt.json: versions[2]")
     assert "dependencies[0].name: not a plugin name (expected lower-case" in result.stderr
     assert result.stderr.count("\n") == 1
-    assert [h.path for h in client.recorder.hits] == ["/config.json", "/index/au/th/auth-jwt.json"]
+    files = [p for p in client.recorder.paths() if not p.startswith("/metadata/")]
+    assert files == [client.served("config.json"), client.served("index/au/th/auth-jwt.json")]
     assert_nothing_installed(client)
 
 
@@ -281,13 +350,14 @@ def test_document_under_another_name_is_refused(client: Client) -> None:
 
 
 def test_a_refused_document_is_not_kept_in_the_cache(client: Client) -> None:
-    """A tampered body sent with the genuine ETag is not reused on the next run's 304."""
-    path = "/index/au/th/auth-jwt.json"
+    """A tampered body sent with the genuine headers is refused, and never reused after."""
+    path = client.served("index/au/th/auth-jwt.json")
     with urllib.request.urlopen(client.url + path[1:]) as response:
         genuine = {h: response.headers[h] for h in ("ETag", "Last-Modified")}
     document = client.document("auth-jwt")
     document["versions"][2]["dependencies"] = []
-    tampered = json.dumps(document).encode("utf-8")
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    tampered = text.encode("utf-8") + b"\n"
 
     def serve_tampered(handler: BuildRequestHandler) -> None:
         handler.send_response(200)
@@ -299,7 +369,7 @@ def test_a_refused_document_is_not_kept_in_the_cache(client: Client) -> None:
     client.recorder.faults[path] = [serve_tampered]
     refused = client.run("install", "auth-jwt")
     assert refused.exit_code == 5
-    assert "the release signature does not verify" in refused.stderr
+    assert "does not match what the registry signed" in refused.stderr
     client.recorder.hits.clear()
     result = client.run("install", "auth-jwt")
     assert result.exit_code == 0, result.output
@@ -445,9 +515,9 @@ def test_archive_escaping_the_plugin_folder_is_refused(
     version_file.write_text(text, encoding="utf-8")
     sign_as_owner(version_file)
     out = tmp_path / "out"
-    build(index, out)
+    build_signed(index, out)
     with serve_recorded(out) as (url, recorder):
-        client = Client(out, url, recorder, tmp_path / "home")
+        client = Client(out, url, recorder, tmp_path / "home", index)
         result = client.run("install", "template-crypto")
     assert result.exit_code == 5
     assert f"template-crypto-1.1.1.tar.gz: unsafe entry {entry!r}" in result.stderr
@@ -459,15 +529,16 @@ def test_archive_escaping_the_plugin_folder_is_refused(
 
 
 def test_server_error_then_success_is_retried(client: Client) -> None:
-    client.recorder.faults["/config.json"] = [status(500), status(503)]
+    path = client.served("config.json")
+    client.recorder.faults[path] = [status(500), status(503)]
     result = client.run("install", "template-crypto")
     assert result.exit_code == 0, result.output
-    config_hits = [h.status for h in client.recorder.hits if h.path == "/config.json"]
+    config_hits = [h.status for h in client.recorder.hits if h.path == path]
     assert config_hits == [500, 503, 200]
 
 
 def test_429_waits_for_retry_after(client: Client) -> None:
-    path = "/index/te/mp/template-crypto.json"
+    path = client.served("index/te/mp/template-crypto.json")
     client.recorder.faults[path] = [status(429, {"Retry-After": "1"})]
     started = time.monotonic()
     result = client.run("install", "template-crypto")
@@ -476,18 +547,37 @@ def test_429_waits_for_retry_after(client: Client) -> None:
     assert [h.status for h in client.recorder.hits if h.path == path] == [429, 200]
 
 
-def test_endless_artifact_stream_is_stopped_at_the_signed_size(client: Client) -> None:
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "longer than the registry signed (expected "),
+        (["--insecure-no-tuf"], "larger than the signed index says (expected"),
+    ],
+    ids=["tuf", "insecure-no-tuf"],
+)
+def test_endless_artifact_stream_is_stopped_at_the_signed_size(
+    client: Client, extra: list[str], message: str
+) -> None:
     path = "/" + str(client.artifact("template-crypto", "1.1.1").relative_to(client.out))
     client.recorder.faults[path] = [endless]
-    result = client.run("install", "template-crypto")
+    result = client.run("install", "template-crypto", *extra)
     assert result.exit_code == 5
-    assert "larger than the signed index says (expected" in result.stderr
+    assert message in result.stderr
     assert_nothing_installed(client)
 
 
-def test_endless_document_is_stopped_at_the_document_cap(client: Client) -> None:
-    client.recorder.faults["/index/te/mp/template-crypto.json"] = [endless]
+def test_endless_document_is_stopped_at_its_signed_length(client: Client) -> None:
+    path = "index/te/mp/template-crypto.json"
+    client.recorder.faults[client.served(path)] = [endless]
     result = client.run("install", "template-crypto")
+    assert result.exit_code == 5
+    size = (client.out / path).stat().st_size
+    assert f"longer than the registry signed (expected {size} bytes)" in result.stderr
+
+
+def test_endless_document_is_stopped_at_the_document_cap_without_tuf(client: Client) -> None:
+    client.recorder.faults["/index/te/mp/template-crypto.json"] = [endless]
+    result = client.run("install", "template-crypto", "--insecure-no-tuf")
     assert result.exit_code == 3
     assert "too large (expected at most 8388608 bytes, got more)" in result.stderr
 
@@ -506,7 +596,9 @@ def test_offline_installs_from_the_cache(client: Client, tmp_path: Path) -> None
 def test_network_failure_is_one_line_suggesting_offline(client: Client) -> None:
     result = client.run("info", "auth-jwt", PLUGINDEX_REGISTRY="http://127.0.0.1:9/")
     assert result.exit_code == 3
-    assert result.stderr.startswith("error: http://127.0.0.1:9/config.json: cannot connect (")
+    assert result.stderr.startswith(
+        "error: http://127.0.0.1:9/metadata/2.root.json: cannot connect ("
+    )
     assert result.stderr.rstrip().endswith("or use --offline to work from the cache")
     assert result.stderr.count("\n") == 1
 
@@ -514,7 +606,16 @@ def test_network_failure_is_one_line_suggesting_offline(client: Client) -> None:
 def test_offline_without_a_cache_says_so(client: Client) -> None:
     result = client.run("install", "auth-jwt", "--offline")
     assert result.exit_code == 3
-    assert "config.json: not in the cache (run once without --offline first)" in result.stderr
+    assert "no signed metadata of this registry kept in" in result.stderr
+    assert result.stderr.endswith("(run once without --offline first)\n")
+
+
+def test_offline_with_the_metadata_but_not_the_document_says_so(client: Client) -> None:
+    assert client.run("info", "template-crypto").exit_code == 0
+    result = client.run("install", "auth-jwt", "--offline")
+    assert result.exit_code == 3
+    assert "the registry's signed metadata is not all kept in" in result.stderr
+    assert result.stderr.endswith("; run once without --offline first\n")
 
 
 # --- upgrade, uninstall, verify, info -------------------------------------------------
@@ -527,14 +628,14 @@ def test_upgrade_respects_requirements_and_moves_to_newer_releases(
     held_back = tmp_path / "held-back-1.1.1.yaml"
     shutil.move(versions / "1.1.1.yaml", held_back)
     out = tmp_path / "out"
-    build(index, out)
+    build_signed(index, out)
     with serve_recorded(out) as (url, recorder):
-        client = Client(out, url, recorder, tmp_path / "home")
+        client = Client(out, url, recorder, tmp_path / "home", index)
         assert client.run("install", "auth-jwt@~1.1.0").exit_code == 0
         assert installed(client) == {"auth-jwt": "1.1.0", "template-crypto": "1.1.0"}
         assert client.run("upgrade").stdout == "everything is up to date\n"
         shutil.move(held_back, versions / "1.1.1.yaml")
-        build(index, out)
+        build_signed(index, out)
         result = client.run("upgrade")
         assert result.exit_code == 0, result.output
         assert result.stdout == "upgraded template-crypto 1.1.0 -> 1.1.1\n"
@@ -653,10 +754,8 @@ def test_a_declared_artifact_size_over_the_limit_is_refused_before_downloading(
 ) -> None:
     """The size the signed index declares is held to Limits.artifact_bytes, nothing fetched."""
     from builder.client.install import Request, install
-    from builder.client.registry import Registry
     from builder.client.resolve import Options
     from builder.client.signatures import TrustError
-    from builder.common.fetch import open_registry
     from builder.common.limits import Limits
 
     entry = next(
@@ -664,7 +763,7 @@ def test_a_declared_artifact_size_over_the_limit_is_refused_before_downloading(
     )
     size = entry["artifact"]["size"]
     request = [Request("template-crypto")]
-    registry = Registry(open_registry(client.url, None))
+    registry = client.registry()
     expected = f"template-crypto 1.1.1: artifact too large (expected at most {size - 1} bytes, "
     with pytest.raises(TrustError, match=re.escape(expected)):
         install(
@@ -687,9 +786,11 @@ def test_a_declared_artifact_size_over_the_limit_is_refused_before_downloading(
 
 
 def _edit_config(client: Client, **fields: Any) -> None:
+    """Change config.json and sign the build again (a template is the registry's to set)."""
     config = json.loads((client.out / "config.json").read_bytes())
     config.update(fields)
     (client.out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    client.resign()
 
 
 @pytest.mark.parametrize(
@@ -719,47 +820,41 @@ def test_a_bad_url_template_in_config_json_is_a_clear_error(
 
 def test_url_templates_are_substituted_literally(client: Client) -> None:
     """Only the documented placeholders are replaced; everything else is kept as written."""
-    moved = client.out / "v1" / "auth-jwt" / "au" / "th" / "doc.json"
+    moved = client.out / "api" / "v1" / "auth-jwt" / "au" / "th" / "doc.json"
     moved.parent.mkdir(parents=True)
     shutil.copyfile(client.out / layout.index_path("auth-jwt"), moved)
-    _edit_config(client, index="v1/{name}/{prefix}/doc.json")
+    _edit_config(client, index="api/v1/{name}/{prefix}/doc.json")
     result = client.run("info", "auth-jwt", "--json")
     assert result.exit_code == 0, result.output
-    assert "/v1/auth-jwt/au/th/doc.json" in client.recorder.paths()
+    assert client.served("api/v1/auth-jwt/au/th/doc.json") in client.recorder.paths()
 
 
 def _deep(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
 
-@pytest.mark.parametrize("path", ["/config.json", "/index/au/th/auth-jwt.json"])
+@pytest.mark.parametrize("path", ["config.json", "index/au/th/auth-jwt.json"])
 def test_a_deeply_nested_document_is_refused_and_not_kept_in_the_cache(
     client: Client, path: str
 ) -> None:
-    """200,000 levels of `[`: a refusal (exit 3), and the next run fetches the file afresh."""
-    with urllib.request.urlopen(client.url + path[1:]) as response:
-        etag = response.headers["ETag"]
-    body = _deep(200_000)
-
-    def serve_deep(handler: BuildRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("ETag", etag)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    client.recorder.faults[path] = [serve_deep]
+    """200,000 levels of `[`, even signed by the registry: a refusal (exit 3), nothing kept."""
+    genuine = (client.out / path).read_bytes()
+    (client.out / path).write_bytes(_deep(200_000))
+    client.resign()
+    deep = client.served(path)
     refused = client.run("info", "auth-jwt")
     assert refused.exit_code == 3, refused.output
-    assert refused.stderr == f"error: {client.url}{path[1:]}: nested too deeply " + (
+    assert refused.stderr == f"error: {client.url}{path}: nested too deeply " + (
         "(expected a plugindex document, a few levels deep)\n"
     )
+    assert not list((client.home / "cache").rglob(deep.rsplit("/", 1)[1].split(".")[0]))
     client.recorder.hits.clear()
-    again = client.run("info", "auth-jwt")
-    assert again.exit_code == 0, again.output
-    assert [(h.status, h.conditional) for h in client.recorder.hits if h.path == path] == [
-        (200, False)
-    ]
+    again = client.run("info", "auth-jwt")  # the same signed state: fetched again, refused again
+    assert again.exit_code == 3
+    assert [h.status for h in client.recorder.hits if h.path == deep] == [200]
+    (client.out / path).write_bytes(genuine)
+    client.resign()
+    assert client.run("info", "auth-jwt").exit_code == 0
 
 
 def test_a_deeply_nested_lockfile_is_a_clear_error(client: Client) -> None:
@@ -891,9 +986,7 @@ def test_an_older_version_than_the_newest_is_explained_before_downloading(
 ) -> None:
     """The plan reaches the caller before any artifact is requested."""
     from builder.client.install import Outcome, Request, install
-    from builder.client.registry import Registry
     from builder.client.resolve import Options
-    from builder.common.fetch import open_registry
 
     seen: list[tuple[Outcome, int]] = []
 
@@ -902,7 +995,7 @@ def test_an_older_version_than_the_newest_is_explained_before_downloading(
         seen.append((outcome, downloads))
 
     requests = [Request("template-crypto", "=1.0.0"), Request("auth-jwt")]
-    registry = Registry(open_registry(client.url, None))
+    registry = client.registry()
     install(registry, client.plugins, requests, options=Options(), on_plan=on_plan)
     [(plan, downloads)] = seen
     assert downloads == 0

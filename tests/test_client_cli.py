@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -14,9 +15,9 @@ from typing import Any
 import pytest
 
 from builder.common import layout
-from builder.index.build import build
 from tests.conftest import PLUGINDEX
 from tests.fault_server import Recorder, dripping, serve_recorded
+from tests.signed_build import DEMO_ROOT, build_signed
 
 EVERY_PLUGIN = [
     "auth-basic",
@@ -47,10 +48,17 @@ class Served:
         return {
             **os.environ,
             "PLUGINDEX_REGISTRY": self.url,
+            "PLUGINDEX_ROOT": str(DEMO_ROOT),
             "PLUGINDEX_PLUGINS_DIR": str(self.plugins),
             "PLUGINDEX_CACHE_DIR": str(self.home / "cache"),
             "PLUGINDEX_CONFIG_DIR": str(self.home / "config"),
+            "PLUGINDEX_DATA_DIR": str(self.home / "data"),
         }
+
+    def served(self, path: str) -> str:
+        """Return the URL path a client fetches `path` at: its consistent-snapshot copy."""
+        sha256 = hashlib.sha256((self.out / path).read_bytes()).hexdigest()
+        return "/" + layout.consistent_path(path, sha256)
 
     def artifact_paths(self) -> list[str]:
         paths = []
@@ -74,7 +82,7 @@ class Served:
 @pytest.fixture
 def served(index: Path, tmp_path: Path) -> Iterator[Served]:
     out = tmp_path / "out"
-    build(index, out)
+    build_signed(index, out)
     with serve_recorded(out) as (url, recorder):
         yield Served(out, url, recorder, tmp_path / "home")
 
@@ -164,7 +172,7 @@ def _complete(served: Served, words: str) -> list[str]:
 
 def test_plugin_names_complete_from_the_registry_then_from_the_cache(served: Served) -> None:
     assert _complete(served, "plugindex install auth") == ["auth-basic", "auth-jwt"]
-    assert "/names.json" in served.recorder.paths()
+    assert served.served("names.json") in served.recorder.paths()  # through the signed targets
     served.recorder.hits.clear()
     assert _complete(served, "plugindex info templ") == ["template-crypto", "template-faker"]
     assert served.recorder.hits == []  # from the cache: a TAB costs no request

@@ -245,16 +245,18 @@ def add(name: str, url: str, root: str, cache_dir: Path | None) -> None:
     """Trust the registry at URL, as NAME, through its TUF root."""
     import platformdirs
 
+    from builder.client.config import add_registry, config_path, user_data_dir
     from builder.client.tuf_updater import trust_registry
     from builder.common.fetch import open_registry
     from builder.format.names import name_problem
 
     if (problem := name_problem(name)) is not None:
         raise click.BadParameter(problem, param_hint="NAME")
-    data_dir = platformdirs.user_data_path("plugindex")
     cache = cache_dir or platformdirs.user_cache_path("plugindex")
-    client = trust_registry(open_registry(url, cache), data_dir, name, root, cache)
+    client = trust_registry(open_registry(url, cache), user_data_dir(), name, root, cache)
+    default = add_registry(config_path(), name, url)
     click.echo(f"trusting {url} as {name} (root pinned in {client.state})")
+    click.echo(f"{config_path()}: registries.{name}{' (the default registry)' if default else ''}")
 
 
 COMMANDS = (registry,)

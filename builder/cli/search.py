@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from builder.cli.report import reports_errors
+from builder.cli.user_options import tuf_options
 from builder.common.errors import PlugindexError
 
 
@@ -77,6 +78,7 @@ def _line(text: str, width: int) -> str:
 @click.option(
     "--offline", is_flag=True, envvar="PLUGINDEX_OFFLINE", help="Use only the cached index."
 )
+@tuf_options
 @click.option("--json", "as_json", is_flag=True, help="Print every field and the total as JSON.")
 @reports_errors
 def search(  # Click passes every option by keyword
@@ -93,12 +95,14 @@ def search(  # Click passes every option by keyword
     registry: str | None,
     cache_dir: Path | None,
     offline: bool,
+    root: str | None,
+    insecure_no_tuf: bool,
     as_json: bool,
 ) -> None:
     """Search plugins by name, words, typos forgiven; filter, sort and page the results."""
+    from builder.cli.user_options import open_fetcher
     from builder.client import search as client
     from builder.client.config import config_path, settings
-    from builder.common.fetch import open_registry
 
     found = settings(registry=registry, plugins_dir=None, cache_dir=cache_dir)
     if not found.registry:
@@ -107,7 +111,7 @@ def search(  # Click passes every option by keyword
             f"`registry = ...` in {config_path()})"
         )
     host = host_version or found.host_version
-    fetcher = open_registry(found.registry, found.cache_dir, offline=offline)
+    fetcher = open_fetcher(found, root=root, insecure_no_tuf=insecure_no_tuf, offline=offline)
     cache = client.SearchCache(client.cache_folder(found.cache_dir, fetcher.location))
     synced = client.sync(fetcher, cache, offline=offline)
     index, manifest = client.open_index(cache)

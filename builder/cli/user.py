@@ -84,6 +84,8 @@ def _change_plugins(
     plan: PlanPrinter | None,
     *,
     registry: str | None,
+    root: str | None,
+    insecure_no_tuf: bool,
     cache_dir: Path | None,
     offline: bool,
     plugins_dir: Path | None,
@@ -95,7 +97,15 @@ def _change_plugins(
     """Open the registry, then install or upgrade `targets()` with the resolve options given."""
     from builder.client.resolve import Options
 
-    found, reg = open_registry(registry, cache_dir, offline, plugins_dir, host_version)
+    found, reg = open_registry(
+        registry,
+        cache_dir,
+        offline,
+        plugins_dir,
+        host_version,
+        root=root,
+        insecure_no_tuf=insecure_no_tuf,
+    )
     return run(
         reg,
         found.plugins_dir,

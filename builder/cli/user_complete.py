@@ -1,15 +1,16 @@
 """Shell completion of plugin names: the registry's (names.json) and the installed ones.
 
 Click runs these when the shell asks (`_PLUGINDEX_COMPLETE=bash_complete`). A
-registry's names come from the cache first, so a TAB costs no request once any
-command has read names.json; the first one fetches it with short timeouts. A
-completion never prints an error: it completes nothing instead.
+registry's names come from the cache first (through its signed metadata, as every
+command reads them), so a TAB costs no request once any command has read names.json;
+the first one fetches it with short timeouts. A completion never prints an error: it
+completes nothing instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,18 +33,44 @@ def _settings(ctx: click.Context) -> Any:
     )
 
 
-def registry_names(location: str, cache_dir: Path) -> list[str]:
-    """Return the registry's plugin names: from the cache, else fetched (and cached)."""
+def registry_names(ctx: click.Context, found: Any) -> list[str]:
+    """Return the registry's plugin names: from the cache, else fetched (and cached).
+
+    Through the registry's signed metadata as every command reads it: offline first
+    (the metadata and names.json an earlier command kept), then with short timeouts.
+    """
+    from builder.client.connect import Where, connect
     from builder.client.registry import Registry
     from builder.common.fetch import HttpFetcher, open_registry
 
-    if urlsplit(location).scheme not in {"http", "https"}:
-        return Registry(open_registry(location, cache_dir)).names()
+    where = Where(
+        registry=found.registry,
+        registries=found.registries,
+        data_dir=found.data_dir,
+        cache_dir=found.cache_dir,
+        root=ctx.params.get("root"),
+        insecure=bool(ctx.params.get("insecure_no_tuf")),
+        offline=True,
+    )
     try:
-        return Registry(HttpFetcher(location, cache_dir, offline=True)).names()
-    except PlugindexError:  # not cached yet
-        fetcher = HttpFetcher(location, cache_dir, attempts=1, timeout=_TIMEOUT, deadline=_TIMEOUT)
-        return Registry(fetcher).names()
+        return Registry(connect(where).fetcher).names()
+    except PlugindexError as e:  # not cached yet
+        log.info("names not in the cache: %s", e)
+
+    def quick(location: str) -> Any:
+        if urlsplit(location).scheme not in {"http", "https"}:
+            return open_registry(location, found.cache_dir)
+        return HttpFetcher(
+            location,
+            found.cache_dir,
+            attempts=1,
+            timeout=_TIMEOUT,
+            deadline=_TIMEOUT,
+            connect_timeout=_TIMEOUT,
+        )
+
+    online = dataclasses.replace(where, offline=False)
+    return Registry(connect(online, quick).fetcher).names()
 
 
 def complete_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -54,7 +81,7 @@ def complete_names(ctx: click.Context, param: click.Parameter, incomplete: str) 
         found = _settings(ctx)
         if not found.registry:
             return []
-        names = registry_names(found.registry, found.cache_dir)
+        names = registry_names(ctx, found)
     except (PlugindexError, OSError) as e:
         log.info("no completion: %s", e)
         return []

@@ -28,12 +28,32 @@ def options(*added: Callable[[F], F]) -> Callable[[F], F]:
     return add
 
 
+# How a registry is trusted: its TUF root, or (said on every run) not at all.
+tuf_options = options(
+    click.option(
+        "--root",
+        envvar="PLUGINDEX_ROOT",
+        metavar="FILE_OR_SHA256",
+        help="The registry's TUF root: a root.json file, or the sha256 of its first root; "
+        "pinned on first use [env: PLUGINDEX_ROOT].",
+    ),
+    click.option(
+        "--insecure-no-tuf",
+        "insecure_no_tuf",
+        is_flag=True,
+        envvar="PLUGINDEX_INSECURE_NO_TUF",
+        help="Read the registry without checking its signed metadata (TUF): stale, "
+        "rolled-back or mixed files go unnoticed. Said on every run.",
+    ),
+)
 registry_options = options(
     click.option(
         "--registry",
         envvar="PLUGINDEX_REGISTRY",
-        help="Registry URL (http, https, file) or folder [env: PLUGINDEX_REGISTRY].",
+        help="Registry name (see `plugindex registry add`), URL (http, https, file) or "
+        "folder [env: PLUGINDEX_REGISTRY].",
     ),
+    tuf_options,
     click.option(
         "--cache-dir",
         envvar="PLUGINDEX_CACHE_DIR",
@@ -96,6 +116,30 @@ change_options = options(
 )
 
 
+def open_fetcher(found: Any, *, root: str | None, insecure_no_tuf: bool, offline: bool) -> Any:
+    """Return the fetcher of the settings' registry, trusted through its TUF root.
+
+    With --insecure-no-tuf, the registry is read as it is, and a warning says so.
+    """
+    from builder.cli.user_output import print_warnings
+    from builder.client.connect import Where, connect
+
+    source = connect(
+        Where(
+            registry=found.registry,
+            registries=found.registries,
+            data_dir=found.data_dir,
+            cache_dir=found.cache_dir,
+            root=root,
+            insecure=insecure_no_tuf,
+            offline=offline,
+            timeout=found.timeout,
+        )
+    )
+    print_warnings(source.warnings)
+    return source.fetcher
+
+
 def open_registry(
     registry: str | None,
     cache_dir: Path | None,
@@ -103,17 +147,20 @@ def open_registry(
     plugins_dir: Path | None = None,
     host_version: str | None = None,
     *,
+    root: str | None = None,
+    insecure_no_tuf: bool = False,
     required: bool = True,
     from_lockfile: bool = False,
 ) -> tuple[Any, Any]:
     """Return (settings, Registry or None) from options, environment and the config file.
 
     With `from_lockfile`, a registry given nowhere is the one the lockfile was made from.
+    Without `required`, a registry that cannot be trusted is left out, with a warning.
     """
-    from builder.client.config import config_path, settings
+    from builder.cli.user_output import warn
+    from builder.client.config import settings
     from builder.client.lockfile import read_lockfile
     from builder.client.registry import Registry
-    from builder.common.fetch import open_registry
 
     found = settings(
         registry=registry, plugins_dir=plugins_dir, cache_dir=cache_dir, host_version=host_version
@@ -124,11 +171,25 @@ def open_registry(
     if not found.registry:
         if not required:
             return found, None
-        raise PlugindexError(
-            f"no registry given (expected --registry URL, $PLUGINDEX_REGISTRY, or "
-            f"`registry = ...` in {config_path()})"
-        )
-    return found, Registry(open_registry(found.registry, found.cache_dir, offline=offline))
+        raise no_registry_error()
+    try:
+        fetcher = open_fetcher(found, root=root, insecure_no_tuf=insecure_no_tuf, offline=offline)
+    except PlugindexError as e:
+        if required:
+            raise
+        warn(f"cannot check the registry: {e}")
+        return found, None
+    return found, Registry(fetcher)
+
+
+def no_registry_error() -> PlugindexError:
+    """Return the error for a command that needs a registry and was given none."""
+    from builder.client.config import config_path
+
+    return PlugindexError(
+        f"no registry given (expected --registry NAME_OR_URL, $PLUGINDEX_REGISTRY, or "
+        f"`registry = ...` in {config_path()})"
+    )
 
 
 def parse_request(text: str) -> Any:

@@ -1,35 +1,46 @@
 """Where the client's settings come from: options, then environment, then a config file.
 
 The config file is `config.toml` in the user config folder (`PLUGINDEX_CONFIG_DIR`
-overrides it), with optional keys `registry`, `plugins_dir`, `cache_dir` and
-`host_version`. Defaults: plugins in the user data folder, cache in the user cache
-folder (`platformdirs`).
+overrides it), with optional keys `registry` (a registry's name, URL or folder),
+`plugins_dir`, `cache_dir`, `host_version`, `timeout` and a `[registries]` table of
+named registries (`name = "URL"`, written by `plugindex registry add`). Defaults:
+plugins and the registries' trust (TUF state) in the user data folder
+(`PLUGINDEX_DATA_DIR` overrides it), cache in the user cache folder (`platformdirs`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from builder.common.errors import PlugindexError
+from builder.common.fetch import READ_TIMEOUT
+from builder.common.files import write_atomic
+from builder.format.names import name_problem
 from builder.format.requirements import RequirementError, key_of
 
 APP = "plugindex"
 CONFIG_FILE = "config.toml"
+_KEYS = "registry, plugins_dir, cache_dir, host_version, timeout, registries"
 
 
 class ClientConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    registry: str | None = None  # URL or folder of a published registry
+    registry: str | None = None  # a name from `registries`, or a URL or folder
+    registries: dict[str, str] = {}  # name -> URL of registries added with `registry add`
     plugins_dir: str | None = None
     cache_dir: str | None = None
     host_version: str | None = None  # the host application's version
+    timeout: float | None = Field(default=None, gt=0, le=600)  # seconds of silence allowed
 
     @field_validator("host_version")
     @classmethod
@@ -41,6 +52,14 @@ class ClientConfig(BaseModel):
                 raise ValueError(str(e)) from None
         return value
 
+    @field_validator("registries")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if (problem := name_problem(name)) is not None:
+                raise ValueError(f"{name!r}: not a registry name ({problem})")
+        return value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -48,12 +67,21 @@ class Settings:
     plugins_dir: Path
     cache_dir: Path
     host_version: str | None
+    registries: Mapping[str, str]  # name -> URL
+    data_dir: Path  # the registries' trust: tuf/NAME/
+    timeout: float  # seconds of silence before a request is given up
 
 
 def config_path() -> Path:
     """Return the config file's path."""
     folder = os.environ.get("PLUGINDEX_CONFIG_DIR")
     return (Path(folder) if folder else platformdirs.user_config_path(APP)) / CONFIG_FILE
+
+
+def user_data_dir() -> Path:
+    """Return the user data folder (the registries' trust lives in `tuf/` there)."""
+    folder = os.environ.get("PLUGINDEX_DATA_DIR")
+    return Path(folder).expanduser() if folder else platformdirs.user_data_path(APP)
 
 
 def read_config(path: Path) -> ClientConfig:
@@ -71,8 +99,23 @@ def read_config(path: Path) -> ClientConfig:
         where = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message += " (expected keys: registry, plugins_dir, cache_dir, host_version)"
+            message += f" (expected keys: {_KEYS})"
         raise PlugindexError(f"{path}: {where}: {message}") from None
+
+
+def _timeout(text: str | None) -> float | None:
+    """Return $PLUGINDEX_TIMEOUT in seconds, refusing anything but a positive number."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 600:
+        raise PlugindexError(
+            f"PLUGINDEX_TIMEOUT: expected seconds, more than 0 and at most 600, got {text!r}"
+        )
+    return value
 
 
 def settings(
@@ -99,4 +142,60 @@ def settings(
             else platformdirs.user_cache_path(APP)
         ),
         host_version=host_version or config.host_version,
+        registries=config.registries,
+        data_dir=user_data_dir(),
+        timeout=_timeout(os.environ.get("PLUGINDEX_TIMEOUT")) or config.timeout or READ_TIMEOUT,
     )
+
+
+# --- `registry add`: a named registry in config.toml -------------------------------------
+
+_TABLE = re.compile(r"^\s*\[")
+_REGISTRIES = re.compile(r"^\s*\[\s*registries\s*\]\s*(#.*)?$")
+
+
+def add_registry(path: Path, name: str, url: str) -> bool:
+    """Record `name = "url"` under [registries] in config.toml; make it the default if none.
+
+    Only the lines concerned change (comments and other keys stay). Returns whether
+    the registry became the default.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlugindexError(f"{path}: cannot read the config file ({e})") from None
+    config = read_config(path) if text else ClientConfig()
+    entry = f"{name} = {json.dumps(url)}"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _REGISTRIES.match(line)), None)
+    if start is None:
+        lines += ([""] if lines else []) + ["[registries]", entry]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if _TABLE.match(lines[i])), len(lines))
+        key = re.compile(rf"^\s*{re.escape(name)}\s*=")
+        found = next((i for i in range(start + 1, end) if key.match(lines[i])), None)
+        if found is None:
+            lines.insert(end, entry)
+        else:
+            lines[found] = entry
+    default = config.registry is None
+    if default:  # a top-level key goes before the first table
+        first = next((i for i, line in enumerate(lines) if _TABLE.match(line)), len(lines))
+        lines.insert(first, f"registry = {json.dumps(name)}")
+    result = "\n".join(lines) + "\n"
+    try:
+        written = ClientConfig.model_validate(tomllib.loads(result))
+    except (tomllib.TOMLDecodeError, ValidationError) as e:
+        raise PlugindexError(
+            f"{path}: cannot add registry {name!r} to the config file without breaking it "
+            f"({e}); add `{entry}` under [registries] by hand"
+        ) from None
+    if written.registries.get(name) != url:
+        raise PlugindexError(
+            f"{path}: cannot add registry {name!r} (the file defines [registries] in a way "
+            f"this edit does not follow); add `{entry}` under [registries] by hand"
+        )
+    write_atomic(path, result.encode("utf-8"))
+    return default

@@ -9,26 +9,33 @@ whatever the cache or the network holds. Documents, search files and artifacts a
 then looked up in the signed targets (`target_info`) and fetched at their
 consistent-snapshot path, their length and sha256 checked (`verified_target`).
 
-Requests: one conditional GET of `metadata/timestamp.json` when nothing changed
-(a 304 answers everything: the snapshot and bins are kept, targets are cached by
-hash); otherwise the new snapshot and the bins the lookups need.
+Requests: a probe for the next root (`metadata/N+1.root.json`, a 404 unless the
+root was rotated) and one conditional GET of `metadata/timestamp.json` when nothing
+changed (a 304 answers everything: the snapshot and bins are kept, targets are
+cached by hash); otherwise the new snapshot and the bins the lookups need.
+
+Offline (`--offline`), nothing is fetched: the metadata kept by the last online run
+is used as it was then (its signatures checked again, its expiry judged at that
+run's time: it was current then, and no one could have fed it since).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Root
+from tuf.api.metadata import Metadata, Root, Timestamp
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from builder.common import layout
@@ -44,6 +51,7 @@ _T = TypeVar("_T")
 PINNED_ROOT = "pinned.root.json"  # the root a registry is trusted from (the pin)
 TRUST_FILE = "trust.json"  # the registry's URL and the pin's sha256
 METADATA_DIR = "metadata"  # python-tuf's state: root history, timestamp, snapshot, bins
+REFRESHED_FILE = "refreshed.json"  # when the state was last brought up to date online
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXPIRED = re.compile(r"(?:New |Final )?([\w.-]+?)(?:\.json)? is expired")
 # Caps for metadata python-tuf downloads without a known length (bytes).
@@ -218,9 +226,35 @@ class _Bridge(FetcherInterface):
 
 
 class _Updater(Updater):
+    offline = False  # read the kept state only: no metadata is fetched
+
     def _persist_file(self, filename: str, data: bytes) -> None:
+        path = Path(filename)
+        try:
+            if path.read_bytes() == data:  # the pinned root, written again on every start
+                return
+        except OSError:
+            pass
         # The trusted state must survive a crash as the plugins folder does.
-        write_atomic(Path(filename), data, durable=True)
+        write_atomic(path, data, durable=True)
+
+    def _download_metadata(self, rolename: str, length: int, version: int | None = None) -> bytes:
+        if not self.offline:
+            return super()._download_metadata(rolename, length, version)
+        if rolename == Root.type:  # what python-tuf takes as "no newer root"
+            raise tuf_errors.DownloadHTTPError("offline: no newer root looked for", 404)
+        raise tuf_errors.DownloadError(f"{rolename}.json: not kept by an earlier run")
+
+    def _load_timestamp(self) -> None:
+        if not self.offline:
+            super()._load_timestamp()
+            return
+        self._trusted_set.update_timestamp(self._load_local_metadata(Timestamp.type))
+
+    def judge_expiry_at(self, when: datetime.datetime) -> None:
+        """Judge expiry at `when` rather than now (offline: the last online run's time)."""
+        # python-tuf keeps its clock in the trusted set (tuf>=7,<8 is pinned).
+        self._trusted_set.reference_time = when
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -234,6 +268,7 @@ class TufClient:
     state: Path  # trust_dir(...): the pin and python-tuf's metadata
     bootstrap: bytes  # the pinned root
     cache: Path | None = None  # where fetched targets are kept by sha256
+    offline: bool = False  # use the state kept by the last online run; fetch no metadata
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -248,6 +283,7 @@ class TufClient:
                 bootstrap=self.bootstrap,
             )
         )
+        self._updater.offline = self.offline
         self._refreshed = False
 
     @property
@@ -256,41 +292,92 @@ class TufClient:
         return self.fetcher.location
 
     def refresh(self) -> None:
-        """Bring the trusted metadata up to date (once per client)."""
+        """Bring the trusted metadata up to date (once per client; offline: load it)."""
         with self._lock:
-            if not self._refreshed:
+            if self._refreshed:
+                return
+            if self.offline:
+                self._updater.judge_expiry_at(self._last_refresh())
                 self._guard(self._updater.refresh)
-                self._refreshed = True
+            else:
+                started = time.time()
+                self._guard(self._updater.refresh)
+                self._record_refresh(started)
+            self._refreshed = True
 
-    def target_info(self, path: str) -> TargetInfo:
-        """Return what the registry signed for `path`; refuse a file it did not sign."""
+    def _last_refresh(self) -> datetime.datetime:
+        """Return when an online run last brought the state up to date."""
+        path = self.state / REFRESHED_FILE
+        try:
+            when = float(json.loads(path.read_bytes())["at"])
+            return datetime.datetime.fromtimestamp(when, tz=datetime.UTC)
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
+            raise FetchError(
+                f"{self.location}: no signed metadata of this registry kept in {self.state} "
+                f"(run once without --offline first)"
+            ) from None
+
+    def _record_refresh(self, when: float) -> None:
+        try:
+            write_atomic(self.state / REFRESHED_FILE, json.dumps({"at": when}).encode("utf-8"))
+        except OSError as e:
+            log.warning("cannot record the refresh time in %s: %s", self.state, e)
+
+    def find_target(self, path: str) -> TargetInfo | None:
+        """Return what the registry signed for `path`, or None when it signed no such file."""
         self.refresh()
         with self._lock:
             found = self._guard(lambda: self._updater.get_targetinfo(path))
         if found is None:
-            raise TufRefusedError(
-                f"{self.fetcher.url_of(path)}: not signed by the registry (no such TUF "
-                f"target); refusing to use it"
-            )
+            return None
         sha256 = found.hashes.get("sha256", "")
         if not _SHA256.fullmatch(sha256):
             raise TufRefusedError(f"{path}: the registry signed no sha256 for it")
         return TargetInfo(path, sha256, found.length, layout.consistent_path(path, sha256))
 
-    def verified_target(self, path: str) -> bytes:
-        """Return a target's bytes, checked against its signed length and sha256."""
-        info = self.target_info(path)
+    def target_info(self, path: str) -> TargetInfo:
+        """Return what the registry signed for `path`; refuse a file it did not sign."""
+        found = self.find_target(path)
+        if found is None:
+            raise TufRefusedError(
+                f"{self.fetcher.url_of(path)}: not signed by the registry (no such TUF "
+                f"target); refusing to use it"
+            )
+        return found
+
+    def verified_target(
+        self, path: str | TargetInfo, cancel: threading.Event | None = None
+    ) -> bytes:
+        """Return a target's bytes, checked against its signed length and sha256.
+
+        A target already fetched (by any earlier run) comes from the cache, by its hash.
+        """
+        info = path if isinstance(path, TargetInfo) else self.target_info(path)
         cached = self._cached(info)
         if cached is not None:
             return cached
         buffer = io.BytesIO()
-        self.download_target(info, buffer)
+        self.download_target(info, buffer, cancel=cancel)
         data = buffer.getvalue()
         self._keep(info, data)
         return data
 
+    def forget(self, info: TargetInfo) -> None:
+        """Drop a target's cached bytes (they verified, but what they say was refused)."""
+        blob = self._blob(info)
+        if blob is not None:
+            try:
+                blob.unlink(missing_ok=True)
+            except OSError as e:
+                log.warning("cannot remove %s from the cache: %s", blob, e)
+
     def download_target(
-        self, info: TargetInfo, sink: Sink, progress: Progress | None = None
+        self,
+        info: TargetInfo,
+        sink: Sink,
+        progress: Progress | None = None,
+        *,
+        cancel: threading.Event | None = None,
     ) -> None:
         """Stream a target into `sink`, refusing more bytes than signed or another sha256.
 
@@ -298,7 +385,9 @@ class TufClient:
         """
         writer = HashingWriter(sink)  # type: ignore[arg-type]
         try:
-            self.fetcher.download(info.url, writer, max_size=info.size, progress=progress)
+            self.fetcher.download(
+                info.url, writer, max_size=info.size, progress=progress, cancel=cancel
+            )
         except TooLargeError:
             raise TufRefusedError(
                 f"{self.fetcher.url_of(info.url)}: longer than the registry signed "
@@ -341,13 +430,21 @@ class TufClient:
         """Run a python-tuf call; turn its errors into ours, with what a person can act on."""
         try:
             return call()
-        except (tuf_errors.RepositoryError, tuf_errors.DownloadError) as e:
+        except (tuf_errors.DownloadError, OSError) as e:
+            if self.offline and not isinstance(e, tuf_errors.DownloadHTTPError):
+                raise FetchError(
+                    f"{self.location}: the registry's signed metadata is not all kept in "
+                    f"{self.state} ({e}); run once without --offline first"
+                ) from None
+            if isinstance(e, OSError):
+                raise PlugindexError(
+                    f"{self.state}: cannot keep the registry's trusted metadata ({e.strerror})"
+                ) from None
             self.fetcher.discard(layout.TIMESTAMP)  # never reuse a copy that failed
             raise self._explain(e) from None
-        except OSError as e:
-            raise PlugindexError(
-                f"{self.state}: cannot keep the registry's trusted metadata ({e.strerror})"
-            ) from None
+        except tuf_errors.RepositoryError as e:
+            self.fetcher.discard(layout.TIMESTAMP)  # never reuse a copy that failed
+            raise self._explain(e) from None
 
     def _explain(self, error: Exception) -> PlugindexError:
         where = self.location
@@ -365,8 +462,8 @@ class TufClient:
             return TufRefusedError(
                 f"{where}: a metadata file is longer than allowed ({text}); refused"
             )
-        if isinstance(error, tuf_errors.DownloadError):
-            return FetchError(f"{where}: cannot fetch the signed metadata ({text})")
+        if isinstance(error, tuf_errors.DownloadError):  # our fetcher's message: URL and cause
+            return FetchError(text)
         if isinstance(error, tuf_errors.ExpiredMetadataError):
             return TufRefusedError(f"{where}: {self._expired(text)}")
         if isinstance(error, tuf_errors.BadVersionNumberError):
@@ -407,8 +504,18 @@ class TufClient:
         )
 
 
+def targets_cache(cache_dir: Path | None) -> Path | None:
+    """Return where verified targets are kept by sha256 (shared by every registry)."""
+    return cache_dir / "tuf-targets" if cache_dir else None
+
+
 def open_client(
-    fetcher: Fetcher, data_dir: Path, name: str, cache_dir: Path | None = None
+    fetcher: Fetcher,
+    data_dir: Path,
+    name: str,
+    cache_dir: Path | None = None,
+    *,
+    offline: bool = False,
 ) -> TufClient:
     """Return the TUF client of a registry added with `registry add` (or pinned before)."""
     folder = trust_dir(data_dir, name)
@@ -418,18 +525,29 @@ def open_client(
             f"{fetcher.location}: no trusted root for this registry (add it with "
             f"`plugindex registry add NAME URL --root FILE_OR_SHA256`, or pass --root)"
         )
-    return TufClient(fetcher, folder, found[1], cache_dir / "tuf-targets" if cache_dir else None)
+    return TufClient(fetcher, folder, found[1], targets_cache(cache_dir), offline)
+
+
+def pin_registry(fetcher: Fetcher, data_dir: Path, name: str, root_spec: str) -> Path:
+    """Pin a registry's root (a file or a sha256) under `name`; return its trust folder.
+
+    A pin equal to the one kept changes nothing, so the state it verified stays.
+    """
+    folder = trust_dir(data_dir, name)
+    root = resolve_root(root_spec, fetcher)
+    existing = pinned_root(folder) if (folder / TRUST_FILE).exists() else None
+    if existing is None or existing[1] != root:
+        pin_root(folder, fetcher.location, root)
+    return folder
 
 
 def trust_registry(
     fetcher: Fetcher, data_dir: Path, name: str, root_spec: str, cache_dir: Path | None = None
 ) -> TufClient:
     """Pin a registry's root (a file or a sha256) and return its client, refreshed."""
-    folder = trust_dir(data_dir, name)
-    root = resolve_root(root_spec, fetcher)
-    existing = pinned_root(folder) if (folder / TRUST_FILE).exists() else None
-    if existing is None or existing[1] != root:
-        pin_root(folder, fetcher.location, root)
-    client = TufClient(fetcher, folder, root, cache_dir / "tuf-targets" if cache_dir else None)
+    folder = pin_registry(fetcher, data_dir, name, root_spec)
+    found = pinned_root(folder)
+    assert found is not None  # just pinned
+    client = TufClient(fetcher, folder, found[1], targets_cache(cache_dir))
     client.refresh()
     return client

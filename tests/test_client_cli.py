@@ -198,3 +198,47 @@ def test_completion_without_a_reachable_registry_completes_nothing(served: Serve
     started = time.monotonic()
     assert _complete(served, "plugindex install auth") == []
     assert time.monotonic() - started < 10
+
+
+# --- progress on a terminal -----------------------------------------------------------------
+
+
+def _in_a_terminal(served: Served, *args: str) -> tuple[int, str]:
+    """Run plugindex with a pseudo-terminal as stdout and stderr; return its code and output."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*PLUGINDEX, *args],
+        env=served.env(),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    output = b""
+    try:
+        while chunk := os.read(controller, 4096):
+            output += chunk
+    except OSError:  # the terminal closed with the process (EIO)
+        pass
+    finally:
+        os.close(controller)
+    return process.wait(timeout=60), output.decode("utf-8", "replace")
+
+
+def test_a_transfer_over_a_second_shows_progress_on_a_terminal(served: Served) -> None:
+    """Slow: a progress line (percent, bytes, rate) on the terminal. Quick: none at all."""
+    document = json.loads((served.out / layout.index_path("template-crypto")).read_bytes())
+    download = next(v for v in document["versions"] if v["version"] == "1.1.1")["artifact"]
+    body = (served.out / download["download"]).read_bytes()
+    served.recorder.faults["/" + download["download"]] = [dripping(body, 2.0 / len(body))]
+    code, output = _in_a_terminal(served, "install", "template-crypto")
+    assert code == 0, output
+    assert "\rdownloading 100% " in output
+    assert f" of {len(body)} B, " in output
+    assert output.rstrip().endswith("installed template-crypto 1.1.1")
+    code, quick = _in_a_terminal(served, "install", "auth-basic")
+    assert code == 0, quick
+    assert "downloading" not in quick

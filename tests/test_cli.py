@@ -33,8 +33,19 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_closed_pipe_stops_the_command_quietly(demo_build: Path, tmp_path: Path) -> None:
     """`plugindex info NAME | head -0`: no internal error, no traceback, SIGPIPE's status."""
     env = {**os.environ, "PLUGINDEX_CACHE_DIR": str(tmp_path / "cache")}
+    env |= {"PLUGINDEX_DATA_DIR": str(tmp_path / "data")}  # the demo root, pinned there
+    root = str(REPO / "registry-index" / "tuf" / "1.root.json")
     process = subprocess.Popen(
-        [*PLUGINDEX, "info", "auth-jwt", "--registry", str(demo_build), "--offline"],
+        [
+            *PLUGINDEX,
+            "info",
+            "auth-jwt",
+            "--registry",
+            str(demo_build),
+            "--offline",
+            "--root",
+            root,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

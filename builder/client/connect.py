@@ -25,7 +25,7 @@ from builder.client.tuf_updater import (
     targets_cache,
     trust_dir,
 )
-from builder.common.fetch import READ_TIMEOUT, Fetcher, open_registry
+from builder.common.fetch import READ_TIMEOUT, Fetcher, HttpFetcher, open_registry
 from builder.format.names import name_problem
 
 INSECURE = (
@@ -102,5 +102,7 @@ def connect(where: Where, opener: Callable[[str], Fetcher] | None = None) -> Sou
             f"FILE_OR_SHA256, $PLUGINDEX_ROOT, or a registry added with `plugindex registry "
             f"add NAME URL --root FILE_OR_SHA256`; --insecure-no-tuf reads it unverified)"
         )
-    client = TufClient(raw, folder, found[1], targets_cache(where.cache_dir), where.offline)
+    # --offline means no network: a registry in a folder is read as usual.
+    offline = where.offline and isinstance(raw, HttpFetcher)
+    client = TufClient(raw, folder, found[1], targets_cache(where.cache_dir), offline)
     return Source(SignedFetcher(client), key)

@@ -293,3 +293,45 @@ def test_a_bad_registry_name_in_config_toml_names_the_file(tmp_path: Path) -> No
         PlugindexError, match=r"config\.toml: registries: Value error|not a registry name"
     ):
         read_config(config)
+
+
+# --- the README's first command, then an install ----------------------------------------------
+
+
+def test_the_demo_registry_installs_through_the_root_that_ships_with_the_repository(
+    tmp_path: Path,
+) -> None:
+    """build registry-index, publish to a folder, serve it, `install --root registry-index/…`.
+
+    The timestamp is re-signed after publishing (`registry refresh-timestamp`, with the
+    demo's online keys): a build takes its time from the last commit, and a timestamp
+    expires a day after it.
+    """
+    import os
+    import subprocess
+
+    from tests.conftest import PLUGINDEX, ROOT
+
+    env = {**os.environ, **User(tmp_path / "home").env(PLUGINDEX_ROOT="")}
+    build_dir, site = tmp_path / "_build", tmp_path / "_site"
+    for args in (
+        ["build", "registry-index", "--out", str(build_dir)],
+        ["publish", str(build_dir), str(site)],
+        ["registry", "refresh-timestamp", str(site), "--index", "registry-index"],
+    ):
+        done = subprocess.run(
+            [*PLUGINDEX, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, (args, done.stderr)
+    with serve_recorded(site) as (url, _):
+        done = subprocess.run(
+            [*PLUGINDEX, "install", "auth-jwt", "--root", "registry-index/tuf/1.root.json"],
+            cwd=ROOT,
+            env={**env, "PLUGINDEX_REGISTRY": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "installed auth-jwt 1.2.0\ninstalled template-crypto 1.1.1\n"

@@ -3,14 +3,19 @@
     python benchmarks/bench_client.py                      # 10000 plugins x 10 versions
     python benchmarks/bench_client.py --plugins 500        # a quick run
 
-Steps: generate and build the synthetic index (kept in benchmarks/.data/), pick a
-plugin whose runtime dependency closure holds 5 other plugins, give the six versions
-the resolver picks real artifacts (small archives; their version files re-signed with
-the generator's owner keys, then an incremental rebuild), serve the build on
+Steps: generate the synthetic index (kept in benchmarks/.data/) and give it TUF roles
+(`registry init`, keys kept next to it), build it signed, pick a plugin whose runtime
+dependency closure holds 5 other plugins, give the six versions the resolver picks
+real artifacts (small archives in the output, their version files re-signed with the
+generator's owner keys, then an incremental signed rebuild), serve the build on
 127.0.0.1 with a server that counts requests, then run `plugindex install` as a
-subprocess: cold (empty cache and plugins folder), warm into a fresh plugins folder
-(same cache), and warm again into the same folder. The minimum for a cold install of
-six plugins is 1 + 6 document requests plus 6 artifact downloads.
+subprocess: cold (empty cache, TUF state and plugins folder), warm into a fresh
+plugins folder (same cache and state), and warm again into the same folder; through
+TUF (`--root`), then the same three with `--insecure-no-tuf` for comparison.
+
+Unsigned, a cold install of six plugins needs 1 + 6 documents and 6 artifacts (13
+requests) and a warm run revalidates the 7 documents. Through TUF the target is cold
+<= 13 + 3 + the distinct bins touched, warm <= 2 (a 304 on the timestamp answers all).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import os
 import re
 import subprocess
 import sys
@@ -43,6 +49,9 @@ from builder.client.resolve import Options, ResolutionError, Root
 from builder.common.fetch import LocalFetcher
 from builder.index.build import build
 from builder.publish.serve import BuildRequestHandler
+from builder.tuf.admin import init_registry
+from builder.tuf.keys import ONLINE
+from builder.tuf.stage import TufStage
 
 HERE = Path(__file__).resolve().parent
 CLOSURE = 6  # the plugin and five dependencies
@@ -120,10 +129,25 @@ def give_real_artifacts(index: Path, closure: dict[str, str]) -> dict[str, tuple
     return artifacts
 
 
+def signed_build(index: Path, out: Path, keys: Path) -> None:
+    """Build `index` into `out` with its TUF metadata, signed now with the keys in `keys`."""
+    environ = {
+        "SOURCE_DATE_EPOCH": str(int(time.time()) - 60),
+        **{f"PLUGINDEX_TUF_{r.upper()}_SIGNER": f"file:{keys / f'{r}.pem'}" for r in ONLINE},
+    }
+    build(index, out, fetch=False, environ=environ, stages=[TufStage(environ=environ)])
+
+
 def run_install(
-    url: str, target: str, plugins: Path, cache: Path, hits: list[tuple[str, int, bool]]
+    url: str,
+    target: str,
+    home: Path,
+    plugins: Path,
+    *,
+    trust: list[str],
+    hits: list[tuple[str, int, bool]],
 ) -> tuple[float, list[tuple[str, int, bool]]]:
-    """Run one `plugindex install` and return its wall time and requests."""
+    """Run one `plugindex install` (cache and TUF state in `home`); return its time and requests."""
     hits.clear()
     started = time.perf_counter()
     done = subprocess.run(
@@ -136,8 +160,10 @@ def run_install(
             "--plugins-dir",
             str(plugins),
             "--cache-dir",
-            str(cache),
+            str(home / "cache"),
+            *trust,
         ],
+        env={**os.environ, "PLUGINDEX_DATA_DIR": str(home / "data")},
         capture_output=True,
         text=True,
         check=False,
@@ -148,20 +174,46 @@ def run_install(
     return elapsed, list(hits)
 
 
-def describe(label: str, elapsed: float, hits: list[tuple[str, int, bool]]) -> None:
-    """Print one run's figures."""
+def kind_of(path: str) -> str:
+    """Return what a requested path is: a metadata role, config, index or artifact."""
+    if path.startswith("/metadata/"):
+        role = path.rsplit("/", 1)[1].removesuffix(".json").rpartition(".")[2]
+        return "bin" if role.startswith("bins-") else role
+    if path.endswith("config.json"):
+        return "config"
+    return "index" if path.startswith("/index/") else "artifact"
+
+
+def describe(label: str, elapsed: float, hits: list[tuple[str, int, bool]]) -> int:
+    """Print one run's figures; return the distinct bins it fetched."""
     kinds: Counter[str] = Counter()
     for path, code, conditional in hits:
-        kind = (
-            "config"
-            if path == "/config.json"
-            else "index"
-            if path.startswith("/index/")
-            else "artifact"
-        )
-        kinds[f"{kind} {code}{' conditional' if conditional else ''}"] += 1
+        kinds[f"{kind_of(path)} {code}{' conditional' if conditional else ''}"] += 1
     detail = ", ".join(f"{count} {key}" for key, count in sorted(kinds.items()))
-    print(f"{label:<34} {len(hits):>3} requests in {elapsed:6.2f} s  ({detail})")
+    print(f"{label:<42} {len(hits):>3} requests in {elapsed:6.2f} s  ({detail})")
+    return len({path for path, _, _ in hits if kind_of(path) == "bin"})
+
+
+def run_modes(url: str, target: str, root: Path, hits: list[tuple[str, int, bool]]) -> None:
+    """Run cold, warm and warm-installed installs through TUF, then without; print each."""
+    unsigned = 1 + CLOSURE + CLOSURE
+    modes = {"TUF": ["--root", str(root)], "--insecure-no-tuf": ["--insecure-no-tuf"]}
+    for mode, trust in modes.items():
+        with tempfile.TemporaryDirectory() as temp:
+            home, first = Path(temp), Path(temp) / "plugins"
+            elapsed, cold = run_install(url, target, home, first, trust=trust, hits=hits)
+            bins = describe(f"{mode}: cold", elapsed, cold)
+            second = run_install(url, target, home, home / "p2", trust=trust, hits=hits)
+            describe(f"{mode}: warm cache, fresh plugins folder", *second)
+            third = run_install(url, target, home, first, trust=trust, hits=hits)
+            describe(f"{mode}: warm, already installed", *third)
+        if mode == "TUF":
+            goal = unsigned + 3 + bins
+            print(
+                f"  target: cold <= {unsigned} + 3 + {bins} bins = {goal} (got {len(cold)}); "
+                f"warm <= 2 (got {len(second[1])} and {len(third[1])})"
+            )
+    print(f"unsigned minimum for a cold install: {1 + CLOSURE} documents + {CLOSURE} artifacts")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,24 +225,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=HERE / ".data")
     args = parser.parse_args(argv)
     root = args.data / f"client-{args.plugins}x{args.versions}-seed{args.seed}"
-    index, out = root / "index", root / "out"
+    index, out, keys = root / "index", root / "out", root / "tuf-keys"
     if not (index / "registry.yaml").exists():
         started = time.perf_counter()
         generate(index, args.plugins, args.versions, args.seed)
         print(
             f"generated {args.plugins} x {args.versions} in {time.perf_counter() - started:.1f} s"
         )
+    if not (index / "tuf").is_dir():
+        bins = init_registry(index, keys).bins
+        print(f"registry init: root 1 and keys in {keys}, {bins} bins")
     started = time.perf_counter()
-    build(index, out, fetch=False)
-    print(f"built in {time.perf_counter() - started:.1f} s")
+    signed_build(index, out, keys)
+    print(f"built (signed) in {time.perf_counter() - started:.1f} s")
     target, closure = find_target(out, plugin_names(index))
     print(f"target: {target}, closure: {', '.join(f'{n} {v}' for n, v in sorted(closure.items()))}")
     artifacts = give_real_artifacts(index, closure)
-    build(index, out, fetch=False)
-    for sha256, (filename, data) in artifacts.items():
+    for sha256, (filename, data) in artifacts.items():  # in place first: the build signs them
         folder = out / "artifacts" / sha256
         folder.mkdir(parents=True, exist_ok=True)
         (folder / filename).write_bytes(data)
+    signed_build(index, out, keys)
 
     hits: list[tuple[str, int, bool]] = []
     handler = type("Handler", (CountingHandler,), {"hits": hits})
@@ -200,18 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/"
     try:
-        with tempfile.TemporaryDirectory() as temp:
-            cache = Path(temp) / "cache"
-            first = Path(temp) / "plugins"
-            size = f"{args.plugins} x {args.versions}"
-            print(f"\nplugindex install {target} ({CLOSURE} plugins), {size}")
-            describe("cold", *run_install(url, target, first, cache, hits))
-            describe(
-                "warm cache, fresh plugins folder",
-                *run_install(url, target, Path(temp) / "p2", cache, hits),
-            )
-            describe("warm, already installed", *run_install(url, target, first, cache, hits))
-            print(f"minimum for a cold install: {1 + CLOSURE} documents + {CLOSURE} artifacts")
+        print(f"\nplugindex install {target} ({CLOSURE} plugins), {args.plugins} x {args.versions}")
+        run_modes(url, target, index / "tuf" / "1.root.json", hits)
     finally:
         server.shutdown()
         server.server_close()

@@ -37,8 +37,13 @@ from tests.conftest import BUNDLED_INDEX
 settings.register_profile(
     "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
 )
+settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+# The suite draws the same examples every run, so it never fails by chance in CI;
+# HYPOTHESIS_PROFILE=explore draws new ones (run it when changing the code under test).
+FIXED = os.environ.get("HYPOTHESIS_PROFILE") != "explore"
 FUZZ = settings(
+    derandomize=FIXED,
     max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -150,7 +155,9 @@ def test_the_loader_answers_wrong_field_values_with_our_errors_only(
     _load(model, text.encode("utf-8"), rel)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    derandomize=FIXED, max_examples=12, deadline=None, suppress_health_check=list(HealthCheck)
+)
 @given(data=st.data())
 def test_the_build_never_exits_70_on_an_edited_version_file(
     tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
@@ -220,11 +227,10 @@ def zip_archives(draw: st.DrawFn) -> bytes:
 
 
 def _raised_inside_zipfile(error: BaseException) -> bool:
-    """Tell whether `error` is one of the two known zipfile escapes (see the xfail tests)."""
+    """Tell whether `error` is one of the known zipfile escapes (see the xfail tests)."""
     frames = traceback.extract_tb(error.__traceback__)
-    return isinstance(error, UnicodeDecodeError | IndexError) and frames[-1].filename.endswith(
-        "zipfile.py"
-    )
+    known = UnicodeDecodeError | IndexError | NotImplementedError
+    return isinstance(error, known) and frames[-1].filename.endswith("zipfile.py")
 
 
 def _unpack_checked(tmp: Path, data: bytes) -> None:
@@ -237,7 +243,7 @@ def _unpack_checked(tmp: Path, data: bytes) -> None:
     except UnsafeArchiveError as e:
         assert str(e).startswith("artifact: ")
         files = None
-    except (UnicodeDecodeError, IndexError) as e:
+    except (UnicodeDecodeError, IndexError, NotImplementedError) as e:
         # Known bugs, kept as strict xfail tests below; anything else still fails here.
         if not _raised_inside_zipfile(e):
             raise
@@ -325,6 +331,34 @@ def test_a_zip_name_flagged_utf8_that_is_not_is_a_damaged_archive(tmp_path: Path
 def test_a_zip_entry_with_an_empty_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a.zip").write_bytes(EMPTY_NAME)
     with pytest.raises(UnsafeArchiveError):
+        unpack(tmp_path / "a.zip", "a.zip", tmp_path / "out")
+
+
+def _unsupported_zip(*, version: bool) -> bytes:
+    """A one-file zip that needs zip version 16.9, or uses compression method 99."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("a")
+        info.external_attr = 0o100644 << 16
+        archive.writestr(info, b"x")
+    data = bytearray(buffer.getvalue())
+    central = data.find(b"PK\x01\x02")
+    if version:
+        data[central + 6] = 169  # version needed to extract: 16.9
+    else:
+        data[8] = data[central + 10] = 99  # compression method, in both headers
+    return bytes(data)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: builder/client/unpack.py unpack() does not catch NotImplementedError, which "
+    "zipfile raises for an unsupported zip version or compression method (exit 70)",
+)
+@pytest.mark.parametrize("version", [True, False], ids=["zip-version", "compression"])
+def test_an_unsupported_zip_is_a_damaged_archive(tmp_path: Path, version: bool) -> None:
+    (tmp_path / "a.zip").write_bytes(_unsupported_zip(version=version))
+    with pytest.raises(UnsafeArchiveError, match="damaged archive"):
         unpack(tmp_path / "a.zip", "a.zip", tmp_path / "out")
 
 

@@ -41,8 +41,14 @@ from builder.trust.statements import canonical_json
 settings.register_profile(
     "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
 )
+settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The suite draws the same examples every run, so it never fails by chance in CI;
+# HYPOTHESIS_PROFILE=explore draws new ones (run it when changing the code under test).
+FIXED = os.environ.get("HYPOTHESIS_PROFILE") != "explore"
+FAST = settings(
+    derandomize=FIXED, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # --- requirements against a reference ----------------------------------------------------
 
@@ -235,7 +241,9 @@ def brute_force(
     return None
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    derandomize=FIXED, max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     universes(),
     st.lists(
@@ -259,7 +267,7 @@ def test_the_resolver_agrees_with_brute_force(
     assert set(chosen) <= needed
 
 
-@settings(max_examples=150, deadline=None)
+@settings(derandomize=FIXED, max_examples=150, deadline=None)
 @given(universes(), st.sampled_from(NAMES))
 def test_the_resolver_takes_the_newest_version_a_lone_root_allows(
     world: dict[str, list[Candidate]], name: str
@@ -326,7 +334,7 @@ YAML_ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(derandomize=FIXED, max_examples=400, deadline=None)
 @given(st.lists(YAML_ALPHABET, max_size=30).map("".join))
 def test_strict_yaml_raises_only_our_error(text: str) -> None:
     try:

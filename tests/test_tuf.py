@@ -30,7 +30,7 @@ from builder.client.tuf_updater import (
     trust_registry,
 )
 from builder.common import layout
-from builder.common.errors import BuildError
+from builder.common.errors import BuildError, FetchError
 from builder.common.fetch import HttpFetcher
 from builder.index.build import build
 from builder.publish.folder import LocalStorage
@@ -417,3 +417,61 @@ def test_a_build_without_a_source_time_is_left_unsigned(signed: Signed) -> None:
     """No git and no SOURCE_DATE_EPOCH: never the clock; the build carries no metadata."""
     build(signed.index, signed.out, environ={**signed.env}, stages=[TufStage(environ=signed.env)])
     assert not (signed.out / "metadata").exists()
+
+
+# --- offline: the state the last online run verified ----------------------------------------
+
+
+def test_offline_reads_the_kept_state_with_no_request(
+    signed: Signed, served: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    url, recorder = served
+    home = tmp_path / "home"
+    client_for(url, signed, home).verified_target(doc("alpha"))
+    recorder.hits.clear()
+    offline = open_client(
+        HttpFetcher(url, home / "cache", offline=True),
+        home / "data",
+        "test",
+        home / "cache",
+        offline=True,
+    )
+    assert json.loads(offline.verified_target(doc("alpha")))["name"] == "alpha"
+    assert recorder.hits == []
+    with pytest.raises(FetchError, match=r"run once without --offline first"):
+        offline.verified_target(doc("beta"))  # never fetched online: its bytes are not kept
+
+
+def test_offline_judges_expiry_at_the_last_online_run(tmp_path: Path) -> None:
+    """Metadata current when last fetched is used offline after it expires; online, refused."""
+    registry = make_registry(tmp_path, now=int(time.time()) - DAY + 3)  # expires in 3 s
+    home = tmp_path / "home"
+    with serve_recorded(registry.out) as (url, _):
+        client_for(url, registry, home).verified_target(doc("alpha"))
+        time.sleep(3.5)
+        with pytest.raises(TufRefusedError, match="timestamp metadata expired"):
+            reopen(url, home).refresh()
+        offline = open_client(
+            HttpFetcher(url, home / "cache", offline=True),
+            home / "data",
+            "test",
+            home / "cache",
+            offline=True,
+        )
+        assert json.loads(offline.verified_target(doc("alpha")))["name"] == "alpha"
+
+
+def test_offline_without_an_online_run_says_to_run_one(
+    signed: Signed, served: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    url, _ = served
+    home = tmp_path / "home"
+    (home / "root.json").parent.mkdir(parents=True)
+    from builder.client.tuf_updater import pin_registry
+
+    (home / "root.json").write_bytes(signed.root())
+    fetcher = HttpFetcher(url, home / "cache", offline=True)
+    pin_registry(fetcher, home / "data", "test", str(home / "root.json"))
+    offline = open_client(fetcher, home / "data", "test", home / "cache", offline=True)
+    with pytest.raises(FetchError, match=r"run once without --offline first"):
+        offline.refresh()

@@ -834,3 +834,41 @@ def test_an_installed_version_that_no_longer_fits_asks_for_its_document() -> Non
     with pytest.raises(NeedDocumentsError) as caught:
         resolve([Root("lib", "^2")], {}, locked={"lib": installed})
     assert caught.value.names == frozenset({"lib"})
+
+
+def test_a_conflict_with_exactly_the_shown_number_of_versions_lists_them_all() -> None:
+    world = {"lib": [Candidate.of("lib", f"1.{minor}.0") for minor in range(12)]}
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "^2")], world)
+    assert str(caught.value).endswith(
+        "available: " + ", ".join(f"1.{minor}.0" for minor in range(11, -1, -1))
+    )
+
+
+def test_a_conflict_notes_every_fact_about_a_version() -> None:
+    installed = Candidate.of("lib", "1.0.0", yanked="broken")
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "^2")], {"lib": [installed]}, locked={"lib": installed})
+    assert str(caught.value).endswith("available: 1.0.0 (yanked; installed)")
+
+
+def test_a_dependency_after_one_of_another_kind_is_still_followed() -> None:
+    world = {
+        "app": [
+            Candidate.of(
+                "app", "1.0.0", [Dependency("tool", "*", kind="dev"), Dependency("lib", "^1")]
+            )
+        ],
+        "lib": [Candidate.of("lib", "1.0.0")],
+    }
+    assert set(resolve([Root("app")], world).selected) == {"app", "lib"}
+
+
+def test_a_dependency_clashing_with_a_chosen_version_names_that_plugin() -> None:
+    world = {
+        "app": [Candidate.of("app", "1.0.0", [Dependency("lib", "^2")])],
+        "lib": [Candidate.of("lib", "1.0.0"), Candidate.of("lib", "2.0.0")],
+    }
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("lib", "=1.0.0"), Root("app")], world)
+    assert str(caught.value).startswith("cannot resolve lib: no version satisfies every")

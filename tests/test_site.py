@@ -20,6 +20,7 @@ from builder.index.analyse import analyse
 from builder.index.build import BuildResult, build
 from builder.site import context as site_context
 from builder.site import stage as site_stage
+from builder.site import workers as site_workers
 from builder.site.context import plugin_context
 from builder.site.readme import EXTERNAL_REL, Readme, load_readme, render_markdown, shown
 from builder.site.stage import SiteStage
@@ -374,6 +375,53 @@ def test_a_noop_rebuild_renders_and_writes_nothing(tmp_path: Path, index: Path) 
     result, stage = build_with_site(index, out)
     assert stage.rendered == ()
     assert result.report.written == []
+
+
+def test_a_noop_rebuild_keeps_the_site_without_making_a_context(
+    tmp_path: Path, index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no plugin changed, the last build's pages are kept as they are, unread."""
+    out = tmp_path / "out"
+    build_with_site(index, out)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a no-op rebuild made a page context")
+
+    for name in ("row_of", "used_by", "listing_contexts", "plugin_context", "plugin_feed"):
+        monkeypatch.setattr(site_context, name, refuse)
+    result, stage = build_with_site(index, out)
+    assert stage.rendered == ()
+    assert result.report.written == []
+
+
+def test_a_plugin_read_again_with_the_same_document_keeps_its_page(
+    tmp_path: Path, index: Path
+) -> None:
+    """A comment added to plugin.yaml re-reads the plugin but renders nothing of it."""
+    out = tmp_path / "out"
+    build_with_site(index, out)
+    manifest = index / "plugins/auth-jwt/plugin.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
+    result, stage = build_with_site(index, out)
+    assert "auth-jwt" in result.reparsed
+    assert [p for p in stage.rendered if p.startswith("plugins/")] == []
+    assert result.report.written == []
+
+
+def test_a_worker_process_renders_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages shared with a worker process come out byte for byte as rendered in one."""
+    monkeypatch.setattr(site_workers, "JOBS_BEFORE_WORKER", 1)
+    monkeypatch.setattr(site_workers, "CHUNK", 1)  # both processes get some of the pages
+    serial, shared = tmp_path / "serial", tmp_path / "shared"
+    build(BUNDLED_INDEX, serial, environ=EPOCH, stages=[SiteStage(worker=False)])
+    stage = SiteStage()
+    build(BUNDLED_INDEX, shared, environ=EPOCH, stages=[stage])
+    assert 0 < stage.shared < len(stage.rendered)
+    assert site_files(shared) == site_files(serial)
+    state = ".plugindex/" + site_stage.STATE_FILE
+    assert (shared / state).read_bytes() == (serial / state).read_bytes()
 
 
 def _add_version(index: Path, name: str, version: str, dependencies: str = "") -> None:

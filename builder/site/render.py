@@ -20,11 +20,30 @@ CSP = (
 )
 
 
+class _Environment(jinja2.Environment):
+    """Jinja's environment, looking `a.b` up as a key first when `a` is a dict.
+
+    Every context is made of plain dicts; Jinja's own order (attribute first) raises
+    and catches an AttributeError for each of the ~500 lookups of a plugin page, a
+    quarter of its rendering time. Templates never reach a dict's methods by
+    attribute, so the pages come out the same.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Return `obj[attribute]` for a dict that has that key, else Jinja's lookup."""
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def make_environment(
     templates: Path, assets: Mapping[str, Asset], registry: RegistryConfig
 ) -> jinja2.Environment:
     """Return the environment every page and feed of one build is rendered with."""
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

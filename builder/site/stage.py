@@ -5,7 +5,11 @@ files and who uses it; for a listing, the rows it shows; for all, the templates,
 assets, site code and registry settings. The keys of the last build live in
 `.plugindex/site.json`; a page whose key is unchanged (and whose file the last build
 wrote) is kept without rendering, so a one-plugin change re-renders only its page,
-the pages that list it, the feeds and the plugins whose "used by" changed.
+the pages that list it, the feeds and the plugins whose "used by" changed. When no
+plugin changed at all (same settings, same documents), the last build's files are
+kept as they are, without making a single context. Plugin pages and feeds are
+rendered last, together, so a large build can share them with a worker process
+(`workers`).
 """
 
 from __future__ import annotations
@@ -18,22 +22,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
-
 from builder import FORMAT_VERSION, __version__
 from builder.common.files import write_atomic
 from builder.index.facts import PluginFacts
 from builder.index.output import Planned
 from builder.index.stages import BuildView
 from builder.site import context as ctx
-from builder.site.readme import Readme, load_readme
-from builder.site.render import make_environment, render
-from builder.site.resources import load_assets, resource_dir
+from builder.site.readme import load_readme
+from builder.site.resources import Asset, load_assets, resource_dir
+from builder.site.workers import (
+    Job,
+    PageJob,
+    PluginJob,
+    PluginPage,
+    Renderer,
+    Setup,
+    render_all,
+)
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "site.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (the protocol's limit)
 _CODE = Path(__file__).resolve().parent
 
@@ -65,13 +75,15 @@ def load_state(state_dir: Path) -> dict[str, Any]:
 class _Plan:
     """The files of one site build, kept or rendered, and the state they leave."""
 
-    def __init__(self, view: BuildView, old: Mapping[str, Any], env: jinja2.Environment) -> None:
+    def __init__(self, view: BuildView, old: Mapping[str, Any], renderer: Renderer) -> None:
         self.view = view
         self.old_pages: Mapping[str, list[str]] = old.get("pages", {})
-        self.env = env
+        self.renderer = renderer
         self.files: dict[str, Planned] = {}
         self.pages: dict[str, list[str]] = {}
         self.rendered: list[str] = []
+        self.jobs: list[Job] = []  # pages to render together (see `workers`)
+        self.keys: list[str] = []  # the key of each job's page ("" for a plugin page)
 
     def keep(self, path: str, key: str) -> bool:
         """Keep the last build's file at `path` if its key is unchanged; say if it was."""
@@ -93,12 +105,41 @@ class _Plan:
         self.rendered.append(path)
 
     def page(self, path: str, key: str, template: str, **values: Any) -> None:
-        """Add a page (or feed) rendered from `template`, unless its key is unchanged."""
-        if self.keep(path, key):
-            return
-        root = values.pop("root", None) or ctx.root_of(path)
-        canonical = self.view.registry.base_url + ctx.url_of(path)
-        self.add(path, key, render(self.env, template, root=root, canonical=canonical, **values))
+        """Add a page (or feed) rendered from `template` now, unless its key is unchanged."""
+        if not self.keep(path, key):
+            self.add(path, key, self.renderer.page(path, template, **values))
+
+    def later(self, path: str, key: str, template: str, **values: Any) -> None:
+        """Add a page like `page`, rendered with the other jobs by `render_jobs`."""
+        if not self.keep(path, key):
+            self.jobs.append(PageJob(path, template, values))
+            self.keys.append(key)
+
+    def adopt(self, name: str, folder: str, info: dict[str, Any]) -> None:
+        """Publish a plugin's README files (copied from its folder in the index)."""
+        source = self.view.index / "plugins" / folder
+        for path, (sha256, size) in info["files"].items():
+            self.files[f"plugins/{name}/{path}"] = Planned(sha256, size, source / path)
+
+
+def _kept_as_is(
+    view: BuildView, old: Mapping[str, Any], assets: Mapping[str, Asset]
+) -> dict[str, Planned] | None:
+    """Return the last build's site files when every one is still in place, else None."""
+    files = {a.path: Planned(a.sha256, len(a.content), a.content) for a in assets.values()}
+    for path, record in old.get("pages", {}).items():
+        planned = view.unchanged(path)
+        if planned is None or planned.sha256 != record[1]:
+            return None
+        files[path] = planned
+    plugins: Mapping[str, Any] = old.get("plugins", {})
+    if plugins.keys() != view.facts.keys():
+        return None
+    for name, info in plugins.items():
+        source = view.index / "plugins" / view.facts[name].folder
+        for path, (sha256, size) in info["files"].items():
+            files[f"plugins/{name}/{path}"] = Planned(sha256, size, source / path)
+    return files
 
 
 class SiteStage:
@@ -106,16 +147,18 @@ class SiteStage:
 
     name = "site"
 
-    def __init__(self) -> None:
+    def __init__(self, *, worker: bool = True) -> None:
+        self.worker = worker  # share a large render with a worker process (see `workers`)
         self._state: dict[str, Any] | None = None
+        self._state_changed = False
         self.rendered: tuple[str, ...] = ()  # files the last plan rendered (not kept)
+        self.shared = 0  # of those, rendered by a worker process
 
     def plan(self, view: BuildView) -> dict[str, Planned]:
         """Return every file of the site, rendering only what changed."""
         templates, site = resource_dir("templates"), resource_dir("site")
         assets = load_assets(site)
         registry = view.registry
-        env = make_environment(templates, assets, registry)
         global_key = _digest(
             __version__,
             FORMAT_VERSION,
@@ -124,28 +167,38 @@ class SiteStage:
             _tree_digest(templates, "*"),
             _tree_digest(_CODE, "*.py"),
             sorted((a.name, a.sha256) for a in assets.values()),
+            (SITEMAP_LIMIT, ctx.PER_PAGE, ctx.HOME_ROWS, ctx.FEED_ENTRIES),
+            (ctx.RELEASE_ENTRIES, ctx.USED_BY_SHOWN),
+        )
+        # Every page is a function of the settings above and the plugins' documents.
+        inputs = _digest(
+            global_key, [(name, f.folder, f.doc_sha256) for name, f in sorted(view.facts.items())]
         )
         old = load_state(view.state_dir)
-        plan = _Plan(view, old, env)
+        if not view.changed_documents and old.get("inputs") == inputs:
+            kept = _kept_as_is(view, old, assets)
+            if kept is not None:
+                self._state, self._state_changed = old, False
+                self.rendered, self.shared = (), 0
+                log.info("site: %d files, none changed", len(kept))
+                return kept
+        renderer = Renderer(Setup(templates, assets, registry))
+        plan = _Plan(view, old, renderer)
         for asset in assets.values():
             plan.files[asset.path] = Planned(asset.sha256, len(asset.content), asset.content)
 
         facts = view.facts
         rows = {name: ctx.row_of(p) for name, p in facts.items()}
         users = ctx.used_by(facts)
-        plugins = self._plan_plugins(view, plan, old.get("plugins", {}), users, global_key)
-        licences = {name: info["licence"] for name, info in plugins.items()}
-
+        plugins, pending = self._plan_plugins(view, plan, old.get("plugins", {}), users, global_key)
         home = ctx.home_context(registry, rows, facts)
-        plan.page("index.html", _digest(global_key, home), "home.html", page=home)
+        plan.later("index.html", _digest(global_key, home), "home.html", page=home)
         for path, (template, context) in ctx.listing_contexts(registry, rows, facts).items():
-            plan.page(path, _digest(global_key, template, context), template, page=context)
-        stats = ctx.stats_context(registry, facts, licences)
-        plan.page("stats/index.html", _digest(global_key, stats), "stats.html", page=stats)
+            plan.later(path, _digest(global_key, template, context), template, page=context)
         search = ctx.search_context(registry, rows, facts)
-        plan.page("search/index.html", _digest(global_key, search), "search.html", page=search)
+        plan.later("search/index.html", _digest(global_key, search), "search.html", page=search)
         # The 404 page is served at any depth: its links start from the site's own path.
-        plan.page(
+        plan.later(
             "404.html",
             _digest(global_key, "404"),
             "404.html",
@@ -153,9 +206,20 @@ class SiteStage:
             page={},
         )
         for path, feed in ctx.global_feeds(registry, facts, rows).items():
-            plan.page(path, _digest(global_key, feed), "feed.xml", feed=feed)
+            plan.later(path, _digest(global_key, feed), "feed.xml", feed=feed)
+        self._render_jobs(plan, plugins, pending, global_key)
+        # The stats count licences, which a plugin's document gives once it is read.
+        licences = {name: info["licence"] for name, info in plugins.items()}
+        stats = ctx.stats_context(registry, facts, licences)
+        plan.page("stats/index.html", _digest(global_key, stats), "stats.html", page=stats)
         self._plan_crawlers(plan, global_key)
-        self._state = {"version": STATE_VERSION, "pages": plan.pages, "plugins": plugins}
+        self._state = {
+            "version": STATE_VERSION,
+            "inputs": inputs,
+            "pages": plan.pages,
+            "plugins": plugins,
+        }
+        self._state_changed = True
         self.rendered = tuple(plan.rendered)
         log.info("site: %d files, %d rendered", len(plan.files), len(plan.rendered))
         return plan.files
@@ -167,60 +231,101 @@ class SiteStage:
         known: Mapping[str, Any],
         users: Mapping[str, tuple[str, ...]],
         global_key: str,
-    ) -> dict[str, Any]:
-        """Plan every plugin's page, feed and README files; return their new state."""
+    ) -> tuple[dict[str, Any], dict[str, tuple[PluginFacts, tuple[str, ...]]]]:
+        """Plan every plugin's page, feed and README files.
+
+        Return the state of the plugins known now, and the plugin pages left to
+        render (by path), whose state comes with them.
+        """
         plugins: dict[str, Any] = {}
+        pending: dict[str, tuple[PluginFacts, tuple[str, ...]]] = {}
         for name, facts in sorted(view.facts.items()):
             info = known.get(name)
-            document: dict[str, Any] | None = None
-            readme: Readme | None = None
-            folder = view.index / "plugins" / facts.folder
-            if (
-                name in view.changed_documents
-                or not isinstance(info, dict)
-                or info.get("doc") != facts.doc_sha256
-            ):
-                document = json.loads(view.document(name))
-                readme, files = load_readme(folder, document.get("readme"))
-                info = {
-                    "doc": facts.doc_sha256,
-                    "licence": document["license"],
-                    "readme": document.get("readme"),
-                    "files": {path: list(entry) for path, entry in files.items()},
-                }
-            plugins[name] = info
-            for path, (sha256, size) in info["files"].items():
-                plan.files[f"plugins/{name}/{path}"] = Planned(sha256, size, folder / path)
             used = users.get(name, ())
-            key = _digest(global_key, facts.doc_sha256, info["files"], used)
             path = ctx.plugin_path(name)
-            if not plan.keep(path, key):
-                if document is None:
-                    document = json.loads(view.document(name))
-                if readme is None:
-                    readme, _ = load_readme(folder, document.get("readme"))
-                page = ctx.plugin_context(
-                    document, readme, info["readme"] if info["files"] else None, used, view.registry
-                )
-                plan.page(path, key, "plugin.html", page=page)
+            same = isinstance(info, dict) and info.get("doc") == facts.doc_sha256
+            if same and name in view.changed_documents and path in plan.old_pages:
+                # Parsed again, the same document: only a README change re-renders it.
+                self._plan_reparsed(view, plan, plugins, facts, used, global_key)
+            elif same and name not in view.changed_documents:
+                assert isinstance(info, dict)
+                plugins[name] = info
+                plan.adopt(name, facts.folder, info)
+                if not plan.keep(path, _digest(global_key, facts.doc_sha256, info["files"], used)):
+                    pending[path] = (facts, used)
+            else:
+                pending[path] = (facts, used)
+            if path in pending:
+                folder = str(view.index / "plugins" / facts.folder)
+                plan.jobs.append(PluginJob(path, view.document(name), folder, used))
+                plan.keys.append("")
             if len(used) > ctx.USED_BY_SHOWN:
                 users_page = ctx.used_by_context(name, used)
-                plan.page(
+                plan.later(
                     ctx.used_by_path(name),
                     _digest(global_key, users_page),
                     "used_by.html",
                     page=users_page,
                 )
-            self._plan_feed(plan, view, facts, global_key)
-        return plugins
+            feed_key = _digest(global_key, "feed", facts.doc_sha256)
+            if not plan.keep(ctx.plugin_feed_path(name), feed_key):
+                feed = ctx.plugin_feed(view.registry.base_url, facts)
+                plan.later(ctx.plugin_feed_path(name), feed_key, "feed.xml", feed=feed)
+        return plugins, pending
 
     @staticmethod
-    def _plan_feed(plan: _Plan, view: BuildView, facts: PluginFacts, global_key: str) -> None:
-        path = ctx.plugin_feed_path(facts.name)
-        key = _digest(global_key, "feed", facts.doc_sha256)
+    def _plan_reparsed(  # noqa: PLR0917 - the plan's own state, as `_plan_plugins` holds it
+        view: BuildView,
+        plan: _Plan,
+        plugins: dict[str, Any],
+        facts: PluginFacts,
+        used: tuple[str, ...],
+        global_key: str,
+    ) -> None:
+        """Plan the page of a plugin read again whose document is unchanged."""
+        document = json.loads(view.document(facts.name))
+        readme, files = load_readme(view.index / "plugins" / facts.folder, document.get("readme"))
+        info = {
+            "doc": facts.doc_sha256,
+            "licence": document["license"],
+            "readme": document.get("readme"),
+            "files": {path: list(entry) for path, entry in files.items()},
+        }
+        plugins[facts.name] = info
+        plan.adopt(facts.name, facts.folder, info)
+        path = ctx.plugin_path(facts.name)
+        key = _digest(global_key, facts.doc_sha256, info["files"], used)
         if not plan.keep(path, key):
-            feed = ctx.plugin_feed(view.registry.base_url, facts)
-            plan.page(path, key, "feed.xml", feed=feed)
+            raw = info["readme"] if info["files"] else None
+            page = ctx.plugin_context(document, readme, raw, used, view.registry)
+            plan.add(path, key, plan.renderer.page(path, "plugin.html", page=page))
+
+    def _render_jobs(
+        self,
+        plan: _Plan,
+        plugins: dict[str, Any],
+        pending: Mapping[str, tuple[PluginFacts, tuple[str, ...]]],
+        global_key: str,
+    ) -> None:
+        """Render the plan's jobs and add their pages (and the plugins' state)."""
+        results = render_all(plan.renderer, plan.jobs, worker=self.worker)
+        self.shared = plan.renderer.shared
+        for job, key, result in zip(plan.jobs, plan.keys, results, strict=True):
+            if isinstance(result, PluginPage):
+                facts, used = pending[job.path]
+                info = {
+                    "doc": facts.doc_sha256,
+                    "licence": result.licence,
+                    "readme": result.readme,
+                    "files": result.files,
+                }
+                plugins[facts.name] = info
+                plan.adopt(facts.name, facts.folder, info)
+                page_key = _digest(global_key, facts.doc_sha256, info["files"], used)
+                plan.add(job.path, page_key, result.content)
+            else:
+                plan.add(job.path, key, result)
+        plan.jobs, plan.keys = [], []
 
     @staticmethod
     def _plan_crawlers(plan: _Plan, global_key: str) -> None:
@@ -243,7 +348,7 @@ class SiteStage:
 
     def committed(self, view: BuildView) -> None:
         """Save the keys of the pages now in place, for the next build."""
-        if self._state is None:
+        if self._state is None or not self._state_changed:
             return
         data = json.dumps(self._state, sort_keys=True, separators=(",", ":")).encode("utf-8")
         target = view.state_dir / STATE_FILE

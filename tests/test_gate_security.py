@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.authoring.sign import sign_file
 from builder.cli.main import cli
 from builder.format.strict_yaml import parse
+from builder.trust.signing import key_id, public_key_text, sign_statement
 from tests.conftest import BUNDLED_INDEX, demo_key
 
 INDEX = "registry-index"
@@ -275,3 +277,108 @@ def test_signing_a_yank_written_after_the_release_signature(tmp_path: Path) -> N
     value = parse(path.read_text(encoding="utf-8"), str(path)).value
     assert set(value["yanked"]) == {"reason", "serial", "signature"}
     assert set(value["signature"]) == {"algorithm", "key_id", "value"}
+
+
+# --- messages of the ownership rules, in full --------------------------------------------
+
+STRANGER = Ed25519PrivateKey.from_private_bytes(b"\x07" * 32)
+
+
+def stderr_line(result: Result, rel: str) -> str:
+    """Return the one problem line the gate printed for `rel`."""
+    [line] = [text for text in result.stderr.splitlines() if text.startswith(rel)]
+    return line
+
+
+def _manifest_change(repo: Path, key: Ed25519PrivateKey | None) -> str:
+    rel = f"{JWT}/plugin.yaml"
+    edit(
+        repo,
+        rel,
+        lambda text: (
+            text.split("\nsignature:", 1)[0].replace("keywords: [jwt,", "keywords: [jwt, bearer,")
+            + "\nrevision: 2\n"
+        ),
+    )
+    if key is not None:
+        sign_file(repo / rel, key)
+    commit(repo)
+    return rel
+
+
+def test_a_pull_request_from_a_non_owner_names_the_owners(repo: Path) -> None:
+    rel = _manifest_change(repo, MARA)
+    result = gate("--author", "mallory", "--no-fetch")
+    assert stderr_line(result, rel).endswith(
+        "PX102 owners: the pull request's author 'mallory' is not an owner of auth-jwt "
+        "(owners: mara-okafor, jan-kowalski)"
+    )
+
+
+def test_an_unsigned_plugin_yaml_change_is_px104(repo: Path) -> None:
+    rel = _manifest_change(repo, None)
+    line = stderr_line(gate("--author", "mara-okafor", "--no-fetch"), rel)
+    assert line.endswith("PX104 signature: the change is not signed")
+
+
+def test_a_plugin_yaml_change_signed_by_a_stranger_names_its_key_id(repo: Path) -> None:
+    rel = _manifest_change(repo, STRANGER)
+    line = stderr_line(gate("--author", "mara-okafor", "--no-fetch"), rel)
+    assert line.endswith(
+        "PX101 signature: the change is signed with a key that is not an active key of an "
+        f"owner of auth-jwt in the base (key id {key_id(public_key_text(STRANGER))})"
+    )
+
+
+def _version_with_signature(repo: Path, block: str) -> str:
+    source = (repo / JWT / "versions/1.2.0.yaml").read_text(encoding="utf-8")
+    text = source.split("\nsignature:", 1)[0].replace("version: 1.2.0", "version: 1.3.0")
+    rel = f"{JWT}/versions/1.3.0.yaml"
+    (repo / rel).write_text(text + "\n" + block, encoding="utf-8")
+    commit(repo)
+    return rel
+
+
+def _signature_block(path: Path, *, nested: bool = False) -> str:
+    text = path.read_text(encoding="utf-8")
+    block = text[text.index("\n  signature:" if nested else "\nsignature:") + 1 :]
+    lines = block.splitlines()[:4]
+    return "\n".join(line[2:] if nested else line for line in lines) + "\n"
+
+
+def test_a_plugin_yaml_signature_copied_into_a_version_is_named(repo: Path) -> None:
+    sign_file(repo / JWT / "plugin.yaml", MARA)  # now plugin.yaml carries a signature
+    block = _signature_block(repo / JWT / "plugin.yaml")
+    rel = _version_with_signature(repo, block)
+    line = stderr_line(gate("--author", "mara-okafor", "--no-fetch"), rel)
+    assert line.endswith(
+        "PX103 signature: the release signature does not verify over this file's statement "
+        "(it is the plugin.yaml signature of plugin.yaml, copied)"
+    )
+
+
+def test_a_bad_signature_copied_from_nowhere_has_no_hint(repo: Path) -> None:
+    signed = sign_statement(MARA, b"some other statement")
+    block = "signature:\n" + "".join(
+        f"  {k}: {signed[k]}\n" for k in ("algorithm", "key_id", "value")
+    )
+    rel = _version_with_signature(repo, block)
+    line = stderr_line(gate("--author", "mara-okafor", "--no-fetch"), rel)
+    assert line.endswith(
+        "PX103 signature: the release signature does not verify over this file's statement"
+    )
+
+
+def test_a_files_own_yank_signature_reused_as_its_release_is_named(repo: Path) -> None:
+    """The same file's other signature places are searched too, only its own is skipped."""
+    rel = f"{CSV}/versions/1.0.3.yaml"
+    source = (repo / CSV / "versions/1.0.2.yaml").read_text(encoding="utf-8")
+    text = source.split("\nsignature:", 1)[0].replace("version: 1.0.2", "version: 1.0.3")
+    text = text.rstrip("\n") + "\nyanked:\n  reason: broken\n  serial: 1\n"
+    (repo / rel).write_text(text, encoding="utf-8")
+    sign_file(repo / rel, THEO, yank=True)
+    yank_block = _signature_block(repo / rel, nested=True)
+    (repo / rel).write_text((repo / rel).read_text(encoding="utf-8") + yank_block, encoding="utf-8")
+    commit(repo)
+    line = stderr_line(gate("--author", "theo-lemaire", "--no-fetch"), rel)
+    assert line.endswith("(it is the yank signature of 1.0.3.yaml, copied)")

@@ -104,6 +104,15 @@ class FolderPrevious:
         return None if data is None else hashlib.sha256(data).hexdigest()
 
 
+def _copy_of(view: BuildView, path: str, copy: str, planned: Planned) -> Planned:
+    """Plan the consistent copy of a file: kept as it is when already in place."""
+    kept = view.unchanged(copy)
+    if kept is not None and kept.sha256 == planned.sha256 and kept.size == planned.size:
+        return kept
+    content = planned.content if planned.content is not None else view.out / path
+    return Planned(planned.sha256, planned.size, content)
+
+
 @dataclass
 class TufStage:
     """Sign the build (see the module). `previous`: what is live, else the output folder."""
@@ -155,8 +164,7 @@ class TufStage:
             targets[path] = Target(planned.sha256, planned.size)
             copy = layout.consistent_path(path, planned.sha256)
             if copy != path:
-                content = planned.content if planned.content is not None else view.out / path
-                files[copy] = Planned(planned.sha256, planned.size, content)
+                files[copy] = _copy_of(view, path, copy, planned)
         state = self._load_state(view)
         environ = os.environ if self.environ is None else self.environ
         signers: dict[str, Signer] = {}

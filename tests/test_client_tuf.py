@@ -183,7 +183,10 @@ def test_insecure_no_tuf_reads_an_unsigned_registry_and_says_so_on_every_run(
 def test_an_expired_registry_is_refused_naming_the_role_and_date(
     user: User, index: Path, tmp_path: Path
 ) -> None:
-    """A freeze: a build signed three days ago, its timestamp long expired."""
+    """A freeze: a build signed three days ago, its one-day timestamp long expired."""
+    settings = index / "registry.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("timestamp: 366}", "timestamp: 1}"), encoding="utf-8")
     out = tmp_path / "old"
     then = int(time.time()) - 3 * 86400
     build_signed(index, out, now=then)

@@ -3,6 +3,9 @@
     python benchmarks/bench_search.py --plugins 1000            # a quick run
     python benchmarks/bench_search.py --plugins 10000           # the issue's size
     python benchmarks/bench_search.py --plugins 10000 --no-pagefind --no-browser
+    # before/after in one run: an earlier checkout's builds and CLI alternate with these
+    git archive <commit> | tar -x -C /tmp/before
+    python benchmarks/bench_search.py --plugins 10000 --baseline /tmp/before --rounds 3
 
 Prints one table per part:
 
@@ -10,14 +13,18 @@ Prints one table per part:
   (site/search.js run in Chromium) and a naive substring match, over the labelled
   query set benchmarks/search_queries.json (bundled index and generated corpus), and
   the queries where the CLI and the browser disagree on the first result;
-- bytes the browser fetches per query in a fresh page (median, p95), beside Pagefind
-  (PyPI `pagefind[bin]`) indexing one plain page per plugin of the same corpus;
-- build: a cold build with and without the search stage (time, peak memory), then ten
-  successive one-plugin changes (stage time, search files and bytes changed), and the
-  Whoosh index over 100 successive one-plugin updates (files, bytes);
+- bytes the browser fetches per query in a fresh page (median, p95: the manifest, key
+  lists and shards), beside Pagefind (PyPI `pagefind[bin]`) indexing one plain page per
+  plugin of the same corpus;
+- build: cold builds with and without the search stage (wall and CPU time, peak
+  memory; `--rounds` of each, alternating with the baseline's if given), then one-plugin
+  changes (stage time, search files and bytes changed), and the Whoosh index over 100
+  successive one-plugin updates (files, bytes);
 - the CLI: first sync bytes, query latency in-process (p50, p95, warm), and the
-  whole `plugindex search` process (median of 5, warm cache).
+  whole `plugindex search` process (median of 9, warm cache; alternating with the
+  baseline's CLI over its own build if given).
 
+The machine may be shared: compare ratios taken in one run, not figures across runs.
 Data goes to benchmarks/.data/search-<P>x<V>-seed<S>/ (git-ignored), kept for reruns.
 """
 
@@ -62,18 +69,21 @@ def _child_build(index: Path, out: Path, with_search: bool) -> None:
 
     class Timed(SearchStage):
         seconds = 0.0
+        cpu = 0.0
 
         def plan(self, view: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return super().plan(view)
             finally:
                 Timed.seconds += time.perf_counter() - started
+                Timed.cpu += time.process_time() - cpu
 
         def committed(self, view: Any) -> None:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             super().committed(view)
             Timed.seconds += time.perf_counter() - started
+            Timed.cpu += time.process_time() - cpu
 
     stage = Timed()
     started = time.perf_counter()
@@ -85,11 +95,18 @@ def _child_build(index: Path, out: Path, with_search: bool) -> None:
         stages=[stage] if with_search else [],
     )
     elapsed = time.perf_counter() - started
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     print(
         json.dumps(
             {
                 "seconds": elapsed,
+                # CPU of this process and its workers (signature checks run in a pool)
+                "cpu_seconds": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
                 "stage_seconds": Timed.seconds,
+                "stage_cpu_seconds": Timed.cpu,
                 "max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "written": len(result.report.written),
                 "report": stage.report,
@@ -98,12 +115,12 @@ def _child_build(index: Path, out: Path, with_search: bool) -> None:
     )
 
 
-def run_build(index: Path, out: Path, *, with_search: bool) -> dict[str, Any]:
-    """Run one build in a child process; return its JSON report."""
+def run_build(index: Path, out: Path, *, with_search: bool, tree: Path = ROOT) -> dict[str, Any]:
+    """Run one build in a child process with the code of `tree`; return its JSON report."""
     done = subprocess.run(
         [
             sys.executable,
-            __file__,
+            str(tree / "benchmarks" / "bench_search.py"),
             "_build",
             str(index),
             str(out),
@@ -112,6 +129,7 @@ def run_build(index: Path, out: Path, *, with_search: bool) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "PYTHONPATH": str(tree)},
     )
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return report
@@ -440,7 +458,150 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
-# --- main -----------------------------------------------------------------------------
+# --- the parts ------------------------------------------------------------------------
+
+
+@dataclass
+class Trees:
+    """The code under test, and an earlier checkout to compare with (or None)."""
+
+    current: Path
+    baseline: Path | None
+
+    def each(self, round_: int) -> list[tuple[str, Path]]:
+        """Return (label, tree) to run in this round, alternating which goes first."""
+        found = [("now", self.current)]
+        if self.baseline is not None:
+            found.append(("before", self.baseline))
+        return found if round_ % 2 == 0 else found[::-1]
+
+
+def _median_ratio(pairs: Sequence[tuple[float, float]]) -> float:
+    return statistics.median(a / b for a, b in pairs if b)
+
+
+def build_part(index: Path, data: Path, trees: Trees, rounds: int, changes: int) -> Path:
+    """Time cold builds with and without search, then one-plugin changes; return the
+    current tree's build output."""
+    print("\n## build")
+    stage_share: dict[str, list[tuple[float, float]]] = {}
+    cpu_share: dict[str, list[tuple[float, float]]] = {}
+    for round_ in range(rounds):
+        for label, tree in trees.each(round_):
+            plain, out = data / f"out-plain-{label}", data / f"out-{label}"
+            shutil.rmtree(plain, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+            without = run_build(index, plain, with_search=False, tree=tree)
+            found = run_build(index, out, with_search=True, tree=tree)
+            stage_share.setdefault(label, []).append((found["stage_seconds"], without["seconds"]))
+            cpu = found.get("stage_cpu_seconds")
+            if cpu is not None:
+                cpu_share.setdefault(label, []).append((cpu, without["cpu_seconds"]))
+            print(
+                f"{label} round {round_ + 1}: cold build without search {without['seconds']:.1f} s "
+                f"(peak {without['max_rss'] >> 20} MiB); with search {found['seconds']:.1f} s "
+                f"(peak {found['max_rss'] >> 20} MiB); search stage {found['stage_seconds']:.1f} s"
+                f" = {100 * found['stage_seconds'] / without['seconds']:.0f} % of the cold build"
+                + (
+                    f" (CPU: {cpu:.1f} s = {100 * cpu / without['cpu_seconds']:.0f} %)"
+                    if cpu is not None
+                    else ""
+                )
+            )
+    for label, pairs in stage_share.items():
+        share = 100 * _median_ratio(pairs)
+        line = f"{label}: search stage / cold build, median of rounds {share:.0f} %"
+        if label in cpu_share:
+            line += f" (CPU {100 * _median_ratio(cpu_share[label]):.0f} %)"
+        print(line)
+    if len(stage_share) == 2:
+        stages = zip(stage_share["now"], stage_share["before"], strict=True)
+        print(
+            "now / before, cold search stage (median of rounds): "
+            f"{_median_ratio([(n[0], b[0]) for n, b in stages]):.2f}"
+        )
+    out = data / "out-now"
+    whoosh_bytes = sum(p.stat().st_size for p in (out / "search" / "whoosh").glob("*"))
+    shard_files = list((out / "search" / "v1" / "t").glob("*"))
+    lists = list((out / "search" / "v1" / "k").glob("*"))
+    print(
+        f"search/whoosh: {whoosh_bytes / 2**20:.1f} MiB; search/v1: {len(shard_files)} shards, "
+        f"{sum(p.stat().st_size for p in shard_files) / 2**20:.1f} MiB, largest "
+        f"{max(p.stat().st_size for p in shard_files) / 1024:.1f} KiB; {len(lists)} key lists, "
+        f"largest {max((p.stat().st_size for p in lists), default=0) / 1024:.1f} KiB; manifest "
+        f"{(out / 'search' / 'v1' / 'manifest.json').stat().st_size / 1024:.1f} KiB"
+    )
+    names = plugin_names(index)
+    seconds: dict[str, list[float]] = {}
+    for step in range(changes):
+        name = names[(step * 7919) % len(names)]
+        modify_one(index, name)
+        for label, tree in trees.each(step):
+            folder = data / f"out-{label}"
+            before = search_files(folder)
+            run = run_build(index, folder, with_search=True, tree=tree)
+            after = search_files(folder)
+            seconds.setdefault(label, []).append(run["stage_seconds"])
+            changed = [p for p, v in after.items() if before.get(p) != v]
+            whoosh_new = [p for p in changed if p.startswith("search/whoosh/")]
+            print(
+                f"{label} one-plugin change {step + 1}: build {run['seconds']:.1f} s, search "
+                f"stage {run['stage_seconds']:.2f} s; search files changed {len(changed)} "
+                f"({sum(after[p][0] for p in changed) / 1024:.0f} KiB; whoosh {len(whoosh_new)} "
+                f"files {sum(after[p][0] for p in whoosh_new) / 1024:.0f} KiB, "
+                f"{run['report'].get('whoosh_files')} in the index)"
+            )
+    for label, values in seconds.items():
+        print(
+            f"{label}: one-plugin change, search stage median {statistics.median(values):.2f} s, "
+            f"max {max(values):.2f} s"
+        )
+    if len(seconds) == 2:
+        ratio = _median_ratio(list(zip(seconds["now"], seconds["before"], strict=True)))
+        print(f"now / before, one-plugin search stage (median of pairs): {ratio:.2f}")
+    _successive_updates(out)
+    return out
+
+
+def cli_process_part(data: Path, trees: Trees, cache: Path, runs: int = 9) -> None:
+    """Time the whole `plugindex search` process, warm, alternating with the baseline."""
+    times: dict[str, list[float]] = {}
+    for round_ in range(runs + 1):
+        for label, tree in trees.each(round_):
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(tree),
+                "PLUGINDEX_CONFIG_DIR": str(data / f"config-{label}"),
+                "PLUGINDEX_INSECURE_NO_TUF": "1",  # the benchmark's build has no signed metadata
+            }
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "builder",
+                    "search",
+                    "--registry",
+                    str(data / f"out-{label}"),
+                    "--cache-dir",
+                    str(cache / f"process-{label}"),
+                    "csv reader",
+                ],
+                check=True,
+                capture_output=True,
+                env=env,
+                cwd=data,
+            )
+            if round_:  # the first run syncs the cache
+                times.setdefault(label, []).append(time.perf_counter() - started)
+    for label, values in times.items():
+        print(
+            f'{label}: `plugindex search "csv reader"` whole process, warm: median '
+            f"{statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f} ms)"
+        )
+    if len(times) == 2:
+        ratio = _median_ratio(list(zip(times["now"], times["before"], strict=True)))
+        print(f"now / before, whole process (median of pairs): {ratio:.2f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - one report
@@ -457,6 +618,13 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
     parser.add_argument("--no-browser", action="store_true", help="skip Chromium")
     parser.add_argument("--no-pagefind", action="store_true", help="skip Pagefind")
     parser.add_argument("--changes", type=int, default=10, help="one-plugin builds to run")
+    parser.add_argument("--rounds", type=int, default=1, help="cold builds of each kind")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="an earlier checkout (git archive) whose builds and CLI alternate with these",
+    )
     args = parser.parse_args(args_list)
     data = args.data or ROOT / "benchmarks" / ".data" / (
         f"search-{args.plugins}x{args.versions}-seed{args.seed}"
@@ -472,46 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
     print(
         f"# search benchmark: {args.plugins} plugins x {args.versions} versions (seed {args.seed})"
     )
-
-    # Build cost: cold without, cold with, then one-plugin changes.
-    plain, out = data / "out-plain", data / "out"
-    shutil.rmtree(plain, ignore_errors=True)
-    shutil.rmtree(out, ignore_errors=True)
-    without = run_build(index, plain, with_search=False)
-    with_search = run_build(index, out, with_search=True)
-    print("\n## build")
-    print(
-        f"cold build without search {without['seconds']:.1f} s "
-        f"(peak {without['max_rss'] >> 20} MiB); "
-        f"with search {with_search['seconds']:.1f} s (peak {with_search['max_rss'] >> 20} MiB); "
-        f"search stage {with_search['stage_seconds']:.1f} s = "
-        f"{100 * with_search['stage_seconds'] / without['seconds']:.0f} % of the cold build"
-    )
-    whoosh_bytes = sum(p.stat().st_size for p in (out / "search" / "whoosh").glob("*"))
-    shard_files = list((out / "search" / "v1" / "t").glob("*"))
-    print(
-        f"search/whoosh: {whoosh_bytes / 2**20:.1f} MiB; search/v1: {len(shard_files)} shards, "
-        f"{sum(p.stat().st_size for p in shard_files) / 2**20:.1f} MiB, largest "
-        f"{max(p.stat().st_size for p in shard_files) / 1024:.1f} KiB, manifest "
-        f"{(out / 'search' / 'v1' / 'manifest.json').stat().st_size / 1024:.1f} KiB"
-    )
-    names = plugin_names(index)
-    for step in range(args.changes):
-        name = names[(step * 7919) % len(names)]
-        before = search_files(out)
-        modify_one(index, name)
-        run = run_build(index, out, with_search=True)
-        after = search_files(out)
-        changed = [p for p, v in after.items() if before.get(p) != v]
-        whoosh_new = [p for p in changed if p.startswith("search/whoosh/")]
-        print(
-            f"one-plugin change {step + 1}: build {run['seconds']:.1f} s, search stage "
-            f"{run['stage_seconds']:.2f} s; search files changed {len(changed)} "
-            f"({sum(after[p][0] for p in changed) / 1024:.0f} KiB; whoosh {len(whoosh_new)} "
-            f"files {sum(after[p][0] for p in whoosh_new) / 1024:.0f} KiB, "
-            f"{run['report'].get('whoosh_files')} in the index)"
-        )
-    _successive_updates(out)
+    trees = Trees(ROOT, args.baseline.resolve() if args.baseline else None)
+    out = build_part(index, data, trees, args.rounds, args.changes)
 
     # Relevance and latency.
     bundled_out = data / "bundled-out"
@@ -533,7 +663,6 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
     browser_runs: dict[str, BrowserRun] = {}
     if not args.no_browser:
         extra = {"/_bench/": BENCH_PAGE, "/_bench/search.js": SEARCH_JS.read_bytes()}
-        ranked: list[list[str]] = []
         runs = []
         for corpus_name, folder in (("bundled", bundled_out), ("generated", out)):
             subset = [q for q in queries if q.corpus == corpus_name]
@@ -564,7 +693,6 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
                     "/pagefind/",
                 )
             browser_runs["pagefind"] = pf
-        del ranked
     for kind in ("all", "exact", "partial", "description", "typo", "two-word", "filter"):
         chosen = [i for i, q in enumerate(queries) if kind in {"all", q.kind}]
         print(f"{kind:12}", end="")
@@ -600,8 +728,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
         mine = generated_bytes
         print(
             f"browser shards: data median {statistics.median(mine.data_bytes) / 1024:.1f} KiB, "
-            f"p95 {percentile(mine.data_bytes, 0.95) / 1024:.1f} KiB; with search.js "
-            f"median {statistics.median(mine.total_bytes) / 1024:.1f} KiB"
+            f"p95 {percentile(mine.data_bytes, 0.95) / 1024:.1f} KiB, max "
+            f"{max(mine.data_bytes) / 1024:.1f} KiB (manifest, key lists, shards); with "
+            f"search.js median {statistics.median(mine.total_bytes) / 1024:.1f} KiB"
         )
         if "pagefind" in browser_runs:
             pf = browser_runs["pagefind"]
@@ -629,25 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
         f"query in-process (warm): p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
         f"p95 {percentile(latencies, 0.95) * 1000:.1f} ms"
     )
-    script = Path(sys.executable).with_name("plugindex")
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "builder"]
-    env = {
-        **os.environ,
-        "PLUGINDEX_CONFIG_DIR": str(data / "config"),
-        "PLUGINDEX_INSECURE_NO_TUF": "1",  # the benchmark's build has no signed metadata
-    }
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        subprocess.run(
-            [*command, "search", "--registry", str(out), "--cache-dir", str(cache), "csv reader"],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
-        times.append(time.perf_counter() - started)
-    median = statistics.median(times) * 1000
-    print(f'`plugindex search "csv reader"` whole process, warm: median {median:.0f} ms')
+    cli_process_part(data, trees, cache)
     return 0
 
 

@@ -22,17 +22,18 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from whoosh import columns, fields, query
 from whoosh.analysis import LowercaseFilter, RegexTokenizer
-from whoosh.codec.whoosh3 import W3Codec, W3PerDocReader, W3Segment
+from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh.filedb.filestore import FileStorage, RamStorage
 from whoosh.index import FileIndex, Index, LockError
 from whoosh.searching import Searcher
+from whoosh.system import pack_uint as _pack_uint
 
 INDEX_NAME = "MAIN"
 # The Whoosh file name patterns a manifest may list (a TOC and compound segments).
@@ -68,6 +69,32 @@ FUZZY_FIELDS = ("name_words", "display_name", "keywords", "description")
 FUZZY_FACTOR = 0.4  # a typo match counts for less than an exact one
 
 
+def _frequencies(words: Iterable[str], boost: float) -> Iterator[tuple[bytes, int, float, bytes]]:
+    """Yield what Whoosh's Frequency format makes of a field's words: (term, frequency,
+    weight, encoded frequency) per distinct word, in order of first appearance."""
+    counts: dict[str, int] = {}
+    for word in words:
+        counts[word] = counts.get(word, 0) + 1
+    for word, freq in counts.items():
+        yield word.encode("utf-8"), freq, freq * boost, _pack_uint(freq)
+
+
+class _Words(fields.TEXT):  # type: ignore[misc]
+    """A text field that splits its words itself (`WORD`, then lower case): the same terms
+    as its analyzer makes, several times faster when a cold build indexes every plugin.
+    Only the build indexes: queries are built from terms, never analyzed."""
+
+    def index(self, value: str, **kwargs: Any) -> Iterator[tuple[bytes, int, float, bytes]]:
+        return _frequencies(tokens(value), self.format.field_boost)
+
+
+class _Keywords(fields.KEYWORD):  # type: ignore[misc]
+    """A keyword field (words between spaces, lower case) that splits them itself."""
+
+    def index(self, value: str, **kwargs: Any) -> Iterator[tuple[bytes, int, float, bytes]]:
+        return _frequencies(value.lower().split(), self.format.field_boost)
+
+
 def make_schema() -> fields.Schema:
     """Return the schema of the search index (downloads and rating wait for their data).
 
@@ -80,17 +107,17 @@ def make_schema() -> fields.Schema:
     words = RegexTokenizer(WORD.pattern) | LowercaseFilter()
     return fields.Schema(
         name=fields.ID(unique=True, sortable=True),
-        name_words=fields.TEXT(analyzer=words, phrase=False),
-        display_name=fields.TEXT(analyzer=words, phrase=False),
-        description=fields.TEXT(analyzer=words, phrase=False),
-        keywords=fields.TEXT(analyzer=words, phrase=False),
-        category_words=fields.TEXT(analyzer=words, phrase=False),
-        formats=fields.KEYWORD(lowercase=True, scorable=True),
-        owners=fields.TEXT(analyzer=words, phrase=False),
-        categories=fields.KEYWORD(lowercase=True),  # exact slugs, for the filter
-        licenses=fields.KEYWORD(lowercase=True),
-        engines=fields.KEYWORD(lowercase=True),
-        released=fields.ID(sortable=True),
+        name_words=_Words(analyzer=words, phrase=False),
+        display_name=_Words(analyzer=words, phrase=False),
+        description=_Words(analyzer=words, phrase=False),
+        keywords=_Words(analyzer=words, phrase=False),
+        category_words=_Words(analyzer=words, phrase=False),
+        formats=_Keywords(lowercase=True, scorable=True),
+        owners=_Words(analyzer=words, phrase=False),
+        categories=_Keywords(lowercase=True),  # exact slugs, for the filter
+        licenses=_Keywords(lowercase=True),
+        engines=_Keywords(lowercase=True),
+        released=fields.COLUMN(columns.VarBytesColumn()),  # ISO date, for sorting
         downloads=fields.COLUMN(columns.NumericColumn("q")),
         rating=fields.COLUMN(columns.NumericColumn("i")),  # hundredths of a star
         yanked_only=fields.COLUMN(columns.NumericColumn("B")),  # 1: every version yanked
@@ -150,15 +177,16 @@ def field_terms(texts: Mapping[str, str]) -> dict[str, list[str]]:
     }
 
 
-def fields_of(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the indexed fields of a plugin's search record."""
+def fields_of(record: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the indexed fields of a plugin's search record (`texts`: its `field_texts`,
+    when the caller has them already)."""
     usable = [v for v in record["versions"] if not v["yanked"]] or record["versions"]
     return {
-        **field_texts(record),
+        **(field_texts(record) if texts is None else texts),
         "categories": " ".join(record["categories"]),
         "licenses": " ".join(license_ids(record["license"])),
         "engines": " ".join(sorted({v["engine"] for v in usable})),
-        "released": record["released"] or "",
+        "released": (record["released"] or "").encode("utf-8"),
         "downloads": int(record.get("downloads") or 0),
         "rating": round(float(record.get("rating") or 0.0) * 100),
         "yanked_only": 1 if record["yanked_only"] else 0,
@@ -184,26 +212,16 @@ class _StableStorage(FileStorage):  # type: ignore[misc]
         return 0.0
 
 
-class _PerDocReader(W3PerDocReader):  # type: ignore[misc]
-    """Whoosh's per-document reader, remembering which columns a segment lacks.
+class _NamedCodec(W3Codec):  # type: ignore[misc]
+    """Whoosh's codec, naming the new segment after the commit's generation, not at random.
 
-    While it writes postings, Whoosh asks for a field's length column once per
-    posting, and for a field without one (an ID or keyword field) it looks for the
-    file on disk every time: hundreds of thousands of stat calls in a cold build.
+    Without length statistics: Whoosh would read every posting's field length back to
+    record each term's shortest and longest document, which serve only to skip blocks
+    when a search asks for the top N; ours ask for every match (`limit=None`).
+    Scores still use each document's field lengths, which are written as before.
     """
 
-    def __init__(self, storage: Any, segment: Any) -> None:
-        super().__init__(storage, segment)
-        self._present: dict[str, bool] = {}
-
-    def has_column(self, fieldname: str) -> bool:
-        if fieldname not in self._present:
-            self._present[fieldname] = bool(super().has_column(fieldname))
-        return self._present[fieldname]
-
-
-class _NamedCodec(W3Codec):  # type: ignore[misc]
-    """Whoosh's codec, naming the new segment after the commit's generation, not at random."""
+    length_stats = False
 
     def __init__(self, segid: str) -> None:
         super().__init__()
@@ -212,9 +230,6 @@ class _NamedCodec(W3Codec):  # type: ignore[misc]
     def new_segment(self, storage: Any, indexname: str) -> W3Segment:
         # The segment records a plain codec: readers never need this class.
         return W3Segment(W3Codec(), indexname, segid=self._segid)
-
-    def per_document_reader(self, storage: Any, segment: Any) -> W3PerDocReader:
-        return _PerDocReader(storage, segment)
 
 
 @dataclass(frozen=True)
@@ -272,12 +287,13 @@ def update_index(
     *,
     fresh: bool = False,
     compaction: Compaction = Compaction(),
+    texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Bring the Whoosh index in `folder` up to date: add or replace records, remove names.
 
     `fresh` starts from an empty index (a cold build); the result then depends only
     on the records. Records are added in name order, so the same records give the
-    same bytes.
+    same bytes. `texts` are the records' `field_texts` by name, if already made.
     """
     from whoosh.writing import SegmentWriter  # the client never writes: not at import
 
@@ -298,7 +314,7 @@ def update_index(
         for name in sorted(set(removals)):
             writer.delete_by_term("name", name)
         for record in sorted(upserts, key=lambda r: str(r["name"])):
-            add(**fields_of(record))
+            add(**fields_of(record, (texts or {}).get(record["name"])))
         writer.commit(mergetype=_merge_policy(compaction))
     except BaseException:
         writer.cancel()

@@ -72,10 +72,14 @@ def popularity(record: Mapping[str, Any]) -> int:
     return min(20, int(2 * math.log10(1 + downloads)))
 
 
-def shard_terms(record: Mapping[str, Any]) -> dict[str, int]:
-    """Return each word of a plugin's searched fields with its score in the shards."""
+def shard_terms(
+    record: Mapping[str, Any], texts: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """Return each word of a plugin's searched fields with its score in the shards
+    (`texts`: the record's `field_texts`, when the caller has them already)."""
     scores: dict[str, int] = {}
-    for field, terms in engine.field_terms(engine.field_texts(record)).items():
+    texts = engine.field_texts(record) if texts is None else texts
+    for field, terms in engine.field_terms(texts).items():
         weight = FIELD_WEIGHTS[field]
         for term in set(terms):
             scores[term] = scores.get(term, 0) + weight
@@ -103,9 +107,13 @@ def short_record(record: Mapping[str, Any], categories: Mapping[str, int]) -> li
     ]
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """Return the compact, key-sorted JSON every shard and state row is written in."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _JSON.encode(value)
 
 
 def term_cost(term: str, postings: int) -> int:

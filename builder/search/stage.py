@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,19 +148,21 @@ class SearchStage:
         if previous is None or tree is None:
             shutil.rmtree(index, ignore_errors=True)
             records = [record_of(f, view.document(n)) for n, f in sorted(view.facts.items())]
+            texts = {r["name"]: engine.field_texts(r) for r in records}
             self._tree = tree = ShardTree.create(self._folder(view) / "shards.sqlite", self.limits)
-            touched = tree.load_all(self._docs(records, categories))
-            engine.update_index(index, records, [], fresh=True)
+            touched = tree.load_all(self._docs(records, categories, texts))
+            engine.update_index(index, records, [], fresh=True, texts=texts)
             changed: list[str] = sorted(current)
         else:
             self._tree = tree
             changed = sorted(n for n, sha in current.items() if previous.plugins.get(n) != sha)
             removed = sorted(set(previous.plugins) - set(current))
             records = [record_of(view.facts[n], view.document(n)) for n in changed]
+            texts = {r["name"]: engine.field_texts(r) for r in records}
             touched = set()
             if changed or removed:
-                engine.update_index(index, records, removed)
-                touched = tree.update(self._docs(records, categories), removed)
+                engine.update_index(index, records, removed, texts=texts)
+                touched = tree.update(self._docs(records, categories, texts), removed)
         state.generation = engine.generation(index)
         plan: dict[str, Planned] = {}
         plan.update(self._whoosh_files(view, index, previous, state))
@@ -177,13 +180,17 @@ class SearchStage:
         return plan
 
     @staticmethod
-    def _docs(records: list[dict[str, Any]], categories: list[str]) -> list[Doc]:
+    def _docs(
+        records: list[dict[str, Any]],
+        categories: list[str],
+        texts: Mapping[str, Mapping[str, str]],
+    ) -> list[Doc]:
         numbers = {c: i for i, c in enumerate(categories)}
         return [
             Doc(
                 r["name"],
                 browser.dumps(browser.short_record(r, numbers)),
-                browser.shard_terms(r),
+                browser.shard_terms(r, texts[r["name"]]),
             )
             for r in records
         ]

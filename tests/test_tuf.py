@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from builder.common import layout
 from builder.common.errors import BuildError, FetchError
 from builder.common.fetch import HttpFetcher
 from builder.index.build import build
+from builder.index.output import Planned
+from builder.index.stages import BuildView
 from builder.publish.folder import LocalStorage
 from builder.tuf.admin import init_registry, refresh_timestamp, rotate_root
 from builder.tuf.keys import read_private, read_public
@@ -155,6 +158,27 @@ def test_a_no_op_rebuild_signs_nothing(signed: Signed) -> None:
     """Nothing changed: no role is signed again, no file is written."""
     written = signed.build(signed.now)
     assert written == [] and signed.stage is not None and signed.stage.signed == []
+
+
+def test_a_no_op_rebuild_keeps_every_consistent_copy_without_reading_it(signed: Signed) -> None:
+    """Copies already in place are planned as kept: no bytes held, no file to copy from."""
+    environ = {**signed.env, "SOURCE_DATE_EPOCH": str(signed.now)}
+    stage = TufStage(environ=environ)
+    planned: dict[str, Planned] = {}
+    plan_after = stage.plan_after
+
+    def spy(view: BuildView, plan: Mapping[str, Planned]) -> dict[str, Planned]:
+        files = plan_after(view, plan)
+        planned.update(files)
+        return files
+
+    stage.plan_after = spy  # type: ignore[method-assign]
+    result = build(signed.index, signed.out, environ=environ, stages=[stage])
+    copies = {p: f for p, f in planned.items() if re.search(r"(^|/)[0-9a-f]{64}\.", p)}
+    assert result.report.written == []
+    assert doc("alpha") not in copies and layout.NAMES not in copies
+    assert len(copies) > 3
+    assert [p for p, f in copies.items() if f.content is not None] == []
 
 
 def test_a_one_plugin_change_re_signs_its_bins_the_snapshot_and_the_timestamp(

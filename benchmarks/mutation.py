@@ -256,6 +256,11 @@ def main() -> int:
     parser.add_argument("--children", type=int, default=1, help="parallel mutants (default 1)")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument(
+        "--report",
+        action="store_true",
+        help="print the scores of the last runs (benchmarks/.mutation/) without running",
+    )
+    parser.add_argument(
         "--deselect",
         action="append",
         default=[],
@@ -274,6 +279,21 @@ def main() -> int:
         return 2
     scores = []
     for module in args.modules or list(MODULES):
+        if args.report:
+            folder = WORK / module.replace("/", "-").removesuffix(".py")
+            try:
+                counts, survivors = read_results(folder, module)
+            except (OSError, ValueError, KeyError):
+                print(f"{module:28} not run yet")
+                continue
+            scores.append(Score(module, counts, survivors, 0.0))
+            print(
+                f"{module:28} {scores[-1].killed:4}/{scores[-1].total:<4} killed  "
+                f"{scores[-1].percent:5.1f} %  {json.dumps(counts, sort_keys=True)}"
+            )
+            for survivor in survivors:
+                print(f"    survived: {survivor}")
+            continue
         tests = args.tests or MODULES[module]
         score = run_module(
             module,

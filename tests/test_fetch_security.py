@@ -348,3 +348,38 @@ def test_a_folder_registry_remembers_a_document_until_discarded(tmp_path: Path) 
     assert fetcher.document("doc.json") == b"1"
     fetcher.discard("doc.json")
     assert fetcher.document("doc.json") == b"2"
+
+
+# --- the HTTP client itself (the gate's and the mirror's downloads) -----------------------
+
+
+@pytest.mark.parametrize(("status", "kind"), [(404, NotFoundError), (403, FetchError)])
+def test_the_client_names_an_unserved_download(
+    servers: tuple[Server, Server], status: int, kind: type[Exception]
+) -> None:
+    _, plain = servers
+    plain.routes["/a"] = (status, None, b"")
+    with pytest.raises(kind) as caught:
+        fetch(HttpClient(attempts=1), plain.base + "/a")
+    assert type(caught.value) is kind
+    assert str(caught.value) == (
+        f"{plain.base}/a: download failed (expected HTTP 200, got {status})"
+    )
+
+
+def test_the_client_reports_progress_and_counts_requests(servers: tuple[Server, Server]) -> None:
+    _, plain = servers
+    plain.routes["/a"] = (302, "/b", b"")
+    plain.routes["/b"] = (200, None, b"y" * 300)
+    client, sink, arrived = HttpClient(attempts=1), io.BytesIO(), list[int]()
+    client.download(plain.base + "/a", sink, max_size=300, progress=arrived.append)
+    assert (sink.getvalue(), sum(arrived)) == (b"y" * 300, 300)
+    assert client.stats.requests == 2
+
+
+def test_the_client_refuses_a_url_without_a_scheme_in_full() -> None:
+    with pytest.raises(FetchError) as caught:
+        fetch(HttpClient(attempts=1), "example.org/a")
+    assert str(caught.value) == (
+        "example.org/a: refusing to fetch (expected a http or https URL, got no scheme)"
+    )

@@ -1,10 +1,18 @@
 """Generate a large, valid, deterministic synthetic index for benchmarking the build.
 
     python benchmarks/generate_index.py OUT --plugins 10000 --versions 10 --seed 0
+    python benchmarks/generate_index.py OUT --artifacts local     # artifacts in the index
 
 The index has the real layout (`registry.yaml`, `plugins/<name>/plugin.yaml`,
-`plugins/<name>/versions/<version>.yaml`) and realistic field sizes. Artifacts are
-remote https URLs with random hashes (the build never downloads them).
+`plugins/<name>/versions/<version>.yaml`) and a real registry's shape: `--versions`
+is the mean, most plugins have a handful of releases, some a few hundred and a few
+(one per 30,000 versions) 500 or more; about a quarter of the plugins describe
+themselves or are written by people with non-ASCII text. Every artifact is a small
+real file (a few hundred bytes to 4 KiB, `artifact_bytes`): with `--artifacts
+remote` (the default) an https URL on a host that does not exist (the benchmark
+builds with `--no-fetch` or takes them as live, `build --live`), with `--artifacts
+local` a file in the plugin's folder that the build copies into its output, as
+it mirrors a downloaded one.
 
 Dependencies of kind runtime, build and optional only point at plugins earlier in
 the sorted name order, so they never form a cycle; dev dependencies may point
@@ -22,6 +30,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import math
 import random
 import re
 import sys
@@ -94,6 +103,22 @@ _DESCRIPTION_FOLLOWERS = (
     "Includes a migration guide for users of the previous major version.",
     "Telemetry is off by default and documented in the README.",
 )
+# Descriptions, authors and display names in other scripts: a real registry's
+# documents are UTF-8 all through, and JSON encoding, escaping and search see them.
+_UNICODE_FOLLOWERS = (
+    "Prend en charge les fichiers déjà ouverts et les références croisées.",
+    "Unterstützt Größenangaben in Maßeinheiten und Umlaute in Dateinamen.",
+    "支持中文路径、全角字符和多种编码。",
+    "日本語のファイル名とエンコーディングに対応しています。",
+    "Поддерживает кириллицу в путях и метаданных.",
+    "Funciona sin conexión y guarda la caché entre sesiones — ¡rápido!",
+    "Υποστηρίζει ελληνικά ονόματα αρχείων.",
+    "Ondersteunt \u2018slimme\u2019 aanhalingstekens en het € teken.",
+    "⚡ Fast path for large inputs, ✓ tested on every release.",
+    "한국어 파일 이름을 지원합니다.",
+)
+_UNICODE_AUTHORS = _words("Zoë Chloé Søren Łukasz José Ängel Ngũgĩ Ñusta Jürgen Björk")
+_UNICODE_SURNAMES = _words("Müller Ødegård Wójcik Núñez Çelik Dvořák Åström 陈 Иванов Σάββας")
 _ADJECTIVES = ("fast", "minimal", "robust", "well-tested", "pragmatic", "modern", "tiny")
 _FIRST_NAMES = _words(
     "Ada Linus Grace Ken Margaret Dennis Barbara Guido Frances Yukihiro Radia Bjarne "
@@ -157,6 +182,15 @@ _API_RANGES = ("^1.4", "^1", "~2.0", ">=1.2, <2.0", "^2.1", "~1.7.0")
 
 _START = datetime.date(2018, 1, 1)
 _SPAN_DAYS = 5 * 365
+_END = datetime.date(2025, 1, 1)  # no release after this: a build refuses future dates
+
+# Version counts: one plugin with 500 or more versions per this many versions in all.
+VERSIONS_PER_GIANT = 30_000
+GIANT_VERSIONS = (500, 1200)  # how many versions such a plugin has
+_MOST_VERSIONS = 400  # the most any other plugin has
+_SPREAD = 1.0  # sigma of the log-normal spread of the other plugins' version counts
+ARTIFACT_HOST = "https://downloads.example.org"
+ARTIFACTS_DIR = "artifacts"  # a plugin folder's local artifacts (--artifacts local)
 
 
 # --- model of what gets written ---------------------------------------------------
@@ -203,10 +237,12 @@ _NEEDS_NO_ESCAPE = re.compile(r"[ !#-\[\]-~]*")
 
 def _q(text: str) -> str:
     """Quote a string as YAML: a JSON string is a valid double-quoted YAML scalar."""
-    return f'"{text}"' if _NEEDS_NO_ESCAPE.fullmatch(text) else json.dumps(text)
+    if _NEEDS_NO_ESCAPE.fullmatch(text):
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)  # UTF-8 as people write it, not \u escapes
 
 
-def registry_yaml() -> str:
+def registry_yaml(*, local_artifacts: bool = False) -> str:
     """Return the registry.yaml of the synthetic index."""
     lines = [
         "format: 1",
@@ -221,7 +257,10 @@ def registry_yaml() -> str:
             f"    title: {_q(title)}",
             f"    description: {_q(description)}",
         ]
-    lines += ["policy:", "  allowed_url_schemes: [https]", ""]
+    lines += ["policy:", "  allowed_url_schemes: [https]"]
+    if local_artifacts:
+        lines.append("  allow_local_artifacts: true")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -252,9 +291,26 @@ def plugin_yaml(plugin: PluginSpec) -> str:
     return "\n".join(lines)
 
 
-def release_entry(name: str, spec: VersionSpec) -> dict[str, Any]:
+def artifact_file(name: str, version: str) -> str:
+    """Return the file name of a version's artifact."""
+    return f"{name}-{version}.tar.gz"
+
+
+def artifact_bytes(name: str, version: str) -> bytes:
+    """Return the (deterministic) bytes of a version's artifact: 256 B to 4 KiB."""
+    digest = hashlib.sha256(f"artifact {name} {version}".encode()).digest()
+    return digest * (8 + digest[0] % 121)
+
+
+def artifact_url(name: str, version: str, *, local: bool) -> str:
+    """Return the URL a version file names: remote, or relative to the plugin's folder."""
+    filename = artifact_file(name, version)
+    return f"{ARTIFACTS_DIR}/{filename}" if local else f"{ARTIFACT_HOST}/{name}/{filename}"
+
+
+def release_entry(name: str, spec: VersionSpec, *, local: bool = False) -> dict[str, Any]:
     """Return the published shape of a version (`builder.format.shapes.version_entry`)."""
-    filename = f"{name}-{spec.version}.tar.gz"
+    filename = artifact_file(name, spec.version)
     compliance: dict[str, Any] = {"risk_level": spec.risk_level}
     if spec.risk_notes is not None:
         compliance["notes"] = spec.risk_notes
@@ -262,7 +318,7 @@ def release_entry(name: str, spec: VersionSpec) -> dict[str, Any]:
         "version": spec.version,
         "released": spec.released,
         "artifact": {
-            "url": f"https://downloads.example.org/{name}/{filename}",
+            "url": artifact_url(name, spec.version, local=local),
             "sha256": spec.sha256,
             "size": spec.size,
             "filename": filename,
@@ -286,9 +342,11 @@ def _signature_lines(block: dict[str, str], indent: str) -> list[str]:
     ]
 
 
-def version_yaml(name: str, spec: VersionSpec, key: Ed25519PrivateKey) -> str:
+def version_yaml(
+    name: str, spec: VersionSpec, key: Ed25519PrivateKey, *, local: bool = False
+) -> str:
     """Return the text of a versions/<version>.yaml, signed with `key`."""
-    entry = release_entry(name, spec)
+    entry = release_entry(name, spec, local=local)
     artifact = entry["artifact"]
     lines = [
         f"version: {_q(spec.version)}",
@@ -373,6 +431,8 @@ def _description(rng: random.Random, name: str) -> str:
         topic=topic, thing=thing, adj=rng.choice(_ADJECTIVES)
     )
     followers = rng.sample(_DESCRIPTION_FOLLOWERS, rng.randint(0, 2))
+    if rng.random() < 0.25:
+        followers.append(rng.choice(_UNICODE_FOLLOWERS))
     return " ".join([opener, *followers])
 
 
@@ -385,6 +445,8 @@ def _plugin(rng: random.Random, name: str) -> PluginSpec:
         handle = f"{first}{last}".lower()[: rng.randint(5, 14)]
         handles.append(handle)
         email = f"{first}.{last}@example.com".lower() if rng.random() < 0.7 else None
+        if rng.random() < 0.1:  # the handle stays ASCII, as GitHub's do
+            first, last = rng.choice(_UNICODE_AUTHORS), rng.choice(_UNICODE_SURNAMES)
         authors.append((f"{first} {last}", email))
     # Two authors may share a handle; an owner is listed once.
     owners = list(dict.fromkeys(handles))[: rng.choice((1, 1, 2))]
@@ -406,13 +468,16 @@ def _plugin(rng: random.Random, name: str) -> PluginSpec:
     )
 
 
-def _version_spec(rng: random.Random, version: str, released: datetime.date) -> VersionSpec:
+def _version_spec(
+    rng: random.Random, name: str, version: str, released: datetime.date
+) -> VersionSpec:
     risk = rng.choice(_RISK_LEVELS)
+    data = artifact_bytes(name, version)
     return VersionSpec(
         version=version,
         released=released.isoformat(),
-        sha256=rng.randbytes(32).hex(),
-        size=rng.randint(8_000, 20_000_000),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
         host=rng.choice(_HOST_RANGES),
         plugin_api=rng.choice(_API_RANGES),
         engine=rng.choice(_ENGINES),
@@ -427,7 +492,10 @@ def _versions(rng: random.Random, plugin: PluginSpec, count: int) -> None:
     """Fill `plugin.versions` with a semver progression and increasing dates."""
     major = rng.choice((0, 0, 1, 1, 1, 2, 3))
     minor, patch = rng.randint(0, 4), rng.randint(0, 3)
-    day = _START + datetime.timedelta(days=rng.randint(0, _SPAN_DAYS))
+    # Many releases start early and come often, so that the last is not in the future.
+    day = _START + datetime.timedelta(days=rng.randint(0, max(0, _SPAN_DAYS - 30 * count)))
+    high = max(1, min(90, 2 * (_END - day).days // count - 3))  # days between releases
+    low = min(3, high)
     pending_release = False
     for i in range(count):
         if i > 0 and not pending_release:
@@ -443,8 +511,8 @@ def _versions(rng: random.Random, plugin: PluginSpec, count: int) -> None:
         if i < count - 1 and not after_prerelease and rng.random() < 0.05:
             version += f"-{rng.choice(('alpha', 'beta', 'rc'))}.{rng.randint(1, 3)}"
             pending_release = True  # the next version is the release of this one
-        day += datetime.timedelta(days=rng.randint(3, 90))
-        spec = _version_spec(rng, version, day)
+        day = min(_END, day + datetime.timedelta(days=rng.randint(low, high)))
+        spec = _version_spec(rng, plugin.name, version, day)
         if rng.random() < 0.02:
             spec.yank_reason = rng.choice(_YANK_REASONS)
         plugin.versions.append(spec)
@@ -506,32 +574,90 @@ def _dependencies(rng: random.Random, plugins: list[PluginSpec], index: int) -> 
         spec.dependencies = [(name, *chosen[name]) for name in keep]
 
 
-def generate(root: Path, plugins: int, versions: int, seed: int = 0) -> None:
-    """Write a synthetic index of `plugins` plugins with `versions` versions each into root."""
+def version_counts(rng: random.Random, plugins: int, mean: int) -> list[int]:
+    """Return how many versions each plugin has: a long tail whose mean is about `mean`.
+
+    A few plugins (one per VERSIONS_PER_GIANT versions in all) have 500 or more; the
+    others spread log-normally, most with a handful and some with a few hundred.
+    """
+    giants = min(plugins // 2, plugins * mean // VERSIONS_PER_GIANT)
+    counts = [0] * plugins
+    for position in rng.sample(range(plugins), giants):
+        counts[position] = rng.randint(*GIANT_VERSIONS)
+    rest = plugins - giants
+    if rest == 0:
+        return counts
+    rest_mean = max(1.0, (plugins * mean - sum(counts)) / rest)
+    mu = math.log(rest_mean) - _SPREAD * _SPREAD / 2  # the log-normal's mean is rest_mean
+    for position in range(plugins):
+        if counts[position] == 0:
+            drawn = round(rng.lognormvariate(mu, _SPREAD))
+            counts[position] = min(_MOST_VERSIONS, max(1, drawn))
+    return counts
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What `generate` wrote."""
+
+    plugins: int
+    versions: int
+    # Every artifact a build publishes (artifacts/<sha256>/<file>) -> its sha256.
+    artifacts: dict[str, str]
+
+
+def generate(
+    root: Path,
+    plugins: int,
+    versions: int,
+    seed: int = 0,
+    *,
+    artifacts: str = "remote",
+    long_tail: bool = True,
+) -> Generated:
+    """Write a synthetic index of `plugins` plugins with about `versions` versions each.
+
+    `artifacts` is "remote" (https URLs) or "local" (files in the plugin folders);
+    `long_tail=False` gives every plugin exactly `versions` versions.
+    """
     if plugins < 1 or versions < 1:
         raise ValueError("expected at least one plugin and one version")
+    if artifacts not in ("remote", "local"):
+        raise ValueError(f"expected artifacts 'remote' or 'local', got {artifacts!r}")
+    local = artifacts == "local"
     rng = random.Random(seed)
     specs = [_plugin(rng, name) for name in _names(rng, plugins)]
-    for spec in specs:
-        _versions(rng, spec, versions)
+    counts = version_counts(rng, plugins, versions) if long_tail else [versions] * plugins
+    for spec, count in zip(specs, counts, strict=True):
+        _versions(rng, spec, count)
     for i in range(len(specs)):
         _dependencies(rng, specs, i)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "registry.yaml").write_text(registry_yaml(), encoding="utf-8")
+    (root / "registry.yaml").write_text(registry_yaml(local_artifacts=local), encoding="utf-8")
+    published: dict[str, str] = {}
     for spec in specs:
-        write_plugin(root, spec)
+        write_plugin(root, spec, local=local)
+        for version in spec.versions:
+            path = f"artifacts/{version.sha256}/{artifact_file(spec.name, version.version)}"
+            published[path] = version.sha256
+    return Generated(len(specs), sum(len(s.versions) for s in specs), published)
 
 
-def write_plugin(root: Path, plugin: PluginSpec) -> None:
-    """Write a plugin's folder (plugin.yaml and every version file)."""
+def write_plugin(root: Path, plugin: PluginSpec, *, local: bool = False) -> None:
+    """Write a plugin's folder (plugin.yaml, every version file and local artifact)."""
     folder = root / "plugins" / plugin.name
     (folder / "versions").mkdir(parents=True, exist_ok=True)
+    if local:
+        (folder / ARTIFACTS_DIR).mkdir(exist_ok=True)
     (folder / "plugin.yaml").write_text(plugin_yaml(plugin), encoding="utf-8")
     key = owner_key(plugin.name, plugin.owners[0])
     for version in plugin.versions:
         (folder / "versions" / f"{version.version}.yaml").write_text(
-            version_yaml(plugin.name, version, key), encoding="utf-8"
+            version_yaml(plugin.name, version, key, local=local), encoding="utf-8"
         )
+        if local:
+            data = artifact_bytes(plugin.name, version.version)
+            (folder / ARTIFACTS_DIR / artifact_file(plugin.name, version.version)).write_bytes(data)
 
 
 # --- one realistic change ---------------------------------------------------------
@@ -593,16 +719,20 @@ def modify_one(root: Path, name: str) -> Path:
         Loader=yaml.CSafeLoader,
     )
     key = owner_key(name, manifest["owners"][0]["github"])
+    data = artifact_bytes(name, version)
     spec = replace(
         _spec_from_document(latest),
         version=version,
         released=(newest_day + datetime.timedelta(days=rng.randint(3, 60))).isoformat(),
-        sha256=rng.randbytes(32).hex(),
-        size=rng.randint(8_000, 20_000_000),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
         yank_reason=None,
     )
+    local = "://" not in latest["artifact"]["url"]
+    if local:
+        (root / "plugins" / name / ARTIFACTS_DIR / artifact_file(name, version)).write_bytes(data)
     path = versions_dir / f"{version}.yaml"
-    path.write_text(version_yaml(name, spec, key), encoding="utf-8")
+    path.write_text(version_yaml(name, spec, key, local=local), encoding="utf-8")
     return path
 
 
@@ -618,15 +748,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plugins", type=int, default=100, help="number of plugins")
     parser.add_argument("--versions", type=int, default=10, help="versions per plugin")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--artifacts",
+        choices=("remote", "local"),
+        default="remote",
+        help="remote https URLs, or small files in the plugin folders",
+    )
+    parser.add_argument(
+        "--flat", action="store_true", help="exactly --versions versions per plugin (no tail)"
+    )
     args = parser.parse_args(argv)
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out}: folder exists and is not empty")
     started = time.perf_counter()
-    generate(args.out, args.plugins, args.versions, args.seed)
+    made = generate(
+        args.out,
+        args.plugins,
+        args.versions,
+        args.seed,
+        artifacts=args.artifacts,
+        long_tail=not args.flat,
+    )
     elapsed = time.perf_counter() - started
     print(
-        f"wrote {args.plugins} plugins x {args.versions} versions into {args.out} "
-        f"in {elapsed:.1f} s"
+        f"wrote {made.plugins} plugins, {made.versions} versions ({args.artifacts} "
+        f"artifacts) into {args.out} in {elapsed:.1f} s"
     )
     return 0
 

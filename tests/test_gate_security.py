@@ -284,10 +284,15 @@ def test_signing_a_yank_written_after_the_release_signature(tmp_path: Path) -> N
 STRANGER = Ed25519PrivateKey.from_private_bytes(b"\x07" * 32)
 
 
-def stderr_line(result: Result, rel: str) -> str:
-    """Return the one problem line the gate printed for `rel`."""
-    [line] = [text for text in result.stderr.splitlines() if text.startswith(rel)]
-    return line
+def stderr_line(result: Result, rel: str, rule: str = "") -> str:
+    """Return the one problem line the gate printed for `rel` (with `rule`, if given)."""
+    found = [
+        text
+        for text in result.stderr.splitlines()
+        if text.startswith(rel) and (not rule or f" {rule} " in f" {text} ")
+    ]
+    assert len(found) == 1, result.stderr
+    return found[0]
 
 
 def _manifest_change(repo: Path, key: Ed25519PrivateKey | None) -> str:
@@ -382,3 +387,48 @@ def test_a_files_own_yank_signature_reused_as_its_release_is_named(repo: Path) -
     commit(repo)
     line = stderr_line(gate("--author", "theo-lemaire", "--no-fetch"), rel)
     assert line.endswith("(it is the yank signature of 1.0.3.yaml, copied)")
+
+
+# --- messages of the yank rules, in full -------------------------------------------------
+
+PRIYA = demo_key("priya-rao")  # owns observability-otel
+
+
+def test_a_yank_that_strands_a_dependent_names_it(repo: Path) -> None:
+    rel = f"{INDEX}/plugins/observability-otel/versions/0.3.0.yaml"
+    text = (repo / rel).read_text(encoding="utf-8").rstrip("\n")
+    (repo / rel).write_text(text + "\nyanked:\n  reason: broken\n  serial: 1\n", encoding="utf-8")
+    sign_file(repo / rel, PRIYA, yank=True)
+    commit(repo)
+    stderr = gate("--author", "priya-rao", "--no-fetch").stderr
+    where = f"{rel}:{line_of(repo, rel, r'^yanked:')}: PX122 yanked: yanking 0.3.0 leaves "
+    tail = " with no version of observability-otel it accepts; release a fixed version first"
+    for dependent in ("auth-jwt/versions/2.0.0-rc.1", "protocol-grpc/versions/0.9.0"):
+        assert re.search(
+            re.escape(f"{where}{INDEX}/plugins/{dependent}.yaml:") + r"\d+" + re.escape(tail),
+            stderr,
+        ), stderr
+
+
+def test_a_yank_taken_back_without_an_unyank_is_named_in_full(repo: Path) -> None:
+    rel = f"{CSV}/versions/1.0.1.yaml"
+    text = (repo / rel).read_text(encoding="utf-8")
+    (repo / rel).write_text(text.split("# Yanked:", 1)[0], encoding="utf-8")
+    commit(repo)
+    line = stderr_line(gate("--author", "theo-lemaire", "--no-fetch"), rel, "PX121")
+    assert line == (
+        f"{rel}:{line_of(repo, rel, r'^version:')}: PX121 version: the yank was removed "
+        "without an `unyanked:` section signed by an owner"
+    )
+
+
+def test_a_replayed_serial_is_named_in_full(repo: Path) -> None:
+    rel = f"{CSV}/versions/1.0.1.yaml"
+    head = (repo / rel).read_text(encoding="utf-8").split("# Yanked:", 1)[0]
+    (repo / rel).write_text(head + "unyanked:\n  serial: 1\n", encoding="utf-8")
+    sign_file(repo / rel, THEO, yank=True)
+    commit(repo)
+    line = stderr_line(gate("--author", "theo-lemaire", "--no-fetch"), rel, "PX120")
+    assert line.endswith(
+        "PX120 unyanked.serial: expected a serial above the base's last yank or un-yank (1), got 1"
+    )

@@ -100,6 +100,11 @@ class PublishedVersion(_Published):
     signature: dict[str, str] | None = None
 
 
+class PublishedDeprecation(_Published):
+    message: str
+    replacement: str | None = None  # the plugin to use instead
+
+
 class PublishedPlugin(_Published):
     format: int
     name: str
@@ -110,6 +115,7 @@ class PublishedPlugin(_Published):
     repository: str | None = None
     owners: list[PublishedOwner]
     revision: int = 1
+    deprecated: PublishedDeprecation | None = None  # absent unless the owners deprecated it
     signature: dict[str, str] | None = None
     versions: list[PublishedVersion]
 
@@ -212,7 +218,11 @@ def parse_config(data: bytes, source: str) -> PublishedConfig:
 
 def _check_names(doc: PublishedPlugin, source: str) -> None:
     """Refuse a name that is not a plugin name: names become URL and folder paths."""
-    named = [("name", doc.name)] + [
+    replacement = doc.deprecated.replacement if doc.deprecated else None
+    named = [("name", doc.name)]
+    if replacement is not None:  # a name people are told to install
+        named.append(("deprecated.replacement", replacement))
+    named += [
         (f"versions[{i}].dependencies[{j}].name", dependency.name)
         for i, version in enumerate(doc.versions)
         for j, dependency in enumerate(version.dependencies)

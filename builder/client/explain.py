@@ -3,7 +3,8 @@
 A version moves back (an installed plugin downgraded to satisfy someone's pin, an
 installed prerelease given up) or a plugin is installed below its newest version:
 each such change gets one line naming the version passed over and what ruled it
-out, from the resolution itself. Pure, no I/O.
+out, from the resolution itself. A deprecated plugin gets a warning in the same
+words wherever it shows up. Pure, no I/O.
 """
 
 from __future__ import annotations
@@ -124,3 +125,9 @@ def change_notes(
             if why is not None:
                 notes[name] = f"not the newest {newest.version}: {why}"
     return notes
+
+
+def deprecation_warning(subject: str, message: str, replacement: str | None) -> str:
+    """Return the warning for a deprecated plugin: what its owners say, and what to use instead."""
+    instead = f" (use {replacement} instead)" if replacement else ""
+    return f"{subject} is deprecated{instead}: {message}"

@@ -1,5 +1,5 @@
-"""What `info` shows: a plugin's facts, every version, one version in detail, and
-what is installed of it.
+"""What `info` shows: a plugin's facts (its deprecation first), every version, one
+version in detail, and what is installed of it.
 
 Signatures are checked here too, but a failure is reported, not raised: `info` is
 how a person looks at a document the client would refuse.
@@ -68,6 +68,8 @@ def plugin_info(
         "license": doc.license,
         "homepage": doc.homepage,
         "repository": doc.repository,
+        # The owners' deprecation from plugin.yaml: None, or {message, replacement}.
+        "deprecated": doc.deprecated.model_dump() if doc.deprecated else None,
         "owners": [
             {"github": o.github, "key_ids": [_key_id(k) for k in o.keys]} for o in doc.owners
         ],

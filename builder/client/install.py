@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from builder.client.documents import Plugin
 from builder.client.downloads import ProgressFactory, download_all
-from builder.client.explain import change_notes
+from builder.client.explain import change_notes, deprecation_warning
 from builder.client.lockfile import (
     LockedDependency,
+    LockedDeprecation,
     LockedPlugin,
     Lockfile,
     TrustFile,
@@ -38,7 +40,7 @@ from builder.client.plan import (
     resolve_against,
     yank_reason,
 )
-from builder.client.registry import Registry
+from builder.client.registry import Registry, Verified
 from builder.client.resolve import Options, Root
 from builder.client.signatures import Pin, pin_of
 from builder.client.transaction import Move, commit, plugins_state, staging
@@ -63,6 +65,7 @@ class Change:
     old: str | None  # the version before (None: newly installed)
     new: str | None  # the version after (None: removed)
     note: str | None = None  # why it is not the version a person would expect
+    deprecated: LockedDeprecation | None = None  # the plugin's, when its owners deprecated it
 
     @property
     def action(self) -> str:
@@ -216,7 +219,11 @@ def roots_of(requests: Sequence[Request], lock: Lockfile) -> list[Root]:
 
 
 def _plan(
-    job: _Job, resolved: Resolved, planned: Sequence[Planned], unlock: Sequence[str]
+    job: _Job,
+    resolved: Resolved,
+    planned: Sequence[Planned],
+    unlock: Sequence[str],
+    requested: Mapping[str, Request],
 ) -> Outcome:
     """Return what the change will do: each version change (and why), kept ones, warnings."""
     notes = change_notes(
@@ -229,15 +236,66 @@ def _plan(
     # Kept plugins being upgraded had their yank explained by the resolver already.
     plugins = {**job.lock.plugins, **refreshed_yanks(job.lock, resolved.docs)}
     yanks = yank_warnings(plugins, [k.name for k in kept if k.name not in unlock])
+    deprecations = _deprecation_warnings(resolved, [p.name for p in planned], requested)
     return Outcome(
         changes=[
-            Change(p.name, p.old.version if p.old else None, p.version.number, notes.get(p.name))
+            Change(
+                p.name,
+                p.old.version if p.old else None,
+                p.version.number,
+                notes.get(p.name),
+                deprecation_of(p.verified.plugin),
+            )
             for p in planned
         ],
         unchanged=kept,
-        warnings=[*resolved.resolution.warnings, *yanks],
+        warnings=[*resolved.resolution.warnings, *yanks, *deprecations],
         dry_run=job.settings.dry_run,
     )
+
+
+def deprecation_of(plugin: Plugin) -> LockedDeprecation | None:
+    """Return a document's deprecation as the lockfile records it (None: not deprecated)."""
+    found = plugin.doc.deprecated
+    if found is None:
+        return None
+    return LockedDeprecation(message=found.message, replacement=found.replacement)
+
+
+def refreshed_deprecations(
+    plugins: Mapping[str, LockedPlugin], docs: Mapping[str, Verified]
+) -> dict[str, LockedPlugin]:
+    """Return installed plugins whose deprecation mark differs from their fresh document's."""
+    changed = {}
+    for name, verified in docs.items():
+        locked = plugins.get(name)
+        if locked is not None and (now := deprecation_of(verified.plugin)) != locked.deprecated:
+            changed[name] = locked.model_copy(update={"deprecated": now})
+    return changed
+
+
+def _deprecation_warnings(
+    resolved: Resolved, changing: Sequence[str], requested: Mapping[str, Request]
+) -> list[str]:
+    """Return a warning per deprecated plugin this command installs or that was asked for.
+
+    One that comes in only as a dependency names who needs it, since that is what to
+    replace.
+    """
+    selected = resolved.resolution.selected
+    dependents = {f"{c.name} {c.version}" for c in selected.values()}
+    warnings = []
+    for name in sorted({*changing, *requested} & selected.keys()):
+        verified = resolved.docs.get(name)
+        found = verified.plugin.doc.deprecated if verified is not None else None
+        if found is None:
+            continue
+        needed_by = [w.who for w in resolved.resolution.wants.get(name, []) if w.who in dependents]
+        subject = name
+        if needed_by and name not in requested:
+            subject = f"{name} (needed by {', '.join(sorted(set(needed_by)))})"
+        warnings.append(deprecation_warning(subject, found.message, found.replacement))
+    return warnings
 
 
 def _apply(
@@ -245,15 +303,17 @@ def _apply(
 ) -> Outcome:
     """Download, unpack and commit every changed plugin; record new requirements of kept ones.
 
-    Kept plugins whose document was read get their yank mark brought up to date.
+    Kept plugins whose document was read get their yank and deprecation marks brought
+    up to date.
     """
     planned = plan_downloads(job.lock, resolved, job.settings.limits)
-    outcome = _plan(job, resolved, planned, unlock)
+    outcome = _plan(job, resolved, planned, unlock, requested)
     if job.settings.dry_run:
         return outcome
     if job.settings.on_plan is not None:
         job.settings.on_plan(outcome)
     plugins = {**job.lock.plugins, **refreshed_yanks(job.lock, resolved.docs)}
+    plugins.update(refreshed_deprecations(plugins, resolved.docs))
     plugins.update(_rerequested(plugins, outcome.unchanged, requested))
     if not planned:
         if plugins != job.lock.plugins:
@@ -314,6 +374,7 @@ def _locked_plugin(
         files=files,
         signed_by=planned.verified.trust[planned.version.number].key_id,
         yanked=yank_reason(planned.verified, planned.version),
+        deprecated=deprecation_of(planned.verified.plugin),
     )
 
 

@@ -37,6 +37,11 @@ class LockedDependency(_State):
     kind: str
 
 
+class LockedDeprecation(_State):
+    message: str
+    replacement: str | None = None
+
+
 class LockedPlugin(_State):
     version: str
     requested: str | None = None  # the requirement the user asked for, if any
@@ -48,6 +53,7 @@ class LockedPlugin(_State):
     files: dict[str, str] = {}  # path inside the plugin folder -> sha256
     signed_by: str | None = None  # key id that verified the release
     yanked: str | None = None  # the yank's reason, as the registry last said (install, list…)
+    deprecated: LockedDeprecation | None = None  # as the registry last said (install, list…)
 
 
 class Lockfile(_State):

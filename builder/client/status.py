@@ -1,10 +1,12 @@
-"""What is installed, as the registry sees it now: yanks since install, newer versions.
+"""What is installed, as the registry sees it now: yanks and deprecations since install,
+newer versions.
 
-`list` shows the lockfile with each installed version's current yank state (when a
-registry is reachable; otherwise the state last seen); `outdated` adds, for every
-installed plugin, the version `upgrade` would move to and the newest version there
-is. Both bring the lockfile's yank marks up to date, so every later command that
-reads the lockfile (even offline: `uninstall`, `verify`) warns about them.
+`list` shows the lockfile with each installed version's current yank state and each
+plugin's deprecation (when a registry is reachable; otherwise the state last seen);
+`outdated` adds, for every installed plugin, the version `upgrade` would move to and
+the newest version there is. Both bring the lockfile's marks up to date, so every
+later command that reads the lockfile (even offline: `uninstall`, `verify`) warns
+about its yanks, and an offline `list` still shows the deprecations last seen.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.client.documents import Version
-from builder.client.install import roots_of
+from builder.client.explain import deprecation_warning
+from builder.client.install import refreshed_deprecations, roots_of
 from builder.client.lockfile import (
     LockedPlugin,
     Lockfile,
@@ -63,8 +66,9 @@ class Status:
 
 
 def _refresh(plugins_dir: Path, lock: Lockfile, docs: Mapping[str, Verified]) -> Lockfile:
-    """Return the lockfile with fresh yank marks, written back when they changed."""
+    """Return the lockfile with fresh yank and deprecation marks, written back when changed."""
     changed = refreshed_yanks(lock, docs)
+    changed.update(refreshed_deprecations({**lock.plugins, **changed}, docs))
     if not changed:
         return lock
     lock = lock.model_copy(update={"plugins": {**lock.plugins, **changed}})
@@ -88,9 +92,21 @@ def installed_status(plugins_dir: Path, registry: Registry | None) -> Status:
                 lock = _refresh(plugins_dir, lock, registry.verified_many(lock.plugins))
                 checked = True
             except PlugindexError as e:
-                warnings.append(f"cannot check for yanks (showing what was last seen): {e}")
+                warnings.append(
+                    f"cannot check for yanks or deprecations (showing what was last seen): {e}"
+                )
     rows = [Installed(name, plugin) for name, plugin in sorted(lock.plugins.items())]
-    return Status(plugins_dir, rows, checked, [*warnings, *yank_warnings(lock.plugins)])
+    return Status(plugins_dir, rows, checked, [*warnings, *_marks(lock.plugins)])
+
+
+def _marks(plugins: Mapping[str, LockedPlugin]) -> list[str]:
+    """Return a warning per installed version yanked, then per installed plugin deprecated."""
+    deprecations = [
+        deprecation_warning(f"{name} {p.version} (installed)", d.message, d.replacement)
+        for name, p in sorted(plugins.items())
+        if (d := p.deprecated) is not None
+    ]
+    return [*yank_warnings(plugins), *deprecations]
 
 
 def _newest(verified: Verified, installed: str, options: Options) -> str | None:
@@ -135,4 +151,4 @@ def outdated(plugins_dir: Path, registry: Registry, *, options: Options) -> Stat
         )
         for name, plugin in sorted(lock.plugins.items())
     ]
-    return Status(plugins_dir, rows, True, [*warnings, *yank_warnings(lock.plugins)])
+    return Status(plugins_dir, rows, True, [*warnings, *_marks(lock.plugins)])

@@ -229,6 +229,7 @@ def outcome_data(outcome: Any) -> dict[str, Any]:
                 "to": c.new,
                 "action": c.action,
                 **({"note": c.note} if c.note else {}),
+                **({"deprecated": _deprecation_data(c.deprecated)} if c.deprecated else {}),
             }
             for c in outcome.changes
         ],
@@ -236,6 +237,13 @@ def outcome_data(outcome: Any) -> dict[str, Any]:
         "warnings": outcome.warnings,
         "dry_run": outcome.dry_run,
     }
+
+
+def _deprecation_data(deprecated: Any) -> dict[str, Any] | None:
+    """Return a deprecation for --json: {message, replacement} (replacement may be null)."""
+    if deprecated is None:
+        return None
+    return {"message": deprecated.message, "replacement": deprecated.replacement}
 
 
 def _change_line(change: Any, verbs: dict[str, str]) -> str:
@@ -284,8 +292,11 @@ def outcome_lines(outcome: Any, nothing: str, plan: PlanPrinter | None) -> list[
 def info_lines(data: dict[str, Any]) -> list[str]:
     """Return what `info` prints for people, from what `plugin_info` returned."""
     sel = data["selected"]
-    lines = [
-        f"{data['name']} {sel['version']}: {data['display_name']}",
+    lines = [f"{data['name']} {sel['version']}: {data['display_name']}"]
+    if (deprecated := data["deprecated"]) is not None:  # before anything else about it
+        instead = f" (use {deprecated['replacement']} instead)" if deprecated["replacement"] else ""
+        lines.append(f"  DEPRECATED{instead}: {deprecated['message']}")
+    lines += [
         f"  {data['description']}",
         f"  license: {data['license']}",
     ]
@@ -332,6 +343,7 @@ def status_rows(status: Any, *, newer: bool = False) -> list[dict[str, Any]]:
             "requested": row.plugin.requested,
             "explicit": row.plugin.explicit,
             "yanked": row.plugin.yanked,
+            "deprecated": _deprecation_data(row.plugin.deprecated),
             "signed_by": row.plugin.signed_by,
             **(
                 {"compatible": row.compatible, "newest": row.newest, "outdated": row.outdated}
@@ -344,7 +356,11 @@ def status_rows(status: Any, *, newer: bool = False) -> list[dict[str, Any]]:
 
 
 def list_lines(status: Any) -> list[str]:
-    """Return what `list` prints: one line per installed plugin, yanks marked."""
+    """Return what `list` prints: one line per installed plugin, yanks and deprecations marked.
+
+    The deprecation's message is in the warnings `list` prints first; here, only
+    what to use instead.
+    """
     if not status.plugins:
         return [f"no plugins installed in {status.plugins_dir}"]
     lines = []
@@ -352,20 +368,33 @@ def list_lines(status: Any) -> list[str]:
         plugin = row.plugin
         why = f"you asked for {plugin.requested or 'it'}" if plugin.explicit else "dependency"
         yanked = f"; YANKED: {plugin.yanked}" if plugin.yanked else ""
-        lines.append(f"{row.name} {plugin.version} ({why}{yanked})")
+        lines.append(f"{row.name} {plugin.version} ({why}{yanked}{_deprecated_mark(plugin)})")
     return lines
 
 
+def _deprecated_mark(plugin: Any) -> str:
+    """Return `; DEPRECATED` for a deprecated installed plugin, with what to use instead."""
+    if plugin.deprecated is None:
+        return ""
+    replacement = plugin.deprecated.replacement
+    return "; DEPRECATED" + (f", use {replacement} instead" if replacement else "")
+
+
 def outdated_lines(status: Any) -> list[str]:
-    """Return what `outdated` prints: a table of the plugins with a newer version."""
-    rows = [r for r in status.plugins if r.outdated]
+    """Return what `outdated` prints: a table of the plugins with a newer version or deprecated.
+
+    A deprecated plugin is listed even when it is the newest: moving off it is the update.
+    """
+    rows = [r for r in status.plugins if r.outdated or r.plugin.deprecated is not None]
     if not rows:
         return ["everything is up to date"]
     table = [("name", "installed", "compatible", "newest")]
     table += [
         (
             r.name,
-            r.plugin.version + (" (yanked)" if r.plugin.yanked else ""),
+            r.plugin.version
+            + (" (yanked)" if r.plugin.yanked else "")
+            + (" (deprecated)" if r.plugin.deprecated else ""),
             r.compatible or "-",
             r.newest or "-",
         )

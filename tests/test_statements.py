@@ -423,3 +423,45 @@ def test_a_signature_with_characters_outside_base64_is_malformed() -> None:
     block = sign_statement(KEY, RELEASE_VECTOR)
     stray = {**block, "value": block["value"][:10] + "\n" + block["value"][10:]}
     assert verify_statement(stray, RELEASE_VECTOR, [PUBLIC]) == Check(Verdict.MALFORMED)
+
+
+# Bound retired keys and revoked keys (docs/format.md §8.5): signed as the published
+# owner has them, `retired_versions` and `revoked_keys` beside the key lists.
+BOUND_OWNERS = [
+    {
+        "github": "jan",
+        "keys": ["ed25519:y"],
+        "retired_keys": ["ed25519:x"],
+        "retired_versions": {"ed25519:x": ["1.0.0", "1.1.0"]},
+        "revoked_keys": [{"key": "ed25519:z", "reason": "lost"}],
+    }
+]
+BOUND_MANIFEST_VECTOR = (
+    b"plugindex-statement/1 manifest\n"
+    b'{"authors":["A"],"categories":["c"],"description":"d","display_name":"Plug",'
+    b'"homepage":"https://h","keywords":["k"],"kind":"manifest","license":"MIT",'
+    b'"name":"plug","owners":[{"github":"jan","keys":["ed25519:y"],"retired_keys":'
+    b'["ed25519:x"],"retired_versions":{"ed25519:x":["1.0.0","1.1.0"]},"revoked_keys":'
+    b'[{"key":"ed25519:z","reason":"lost"}]}],"plugin":"plug","readme":"README.md",'
+    b'"registry":"reg","repository":"https://r","revision":2}'
+)
+
+
+def test_manifest_statement_with_bound_and_revoked_keys_is_fixed() -> None:
+    got = statements.manifest_statement("reg", {**MANIFEST, "owners": BOUND_OWNERS})
+    assert got == BOUND_MANIFEST_VECTOR
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"retired_versions": {"ed25519:x": ["1.0.0", "1.1.0", "9.0.0"]}},
+        {"revoked_keys": []},
+        {"revoked_keys": [{"key": "ed25519:z", "reason": "found again"}]},
+    ],
+    ids=["binding-widened", "revocation-dropped", "reason-changed"],
+)
+def test_a_binding_or_a_revocation_is_signed(change: dict[str, Any]) -> None:
+    owners = [{**BOUND_OWNERS[0], **change}]
+    got = statements.manifest_statement("reg", {**MANIFEST, "owners": owners})
+    assert got != BOUND_MANIFEST_VECTOR

@@ -56,7 +56,7 @@ def add_owner(
     """Add `handle` as an owner with `public_key`, or add the key to an existing owner."""
     handle = checked("HANDLE", GitHubHandle, handle)
     plugin = open_plugin(index, name)
-    owners = [o.model_dump() for o in plugin.manifest.owners]
+    owners = [source_owner(o) for o in plugin.manifest.owners]
     existing = next((o for o in owners if o["github"] == handle), None)
     if public_key is None:
         if existing is not None:
@@ -66,16 +66,16 @@ def add_owner(
             "`plugindex keygen KEY_FILE`, which prints it)"
         )
     public_key = checked("--public-key", PublicKey, public_key)
-    for owner in owners:
-        if public_key in owner["keys"] or public_key in owner["retired_keys"]:
+    for listed in plugin.manifest.owners:
+        if public_key in {*listed.keys, *listed.retired(), *(k.key for k in listed.revoked_keys)}:
             raise AuthorError(
                 f"{_shown(plugin)}: key {key_id(public_key)} is already listed for "
-                f"{owner['github']}; a key belongs to one owner"
+                f"{listed.github}; a key belongs to one owner"
             )
     if existing is None:
         if len(owners) >= MAX_OWNERS:
             raise AuthorError(f"{_shown(plugin)}: {name} has {MAX_OWNERS} owners, the most allowed")
-        owners.append({"github": handle, "keys": [public_key], "retired_keys": []})
+        owners.append({"github": handle, "keys": [public_key]})
     elif len(existing["keys"]) >= MAX_KEYS:
         raise AuthorError(
             f"{_shown(plugin)}: {handle} has {MAX_KEYS} active keys, the most allowed; "
@@ -83,15 +83,13 @@ def add_owner(
         )
     else:
         existing["keys"].append(public_key)
-    return _change(
-        plugin, key, lambda doc: doc.put("owners", render("owners", _shown_owners(owners)))
-    )
+    return change_manifest(plugin, key, lambda doc: doc.put("owners", render("owners", owners)))
 
 
 def remove_owner(index: Path, name: str, handle: str, *, key: Ed25519PrivateKey) -> ManifestChanged:
     """Remove owner `handle`, never the last one."""
     plugin = open_plugin(index, name)
-    owners = [o.model_dump() for o in plugin.manifest.owners]
+    owners = [source_owner(o) for o in plugin.manifest.owners]
     kept = [o for o in owners if o["github"] != handle]
     if len(kept) == len(owners):
         listed = ", ".join(o["github"] for o in owners)
@@ -103,9 +101,12 @@ def remove_owner(index: Path, name: str, handle: str, *, key: Ed25519PrivateKey)
             f"{_shown(plugin)}: {handle} is the last owner of {name}; add another owner "
             f"first (`plugindex owner add {name} HANDLE --public-key ...`)"
         )
-    return _change(
-        plugin, key, lambda doc: doc.put("owners", render("owners", _shown_owners(kept)))
-    )
+    if any(o["github"] == handle and o.get("revoked_keys") for o in owners):
+        raise AuthorError(
+            f"{_shown(plugin)}: {handle} has revoked keys, and a revoked key stays listed "
+            f"for good (the gate refuses dropping it: PX108); keep {handle} as an owner"
+        )
+    return change_manifest(plugin, key, lambda doc: doc.put("owners", render("owners", kept)))
 
 
 def deprecate(
@@ -130,7 +131,7 @@ def deprecate(
             f"{_shown(plugin)}: {name} is already deprecated with this message and replacement"
         )
     rendered = render("deprecated", fields)
-    return _change(
+    return change_manifest(
         plugin, key, lambda doc: doc.put("deprecated", rendered, before=_BEFORE["deprecated"])
     )
 
@@ -140,21 +141,28 @@ def undeprecate(index: Path, name: str, *, key: Ed25519PrivateKey) -> ManifestCh
     plugin = open_plugin(index, name)
     if plugin.manifest.deprecated is None:
         raise AuthorError(f"{_shown(plugin)}: {name} is not deprecated")
-    return _change(plugin, key, lambda doc: doc.drop("deprecated"))
+    return change_manifest(plugin, key, lambda doc: doc.drop("deprecated"))
 
 
 def _shown(plugin: PluginAt) -> Path:
     return plugin.index / plugin.manifest_rel
 
 
-def _shown_owners(owners: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return owners as plugin.yaml writes them: no empty `retired_keys`."""
-    return [
-        {k: v for k, v in owner.items() if not (k == "retired_keys" and not v)} for owner in owners
-    ]
+def source_owner(owner: Owner) -> dict[str, Any]:
+    """Return an owner as plugin.yaml writes it: a plain retired key stays plain, and
+    empty `retired_keys` and `revoked_keys` are left out."""
+    data: dict[str, Any] = {"github": owner.github, "keys": list(owner.keys)}
+    if owner.retired_keys:
+        data["retired_keys"] = [
+            k.key if k.versions is None else {"key": k.key, "versions": list(k.versions)}
+            for k in owner.retired_keys
+        ]
+    if owner.revoked_keys:
+        data["revoked_keys"] = [{"key": k.key, "reason": k.reason} for k in owner.revoked_keys]
+    return data
 
 
-def _change(
+def change_manifest(
     plugin: PluginAt, key: Ed25519PrivateKey, edit: Callable[[Lines], object]
 ) -> ManifestChanged:
     """Apply `edit` to plugin.yaml, raise its revision by one, sign it and write it."""

@@ -97,10 +97,15 @@ def check_signer(plugin: PluginAt, key: Ed25519PrivateKey) -> str:
     for owner in plugin.manifest.owners:
         if public in owner.keys:
             return owner.github
-        if public in owner.retired_keys:
+        if public in owner.retired():
             raise AuthorError(
                 f"{plugin.index / plugin.manifest_rel}: key {key_id(public)} is a retired key "
                 f"of {owner.github}; sign with one of their active keys"
+            )
+        if public in {k.key for k in owner.revoked_keys}:
+            raise AuthorError(
+                f"{plugin.index / plugin.manifest_rel}: key {key_id(public)} is a revoked key "
+                f"of {owner.github}; it signs nothing: sign with one of their active keys"
             )
     owners = ", ".join(o.github for o in plugin.manifest.owners)
     raise AuthorError(

@@ -15,7 +15,7 @@ import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from builder.format.names import name_problem
 from builder.format.requirements import RequirementError, parse_requirement, parse_version
@@ -256,12 +256,77 @@ class Author(Strict):
     email: Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address")] | None = None
 
 
+class RetiredKey(Strict):
+    """A key rotated out, and the versions it signed before: all it may still vouch for.
+
+    Written `{key: ed25519:…, versions: [1.0.0, 1.1.0]}`. A plain key (the form before
+    bindings existed) loads with `versions` None: not bound, so it still vouches for
+    any version; the build and the client warn, and the gate refuses a new one.
+    """
+
+    key: PublicKey
+    versions: Annotated[list[Version], Field(max_length=10_000), Unique] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_or_bound(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"key": value}  # the older, unbound form
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"expected a mapping {{key: ed25519:…, versions: [...]}}; "
+                f"got {type(value).__name__} {str(value)[:60]!r}"
+            )
+        if value.get("versions") is None and "key" in value:
+            raise ValueError(
+                "expected `versions:`, the list of versions this key signed before it "
+                "was retired (`[]` when none); got no versions"
+            )
+        return value
+
+    @property
+    def bound(self) -> bool:
+        """Whether the owner bound this key to the versions it may vouch for."""
+        return self.versions is not None
+
+
+class RevokedKey(Strict):
+    """A key its owner no longer trusts (lost, leaked): it vouches for nothing at all."""
+
+    key: PublicKey
+    reason: LongText
+
+
 class Owner(Strict):
     github: GitHubHandle
     # Keys that may sign new statements.
     keys: Annotated[list[PublicKey], Field(min_length=1, max_length=8), Unique]
-    # Keys rotated out: what they signed before stays valid, nothing new may use them.
-    retired_keys: Annotated[list[PublicKey], Field(max_length=32), Unique] = []
+    # Keys rotated out: each vouches only for the versions its binding lists (a
+    # plain key, the older form, for any version it signed), nothing new.
+    retired_keys: Annotated[list[RetiredKey], Field(max_length=32)] = []
+    # Keys revoked: whatever they signed needs an owner's new signature.
+    revoked_keys: Annotated[list[RevokedKey], Field(max_length=32)] = []
+
+    @model_validator(mode="after")
+    def _each_key_once(self) -> Owner:
+        listed = [k.key for k in self.retired_keys] + [k.key for k in self.revoked_keys]
+        repeated = sorted({k for k in listed if listed.count(k) > 1})
+        if repeated:
+            raise ValueError(
+                f"expected each retired or revoked key once; got {repeated[0][:60]} more than once"
+            )
+        revoked = {k.key for k in self.revoked_keys}
+        still = sorted(revoked & {*self.keys, *self.retired()})
+        if still:
+            raise ValueError(
+                f"expected a revoked key to be listed nowhere else; got {still[0][:60]} "
+                f"revoked and also under keys or retired_keys"
+            )
+        return self
+
+    def retired(self) -> list[str]:
+        """Return the retired keys, bound or not."""
+        return [k.key for k in self.retired_keys]
 
 
 class Deprecation(Strict):
@@ -288,6 +353,20 @@ class PluginManifest(Strict):
     # plugin.yaml (say, with a removed owner) can never be replayed.
     revision: Serial = 1
     signature: Signature | None = None
+
+    @model_validator(mode="after")
+    def _revoked_nowhere_else(self) -> PluginManifest:
+        # A revoked key listed by another owner would still vouch for what it signed.
+        for owner in self.owners:
+            for revoked in owner.revoked_keys:
+                for other in self.owners:
+                    if other is not owner and revoked.key in {*other.keys, *other.retired()}:
+                        raise ValueError(
+                            f"expected a revoked key to be listed nowhere else; "
+                            f"{owner.github} revoked {revoked.key[:60]}, which "
+                            f"{other.github} still lists"
+                        )
+        return self
 
 
 # --- plugins/<name>/versions/<version>.yaml -------------------------------------------

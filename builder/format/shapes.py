@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.format.models import PluginManifest, VersionManifest
+from builder.format.models import Owner, PluginManifest, VersionManifest
 
 
 def version_entry(version: VersionManifest) -> dict[str, Any]:
@@ -40,10 +40,32 @@ def manifest_fields(manifest: PluginManifest) -> dict[str, Any]:
         "repository": manifest.repository,
         "keywords": manifest.keywords,
         "categories": manifest.categories,
-        "owners": [o.model_dump() for o in manifest.owners],
+        "owners": [owner_shape(o) for o in manifest.owners],
         "readme": manifest.readme,
         "revision": manifest.revision,
     }
     if manifest.deprecated is not None:
         fields["deprecated"] = manifest.deprecated.model_dump(exclude_none=True)
     return fields
+
+
+def owner_shape(owner: Owner) -> dict[str, Any]:
+    """Return an owner in its published shape (what the manifest statement signs).
+
+    `retired_keys` stays a list of keys, as it always was; the versions each bound
+    retired key may vouch for go to `retired_versions` ({key: [versions]}) and the
+    revoked keys to `revoked_keys` ([{key, reason}]), each only when there is one:
+    an owner without them gives the bytes it gave before they existed, and a client
+    that does not know them still reads the keys.
+    """
+    shape: dict[str, Any] = {
+        "github": owner.github,
+        "keys": list(owner.keys),
+        "retired_keys": owner.retired(),
+    }
+    bound = {k.key: list(k.versions) for k in owner.retired_keys if k.versions is not None}
+    if bound:
+        shape["retired_versions"] = bound
+    if owner.revoked_keys:
+        shape["revoked_keys"] = [{"key": k.key, "reason": k.reason} for k in owner.revoked_keys]
+    return shape

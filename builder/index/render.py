@@ -55,6 +55,8 @@ def plugin_document(
         data["artifact"]["download"] = download_of(v)
         signer = signers[v.version]
         data["signed_by"] = {"owner": signer.owner, "key_id": signer.key_id, "verified": True}
+        if signer.revoked:  # only then: other documents stay byte for byte as they were
+            data["revoked_signatures"] = list(signer.revoked)
         versions.append(data)
     return {
         "format": FORMAT_VERSION,

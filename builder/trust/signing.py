@@ -69,12 +69,16 @@ class Verdict(enum.Enum):
     UNKNOWN_KEY = "made with a key that is not one of the allowed keys"
     BAD_SIGNATURE = "does not verify: the signed statement differs from this one"
     MALFORMED = "is malformed"
+    # The bytes verify, but the key's power has ended (builder.trust.powers).
+    REVOKED_KEY = "was made with a key its owner revoked"
+    RETIRED_KEY = "was made with a retired key that its owner did not bind to this version"
 
 
 @dataclass(frozen=True)
 class Check:
     verdict: Verdict
     key: str | None = None  # the allowed key that verified (or that the id named)
+    note: str = ""  # a revoked key: the owner's reason
 
     @property
     def valid(self) -> bool:
@@ -141,7 +145,24 @@ def describe(check: Check, what: str, plugin: str) -> str:
         )
     if check.verdict is Verdict.UNKNOWN_KEY:
         return f"the {what} signature was made with a key that is not an owner key of {plugin}"
+    if check.verdict in (Verdict.REVOKED_KEY, Verdict.RETIRED_KEY) and check.key:
+        why = f" ({check.note})" if check.note else ""
+        return f"the {what} signature {check.verdict.value}: {_id_of(check.key)}{why}"
     return f"the {what} signature {check.verdict.value}"
+
+
+def _id_of(key: str) -> str:
+    try:
+        return f"key {key_id(key)}"
+    except ValueError:
+        return "a malformed key"
+
+
+class KeyEntry(Protocol):
+    """A retired or revoked key written as a mapping: `{key, ...}`."""
+
+    @property
+    def key(self) -> str: ...
 
 
 class OwnerKeys(Protocol):
@@ -152,13 +173,21 @@ class OwnerKeys(Protocol):
     @property
     def keys(self) -> Sequence[str]: ...
     @property
-    def retired_keys(self) -> Sequence[str]: ...
+    def retired_keys(self) -> Sequence[str | KeyEntry]: ...
 
 
 def owner_keys(owners: Iterable[OwnerKeys], *, retired: bool) -> dict[str, str]:
-    """Return {public key: owner handle} for owners' keys (retired ones too if asked)."""
+    """Return {public key: owner handle} for active keys, or for every listed key.
+
+    With `retired`, retired and revoked keys too: every key a signature of the plugin
+    may have been made with. What each may still vouch for is `powers.KeyPowers`' to say.
+    """
     keys: dict[str, str] = {}
     for owner in owners:
-        for key in [*owner.keys, *(owner.retired_keys if retired else [])]:
-            keys.setdefault(key, owner.github)
+        listed: list[str | KeyEntry] = list(owner.keys)
+        if retired:
+            # Revoked keys only where the owner has them (older owner shapes do not).
+            listed += [*owner.retired_keys, *getattr(owner, "revoked_keys", ())]
+        for key in listed:
+            keys.setdefault(key if isinstance(key, str) else key.key, owner.github)
     return keys

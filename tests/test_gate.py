@@ -553,7 +553,9 @@ def _rotate_maras_key(repo: Path, new: Ed25519PrivateKey) -> None:
     def rotate(text: str) -> str:
         return text.replace(
             f"      - {old_public}\n",
-            f"      - {new_public}\n    retired_keys:\n      - {old_public}\n",
+            # Bound to the versions the old key signed: all it may still vouch for.
+            f"      - {new_public}\n    retired_keys:\n      - key: {old_public}\n"
+            "        versions: [1.0.0, 1.1.0, 1.2.0, 2.0.0-rc.1]\n",
         )
 
     edit_manifest(repo, "auth-jwt", rotate, revision=2, key=MARA)

@@ -2,7 +2,7 @@
 
 Every problem the gate reports carries one of these ids; docs/rules.md lists them with
 the same one-line fixes (a test holds the two together). Where each rule is checked:
-ownership.py (PX101-PX105), immutability.py (PX110-PX114), published.py (PX115),
+ownership.py (PX101-PX108), immutability.py (PX110-PX114, PX117), published.py (PX115),
 yanks.py (PX120-PX122), names.py (PX130-PX132), pull_request.py (PX116, PX140-PX142);
 PX010 is the build's own signature check (builder.index.signatures). The build checks
 PX122 and PX131 again on the whole merged index (builder.index.holdback).
@@ -57,6 +57,22 @@ RULES = {
             "set `revision:` to the base's revision plus one, then sign plugin.yaml again",
         ),
         Rule(
+            "PX106",
+            "a key is retired without the versions it may still vouch for",
+            "write `- {key: ed25519:…, versions: [...]}` under `retired_keys`, or run "
+            "`plugindex key retire NAME --old-key KEY --key KEY_FILE`",
+        ),
+        Rule(
+            "PX107",
+            "a retired key is bound to a version none of whose statements it signed",
+            "list only the versions that key signed before it was retired",
+        ),
+        Rule(
+            "PX108",
+            "a revoked key is no longer listed under `revoked_keys`",
+            "keep it under `revoked_keys` for good; use a new key instead",
+        ),
+        Rule(
             "PX110",
             "a merged version file changed outside its `yanked:`/`unyanked:` section",
             "publish a new version instead; a merged version never changes",
@@ -91,6 +107,12 @@ RULES = {
             "PX116",
             "a new version's `released:` date is in the future",
             "set `released:` to the day you publish (YYYY-MM-DD), then sign the file again",
+        ),
+        Rule(
+            "PX117",
+            "a merged signature was replaced although no revoked key made it",
+            "restore the merged signature; only what a revoked key signed is signed again "
+            "(`plugindex resign FILE --key KEY`)",
         ),
         Rule(
             "PX120",

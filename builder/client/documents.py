@@ -50,10 +50,17 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 MAX_TEMPLATE = 1024  # characters: a URL template is a short path
 
 
+class PublishedRevokedKey(_Published):
+    key: str
+    reason: str = ""
+
+
 class PublishedOwner(_Published):
     github: str
     keys: list[str]
     retired_keys: list[str] = []
+    retired_versions: dict[str, list[str]] = {}  # a bound retired key: what it vouches for
+    revoked_keys: list[PublishedRevokedKey] = []
 
 
 class PublishedArtifact(_Published):

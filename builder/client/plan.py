@@ -24,7 +24,7 @@ from builder.client.resolve import (
     Root,
     resolve,
 )
-from builder.client.signatures import Pin, check_pin, is_yanked
+from builder.client.signatures import Pin, check_pin, withheld_reason
 from builder.common.limits import DEFAULT_LIMITS, Limits
 from builder.format.requirements import key_of
 
@@ -130,11 +130,8 @@ def _who_needs(name: str, docs: Mapping[str, Verified]) -> str:
 
 
 def yank_reason(verified: Verified, version: Version) -> str | None:
-    """Return why a version is yanked, when a valid yank (and no valid un-yank) says so."""
-    yanked = version.entry.yanked
-    if yanked and is_yanked(version, verified.trust[version.number]):
-        return yanked.reason
-    return None
+    """Return why a version is not offered: a valid yank, or a revoked key's signature."""
+    return withheld_reason(version, verified.trust[version.number])
 
 
 def refreshed_yanks(lock: Lockfile, docs: Mapping[str, Verified]) -> dict[str, LockedPlugin]:

@@ -5,26 +5,37 @@ functions, against the owner keys the document lists (never its `signed_by`).
 Owner keys are pinned on first install; a later document with other keys is
 accepted only when its plugin.yaml signature verifies with a pinned active key and
 its `revision` is higher than the pinned one (a signed rotation).
+
+A key vouches only for what its standing allows (`trust.powers`): a retired key for
+the versions its owner bound it to, a revoked key for nothing. A version with a
+statement signed only by a revoked key is *withheld*: users are not offered it
+(as if yanked: only an exact pin installs it, with a warning) until an owner signs
+it again. A retired key signing outside its binding is a document no correct
+build makes: the document is refused.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from builder.client.documents import Plugin, Version
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
 from builder.trust import statements
+from builder.trust.powers import KeyPowers
 from builder.trust.signing import (
     Check,
     Verdict,
     describe,
     key_id,
-    owner_keys,
     verify_statement,
 )
+
+log = logging.getLogger(__name__)
 
 
 class TrustError(PlugindexError):
@@ -41,6 +52,19 @@ class Pin(BaseModel):
     keys: tuple[str, ...]  # active keys, sorted
     retired_keys: tuple[str, ...] = ()  # sorted
     revision: int
+    # A bound retired key's versions, and the revoked keys: part of what a signed
+    # change must move, so a registry cannot widen a binding or drop a revocation.
+    retired_versions: dict[str, tuple[str, ...]] = {}
+    revoked_keys: tuple[str, ...] = ()  # sorted
+
+    @model_serializer(mode="wrap")
+    def _leave_out_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A pin without them is written as it was before they existed.
+        data: dict[str, Any] = handler(self)
+        for field in ("retired_versions", "revoked_keys"):
+            if not data.get(field):
+                data.pop(field, None)
+        return data
 
 
 @dataclass(frozen=True)
@@ -57,16 +81,38 @@ class VersionTrust:
         """Return the id of the key that verified the release, if one did."""
         return key_id(self.release.key) if self.release.valid and self.release.key else None
 
+    def checks(self) -> list[tuple[str, Check]]:
+        """Return (statement, check) for the release and any yank or un-yank."""
+        found = [("release", self.release), ("yank", self.yank), ("un-yank", self.unyank)]
+        return [(what, check) for what, check in found if check is not None]
 
-def check_version(registry: str, plugin: Plugin, version: Version) -> VersionTrust:
+    def revoked(self) -> list[tuple[str, Check]]:
+        """Return the statements signed only by a revoked key (they need a new signature)."""
+        return [(w, c) for w, c in self.checks() if c.verdict is Verdict.REVOKED_KEY]
+
+
+def powers_of(plugin: Plugin) -> KeyPowers:
+    """Return what each key the document's owners list may vouch for."""
+    return KeyPowers(owner.model_dump() for owner in plugin.doc.owners)
+
+
+def check_version(
+    registry: str, plugin: Plugin, version: Version, powers: KeyPowers | None = None
+) -> VersionTrust:
     """Check a version's release, yank and un-yank signatures against the owner keys."""
-    keys = owner_keys(plugin.doc.owners, retired=True)
-    statement = statements.release_statement(registry, plugin.name, version.raw)
-    release = verify_statement(version.entry.signature, statement, keys)
+    powers = powers if powers is not None else powers_of(plugin)
+    keys = powers.keys()
+
+    def check(signature: dict[str, str] | None, statement: bytes) -> Check:
+        return powers.judge(verify_statement(signature, statement, keys), version.number)
+
+    release = check(
+        version.entry.signature, statements.release_statement(registry, plugin.name, version.raw)
+    )
     sha256 = version.entry.artifact.sha256
     yank = unyank = None
     if (y := version.entry.yanked) is not None:
-        yank = verify_statement(
+        yank = check(
             y.signature,
             statements.yank_statement(
                 registry,
@@ -76,18 +122,26 @@ def check_version(registry: str, plugin: Plugin, version: Version) -> VersionTru
                 reason=y.reason,
                 serial=y.serial,
             ),
-            keys,
         )
     if (u := version.entry.unyanked) is not None:
-        unyank = verify_statement(
+        unyank = check(
             u.signature,
             statements.unyank_statement(
                 registry, plugin.name, version.number, sha256=sha256, serial=u.serial
             ),
-            keys,
         )
     owner = keys.get(release.key) if release.valid and release.key else None
     return VersionTrust(release, yank, unyank, owner)
+
+
+def withheld_reason(version: Version, trust: VersionTrust) -> str | None:
+    """Return why users are not offered a version: a revoked key's signature, or its yank."""
+    for what, check in trust.revoked():
+        return f"{describe(check, what, '')}; not offered until an owner signs it again"
+    yanked = version.entry.yanked
+    if yanked is not None and is_yanked(version, trust):
+        return yanked.reason
+    return None
 
 
 def is_yanked(version: Version, trust: VersionTrust) -> bool:
@@ -110,31 +164,57 @@ def verify_plugin(registry: str, plugin: Plugin) -> dict[str, VersionTrust]:
     means the document was changed after the build: nothing in it is used.
     """
     checked: dict[str, VersionTrust] = {}
+    powers = powers_of(plugin)
+    unbound: dict[str, list[str]] = {}
     for version in plugin.versions:
-        trust = check_version(registry, plugin, version)
-        for what, check in (
-            ("release", trust.release),
-            ("yank", trust.yank),
-            ("un-yank", trust.unyank),
-        ):
-            if check is not None and not check.valid:
+        trust = check_version(registry, plugin, version, powers)
+        for what, check in trust.checks():
+            if check.verdict is Verdict.REVOKED_KEY:
+                continue  # withheld (see `withheld_reason`), not a forged document
+            if not check.valid:
                 raise TrustError(
                     f"{plugin.source}: {plugin.name} {version.number}: "
                     f"{describe(check, what, plugin.name)}; refusing to use this document"
                 )
+            if check.key is not None and powers.unbound_signer(check) is not None:
+                unbound.setdefault(check.key, []).append(version.number)
         checked[version.number] = trust
+    for key, versions in sorted(unbound.items()):
+        log.warning(
+            "%s: %s %s signed with the retired key %s, which its owners never bound to "
+            "the versions it may vouch for: it could still vouch for new ones",
+            plugin.source,
+            plugin.name,
+            ", ".join(dict.fromkeys(versions)),
+            key_id(key),
+        )
     return checked
 
 
 def pin_of(plugin: Plugin) -> Pin:
     """Return the pin that records a document's owner keys and revision."""
-    active = {k for o in plugin.doc.owners for k in o.keys}
-    retired = {k for o in plugin.doc.owners for k in o.retired_keys} - active
+    owners = plugin.doc.owners
+    revoked = {k.key for o in owners for k in o.revoked_keys}
+    active = {k for o in owners for k in o.keys} - revoked
+    retired = {k for o in owners for k in o.retired_keys} - active - revoked
+    bound = {
+        key: tuple(sorted(versions))
+        for o in owners
+        for key, versions in o.retired_versions.items()
+        if key in retired
+    }
     return Pin(
         keys=tuple(sorted(active)),
         retired_keys=tuple(sorted(retired)),
         revision=plugin.doc.revision,
+        retired_versions=dict(sorted(bound.items())),
+        revoked_keys=tuple(sorted(revoked)),
     )
+
+
+def _standing(pin: Pin) -> tuple[Any, ...]:
+    """Return what a signed change must move: every key and what it may vouch for."""
+    return (pin.keys, pin.retired_keys, sorted(pin.retired_versions.items()), pin.revoked_keys)
 
 
 def _ids(keys: tuple[str, ...]) -> str:
@@ -156,7 +236,7 @@ def check_pin(registry: str, plugin: Plugin, pin: Pin | None) -> Pin | None:
     current = pin_of(plugin)
     if pin is None:
         return current  # trust on first use
-    same_keys = (current.keys, current.retired_keys) == (pin.keys, pin.retired_keys)
+    same_keys = _standing(current) == _standing(pin)
     if same_keys:
         if current.revision < pin.revision:
             raise TrustError(

@@ -124,7 +124,7 @@ def refuse_unsigned_yank(registry: str, index: Path, rel: str, version: VersionM
             )
         if state.signature is None:
             raise SignError(f"{shown}: this file has an unsigned {section}: block; {how}")
-        statement = _version_statement(registry, rel, version, yank=True).statement
+        statement = version_statement(registry, rel, version, yank=True).statement
         manifest = parse_source(
             PluginManifest, index, f"{PLUGINS_DIR}/{rel.split('/')[1]}/{PLUGIN_FILE}"
         )
@@ -163,41 +163,41 @@ def sign_text(
     before = parse_text(model, index, rel, text.encode("utf-8"))
     if isinstance(before, PluginManifest):
         statement = statements.manifest_statement(registry, manifest_fields(before))
-        to_sign = _ToSign("manifest", (), statement)
+        to_sign = ToSign("manifest", (), statement)
     else:
         assert isinstance(before, VersionManifest)
-        to_sign = _version_statement(registry, rel, before, yank=yank)
+        to_sign = version_statement(registry, rel, before, yank=yank)
     block = sign_statement(key, to_sign.statement)
     signed = set_signature(text, to_sign.section, block, shown=shown)
     _check_only_signature_changed(model, index, rel, before, signed, to_sign.section, block)
     return signed, to_sign.kind, block["key_id"]
 
 
-class _ToSign(NamedTuple):
+class ToSign(NamedTuple):
     kind: statements.Kind
     section: tuple[str, ...]  # the section that holds the signature; () is the top level
     statement: bytes
 
 
-def _version_statement(registry: str, rel: str, version: VersionManifest, *, yank: bool) -> _ToSign:
+def version_statement(registry: str, rel: str, version: VersionManifest, *, yank: bool) -> ToSign:
     """Return what `sign` (or `sign --yank`) signs in a version file, and where."""
     plugin = rel.split("/")[1]
     sha256 = version.artifact.sha256
     if not yank:
         entry = version_entry(version)
-        return _ToSign("release", (), statements.release_statement(registry, plugin, entry))
+        return ToSign("release", (), statements.release_statement(registry, plugin, entry))
     if version.yanked is not None:
         y = version.yanked
         statement = statements.yank_statement(
             registry, plugin, version.version, sha256=sha256, reason=y.reason, serial=y.serial
         )
-        return _ToSign("yank", ("yanked",), statement)
+        return ToSign("yank", ("yanked",), statement)
     if version.unyanked is not None:
         u = version.unyanked
         statement = statements.unyank_statement(
             registry, plugin, version.version, sha256=sha256, serial=u.serial
         )
-        return _ToSign("unyank", ("unyanked",), statement)
+        return ToSign("unyank", ("unyanked",), statement)
     raise SignError(
         "--yank: expected a `yanked:` (reason, serial) or `unyanked:` (serial) "
         "section in the version file, found neither"

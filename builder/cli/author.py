@@ -1,4 +1,5 @@
-"""The plugin authors' commands: keygen, sign, new, release, yank, owner, deprecate."""
+"""The plugin authors' commands: keygen, sign, new, release, yank, owner, key, resign,
+deprecate."""
 
 from __future__ import annotations
 
@@ -408,4 +409,96 @@ def deprecate(  # Click passes every option by keyword
     _next_step(index)
 
 
-COMMANDS = (keygen, sign, new, release, yank, owner, deprecate)
+_new_key_option = click.option(
+    "--new-key",
+    metavar="ed25519:...",
+    help="A new active key for the same owner, added in the same change (a rotation).",
+)
+
+
+@click.group("key")
+def key_group() -> None:
+    """Retire or revoke an owner's key (a signed plugin.yaml change)."""
+
+
+@key_group.command("retire")
+@click.argument("name")
+@click.option(
+    "--old-key",
+    required=True,
+    metavar="ed25519:...",
+    help="The key to retire: it keeps vouching for the versions it signed, nothing else.",
+)
+@_new_key_option
+@_key_option
+@_index_option
+@reports_errors
+def key_retire(
+    *, name: str, old_key: str, new_key: str | None, key_file: Path, index: Path
+) -> None:
+    """Retire a key of plugin NAME, bound to the versions it signed."""
+    from builder.authoring.key_changes import retire_key
+
+    done = retire_key(index, name, old_key, new_key=new_key, key=_read_key(key_file))
+    change = done.change
+    bound = ", ".join(done.versions) or "no version"
+    click.echo(
+        f"retired a key of {done.owner}, bound to {bound} (revision {change.revision}), "
+        f"signed by {change.owner} with key {change.key_id}: {change.file}"
+    )
+    _next_step(index)
+
+
+@key_group.command("revoke")
+@click.argument("name")
+@click.argument("public_key", metavar="PUBKEY")
+@click.option("--reason", required=True, help="Why (lost, leaked…): shown to users.")
+@_new_key_option
+@_key_option
+@_index_option
+@reports_errors
+def key_revoke(
+    *, name: str, public_key: str, reason: str, new_key: str | None, key_file: Path, index: Path
+) -> None:
+    """Revoke a key of plugin NAME: it vouches for nothing, old or new."""
+    from builder.authoring.key_changes import revoke_key
+
+    done = revoke_key(
+        index, name, public_key, reason=reason, new_key=new_key, key=_read_key(key_file)
+    )
+    change = done.change
+    click.echo(
+        f"revoked a key of {done.owner} (revision {change.revision}), signed by "
+        f"{change.owner} with key {change.key_id}: {change.file}"
+    )
+    if done.versions:
+        folder = change.file.parent / "versions"
+        click.echo(
+            f"it signed {', '.join(done.versions)}: until an owner signs them again, users "
+            "are not offered them; run, with an active key:"
+        )
+        for version in done.versions:
+            click.echo(f"  plugindex resign {folder / f'{version}.yaml'} --key KEY_FILE")
+    _next_step(index)
+
+
+@click.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False)
+)
+@_key_option
+@reports_errors
+def resign(files: tuple[Path, ...], key_file: Path) -> None:
+    """Sign again what a revoked key signed in version FILES, with an active owner key."""
+    from builder.authoring.key_changes import resign_file
+
+    key = _read_key(key_file)
+    for file in files:
+        done = resign_file(file, key)
+        click.echo(
+            f"signed the {' and '.join(done.statements)} statement(s) of {file} again with "
+            f"key {done.key_id} (replacing revoked key {', '.join(done.revoked)})"
+        )
+
+
+COMMANDS = (keygen, sign, new, release, yank, owner, key_group, resign, deprecate)

@@ -87,6 +87,7 @@ def check_plugin(
             )
     if manifest.readme and f"{folder_rel}/{manifest.readme}" not in digests:
         at(manifest_rel, ("readme",), f"file not found (expected {folder_rel}/{manifest.readme})")
+    problems.extend(_check_replacement(index, plugin))
     seen: dict[VersionKey, str] = {}
     for loaded in plugin.versions:
         version = loaded.manifest
@@ -124,6 +125,25 @@ def check_plugin(
         # With a version that did not load, its artifact would look unreferenced.
         problems.extend(_check_other_files(index, registry, plugin, sizes, referenced))
     return problems
+
+
+def _check_replacement(index: Path, plugin: LoadedPlugin) -> list[Problem]:
+    """Refuse a deprecation whose replacement is the plugin itself or not in the index."""
+    manifest = plugin.manifest
+    rel = f"plugins/{plugin.folder}/{PLUGIN_FILE}"
+    replacement = manifest.deprecated.replacement if manifest.deprecated else None
+    loc: Path_ = ("deprecated", "replacement")
+    if replacement == manifest.name:
+        message = f"names {manifest.name} itself (expected another plugin of the index, or none)"
+    elif replacement is not None and not (index / "plugins" / replacement / PLUGIN_FILE).is_file():
+        # Plugins are never deleted (PX113), so a replacement found once stays there.
+        message = (
+            f"no plugin {replacement!r} in the index (expected plugins/{replacement}/"
+            f"{PLUGIN_FILE}); name a plugin users can install instead"
+        )
+    else:
+        return []
+    return [problem_at(index, rel, loc, message)]
 
 
 def _artifacts_of(index: Path, version_files: Set[str]) -> set[str] | None:

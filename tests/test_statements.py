@@ -465,3 +465,59 @@ def test_a_binding_or_a_revocation_is_signed(change: dict[str, Any]) -> None:
     owners = [{**BOUND_OWNERS[0], **change}]
     got = statements.manifest_statement("reg", {**MANIFEST, "owners": owners})
     assert got != BOUND_MANIFEST_VECTOR
+
+
+class _Entry:
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+class _OwnerWithStanding(_Owner):
+    def __init__(
+        self, github: str, keys: list[str], retired: list[Any], revoked: list[Any]
+    ) -> None:
+        super().__init__(github, keys, retired)
+        self.revoked_keys = revoked
+
+
+def test_owner_keys_read_retired_and_revoked_entries_too() -> None:
+    owner = _OwnerWithStanding("jan", ["k1"], [_Entry("old"), "older"], [_Entry("lost")])
+    assert owner_keys([owner], retired=True) == {
+        "k1": "jan",
+        "old": "jan",
+        "older": "jan",
+        "lost": "jan",
+    }
+    assert owner_keys([owner], retired=False) == {"k1": "jan"}
+
+
+@pytest.mark.parametrize(
+    ("check", "sentence"),
+    [
+        (
+            Check(Verdict.REVOKED_KEY, PUBLIC, "the laptop was stolen"),
+            "the release signature was made with a key its owner revoked: key "
+            "34750f98bd59fcfc (the laptop was stolen)",
+        ),
+        (
+            Check(Verdict.RETIRED_KEY, PUBLIC),
+            "the release signature was made with a retired key that its owner did not bind "
+            "to this version: key 34750f98bd59fcfc",
+        ),
+        (
+            Check(Verdict.REVOKED_KEY, "ed25519:junk"),
+            "the release signature was made with a key its owner revoked: a malformed key",
+        ),
+        (
+            Check(Verdict.REVOKED_KEY),
+            "the release signature was made with a key its owner revoked",
+        ),
+        (
+            Check(Verdict.BAD_SIGNATURE, PUBLIC, "a note"),
+            "the release signature does not verify: the signed statement differs from this one",
+        ),
+    ],
+    ids=["revoked", "retired", "malformed", "no-key", "bad-with-key"],
+)
+def test_describe_names_the_key_whose_power_ended(check: Check, sentence: str) -> None:
+    assert describe(check, "release", "plug") == sentence

@@ -482,6 +482,17 @@ def test_incremental_and_cold_builds_answer_alike(index: Path, tmp_path: Path) -
     assert browser == {p: h for p, h in _search_files(cold).items() if p.startswith("search/v1/")}
 
 
+def test_an_unreadable_shard_state_means_a_cold_search_stage(index: Path, tmp_path: Path) -> None:
+    """A damaged state file is not an error: the next build makes the shards from nothing."""
+    out = tmp_path / "out"
+    build_search(index, out)
+    before = _search_files(out)
+    (out / ".plugindex" / "search" / "shards.sqlite").write_bytes(b"not a database" * 100)
+    stage = build_search(index, out)
+    assert stage.report["fresh"] is True
+    assert _search_files(out) == before
+
+
 def _doc(rng: random.Random, name: str, vocabulary: list[str]) -> Doc:
     terms = {name: 60}
     for word in rng.sample(vocabulary, rng.randint(1, 6)):

@@ -33,7 +33,6 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from builder.search.shards import (
     Entry,
@@ -119,8 +118,8 @@ class ShardTree:
         """Open the state a previous build committed for `generation`; None if it cannot."""
         if not path.is_file():
             return None
+        db = sqlite3.connect(path, isolation_level=None)
         try:
-            db = sqlite3.connect(path, isolation_level=None)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("format") != str(STATE_FORMAT) or meta.get("generation") != str(generation):
                 db.close()
@@ -131,7 +130,8 @@ class ShardTree:
                 "SELECT key, split, term_bytes, best FROM nodes"
             ):
                 tree.nodes[key] = Node(bool(split), _entries(best), None, term_bytes)
-        except (sqlite3.Error, ValueError):
+        except (sqlite3.Error, ValueError):  # unreadable: the build starts it again
+            db.close()
             return None
         return tree
 
@@ -447,10 +447,3 @@ class ShardTree:
         return encode_shard(
             key, {t: (self._df[t], self._top[t]) for t in terms_list}, self._shorts, None
         )
-
-
-def counts(tree: ShardTree) -> Mapping[str, Any]:
-    """Return how many plugins, words and keys the state holds (for reports)."""
-    plugins = tree.db.execute("SELECT count(*) FROM docs").fetchone()[0]
-    words = tree.db.execute("SELECT count(*) FROM terms").fetchone()[0]
-    return {"plugins": plugins, "words": words, "keys": len(tree.nodes)}

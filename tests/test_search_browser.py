@@ -79,6 +79,8 @@ def test_search_page_answers_the_query_in_the_url(site: str, page: Page) -> None
     assert 0 < page.search_bytes() <= 20_000
     shards = [url for url, _ in page.fetched if "/search/v1/t/" in url]
     assert len(shards) == 1  # one word, one shard
+    key_lists = [url for url, _ in page.fetched if "/search/v1/k/" in url]
+    assert len(key_lists) == 1 and "/k/p." in key_lists[0]  # the keys starting with "p"
 
 
 def test_typing_shows_results_and_arrow_keys_follow_one(site: str, page: Page) -> None:
@@ -158,6 +160,18 @@ def test_same_ranking_as_the_cli_for_the_top_result(site: str, page: Page) -> No
     for query, first in expected.items():
         found = page.page.evaluate("q => window.plugindexSearch(q)", query)
         assert found and found[0] == first, (query, found)
+
+
+@pytest.mark.parametrize("query", ["%2A", "OR", "the%20%3F"], ids=["star", "or", "stop-words"])
+def test_a_query_without_words_says_so_and_fetches_nothing(
+    site: str, page: Page, query: str
+) -> None:
+    """Symbols and stop words alone list no plugin, say why, and cost no search bytes."""
+    page.page.goto(site + "search/?q=" + query)
+    page.ready()
+    assert page.results() == []
+    assert "No search words in" in page.page.inner_text("#search-results")
+    assert page.search_bytes() == 0
 
 
 def test_hostile_text_is_shown_as_text(site: str, page: Page) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +17,14 @@ import pytest
 from click.testing import CliRunner
 
 from builder.cli.main import cli
+from builder.common.build_folder import (
+    OUTPUTS,
+    STATE_DIR,
+    files_on_disk,
+    read_outputs,
+    write_outputs,
+)
+from builder.index.build import build as index_build
 from builder.publish.folder import LocalStorage
 from builder.publish.lease import Lease, must_wait, take_lease
 from builder.publish.plan import (
@@ -30,6 +39,7 @@ from builder.publish.plan import (
 )
 from builder.publish.record import RECORD, BuildStamp, LiveRecord, PublishError, write_record
 from tests.conftest import BUNDLED_INDEX
+from tests.test_build import add_version
 
 BUILD = BuildStamp("2024-01-01T00:00:00Z", "abc123")
 OTHER = BuildStamp("2024-01-02T00:00:00Z", "def456")
@@ -524,3 +534,51 @@ def test_a_config_without_a_registry_name_is_refused_in_full(tmp_path: Path) -> 
         f"{build / 'config.json'}: unreadable (expected the config.json a build writes, "
         "with the registry's name)"
     )
+
+
+# --- the build's record of its files ----------------------------------------------------
+
+
+def _hashed(out: Path) -> dict[str, tuple[str, int]]:
+    """Return every published file of a build folder with its sha256 and size."""
+    return {
+        k: (hashlib.sha256((out / k).read_bytes()).hexdigest(), size)
+        for k, size in files_on_disk(out).items()
+    }
+
+
+class _StopError(Exception):
+    """Stands for a build stopped as it starts changing its folder."""
+
+
+def test_the_build_records_its_files_and_drops_the_record_while_it_changes_them(
+    tmp_path: Path,
+) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(BUNDLED_INDEX, index)
+    out = tmp_path / "out"
+    index_build(index, out, environ={"SOURCE_DATE_EPOCH": "1767225600"})
+    recorded = read_outputs(out)
+    assert recorded == _hashed(out)
+    name = sorted(p.name for p in (index / "plugins").iterdir())[0]
+    add_version(index, name, "9.0.0")
+
+    def stop() -> None:
+        raise _StopError
+
+    with pytest.raises(_StopError):
+        index_build(out=out, index=index, before_commit=stop)
+    assert read_outputs(out) is None  # a half-changed folder has no record to trust
+    index_build(index, out, environ={"SOURCE_DATE_EPOCH": "1767225700"})
+    assert read_outputs(out) == _hashed(out) != recorded
+
+
+def test_an_unreadable_or_foreign_record_of_the_files_counts_as_none(tmp_path: Path) -> None:
+    (tmp_path / STATE_DIR).mkdir()
+    record = tmp_path / STATE_DIR / OUTPUTS
+    write_outputs(tmp_path, {"a.json": ("0" * 64, 2)})
+    assert read_outputs(tmp_path) == {"a.json": ("0" * 64, 2)}
+    record.write_bytes(b"\x00not marshal")
+    assert read_outputs(tmp_path) is None
+    record.write_bytes(marshal.dumps(("another plugindex", [], [], [])))
+    assert read_outputs(tmp_path) is None

@@ -3,19 +3,31 @@
 Builder state lives under `STATE_DIR` inside the build folder and is never published
 or served. `borrowed.json` there lists the artifacts a `build --live` took as already
 published (and so did not write): `publish` checks that the store holds them.
+`outputs.bin` lists every file the build wrote with its sha256 and size, so that
+`publish` neither walks the folder (a mirrored registry holds one folder per
+artifact) nor hashes a file it will not upload. The build removes it before it
+starts changing the folder and writes it once the folder is complete, so a build
+stopped half-way leaves none.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import marshal
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from builder.common.errors import InvalidIndexError, Problem
+from builder.common.files import write_atomic
+
+log = logging.getLogger(__name__)
 
 STATE_DIR = ".plugindex"  # builder state inside the output; never published or served
 BORROWED = "borrowed.json"
+OUTPUTS = "outputs.bin"
+_OUTPUTS_KEY = "plugindex build outputs 1"  # bump when the layout of outputs.bin changes
 
 
 def files_on_disk(out: Path) -> dict[str, int]:
@@ -61,3 +73,49 @@ def read_borrowed(build_dir: Path) -> list[str]:
             [Problem(path, None, "", "expected a list of artifacts/… paths; run the build again")]
         )
     return listed
+
+
+def write_outputs(out: Path, outputs: Mapping[str, tuple[str, int]]) -> None:
+    """Record every file the build wrote (path → (sha256, size)), atomically."""
+    paths = sorted(outputs)
+    hashes = [outputs[p][0] for p in paths]
+    sizes = [outputs[p][1] for p in paths]
+    # marshal: builder state written and read only by plugindex, loaded in a blink.
+    write_atomic(out / STATE_DIR / OUTPUTS, marshal.dumps((_OUTPUTS_KEY, paths, hashes, sizes)))
+
+
+def forget_outputs(out: Path) -> None:
+    """Remove the record of the build's files: the folder is about to change."""
+    (out / STATE_DIR / OUTPUTS).unlink(missing_ok=True)
+
+
+def has_outputs(out: Path) -> bool:
+    """Return whether the build folder holds a record of its files."""
+    return (out / STATE_DIR / OUTPUTS).is_file()
+
+
+def read_outputs(build_dir: Path) -> dict[str, tuple[str, int]] | None:
+    """Return the build's record of its files (path → (sha256, size)), or None if none.
+
+    A record another plugindex version wrote, or one that cannot be read, counts as
+    none: the caller then lists and hashes the files itself.
+    """
+    path = build_dir / STATE_DIR / OUTPUTS
+    try:
+        data = marshal.loads(path.read_bytes())  # noqa: S302 - our own state file
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError, TypeError) as e:
+        log.warning("ignoring the unreadable record of the build's files %s: %s", path, e)
+        return None
+    if not (isinstance(data, tuple) and len(data) == 4 and data[0] == _OUTPUTS_KEY):
+        return None
+    _, paths, hashes, sizes = data
+    if not (
+        isinstance(paths, list)
+        and isinstance(hashes, list)
+        and isinstance(sizes, list)
+        and len(paths) == len(hashes) == len(sizes)
+    ):
+        return None
+    return dict(zip(paths, zip(hashes, sizes, strict=True), strict=True))

@@ -15,7 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 
 from builder.common import layout
-from builder.common.build_folder import files_on_disk, write_borrowed
+from builder.common.build_folder import (
+    files_on_disk,
+    forget_outputs,
+    has_outputs,
+    write_borrowed,
+    write_outputs,
+)
 from builder.common.errors import BuildError, InvalidIndexError, Problem
 from builder.index.analyse import Analysis, affected, analyse
 from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
@@ -247,6 +253,7 @@ def _build(
 
     def commit_starts() -> None:
         forget_cache(out)
+        forget_outputs(out)  # publish must not trust a record of a half-written folder
         if before_commit is not None:
             before_commit()
 
@@ -255,6 +262,8 @@ def _build(
             out, plan, cache.outputs, on_disk=on_disk, before_commit=commit_starts
         )
         _save_if_changed(out, analysis, cache, plan, report)
+        if report.written or report.removed or not has_outputs(out):
+            write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
         write_borrowed(out, borrowed)
         forget_downloads(out)
         for stage in options.stages:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import random
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,16 @@ from builder.publish.plan import (
     read_build,
 )
 from builder.publish.record import RECORD, BuildStamp, LiveRecord, PublishError, write_record
+from builder.publish.tree import (
+    LEAF_MAX,
+    Made,
+    Node,
+    Ref,
+    TreeError,
+    make_tree,
+    read_tree,
+    update_tree,
+)
 from tests.conftest import BUNDLED_INDEX
 from tests.test_build import add_version
 
@@ -582,3 +594,112 @@ def test_an_unreadable_or_foreign_record_of_the_files_counts_as_none(tmp_path: P
     assert read_outputs(tmp_path) is None
     record.write_bytes(marshal.dumps(("another plugindex", [], [], [])))
     assert read_outputs(tmp_path) is None
+
+
+# --- the live record's trees --------------------------------------------------------------
+
+
+def _keys(seed: int, count: int) -> dict[str, str]:
+    """Return a map shaped like a build's: artifacts by hash, documents, pages, pointers."""
+    rng = random.Random(seed)
+    found: dict[str, str] = {}
+    while len(found) < count:
+        word = "".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 6)))
+        digest = hashlib.sha256(word.encode() + bytes([rng.randint(0, 255)])).hexdigest()
+        key = rng.choice(
+            [
+                f"artifacts/{digest}/{word}.tgz",
+                f"index/{word[:2]}/{word}.json",
+                f"{word}.json",
+                word,
+            ]
+        )
+        found[key] = digest
+    return found
+
+
+class _Nodes:
+    """A store of nodes in memory that counts what is read."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, bytes] = {}
+        self.reads = 0
+
+    def keep(self, made: Made) -> None:
+        for node in made.nodes.values():
+            node_id, data = node.stored()
+            self.stored[node_id] = data
+
+    def load(self, refs: Sequence[Ref]) -> list[Node]:
+        self.reads += len(refs)
+        return [Node.parse(self.stored[r.id], r.id, r.id) for r in refs]
+
+
+def test_a_tree_has_one_shape_for_one_map_whatever_the_order() -> None:
+    entries = _keys(1, 500)
+    shuffled = list(entries.items())
+    random.Random(2).shuffle(shuffled)
+    tree = make_tree(entries)
+    assert tree.root is not None and tree.root.size == 500
+    assert make_tree(dict(shuffled)).root == tree.root
+    for node in tree.nodes.values():
+        if node.children:  # an inner node holds more than a leaf, split by the next character
+            assert sum(c.size for c in node.children) > LEAF_MAX
+            cut = len(node.prefix)
+            nexts = [c.prefix[cut : cut + 1] for c in node.children]
+            assert nexts == sorted(set(nexts))
+        else:
+            assert 1 <= len(node.entries) <= LEAF_MAX
+            assert all(k.startswith(node.prefix) for k, _ in node.entries)
+    changed = {**entries, sorted(entries)[7]: "0" * 64}
+    assert make_tree(changed).root != tree.root
+
+
+@pytest.mark.parametrize("seed", range(12), ids=[f"seed-{s}" for s in range(12)])
+def test_a_tree_changed_in_place_equals_the_tree_made_afresh(seed: int) -> None:
+    """Keys set and removed (a few, or most: subtrees shrink to leaves) give the same tree."""
+    rng = random.Random(seed)
+    old = _keys(seed, rng.randint(1, 700))
+    nodes = _Nodes()
+    before = make_tree(old)
+    nodes.keep(before)
+    upserts = _keys(seed + 100, rng.randint(0, 30))
+    deletes = rng.sample(sorted(old), min(len(old), rng.choice([0, 5, 40, 600])))
+    new = {k: v for k, v in old.items() if k not in deletes} | upserts
+    changed = update_tree(before.root, upserts, deletes, nodes.load)
+    assert changed.root == make_tree(new).root
+    nodes.keep(changed)
+    assert read_tree(changed.root, nodes.load).entries == new
+
+
+def test_a_few_changed_keys_read_and_write_a_few_nodes() -> None:
+    old = _keys(3, 5000)
+    nodes = _Nodes()
+    before = make_tree(old)
+    nodes.keep(before)
+    new = {**old, "names.json": "1" * 64, f"artifacts/{'2' * 64}/x.tgz": "2" * 64}
+    local = make_tree(new)
+    read = read_tree(before.root, nodes.load, local)
+    assert read.entries == old
+    # Only the nodes on the way to the two changed keys were fetched.
+    assert 2 <= nodes.reads == len(read.fetched) <= 10 < len(before.nodes)
+    written = local.to_write(read.stored)
+    assert 2 <= len(written) <= 10
+    assert {n.prefix for n in written} >= {"", "artifacts/"}
+    unchanged = read_tree(before.root, nodes.load, before)
+    assert (unchanged.fetched, unchanged.matched) == (
+        set(),
+        {before.root.id} if before.root else set(),
+    )
+
+
+def test_a_damaged_node_is_refused_naming_it() -> None:
+    node = make_tree({"names.json": "1" * 64}).nodes
+    node_id, data = next(iter(node.values())).stored()
+    other = make_tree({"names.json": "2" * 64}).nodes
+    _, wrong = next(iter(other.values())).stored()
+    with pytest.raises(TreeError, match=r"^where: bytes do not match the sha256 in its name"):
+        Node.parse(wrong, node_id, "where")
+    with pytest.raises(TreeError, match=r"^where: not gzip"):
+        Node.parse(b"plain", node_id, "where")
+    assert Node.parse(data, node_id, "where").entries == (("names.json", "1" * 64),)

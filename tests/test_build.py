@@ -227,13 +227,13 @@ def test_a_failure_mid_build_leaves_the_old_output(
     build(index, out)
     before = snapshot(out)
     add_version(index, plugin_names(index)[0], "9.0.0")
-    staged: list[Path] = []
+    staged: list[str] = []
     real_stage = output._stage
 
-    def failing_stage(target: Path, planned: output.Planned) -> None:
+    def failing_stage(target: str, path: str, planned: output.Planned) -> None:
         if len(staged) == 2:  # fail after two files were staged
             raise OSError(28, "No space left on device")
-        real_stage(target, planned)
+        real_stage(target, path, planned)
         staged.append(target)
 
     monkeypatch.setattr(output, "_stage", failing_stage)
@@ -401,3 +401,76 @@ def test_a_bad_source_date_epoch_is_refused(index: Path, tmp_path: Path, value: 
     with pytest.raises(BuildError, match="SOURCE_DATE_EPOCH: expected whole seconds"):
         build(index, tmp_path / "out", environ={"SOURCE_DATE_EPOCH": value})
     assert not (tmp_path / "out").exists()
+
+
+def local_artifacts(out: Path, name: str) -> list[str]:
+    """Return the artifacts of a plugin's document that the build holds."""
+    document = read_json(out / layout.index_path(name))
+    paths = [v["artifact"]["download"] for v in document["versions"]]
+    return [p for p in paths if (out / p).is_file()]
+
+
+def test_a_rebuild_takes_artifacts_from_its_record_without_walking_them(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Artifacts are content-addressed: a rebuild lists none of their folders."""
+    out = tmp_path / "out"
+    build(index, out)
+    listed: list[Path] = []
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        listed.append(Path(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    again = build(index, out)
+    assert again.report.written == [] and again.report.removed == []
+    assert listed  # the rest of the output and the index are still listed
+    assert not [p for p in listed if p.is_relative_to(out / "artifacts")]
+
+
+def test_a_removed_plugin_loses_its_artifacts_though_they_are_not_walked(
+    index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    needed = {name for f in analyse(index).facts.values() for name in f.depends_on}
+    victim = next(n for n in plugin_names(index) if n not in needed and local_artifacts(out, n))
+    gone = local_artifacts(out, victim)
+    shutil.rmtree(index / "plugins" / victim)
+    result = build(index, out)
+    assert set(gone) <= set(result.report.removed)
+    assert not [p for p in gone if (out / p).exists()]
+    assert not [p for p in gone if (out / p).parent.exists()]  # their folders too
+
+
+def test_staged_files_sit_side_by_side_in_one_folder(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging makes no copy of the output's folders (one per artifact): one folder."""
+    out = tmp_path / "out"
+    folders: set[str] = set()
+    real_stage = output._stage
+
+    def stage(target: str, path: str, planned: output.Planned) -> None:
+        folders.add(os.path.dirname(target))  # noqa: PTH120 - staging paths are str
+        real_stage(target, path, planned)
+
+    monkeypatch.setattr(output, "_stage", stage)
+    result = build(index, out)
+    assert any(p.startswith("artifacts/") for p in result.report.written)
+    assert folders == {str(out / STATE_DIR / "staging")}
+    assert not (out / STATE_DIR / "staging").exists()
+
+
+def test_a_touched_file_is_read_again_but_not_parsed(index: Path, tmp_path: Path) -> None:
+    """Same bytes, new stat: the folder is hashed again and its cache stands."""
+    out = tmp_path / "out"
+    build(index, out)
+    name = plugin_names(index)[0]
+    version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
+    version_file.write_bytes(version_file.read_bytes())  # a new ctime, the same bytes
+    result = build(index, out)
+    assert result.reparsed == ()
+    assert result.report.written == []

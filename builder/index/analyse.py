@@ -1,25 +1,26 @@
 """Analyse an index: load every source, run every local rule, and summarise.
 
-Shared by `validate` and `build`. With a cache, plugins whose content hash is
-unchanged are taken from it instead of being read and parsed again.
+Shared by `validate` and `build`. With a cache, plugin folders whose files the file
+system lists as before are taken from it without being read; the others are read,
+and parsed again only when their content hash changed. Each plugin is checked on
+its own (`check_folder`), so a large analysis shares the plugins with worker
+processes (`builder.index.verifier`) and gives the same result as a serial one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections import deque
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from builder.common.errors import Problem, SourceError
 from builder.common.files import sha256_of_file
 from builder.format.load import (
     PLUGIN_FILE,
     VERSIONS_DIR,
-    LoadedPlugin,
     PluginFolder,
     Scan,
     load_plugin,
@@ -30,21 +31,13 @@ from builder.format.load import (
 from builder.format.models import RegistryConfig
 from builder.format.shapes import version_entry
 from builder.format.strict_yaml import Path_
-from builder.index.cache import BuildCache, PluginRecord
+from builder.index.cache import BuildCache, PluginRecord, stats_key
 from builder.index.facts import PluginFacts, facts_of
 from builder.index.render import encode, plugin_document
 from builder.index.rules import DependencyFinding, check_plugin, dependency_findings, problem_at
-from builder.index.signatures import (
-    SIGNATURE_RULE,
-    SignatureJob,
-    judge_signatures,
-    plan_signatures,
-)
-from builder.index.verifier import Ticket, Verifier
+from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
+from builder.index.verifier import check_all, verify_signatures
 from builder.trust.signing import owner_keys
-
-# Plugins parsed ahead of the one whose signatures are judged next.
-_VERIFY_WINDOW = 64
 
 
 @dataclass
@@ -72,6 +65,35 @@ def _is_manifest(rel: str) -> bool:
     return len(parts) == 4 and parts[2] == VERSIONS_DIR and parts[3].endswith(".yaml")
 
 
+@dataclass(frozen=True)
+class CheckSetup:
+    """What every process needs to check a plugin exactly as every other process does."""
+
+    index: Path
+    registry: RegistryConfig
+    registry_digest: str  # sha256 of registry.yaml: part of every plugin's input key
+
+
+class FolderJob(NamedTuple):
+    """One plugin folder to read and, unless its content is as cached, to check."""
+
+    folder: PluginFolder
+    reuse: str | None  # the cached input key: files that still hash to it are not parsed
+    left_out: frozenset[str]  # version files the build leaves out
+
+
+class FolderResult(NamedTuple):
+    """What checking one plugin folder gave."""
+
+    folder: str  # the job's folder, to be sure results are merged with their own jobs
+    input_key: str | None  # None when a file could not be read
+    problems: list[Problem]
+    document: bytes | None  # the per-plugin document, when the plugin was checked and valid
+    facts: PluginFacts | None
+    # `input_key` is the job's `reuse`: the folder was read, not parsed; its cache stands.
+    unchanged: bool = False
+
+
 def analyse(
     index: Path,
     cache: BuildCache | None = None,
@@ -81,6 +103,7 @@ def analyse(
     focus: AbstractSet[str] | None = None,
     exclude: AbstractSet[str] = frozenset(),
     dependencies: bool = True,
+    workers: int | None = None,
 ) -> Analysis:
     """Load and check the whole index; `dirty` names folders to re-parse regardless.
 
@@ -90,9 +113,11 @@ def analyse(
     dependency cycle is reported in one of their files. Files in `exclude`
     (index-relative) are treated as absent: a build leaves out what it holds back.
     `dependencies=False` skips the cross-plugin rules (the caller runs them).
+    `workers` is how many worker processes may share the checks (default: one per
+    other core; 0: none).
     """
     previous = cache if cache is not None else BuildCache()
-    fresh = BuildCache(index=previous.index, outputs=previous.outputs)
+    fresh = BuildCache(index=previous.index, outputs=previous.outputs, sizes=previous.sizes)
     scan = scan_index(index, folders)
     if exclude:
         _leave_out(index, scan, exclude)
@@ -106,48 +131,60 @@ def analyse(
         return analysis
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     fresh.registry = registry_digest
-    # Signatures are checked by the verifier (in a worker process for a large build)
-    # while this process parses the next plugins; a bounded window keeps few in memory.
-    verifier = Verifier()
-    window: deque[_Pending] = deque()
-    try:
-        for folder in scan.plugins.values():
-            files = _read_folder(index, folder, previous, fresh, analysis.problems)
-            if files is None:
-                analysis.broken.add(folder.folder)
-                continue
-            record = previous.plugins.get(folder.folder)
-            input_key = _input_key_of(folder, files, record, previous, registry_digest)
-            if record is not None and record.input == input_key and folder.folder not in dirty:
-                cached = record.facts()
-                if cached is not None:
-                    fresh.plugins[folder.folder] = record
-                    analysis.facts[cached.name] = cached
-                    continue
-            pending = _start_check(
-                analysis,
-                registry,
-                folder,
-                files,
-                input_key=input_key,
-                verifier=verifier,
-                left_out=_versions_left_out(folder, exclude),
-            )
-            if pending is None:
-                analysis.broken.add(folder.folder)
-                continue
-            window.append(pending)
-            if len(window) > _VERIFY_WINDOW:
-                _finish_check(analysis, window.popleft(), verifier)
-        while window:
-            _finish_check(analysis, window.popleft(), verifier)
-    finally:
-        verifier.close()
+    same_registry = previous.registry == registry_digest
+    found: dict[str, PluginFacts] = {}  # by folder, merged in the index's order below
+    jobs: list[FolderJob] = []
+    stats: dict[str, str] = {}
+    for folder in scan.plugins.values():
+        name = folder.folder
+        stats[name] = stats_key(folder.files)
+        record = previous.plugins.get(name)
+        cached = record.facts() if record is not None and name not in dirty else None
+        listed_as_before = record is not None and record.stats == stats[name]
+        if record is not None and cached is not None and same_registry and listed_as_before:
+            found[name] = cached  # not even read
+            fresh.plugins[name] = record
+            continue
+        reuse = record.input if record is not None and cached is not None else None
+        jobs.append(FolderJob(folder, reuse, _versions_left_out(folder, exclude)))
+    setup = CheckSetup(index, registry, registry_digest)
+    for job, result in zip(
+        jobs, check_all(check_folder, setup, jobs, workers=workers), strict=True
+    ):
+        _merge(analysis, previous, job, result, stats[job.folder.folder], found)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
+    analysis.facts = {found[n].name: found[n] for n in scan.plugins if n in found}
     analysis.removed = {folder for folder in previous.plugins if folder not in scan.plugins}
     if dependencies:
         _check_across(analysis, bool(previous.plugins), focus)
     return analysis
+
+
+def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
+    analysis: Analysis,
+    previous: BuildCache,
+    job: FolderJob,
+    result: FolderResult,
+    stats: str,
+    found: dict[str, PluginFacts],
+) -> None:
+    """Take one plugin's check into the analysis (facts by folder into `found`)."""
+    name = job.folder.folder
+    if result.folder != name:
+        raise AssertionError(f"{name}: merged with the check of {result.folder}")
+    if result.unchanged:
+        record = previous.plugins[name]
+        analysis.cache.plugins[name] = PluginRecord(record.input, record.row, stats)
+        found[name] = PluginFacts._make(record.row)
+    elif result.facts is not None and result.document is not None:
+        assert result.input_key is not None
+        facts = result.facts
+        analysis.documents[facts.name] = result.document
+        analysis.cache.plugins[name] = PluginRecord.of(result.input_key, facts, stats)
+        found[name] = facts
+    else:
+        analysis.problems.extend(result.problems)
+        analysis.broken.add(name)
 
 
 def _check_across(analysis: Analysis, incremental: bool, focus: AbstractSet[str] | None) -> None:
@@ -177,70 +214,27 @@ def _leave_out(index: Path, scan: Scan, exclude: AbstractSet[str]) -> None:
     scan.problems[:] = [p for p in scan.problems if str(p.file) not in shown_excluded]
 
 
-@dataclass
-class _FolderFiles:
-    """A plugin folder's file hashes and sizes, and the manifests read so far."""
-
-    digests: dict[str, str] = field(default_factory=dict)
-    sizes: dict[str, int] = field(default_factory=dict)
-    contents: dict[str, bytes] = field(default_factory=dict)
-    all_known: bool = True  # every file's stat matched the cache
-
-
 def _read_folder(
-    index: Path,
-    folder: PluginFolder,
-    previous: BuildCache,
-    fresh: BuildCache,
-    problems: list[Problem],
-) -> _FolderFiles | None:
-    """Hash a folder's files, reading only those whose stat changed since the cache.
-
-    Records every file's stat and hash in `fresh.sources`.
-    """
-    files = _FolderFiles()
-    readable = True
+    index: Path, folder: PluginFolder
+) -> tuple[dict[str, str], dict[str, int], dict[str, bytes], list[Problem]]:
+    """Read and hash a folder's files; return digests, sizes, manifest bytes and problems."""
+    digests: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    contents: dict[str, bytes] = {}
+    problems: list[Problem] = []
     for rel, info in folder.files.items():
-        files.sizes[rel] = info[1]
-        known = previous.sources.get(rel)
-        if known is not None and known[:4] == info:
-            files.digests[rel] = known[4]
-            fresh.sources[rel] = known
-            continue
-        files.all_known = False
+        sizes[rel] = info[1]
         try:
             if _is_manifest(rel):
-                files.contents[rel] = read_file(index, rel)
-                files.digests[rel] = hashlib.sha256(files.contents[rel]).hexdigest()
+                contents[rel] = read_file(index, rel)
+                digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
             else:
-                files.digests[rel] = sha256_of_file(index / rel)[0]
-            fresh.sources[rel] = (*info, files.digests[rel])
+                digests[rel] = sha256_of_file(index / rel)[0]
         except SourceError as e:
             problems.append(e.problem)
-            readable = False
         except OSError as e:
             problems.append(Problem(index / rel, None, "", f"cannot read file ({e.strerror})"))
-            readable = False
-    return files if readable else None
-
-
-def _input_key_of(
-    folder: PluginFolder,
-    files: _FolderFiles,
-    record: PluginRecord | None,
-    previous: BuildCache,
-    registry_digest: str,
-) -> str:
-    """Return the content key of a plugin's inputs, reusing the cached one when it must match."""
-    if (
-        files.all_known
-        and record is not None
-        and record.files == len(folder.files)
-        and previous.registry == registry_digest
-    ):
-        # Same files (all known, same count), same bytes: the same input key.
-        return record.input
-    return _input_key(registry_digest, files.digests)
+    return digests, sizes, contents, problems
 
 
 def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
@@ -250,77 +244,38 @@ def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-@dataclass
-class _Pending:
-    """A parsed, checked plugin whose signatures a worker thread is verifying."""
+def check_folder(setup: CheckSetup, job: FolderJob) -> FolderResult:
+    """Read one plugin folder; parse, check and verify it, and render its document.
 
-    folder: PluginFolder
-    input_key: str
-    loaded: LoadedPlugin
-    problems: list[Problem]
-    entries: list[dict[str, Any]]
-    jobs: list[SignatureJob]
-    checks: Ticket
-
-
-def _start_check(
-    analysis: Analysis,
-    registry: RegistryConfig,
-    folder: PluginFolder,
-    files: _FolderFiles,
-    *,
-    input_key: str,
-    verifier: Verifier,
-    left_out: AbstractSet[str] = frozenset(),
-) -> _Pending | None:
-    """Parse and check a plugin, and hand its signatures to the verifier."""
-    index = analysis.index
-    try:
-        for rel in folder.files:
-            if _is_manifest(rel) and rel not in files.contents:
-                files.contents[rel] = read_file(index, rel)
-    except SourceError as e:
-        analysis.problems.append(e.problem)
-        return None
-    loaded, problems = load_plugin(index, folder, files.contents)
+    Runs in this process or in a worker: it depends only on `setup` and `job`.
+    """
+    index, registry, folder = setup.index, setup.registry, job.folder
+    digests, sizes, contents, problems = _read_folder(index, folder)
+    if problems:
+        return FolderResult(folder.folder, None, problems, None, None)
+    input_key = _input_key(setup.registry_digest, digests)
+    if input_key == job.reuse:
+        return FolderResult(folder.folder, input_key, [], None, None, unchanged=True)
+    loaded, problems = load_plugin(index, folder, contents)
     if loaded is None:
-        analysis.problems.extend(problems)
-        return None
-    problems.extend(
-        check_plugin(index, registry, loaded, files.digests, files.sizes, left_out=left_out)
-    )
+        return FolderResult(folder.folder, input_key, problems, None, None)
+    problems.extend(check_plugin(index, registry, loaded, digests, sizes, left_out=job.left_out))
     # One published shape per version serves both the signature check and the document.
     entries = [version_entry(v.manifest) for v in loaded.versions]
     versions = [(v.file, v.manifest) for v in loaded.versions]
     jobs = plan_signatures(registry.name, loaded.manifest, versions, entries)
-    checks = verifier.submit(jobs, tuple(owner_keys(loaded.manifest.owners, retired=True)))
-    return _Pending(folder, input_key, loaded, problems, entries, jobs, checks)
-
-
-def _finish_check(analysis: Analysis, pending: _Pending, verifier: Verifier) -> None:
-    """Judge a plugin's signatures, then render its document when it is valid."""
-    index, loaded, problems = analysis.index, pending.loaded, pending.problems
+    checks = verify_signatures(jobs, owner_keys(loaded.manifest.owners, retired=True))
 
     def report(rel: str, loc: Path_, message: str) -> None:
         problem = problem_at(index, rel, loc, message)
         problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
 
-    signers = judge_signatures(
-        loaded.manifest, pending.jobs, verifier.result(pending.checks), report
-    )
-    folder = pending.folder
+    signers = judge_signatures(loaded.manifest, jobs, checks, report)
     if problems:
-        analysis.problems.extend(problems)
-        analysis.broken.add(folder.folder)
-        return
-    document = encode(plugin_document(loaded, signers, pending.entries))
-    name = loaded.manifest.name
-    analysis.documents[name] = document
+        return FolderResult(folder.folder, input_key, problems, None, None)
+    document = encode(plugin_document(loaded, signers, entries))
     facts = facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
-    analysis.cache.plugins[folder.folder] = PluginRecord.of(
-        pending.input_key, facts, len(folder.files)
-    )
-    analysis.facts[facts.name] = facts
+    return FolderResult(folder.folder, input_key, [], document, facts)
 
 
 def affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:

@@ -34,7 +34,7 @@ from builder.index.holdback import (
     read_from,
 )
 from builder.index.mirror import forget_downloads, mirror_remote
-from builder.index.output import Planned, WriteReport, check_output, write_output
+from builder.index.output import Planned, WriteReport, check_output, files_outside, write_output
 from builder.index.render import (
     config_document,
     encode,
@@ -44,6 +44,8 @@ from builder.index.render import (
 from builder.index.stages import BuildView, FinalStage, OutputStage
 
 log = logging.getLogger(__name__)
+
+_ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def build(
     live_read: Callable[[str], bytes | None] | None = None,
     stages: Sequence[OutputStage] = (),
     strict: bool = False,
+    workers: int | None = None,
 ) -> BuildResult:
     """Build `index` into `out`, holding back what cannot be built (see `holdback`).
 
@@ -177,16 +180,14 @@ def build(
     `builder.index.mirror`), and `live_read` (which reads one of its files) gives a
     held-back plugin its last published document; without them, that comes from
     the previous build in `out`. `stages` add their files (the site, the search
-    index) to the same write.
+    index) to the same write. `workers` is how many worker processes may share the
+    plugins' checks (default: one per other core; 0: none); the bytes are the same.
     """
+    options = _Options(
+        fetch=fetch, live=live, live_read=live_read, stages=stages, strict=strict, workers=workers
+    )
     with _collector_paused():
-        return _build(
-            index,
-            out,
-            before_commit,
-            environ,
-            _Options(fetch=fetch, live=live, live_read=live_read, stages=stages, strict=strict),
-        )
+        return _build(index, out, before_commit, environ, options)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class _Options:
     live_read: Callable[[str], bytes | None] | None
     stages: Sequence[OutputStage]
     strict: bool
+    workers: int | None
 
 
 @contextlib.contextmanager
@@ -225,8 +227,8 @@ def _build(
     check_output(out)
     cache = load_cache(out, index)
     source = source_info(index, environ)
-    on_disk = files_on_disk(out)
-    analysis = _analysed(index, cache, on_disk, strict=options.strict)
+    on_disk = _on_disk(out, cache)
+    analysis = _analysed(index, cache, on_disk, strict=options.strict, workers=options.workers)
     assert analysis.registry is not None
     remote, local, borrowed, held = _settle(index, out, analysis, cache, on_disk, options, source)
     if options.strict and held:
@@ -280,11 +282,31 @@ def _build(
     )
 
 
+def _on_disk(out: Path, cache: BuildCache) -> dict[str, int]:
+    """Return what the output holds (path → size), walking all but the artifacts.
+
+    Artifacts are named by their content and never change, and a mirrored registry
+    holds one folder per artifact: walking them was most of a no-op build. The cache
+    records what the last build wrote; without a record (a first build, or one
+    stopped while it moved files into place) the whole folder is walked.
+    """
+    if cache.outputs is None:
+        return files_on_disk(out)
+    found = files_outside(out, skip=(_ARTIFACTS,))
+    found.update(cache.sizes)
+    return found
+
+
 def _analysed(
-    index: Path, cache: BuildCache, on_disk: Mapping[str, int], *, strict: bool
+    index: Path,
+    cache: BuildCache,
+    on_disk: Mapping[str, int],
+    *,
+    strict: bool,
+    workers: int | None,
 ) -> Analysis:
     """Analyse the index; raise when it has problems the build cannot hold back."""
-    analysis = analyse(index, cache, dependencies=strict)
+    analysis = analyse(index, cache, dependencies=strict, workers=workers)
     # A document whose file went missing (or was edited) is rendered again.
     damaged = frozenset(
         f.folder
@@ -293,7 +315,7 @@ def _analysed(
     )
     if damaged:
         log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
-        analysis = analyse(index, cache, dirty=damaged, dependencies=strict)
+        analysis = analyse(index, cache, dirty=damaged, dependencies=strict, workers=workers)
     outside = [p for p in analysis.problems if entry_of(index, p) is None]
     if analysis.registry is None or outside or (strict and analysis.problems):
         raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
@@ -371,14 +393,18 @@ def _save_if_changed(
 ) -> None:
     """Save the cache unless the build changed nothing it records."""
     outputs = {path: planned.sha256 for path, planned in plan.items()}
+    sizes = {path: plan[path].size for path in outputs if path.startswith(_ARTIFACTS + "/")}
+    fresh = analysis.cache
     unchanged = (
         not report.written
         and not report.removed
         and not analysis.documents
         and outputs == cache.outputs
-        and analysis.cache.sources == cache.sources
-        and analysis.cache.plugins.keys() == cache.plugins.keys()
+        and sizes == cache.sizes
+        and fresh.registry == cache.registry
+        and fresh.plugins.keys() == cache.plugins.keys()
+        and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )
     if not unchanged:
-        analysis.cache.outputs = outputs
-        save_cache(out, analysis.cache)
+        fresh.outputs, fresh.sizes = outputs, sizes
+        save_cache(out, fresh)

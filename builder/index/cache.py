@@ -1,8 +1,14 @@
 """The build cache: what the last successful build read and wrote, keyed by content.
 
-Source files are recognised by (mtime, size, inode) so an unchanged file is not
-read again, but everything downstream is keyed by sha256 of content: a plugin is
-re-parsed only when the hash of its files (or of registry.yaml) changes.
+A plugin folder is recognised by a fingerprint of its files' stats (names, sizes,
+mtimes, ctimes, inodes): while that is unchanged, its facts are taken as they are.
+When it changes, the folder is read again, but the plugin is parsed again only when
+the hash of its files (or of registry.yaml) changed: everything downstream is keyed
+by sha256 of content.
+
+What the build wrote is recorded too (path → sha256), with the size of every
+artifact: artifacts are named by their content and never change, so a build trusts
+this record instead of walking their ~100,000 folders (see `builder.index.build`).
 
 The cache is builder state inside the output folder, written and read only by
 plugindex, so it is stored with `marshal` (plain tuples and dicts, no code):
@@ -12,34 +18,40 @@ Anything unexpected in it is treated as no cache at all.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import marshal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__
 from builder.common.build_folder import STATE_DIR
+from builder.format.load import FileStat
 from builder.index.facts import PluginFacts
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 8"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 9"
 
-SourceRecord = tuple[int, int, int, int, str]  # (mtime_ns, size, inode, ctime_ns, sha256)
+
+def stats_key(files: Mapping[str, FileStat]) -> str:
+    """Return the fingerprint of a plugin folder's files as the file system lists them."""
+    return hashlib.blake2b(repr(sorted(files.items())).encode(), digest_size=16).hexdigest()
 
 
 @dataclass
 class PluginRecord:
     input: str  # sha256 over registry.yaml and every file of the plugin folder
     row: tuple[Any, ...]  # the fields of PluginFacts, as a plain tuple
-    files: int  # how many files the plugin folder had
+    stats: str  # `stats_key` of the folder when it was last read
 
     @classmethod
-    def of(cls, input_key: str, facts: PluginFacts, files: int) -> PluginRecord:
-        return cls(input_key, tuple(facts), files)
+    def of(cls, input_key: str, facts: PluginFacts, stats: str) -> PluginRecord:
+        return cls(input_key, tuple(facts), stats)
 
     def facts(self) -> PluginFacts | None:
         """Return the cached facts, or None when the record is not what we wrote."""
@@ -53,9 +65,9 @@ class PluginRecord:
 class BuildCache:
     index: str = ""  # absolute path of the index this cache describes
     registry: str = ""  # sha256 of registry.yaml
-    sources: dict[str, SourceRecord] = field(default_factory=dict)  # index-relative path
     plugins: dict[str, PluginRecord] = field(default_factory=dict)  # by folder name
     outputs: dict[str, str] | None = None  # published path → sha256; None: unknown
+    sizes: dict[str, int] = field(default_factory=dict)  # artifacts/… path → size
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
@@ -67,15 +79,15 @@ def load_cache(out: Path, index: Path) -> BuildCache:
         data = marshal.loads(path.read_bytes())  # noqa: S302
         if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
             return BuildCache(here)  # another builder version's cache: start afresh
-        _, cached_index, registry, sources, plugins, outputs = data
+        _, cached_index, registry, plugins, outputs, sizes = data
         if cached_index != here:
-            return BuildCache(here, outputs=outputs)
+            return BuildCache(here, outputs=outputs, sizes=sizes)
         return BuildCache(
             here,
             registry,
-            sources,
             {folder: PluginRecord(*record) for folder, record in plugins.items()},
             outputs,
+            sizes,
         )
     except FileNotFoundError:
         return BuildCache(here)
@@ -94,10 +106,10 @@ def save_cache(out: Path, cache: BuildCache) -> None:
     """Write the cache atomically."""
     path = out / STATE_DIR / CACHE_FILE
     temporary = path.with_suffix(".tmp")
-    plugins = {folder: (r.input, r.row, r.files) for folder, r in cache.plugins.items()}
+    plugins = {folder: (r.input, r.row, r.stats) for folder, r in cache.plugins.items()}
     temporary.write_bytes(
         marshal.dumps(
-            (_CACHE_KEY, cache.index, cache.registry, cache.sources, plugins, cache.outputs)
+            (_CACHE_KEY, cache.index, cache.registry, plugins, cache.outputs, cache.sizes)
         )
     )
     temporary.replace(path)

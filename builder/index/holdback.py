@@ -293,7 +293,6 @@ class Settler:
         self.facts[name] = sub.facts[name]
         self.analysis.documents[name] = sub.documents[name]
         # No cache record: built without some of its files, it is checked again next time.
-        self.analysis.cache.sources.update(sub.cache.sources)
         return []
 
     # --- artifacts ---------------------------------------------------------------------
@@ -342,15 +341,14 @@ class Settler:
             plugin = self.facts[name]
             for sha256, size, filename, local in plugin.local_artifacts:
                 path = layout.artifact_path(sha256, filename)
-                source = self.index / local
-                if name not in self.kept:
-                    plan[path] = Planned(sha256, size, source)
-                elif known.get(path) == sha256 and on_disk.get(path) == size:
-                    plan[path] = Planned(sha256, size, None)
+                if known.get(path) == sha256 and on_disk.get(path) == size:
+                    plan[path] = Planned(sha256, size, None)  # in the output already
+                elif name not in self.kept:
+                    plan[path] = Planned(sha256, size, self.index / local)
                 elif live is not None and live.get(path) == sha256:
                     borrowed.append(path)
-                elif _sha256_or_none(source) == sha256:
-                    plan[path] = Planned(sha256, size, source)
+                elif _sha256_or_none(self.index / local) == sha256:
+                    plan[path] = Planned(sha256, size, self.index / local)
                 else:
                     problem = Problem(
                         self.index / PLUGINS_DIR / name,

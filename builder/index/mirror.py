@@ -20,7 +20,6 @@ from builder.common.build_folder import STATE_DIR
 from builder.common.errors import InvalidIndexError, Problem
 from builder.common.files import sha256_of_file
 from builder.format.models import Policy
-from builder.index.artifacts import PARALLEL_DOWNLOADS, artifact_client, check_download
 from builder.index.facts import ArtifactFacts, PluginFacts, VersionFacts
 from builder.index.output import Planned
 
@@ -37,33 +36,11 @@ def _sha256_of(path: Path) -> str | None:
         return None
 
 
-def _remote_versions(plugins: Iterable[PluginFacts]) -> dict[str, VersionFacts]:
-    """Return one version per remote artifact path (the first that names it)."""
-    found: dict[str, VersionFacts] = {}
-    for plugin in plugins:
-        for row in plugin.version_rows:
-            # Rows stay plain tuples in the cache; only the artifact is read here, and
-            # dependencies are left out (unpacking them costs time per row).
-            artifact = ArtifactFacts(*row[6])
-            if artifact.local is not None:
-                continue
-            path = layout.artifact_path(artifact.sha256, artifact.filename)
-            if path not in found:
-                found[path] = VersionFacts(row[0], row[1], row[2], row[3], row[4], (), artifact)
-    return found
-
-
 def _in_output(
-    out: Path,
-    path: str,
-    version: VersionFacts,
-    recorded: Mapping[str, str],
-    on_disk: Mapping[str, int],
+    out: Path, path: str, version: VersionFacts, on_disk: Mapping[str, int]
 ) -> Planned | None:
-    """Return the plan of an artifact the output already holds, as recorded or on disk."""
+    """Return the plan of an artifact the output holds, unrecorded but with the right bytes."""
     sha256, size = version.artifact.sha256, version.artifact.size
-    if recorded.get(path) == sha256 and on_disk.get(path) == size:
-        return Planned(sha256, size, None)  # in place, as the cache says
     if on_disk.get(path) == size and _sha256_of(out / path) == sha256:
         return Planned(sha256, size, out / path)
     return None
@@ -76,6 +53,49 @@ def _downloaded(out: Path, version: VersionFacts) -> Planned | None:
     if kept.is_file() and kept.stat().st_size == size and _sha256_of(kept) == sha256:
         return Planned(sha256, size, kept)
     return None
+
+
+def _sort_out(
+    out: Path,
+    plugins: Iterable[PluginFacts],
+    recorded: Mapping[str, str],
+    on_disk: Mapping[str, int],
+    *,
+    live: Mapping[str, str] | None,
+    borrowed: list[str],
+) -> tuple[dict[str, Planned], dict[str, VersionFacts], dict[str, list[str]]]:
+    """Plan the remote artifacts at hand; return them, the missing by sha256, their paths."""
+    plan: dict[str, Planned] = {}
+    missing: dict[str, VersionFacts] = {}  # by sha256: one fetch per content
+    paths_of: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    # Every build passes here for every version: rows stay the cache's plain tuples,
+    # and only an artifact the record does not vouch for becomes a VersionFacts.
+    for plugin in plugins:
+        for row in plugin.version_rows:
+            sha256, size, filename, url, local = row[6]
+            if local is not None:
+                continue
+            path = layout.artifact_path(sha256, filename)
+            if path in seen:
+                continue  # the first version that names it stands for all
+            seen.add(path)
+            if recorded.get(path) == sha256 and on_disk.get(path) == size:
+                plan[path] = Planned(sha256, size, None)  # in place, as the cache says
+                continue
+            artifact = ArtifactFacts(sha256, size, filename, url, local)
+            version = VersionFacts(row[0], row[1], row[2], row[3], row[4], (), artifact)
+            found = _in_output(out, path, version, on_disk)
+            if found is None and live is not None and live.get(path) == sha256:
+                borrowed.append(path)
+                continue
+            found = found or _downloaded(out, version)
+            if found is not None:
+                plan[path] = found
+                continue
+            missing.setdefault(sha256, version)
+            paths_of.setdefault(sha256, []).append(path)
+    return plan, missing, paths_of
 
 
 def mirror_remote(
@@ -104,22 +124,9 @@ def mirror_remote(
     """
     recorded = known if known is not None else {}
     downloads = out / STATE_DIR / DOWNLOADS
-    plan: dict[str, Planned] = {}
-    missing: dict[str, VersionFacts] = {}  # by sha256: one fetch per content
-    paths_of: dict[str, list[str]] = {}
-    for path, version in _remote_versions(plugins).items():
-        sha256 = version.artifact.sha256
-        found = _in_output(out, path, version, recorded, on_disk)
-        if found is None and live is not None and live.get(path) == sha256:
-            if borrowed is not None:
-                borrowed.append(path)
-            continue
-        found = found or _downloaded(out, version)
-        if found is not None:
-            plan[path] = found
-            continue
-        missing.setdefault(sha256, version)
-        paths_of.setdefault(sha256, []).append(path)
+    plan, missing, paths_of = _sort_out(
+        out, plugins, recorded, on_disk, live=live, borrowed=[] if borrowed is None else borrowed
+    )
     if not missing:
         return plan
     if not fetch:
@@ -129,6 +136,13 @@ def mirror_remote(
             len(missing),
         )
         return plan
+    # Imported only to download: the HTTP client is a tenth of a no-op build's start-up.
+    from builder.index.artifacts import (
+        PARALLEL_DOWNLOADS,
+        artifact_client,
+        check_download,
+    )
+
     downloads.mkdir(parents=True, exist_ok=True)
     client = artifact_client(policy)
 

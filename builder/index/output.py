@@ -3,16 +3,20 @@
 New content is staged under `<out>/.plugindex/staging/` first; only when every file
 is staged are they moved into place (each move an atomic rename), artifacts first
 and the top-level pointers last. A failure while staging leaves the previous
-output exactly as it was.
+output exactly as it was. Staged files sit side by side, numbered, not in a copy of
+the output's folders: a cold build stages ~100,000 artifacts, each in its own
+folder, and making and removing as many empty folders again cost a sixth of it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR, files_on_disk
@@ -24,9 +28,11 @@ log = logging.getLogger(__name__)
 _STAGING = "staging"
 
 
-@dataclass(frozen=True)
-class Planned:
-    """One file of the build: its hash and size, and how to produce it if needed."""
+class Planned(NamedTuple):
+    """One file of the build: its hash and size, and how to produce it if needed.
+
+    A named tuple: a build plans one per published file, ~110,000 at 10,000 plugins.
+    """
 
     sha256: str
     size: int
@@ -42,6 +48,24 @@ class WriteReport:
     unchanged: int = 0
 
 
+def files_outside(out: Path, skip: Collection[str]) -> dict[str, int]:
+    """List the published files under `out` with their sizes, except in the folders `skip`."""
+    found: dict[str, int] = {}
+    try:
+        entries = list(os.scandir(out))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if entry.name == STATE_DIR or entry.name in skip:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            inside = files_on_disk(Path(entry.path))
+            found.update({f"{entry.name}/{rel}": size for rel, size in inside.items()})
+        else:
+            found[entry.name] = entry.stat().st_size
+    return found
+
+
 def check_output(out: Path) -> None:
     """Make sure `out` is ours to write: new, empty, or an earlier build (changes nothing)."""
     if out.exists() and not out.is_dir():
@@ -53,14 +77,15 @@ def check_output(out: Path) -> None:
         )
 
 
-def _stage(target: Path, planned: Planned) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _stage(target: str, path: str, planned: Planned) -> None:
+    """Write the file planned for `path` at `target` (a staging path), checking a copy."""
     if isinstance(planned.content, bytes):
-        target.write_bytes(planned.content)
+        with open(target, "wb") as sink:  # noqa: PTH123 - a str path: one per file staged
+            sink.write(planned.content)
         return
     if planned.content is None:
-        raise BuildError(f"{target.name}: no content to write (internal error)")
-    with planned.content.open("rb") as source, target.open("wb") as sink:
+        raise BuildError(f"{path.rsplit('/', 1)[-1]}: no content to write (internal error)")
+    with planned.content.open("rb") as source, open(target, "wb") as sink:  # noqa: PTH123
         writer = HashingWriter(sink)
         shutil.copyfileobj(source, writer, CHUNK)
     if writer.hexdigest() != planned.sha256:
@@ -80,8 +105,9 @@ def write_output(
 ) -> WriteReport:
     """Bring `out` to exactly `plan`; `previous` is the last build's path → sha256.
 
-    `on_disk` is `files_on_disk(out)` when the caller already has it. A file is
-    rewritten when its hash differs from `previous` or its size from the disk.
+    `on_disk` is what `out` holds (path → size) when the caller knows it (default:
+    `files_on_disk(out)`). A file is rewritten when its hash differs from `previous`
+    or its size from `on_disk`; a file in `on_disk` and not in `plan` is removed.
     `before_commit` runs once everything is staged, only if anything will change.
     """
     report = WriteReport()
@@ -97,19 +123,25 @@ def write_output(
     report.unchanged = len(plan) - len(changed)
     staging = out / STATE_DIR / _STAGING
     shutil.rmtree(staging, ignore_errors=True)
+    staged = {path: f"{staging}/{number}" for number, path in enumerate(changed)}
     try:
-        for path in changed:
-            _stage(staging / path, plan[path])
+        if staged:
+            staging.mkdir()
+        for path, target in staged.items():
+            _stage(target, path, plan[path])
         stale = set(on_disk) - set(plan)
         if before_commit is not None and (changed or stale):
             before_commit()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    folders: set[str] = set()  # output folders known to exist
     for path in sorted(changed, key=lambda p: (layout.write_rank(p), p)):
-        final = out / path
-        final.parent.mkdir(parents=True, exist_ok=True)
-        (staging / path).replace(final)
+        folder = path.rpartition("/")[0]
+        if folder and folder not in folders:
+            (out / folder).mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+        os.replace(staged[path], f"{out}/{path}")  # noqa: PTH105 - str paths, one per file
         report.written.append(path)
     shutil.rmtree(staging, ignore_errors=True)
     for path in sorted(stale):

@@ -1,101 +1,134 @@
-"""Run signature checks beside the build: in this process for a few, in a worker for many.
+"""Check plugins beside the build: in this process for a few, shared with workers for many.
 
-Ed25519 verification is about a third of a cold build's work. A thread does not
-help: after every verify call it must take the GIL back from the parsing thread and
-waits for it. A worker process has its own interpreter, so on a second core the
-checks overlap with parsing almost entirely. Plugins are sent in batches, as plain
-tuples, so the cost of handing them over stays small beside the checks themselves.
-Small and incremental builds never start a worker.
+Reading, parsing, checking and verifying the signatures of each plugin is most of a
+cold build, and a plugin's check depends only on its own files and registry.yaml.
+A thread does not help (the GIL); worker processes do. Each worker (spawned, not
+forked: the caller may have threads, and a fork can inherit a held lock) takes
+chunks of plugins from the end of the list while this process checks from the
+front, until they meet: the split follows whichever core is less busy, so a loaded
+machine costs no more than one core would. The results come back in the order of
+the jobs, and each depends only on its job, so no byte of the build depends on who
+checked what. Small and incremental builds start no worker.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 from builder.index.signatures import SignatureJob
-from builder.trust.signing import Check, KeyRing, Verdict, verify_statement
+from builder.trust.signing import Check, KeyRing, verify_statement
 
-# Below this many plugins to check, a worker process costs more than it saves.
-PLUGINS_BEFORE_WORKER = 64
-BATCH = 16  # plugins per hand-over to the worker
+log = logging.getLogger(__name__)
 
-# What crosses to the worker: per plugin, its keys and (signature, statement) pairs.
-_Work = tuple[tuple[str, ...], list[tuple[dict[str, str] | None, bytes]]]
-# What comes back: per signature, the verdict's name and the key that verified.
-_Outcome = tuple[str, str | None]
+# Below this many plugins to check, a worker (about half a second of imports on the
+# other core) costs more than it saves.
+PLUGINS_BEFORE_WORKER = 400
+BATCH = 16  # plugins per hand-over: small enough that neither process waits long at the end
+IN_FLIGHT = 2  # chunks each worker holds at once (one being checked, one queued)
 
-
-def check_batch(batch: Sequence[_Work]) -> list[list[_Outcome]]:
-    """Verify the signatures of a batch of plugins (runs in the worker)."""
-    results = []
-    for keys, pairs in batch:
-        ring = KeyRing(keys)
-        checks = [verify_statement(signature, statement, ring) for signature, statement in pairs]
-        results.append([(c.verdict.name, c.key) for c in checks])
-    return results
+Setup = TypeVar("Setup")
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 
-class Ticket:
-    """Where the checks of one plugin will be found."""
-
-    __slots__ = ("batch", "position")
-
-    def __init__(self, batch: int, position: int) -> None:
-        self.batch = batch
-        self.position = position
+def verify_signatures(jobs: Iterable[SignatureJob], keys: Iterable[str]) -> list[Check]:
+    """Verify each signature of one plugin against its owners' keys."""
+    ring = KeyRing(keys)
+    # Looked up here at each call, so a benchmark can measure the build without it.
+    return [verify_statement(job.signature, job.statement, ring) for job in jobs]
 
 
-class Verifier:
-    """Verify plugins' signatures in submission order, off this process when worth it."""
+def worker_count() -> int:
+    """Return how many worker processes to start beside this one: one per other core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(0, cores - 1)
 
-    def __init__(self) -> None:
-        self._submitted = 0
-        self._pool: ProcessPoolExecutor | None = None
-        self._buffer: list[_Work] = []
-        self._batches: dict[int, Future[list[list[_Outcome]]]] = {}
-        self._next_batch = 0
-        self._done: dict[int, list[Check]] = {}  # checks made in this process, by ticket
 
-    def submit(self, jobs: Sequence[SignatureJob], keys: tuple[str, ...]) -> Ticket:
-        """Queue one plugin's signatures for checking."""
-        self._submitted += 1
-        if self._pool is None and self._submitted > PLUGINS_BEFORE_WORKER:
-            # Spawned, not forked: the caller may have threads (a server, a test
-            # runner), and forking a process with threads can leave a lock held.
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        if self._pool is None:
-            ring = KeyRing(keys)
-            ticket = Ticket(-1, self._submitted)
-            self._done[self._submitted] = [
-                verify_statement(job.signature, job.statement, ring) for job in jobs
-            ]
-            return ticket
-        self._buffer.append((keys, [(job.signature, job.statement) for job in jobs]))
-        ticket = Ticket(self._next_batch, len(self._buffer) - 1)
-        if len(self._buffer) >= BATCH:
-            self._send()
-        return ticket
+_SETUP: Any = None  # a worker process's setup, given once when it starts
 
-    def result(self, ticket: Ticket) -> list[Check]:
-        """Return the checks of a plugin, waiting for the worker if needed."""
-        if ticket.batch < 0:
-            return self._done.pop(ticket.position)
-        if ticket.batch == self._next_batch:
-            self._send()
-        outcomes = self._batches[ticket.batch].result()[ticket.position]
-        if ticket.position == len(self._batches[ticket.batch].result()) - 1:
-            del self._batches[ticket.batch]  # the last plugin of its batch: done with it
-        return [Check(Verdict[name], key) for name, key in outcomes]
 
-    def close(self) -> None:
-        """Stop the worker, if one was started."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+def _start_worker(setup: object) -> None:
+    global _SETUP  # noqa: PLW0603 - one setup per worker process, given once
+    _SETUP = setup
 
-    def _send(self) -> None:
-        assert self._pool is not None
-        self._batches[self._next_batch] = self._pool.submit(check_batch, self._buffer)
-        self._buffer = []
-        self._next_batch += 1
+
+def _check_in_worker(check: Callable[[Any, Job], Result], jobs: Sequence[Job]) -> list[Result]:
+    return [check(_SETUP, job) for job in jobs]
+
+
+def check_all(
+    check: Callable[[Setup, Job], Result],
+    setup: Setup,
+    jobs: Sequence[Job],
+    *,
+    workers: int | None = None,
+) -> list[Result]:
+    """Return `check(setup, job)` for every job, in order, sharing the work with workers.
+
+    `check` must be a module-level function and `setup` and the jobs picklable.
+    `workers` is how many worker processes may help (default: one per other core;
+    0 checks everything here).
+    """
+    count = worker_count() if workers is None else workers
+    if count < 1 or len(jobs) <= PLUGINS_BEFORE_WORKER:
+        return [check(setup, job) for job in jobs]
+    results: list[Result | None] = [None] * len(jobs)
+    chunks = [range(start, min(start + BATCH, len(jobs))) for start in range(0, len(jobs), BATCH)]
+    front, back = 0, len(chunks)
+    pool = ProcessPoolExecutor(
+        count,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(setup,),
+    )
+    sent: dict[Future[list[Result]], range] = {}
+
+    def check_here(chunk: range) -> None:
+        for i in chunk:
+            results[i] = check(setup, jobs[i])
+
+    def place(future: Future[list[Result]]) -> None:
+        chunk = sent.pop(future)
+        try:
+            checked = future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): its chunks are checked here.
+            log.warning("a worker process stopped; checking its plugins in this process")
+            check_here(chunk)
+            return
+        for i, result in zip(chunk, checked, strict=True):
+            results[i] = result
+
+    try:
+        while front < back:
+            while len(sent) < IN_FLIGHT * count and front < back:
+                back -= 1
+                work = [jobs[i] for i in chunks[back]]
+                try:
+                    sent[pool.submit(_check_in_worker, check, work)] = chunks[back]
+                except BrokenProcessPool:
+                    back += 1  # no worker left: the rest is checked here
+                    break
+            if front < back:
+                check_here(chunks[front])
+                front += 1
+            for future in [f for f in sent if f.done()]:
+                place(future)
+        for future in wait(sent).done:
+            place(future)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    shared = sum(len(chunk) for chunk in chunks[back:])
+    log.debug("the workers checked %d of %d plugins", shared, len(jobs))
+    done = [result for result in results if result is not None]
+    assert len(done) == len(jobs)  # every chunk was checked once, here or in a worker
+    return done

@@ -1,0 +1,115 @@
+"""A build that shares its plugins' checks with worker processes equals a serial one.
+
+Workers check chunks from the end of the list while the build checks from the
+front (`builder.index.verifier`); the results are merged in the index's order, so
+not one byte may depend on which process checked which plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from builder.cli.maintainer import build_stages
+from builder.index import verifier
+from builder.index.build import build
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from generate_index import generate  # a benchmark module, found in its folder
+
+ENV = {"SOURCE_DATE_EPOCH": "1700000000"}
+
+
+def published(out: Path) -> dict[str, bytes]:
+    """Return every published file of a build (its private state folder left out)."""
+    return {
+        path.relative_to(out).as_posix(): path.read_bytes()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and not path.relative_to(out).as_posix().startswith(".plugindex/")
+    }
+
+
+def shared_plugins(caplog: pytest.LogCaptureFixture) -> int:
+    """Return how many plugins the workers checked in the last build (from its log)."""
+    said = [r.getMessage() for r in caplog.records]
+    found = [m.split()[3] for m in said if m.startswith("the workers checked ")]
+    assert found, "the build did not share its checks with a worker"
+    return int(found[-1])
+
+
+def serial_and_parallel(
+    index: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    full: bool,
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Build `index` with no worker, then with one worker on chunks of two plugins."""
+    stages = build_stages if full else list
+    build(index, tmp_path / "serial", environ=ENV, stages=stages(), workers=0)
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 2)
+    with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
+        build(index, tmp_path / "parallel", environ=ENV, stages=stages(), workers=1)
+    assert shared_plugins(caplog) > 0
+    return published(tmp_path / "serial"), published(tmp_path / "parallel")
+
+
+def test_the_bundled_index_builds_the_same_bytes_with_a_worker(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every stage (documents, site, search, signed metadata), and a version held back."""
+    broken = index / "plugins" / "auth-jwt" / "versions" / "9.9.9.yaml"
+    broken.write_text("version: [\n", encoding="utf-8")
+    serial, parallel = serial_and_parallel(index, tmp_path, monkeypatch, caplog, full=True)
+    assert b'"held_back":[{' in serial["status.json"]
+    assert sorted(parallel) == sorted(serial)
+    different = [path for path in serial if parallel[path] != serial[path]]
+    assert different == []
+
+
+def test_a_generated_index_builds_the_same_bytes_with_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sixty plugins with artifacts in the index, Unicode text and a long tail of versions."""
+    made = generate(tmp_path / "index", 60, 6, seed=3, artifacts="local")
+    serial, parallel = serial_and_parallel(
+        tmp_path / "index", tmp_path, monkeypatch, caplog, full=False
+    )
+    assert sum(path.startswith("artifacts/") for path in serial) == made.versions
+    assert sorted(parallel) == sorted(serial)
+    different = [path for path in serial if parallel[path] != serial[path]]
+    assert different == []
+
+
+def twice_unless_in_a_worker(setup: int, job: int) -> int:
+    """Multiply a job by `setup`, or stop the process at once when it is a worker."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)  # as if killed: no exception, no result
+    return job * setup
+
+
+def test_plugins_of_a_worker_that_dies_are_checked_here(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 3)
+    with caplog.at_level(logging.WARNING, logger=verifier.__name__):
+        results = verifier.check_all(twice_unless_in_a_worker, 2, list(range(20)), workers=1)
+    assert results == [2 * job for job in range(20)]
+    assert "a worker process stopped" in caplog.text
+
+
+def test_a_small_check_starts_no_worker(caplog: pytest.LogCaptureFixture) -> None:
+    """Below the threshold, no worker: the function runs here (a worker would exit)."""
+    with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
+        results = verifier.check_all(twice_unless_in_a_worker, 5, [1, 2, 3], workers=1)
+    assert results == [5, 10, 15]
+    assert "workers checked" not in caplog.text

@@ -872,3 +872,71 @@ def test_a_dependency_clashing_with_a_chosen_version_names_that_plugin() -> None
     with pytest.raises(ResolutionError) as caught:
         resolve([Root("lib", "=1.0.0"), Root("app")], world)
     assert str(caught.value).startswith("cannot resolve lib: no version satisfies every")
+
+
+def test_a_kept_installed_version_that_clashes_asks_for_its_document() -> None:
+    """Installed and kept without its document, then a dependency wants another version."""
+    installed = Candidate.of("lib", "1.0.0")
+    world = {"app": [Candidate.of("app", "1.0.0", [Dependency("lib", "^2")])]}
+    with pytest.raises(NeedDocumentsError) as caught:
+        resolve([Root("lib"), Root("app")], world, locked={"lib": installed})
+    assert caught.value.names == frozenset({"lib"})
+
+
+def test_only_missing_documents_are_asked_for() -> None:
+    world = {
+        "app": [Candidate.of("app", "1.0.0", [Dependency("zz", "*"), Dependency("lib", "*")])],
+        "lib": [Candidate.of("lib", "1.0.0")],
+    }
+    with pytest.raises(NeedDocumentsError) as caught:
+        resolve([Root("app")], world)
+    assert caught.value.names == frozenset({"zz"})
+
+
+def test_a_resolution_says_who_wanted_each_plugin() -> None:
+    world = {
+        "app": [Candidate.of("app", "1.0.0", [Dependency("lib", "^1")])],
+        "lib": [Candidate.of("lib", "1.0.0")],
+    }
+    resolution = resolve([Root("app"), Root("lib", "^1")], world)
+    assert resolution.wanted_by == {"lib": ["you", "app 1.0.0"]}
+
+
+def test_every_yanked_selection_is_warned_about() -> None:
+    world = {
+        "aa": [Candidate.of("aa", "1.0.0")],
+        "lib": [Candidate.of("lib", "1.0.0"), Candidate.of("lib", "1.1.0", yanked="broken")],
+    }
+    warnings = resolve([Root("aa"), Root("lib", "=1.1.0")], world).warnings
+    assert warnings == [
+        "lib 1.1.0 is yanked (broken); installing it only because you asked for exactly "
+        "this version"
+    ]
+
+
+def test_an_upgrade_that_keeps_a_yanked_version_says_who_holds_it_back() -> None:
+    yanked = Candidate.of("lib", "1.1.0", yanked="broken")
+    world = {"lib": [Candidate.of("lib", "1.0.0"), yanked]}
+    kept = "lib 1.1.0 (installed) is yanked (broken); kept: no newer version fits the requirements"
+    plain = resolve([Root("lib")], world, locked={"lib": yanked}, unlock=["lib"])
+    assert plain.warnings == [kept]
+    asked = resolve(
+        [Root("lib", ">=1.1"), Root("lib", "<2", who="a friend")],
+        world,
+        locked={"lib": yanked},
+        unlock=["lib"],
+    )
+    assert asked.warnings == [kept + " (you wants >=1.1; a friend wants <2)"]
+
+
+def test_giving_up_says_how_many_versions_were_tried() -> None:
+    world = {
+        "app": [Candidate.of("app", f"1.{n}.0", [Dependency("lib", "^9")]) for n in range(5)],
+        "lib": [Candidate.of("lib", "1.0.0")],
+    }
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("app")], world, limits=replace(DEFAULT_LIMITS, resolve_steps=3))
+    assert str(caught.value) == (
+        "gave up resolving after trying 3 versions; ask for narrower requirements "
+        "(NAME@REQUIREMENT)"
+    )

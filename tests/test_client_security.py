@@ -512,12 +512,6 @@ def test_the_unpacked_bytes_cap_holds_at_its_edge(
         unpack(artifact, "a", tmp_path / "no", limits=small)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: builder/client/unpack.py _zip_entries reads a mode with no file type bits "
-    "(0o600, as ZipFile.writestr writes it) as a link or special file; it should test "
-    "stat.S_IFMT(mode) before refusing",
-)
 def test_a_zip_without_file_type_bits_installs(tmp_path: Path) -> None:
     """Python's own `ZipFile.writestr(name, data)` writes mode 0o600 with no type bits."""
     artifact = tmp_path / "a"

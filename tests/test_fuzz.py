@@ -312,22 +312,12 @@ EMPTY_NAME = bytes.fromhex(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: builder/client/unpack.py unpack() opens zipfile.ZipFile outside any catch of "
-    "UnicodeDecodeError: a name flagged UTF-8 that is not escapes as a traceback (exit 70)",
-)
 def test_a_zip_name_flagged_utf8_that_is_not_is_a_damaged_archive(tmp_path: Path) -> None:
     (tmp_path / "a.zip").write_bytes(BAD_UTF8_NAME)
     with pytest.raises(UnsafeArchiveError, match="damaged archive"):
         unpack(tmp_path / "a.zip", "a.zip", tmp_path / "out")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: builder/client/unpack.py _zip_entries calls ZipInfo.is_dir() on an entry with "
-    "an empty name, which raises IndexError (exit 70) instead of an unsafe-entry error",
-)
 def test_a_zip_entry_with_an_empty_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a.zip").write_bytes(EMPTY_NAME)
     with pytest.raises(UnsafeArchiveError):
@@ -350,11 +340,6 @@ def _unsupported_zip(*, version: bool) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: builder/client/unpack.py unpack() does not catch NotImplementedError, which "
-    "zipfile raises for an unsupported zip version or compression method (exit 70)",
-)
 @pytest.mark.parametrize("version", [True, False], ids=["zip-version", "compression"])
 def test_an_unsupported_zip_is_a_damaged_archive(tmp_path: Path, version: bool) -> None:
     (tmp_path / "a.zip").write_bytes(_unsupported_zip(version=version))

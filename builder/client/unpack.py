@@ -101,9 +101,14 @@ def _tar_entries(archive: tarfile.TarFile, shown: str, limits: Limits) -> Iterat
 
 def _zip_entries(archive: zipfile.ZipFile, shown: str) -> Iterator[_Entry]:
     for info in archive.infolist():
+        if not info.filename:
+            raise UnsafeArchiveError(f"{shown}: unsafe entry '' (expected a file or folder name)")
         parts = _parts(info.filename, shown)
         mode = info.external_attr >> 16
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        # Only the file-type bits say what an entry is; permission bits alone (0o600,
+        # as ZipFile.writestr writes them) describe a regular file.
+        kind = stat.S_IFMT(mode)
+        if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise UnsafeArchiveError(
                 f"{shown}: unsafe entry {info.filename!r} (expected regular files and folders, "
                 "got a link or special file)"
@@ -209,7 +214,16 @@ def unpack(
             with zipfile.ZipFile(artifact) as archive:
                 entries = _check(list(_zip_entries(archive, filename)), filename, limits)
                 return _write(entries, dest, filename, limits)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        # zipfile's own: a name flagged UTF-8 that is not, an unsupported version or
+        # compression method; none of them is our bug, all of them a damaged archive.
+        UnicodeDecodeError,
+        NotImplementedError,
+    ) as e:
         if isinstance(e, OSError) and not isinstance(e, EOFError) and e.filename:
             # Our own write failed (disk full, a file system limit): not the archive's fault.
             raise PlugindexError(f"{e.filename}: cannot write ({e.strerror})") from e

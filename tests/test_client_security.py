@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 import threading
 import time
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -933,4 +935,194 @@ def test_giving_up_says_how_many_versions_were_tried() -> None:
     assert str(caught.value) == (
         "gave up resolving after trying 3 versions; ask for narrower requirements "
         "(NAME@REQUIREMENT)"
+    )
+
+
+# --- the unpacker's checks, message by message ------------------------------------------
+
+
+def _zip_entries(entries: list[tuple[str, int, bytes]]) -> bytes:
+    """Return a zip of (name, unix mode, data) entries, in order, duplicates kept."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive:
+        warnings.simplefilter("ignore", UserWarning)  # duplicate names on purpose
+        for name, mode, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.create_system = 3
+            info.external_attr = mode << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _tar_entries(entries: list[tuple[str, bytes | None, int]]) -> bytes:
+    """Return a tar of (name, data or None for a folder, mode) entries."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.mode = mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _refused(tmp_path: Path, data: bytes) -> str:
+    (tmp_path / "a").write_bytes(data)
+    out = tmp_path / "refused"
+    shutil.rmtree(out, ignore_errors=True)
+    with pytest.raises(UnsafeArchiveError) as caught:
+        unpack(tmp_path / "a", "a", out)
+    return str(caught.value)
+
+
+FILE, DIR = 0o100644, 0o40755
+
+
+def test_too_many_entries_says_how_many_in_full(tmp_path: Path) -> None:
+    (tmp_path / "z").write_bytes(_zip_entries([(f"f{i}", FILE, b"") for i in range(3)]))
+    with pytest.raises(UnsafeArchiveError) as caught:
+        unpack(
+            tmp_path / "z", "z", tmp_path / "o1", limits=replace(DEFAULT_LIMITS, archive_entries=2)
+        )
+    assert str(caught.value) == "z: too many entries (expected at most 2, got 3)"
+    (tmp_path / "t").write_bytes(_tar_entries([(f"f{i}", b"", 0o644) for i in range(3)]))
+    with pytest.raises(UnsafeArchiveError) as caught:
+        unpack(
+            tmp_path / "t", "t", tmp_path / "o2", limits=replace(DEFAULT_LIMITS, archive_entries=2)
+        )
+    assert str(caught.value) == "t: too many entries (expected at most 2, got more)"
+
+
+def test_names_that_differ_only_in_case_are_refused_in_full(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, _zip_entries([("d/e/A", FILE, b""), ("d/e/a", FILE, b""), ("x", FILE, b"")])
+    )
+    assert message == (
+        "a: entries 'd/e/A' and 'd/e/a' differ only in case (expected names that stay "
+        "apart on every file system)"
+    )
+
+
+def test_a_duplicate_file_is_refused_in_full(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, _zip_entries([("d/f", FILE, b""), ("d/f", FILE, b""), ("x", FILE, b"")])
+    )
+    assert message == "a: duplicate entry 'd/f'"
+
+
+def test_a_folder_with_the_name_of_a_file_is_refused(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, _zip_entries([("x", FILE, b""), ("x/", DIR, b""), ("y", FILE, b"")])
+    )
+    assert message == "a: duplicate entry 'x'"
+
+
+def test_a_folder_listed_twice_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(
+        _zip_entries([("d/", DIR, b""), ("d/", DIR, b""), ("d/f", FILE, b"1"), ("g", FILE, b"")])
+    )
+    assert set(unpack(tmp_path / "a", "a", tmp_path / "out")) == {"d/f", "g"}
+
+
+def test_a_file_under_a_file_is_refused_in_full(tmp_path: Path) -> None:
+    message = _refused(tmp_path, _zip_entries([("f", FILE, b""), ("f/g/h", FILE, b"")]))
+    assert message == "a: entry 'f/g/h' is inside the file 'f'"
+
+
+def test_an_entry_for_the_root_itself_does_not_hide_later_duplicates(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path,
+        _tar_entries([(".", None, 0o755), ("a", b"", 0o644), ("a", b"", 0o644), ("b", b"", 0o644)]),
+    )
+    assert message == "a: duplicate entry 'a'"
+
+
+@pytest.mark.parametrize("name", ["c:", "c:x", "\\x", "x\\y", "/x"])
+def test_drive_letters_backslashes_and_absolute_paths_are_refused(
+    tmp_path: Path, name: str
+) -> None:
+    message = _refused(tmp_path, _zip_entries([(name, FILE, b""), ("y", FILE, b"")]))
+    assert message == (
+        f"a: unsafe entry {name!r} (expected a relative path inside the plugin folder)"
+    )
+
+
+def test_names_and_paths_at_their_length_caps(tmp_path: Path) -> None:
+    longest = "n" * 255
+    (tmp_path / "ok").write_bytes(_zip_entries([(longest, FILE, b""), ("y", FILE, b"")]))
+    assert longest in unpack(tmp_path / "ok", "ok", tmp_path / "o1")
+    message = _refused(tmp_path, _zip_entries([("n" * 256, FILE, b""), ("y", FILE, b"")]))
+    assert message == (
+        f"a: entry name too long ({'n' * 40!r}… is 256 bytes; expected at most 255 per file "
+        "or folder name)"
+    )
+    deep = "/".join(["p" * 100] * 11)
+    message = _refused(tmp_path, _zip_entries([(deep, FILE, b""), ("y", FILE, b"")]))
+    assert message == f"a: entry path too long ({deep[:40]!r}…; expected at most 1024 bytes)"
+
+
+@pytest.mark.parametrize("make", ["zip", "tar"])
+def test_any_execute_bit_makes_a_file_executable_even_under_a_dropped_folder(
+    tmp_path: Path, make: str
+) -> None:
+    if make == "zip":
+        data = _zip_entries([("pkg/run", 0o100641, b"#!"), ("pkg/doc", FILE, b"")])
+    else:
+        data = _tar_entries([("pkg/run", b"#!", 0o641), ("pkg/doc", b"", 0o644)])
+    (tmp_path / "a").write_bytes(data)
+    unpack(tmp_path / "a", "a", tmp_path / "out")
+    assert (tmp_path / "out/run").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "out/doc").stat().st_mode & 0o777 == 0o644
+
+
+def test_folders_listed_before_or_after_their_files_are_written(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(
+        _zip_entries(
+            [
+                ("d/", DIR, b""),
+                ("d/f", FILE, b"1"),
+                ("e/f", FILE, b"2"),
+                ("e/", DIR, b""),
+                ("top/a/b/c", FILE, b"3"),
+            ]
+        )
+    )
+    files = unpack(tmp_path / "a", "a", tmp_path / "out")
+    assert set(files) == {"d/f", "e/f", "top/a/b/c"}
+    assert (tmp_path / "out/top/a/b/c").read_bytes() == b"3"
+    (tmp_path / "b").write_bytes(_tar_entries([("pkg/", None, 0o755), ("pkg/x/y/z", b"4", 0o644)]))
+    assert set(unpack(tmp_path / "b", "b", tmp_path / "deep/er/out")) == {"x/y/z"}
+
+
+def test_the_unpacked_bytes_cap_names_the_artifact(tmp_path: Path) -> None:
+    for name, data in (
+        ("z", _zip_entries([("a", FILE, b"0" * 20)])),
+        ("t", _tar_entries([("a", b"0" * 20, 0o644)])),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UnsafeArchiveError) as caught:
+            unpack(
+                tmp_path / name,
+                name,
+                tmp_path / f"o{name}",
+                limits=replace(DEFAULT_LIMITS, unpacked_bytes=19),
+            )
+        assert str(caught.value) == f"{name}: unpacks to more than 19 bytes (expected less)"
+
+
+def test_special_files_are_named_by_kind(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        fifo = tarfile.TarInfo("pipe")
+        fifo.type = tarfile.FIFOTYPE
+        archive.addfile(fifo)
+    assert _refused(tmp_path, buffer.getvalue()) == (
+        "a: unsafe entry 'pipe' (expected regular files and folders, got a device or special file)"
+    )
+    assert _refused(tmp_path, _zip_entries([("l", 0o120777, b"x")])) == (
+        "a: unsafe entry 'l' (expected regular files and folders, got a link or special file)"
     )

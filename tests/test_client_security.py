@@ -1126,3 +1126,34 @@ def test_special_files_are_named_by_kind(tmp_path: Path) -> None:
     assert _refused(tmp_path, _zip_entries([("l", 0o120777, b"x")])) == (
         "a: unsafe entry 'l' (expected regular files and folders, got a link or special file)"
     )
+
+
+class SignedFetcher(MemoryFetcher):
+    """A fetcher whose registry metadata signs `signed` for every artifact."""
+
+    def __init__(self, files: dict[str, bytes], signed: tuple[str, int]) -> None:
+        super().__init__(files)
+        self.signed_as = signed
+        self.asked: list[str] = []
+
+    def signed(self, ref: str) -> tuple[str, int] | None:
+        self.asked.append(ref)
+        return self.signed_as
+
+
+def test_an_artifact_the_registry_signed_differently_is_refused(tmp_path: Path) -> None:
+    version = _version()
+    ref = version.entry.artifact.download
+    other = SignedFetcher({ref: ARTIFACT}, ("cd" * 32, len(ARTIFACT)))
+    with pytest.raises(TrustError) as caught:
+        fetch_artifact(other, "pl", version, tmp_path / "a", cache_dir=None, progress=None)
+    assert str(caught.value) == (
+        f"https://registry.example/{ref}: pl 1.0.0: the registry signed another file than "
+        f"its author (registry: sha256 {'cd' * 32}, {len(ARTIFACT)} bytes; author: sha256 "
+        f"{SHA}, {len(ARTIFACT)} bytes); nothing was installed"
+    )
+    assert other.asked == [ref]
+    assert other.downloads == []
+    same = SignedFetcher({ref: ARTIFACT}, (SHA, len(ARTIFACT)))
+    fetch_artifact(same, "pl", version, tmp_path / "b", cache_dir=None, progress=None)
+    assert (tmp_path / "b").read_bytes() == ARTIFACT

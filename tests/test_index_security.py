@@ -9,7 +9,7 @@ import pytest
 
 from builder.common.build_folder import STATE_DIR
 from builder.common.errors import BuildError
-from builder.index.output import Planned, check_output, write_output
+from builder.index.output import Planned, check_output, files_outside, write_output
 
 ART = f"artifacts/{'a' * 64}/x.tgz"
 
@@ -155,3 +155,20 @@ def test_a_refused_commit_of_removals_only_keeps_its_own_error(tmp_path: Path) -
     with pytest.raises(BuildError, match="refused"):
         write_output(out, fewer, previous, before_commit=refuse)
     assert (out / "names.json").is_file()
+
+
+def test_files_outside_lists_published_files_except_skipped_folders(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_output(out, PLAN, None)
+    (out / "search").mkdir()
+    (out / "search" / "shard.json").write_bytes(b"12345")
+    (out / "link").symlink_to(out / "index", target_is_directory=True)
+    found = files_outside(out, skip={"search"})
+    assert found == {path: p.size for path, p in PLAN.items()} | {"link": found["link"]}
+    assert files_outside(tmp_path / "missing", skip=()) == {}
+
+
+def test_a_file_without_content_is_named_by_its_file_name(tmp_path: Path) -> None:
+    with pytest.raises(BuildError) as caught:
+        write_output(tmp_path / "out", {"index/2/ab.json": Planned("0" * 64, 2, None)}, None)
+    assert str(caught.value) == "ab.json: no content to write (internal error)"

@@ -474,3 +474,58 @@ def test_a_touched_file_is_read_again_but_not_parsed(index: Path, tmp_path: Path
     result = build(index, out)
     assert result.reparsed == ()
     assert result.report.written == []
+
+
+def test_a_cold_build_moves_documents_and_artifacts_written_ahead(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks write documents and local artifacts ahead; only listings are staged."""
+    staged: list[str] = []
+    real_stage = output._stage
+
+    def stage(target: str, path: str, planned: output.Planned) -> None:
+        staged.append(path)
+        real_stage(target, path, planned)
+
+    monkeypatch.setattr(output, "_stage", stage)
+    out = tmp_path / "out"
+    written = build(index, out).report.written
+    assert any(p.startswith("artifacts/") for p in written)
+    assert any(p.startswith("index/") for p in written)
+    assert not [p for p in staged if p.startswith(("artifacts/", "index/"))]
+    assert not (out / STATE_DIR / "ahead").exists()
+    # The same bytes as a build that writes nothing ahead (and stages everything).
+    monkeypatch.setattr("builder.index.analyse.prestage", lambda *_: False)
+    build(index, tmp_path / "plain")
+    assert snapshot(out) == snapshot(tmp_path / "plain")
+    assert [p for p in staged if p.startswith(("artifacts/", "index/"))]
+
+
+def test_an_artifact_written_ahead_for_a_version_held_back_is_not_published(
+    index: Path, tmp_path: Path
+) -> None:
+    """A version that passes its own checks and fails across plugins is left out whole."""
+    folder = index / "plugins" / "template-faker"
+    data = b"a new release of template-faker\n" * 20
+    (folder / "artifacts" / "template-faker-0.6.0.tar.gz").write_bytes(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    text = (folder / "versions" / "0.5.0.yaml").read_text(encoding="utf-8")
+    text = text.split("signature:\n  algorithm")[0]
+    text = text.replace("version: 0.5.0", "version: 0.6.0").replace("0.5.0.tar.gz", "0.6.0.tar.gz")
+    text = text.replace("93b95f9f2b60f738cb44be9a2da0d0419f9cb0f2e25867265abb00ebb849a4e5", sha256)
+    text = text.replace("size: 325", f"size: {len(data)}").replace('"^1.0"', '"^7.0"')
+    new = folder / "versions" / "0.6.0.yaml"
+    new.write_text(text, encoding="utf-8")
+    sign_as_owner(new)
+    out = tmp_path / "out"
+    result = build(index, out)
+    assert [(h.plugin, h.outcome) for h in result.held_back] == [
+        ("template-faker", "version left out")
+    ]
+    assert not (out / "artifacts" / sha256).exists()
+    assert [
+        v["version"] for v in read_json(out / layout.index_path("template-faker"))["versions"]
+    ] == [
+        "0.4.0",
+        "0.5.0",
+    ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from builder.common import layout
 from builder.common.errors import Problem, SourceError
 from builder.common.files import sha256_of_file
 from builder.format.load import (
@@ -33,6 +34,7 @@ from builder.format.shapes import version_entry
 from builder.format.strict_yaml import Path_
 from builder.index.cache import BuildCache, PluginRecord, stats_key
 from builder.index.facts import PluginFacts, facts_of
+from builder.index.output import prestage
 from builder.index.render import encode, plugin_document
 from builder.index.rules import DependencyFinding, check_plugin, dependency_findings, problem_at
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
@@ -55,6 +57,8 @@ class Analysis:
     # The cross-plugin problems (also in `problems`), with the plugins each is between.
     findings: list[DependencyFinding] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)  # folders the cache had and the index lacks
+    # Files the checks wrote ahead under `analyse`'s `stage`: published path -> sha256.
+    staged: dict[str, str] = field(default_factory=dict)
 
 
 def _is_manifest(rel: str) -> bool:
@@ -72,6 +76,9 @@ class CheckSetup:
     index: Path
     registry: RegistryConfig
     registry_digest: str  # sha256 of registry.yaml: part of every plugin's input key
+    # Where a valid plugin's document and local artifacts are written ahead (a build's
+    # state folder, see `builder.index.output.prestage`); None: nowhere.
+    stage: str | None = None
 
 
 class FolderJob(NamedTuple):
@@ -92,6 +99,7 @@ class FolderResult(NamedTuple):
     facts: PluginFacts | None
     # `input_key` is the job's `reuse`: the folder was read, not parsed; its cache stands.
     unchanged: bool = False
+    staged: tuple[tuple[str, str], ...] = ()  # files written ahead: (published path, sha256)
 
 
 def analyse(
@@ -104,6 +112,7 @@ def analyse(
     exclude: AbstractSet[str] = frozenset(),
     dependencies: bool = True,
     workers: int | None = None,
+    stage: Path | None = None,
 ) -> Analysis:
     """Load and check the whole index; `dirty` names folders to re-parse regardless.
 
@@ -114,7 +123,8 @@ def analyse(
     (index-relative) are treated as absent: a build leaves out what it holds back.
     `dependencies=False` skips the cross-plugin rules (the caller runs them).
     `workers` is how many worker processes may share the checks (default: one per
-    other core; 0: none).
+    other core; 0: none). With `stage`, the checks write each valid plugin's
+    document and local artifacts ahead there (`Analysis.staged` lists them).
     """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs, sizes=previous.sizes)
@@ -147,7 +157,7 @@ def analyse(
             continue
         reuse = record.input if record is not None and cached is not None else None
         jobs.append(FolderJob(folder, reuse, _versions_left_out(folder, exclude)))
-    setup = CheckSetup(index, registry, registry_digest)
+    setup = CheckSetup(index, registry, registry_digest, None if stage is None else str(stage))
     for job, result in zip(
         jobs, check_all(check_folder, setup, jobs, workers=workers), strict=True
     ):
@@ -180,6 +190,7 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
         assert result.input_key is not None
         facts = result.facts
         analysis.documents[facts.name] = result.document
+        analysis.staged.update(result.staged)
         analysis.cache.plugins[name] = PluginRecord.of(result.input_key, facts, stats)
         found[name] = facts
     else:
@@ -275,7 +286,22 @@ def check_folder(setup: CheckSetup, job: FolderJob) -> FolderResult:
         return FolderResult(folder.folder, input_key, problems, None, None)
     document = encode(plugin_document(loaded, signers, entries))
     facts = facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
-    return FolderResult(folder.folder, input_key, [], document, facts)
+    staged = () if setup.stage is None else _write_ahead(setup.stage, index, facts, document)
+    return FolderResult(folder.folder, input_key, [], document, facts, staged=staged)
+
+
+def _write_ahead(
+    stage: str, index: Path, facts: PluginFacts, document: bytes
+) -> tuple[tuple[str, str], ...]:
+    """Write a valid plugin's document and local artifacts ahead; return what was written."""
+    files: list[tuple[str, str, bytes | Path]] = [
+        (layout.index_path(facts.name), facts.doc_sha256, document)
+    ]
+    for sha256, _, filename, local in facts.local_artifacts:
+        files.append((layout.artifact_path(sha256, filename), sha256, index / local))
+    return tuple(
+        (path, sha256) for path, sha256, content in files if prestage(stage, path, sha256, content)
+    )
 
 
 def affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:

@@ -8,6 +8,7 @@ import gc
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from types import MappingProxyType
 
 from builder.common import layout
 from builder.common.build_folder import (
+    STATE_DIR,
     files_on_disk,
     forget_outputs,
     has_outputs,
@@ -34,7 +36,14 @@ from builder.index.holdback import (
     read_from,
 )
 from builder.index.mirror import forget_downloads, mirror_remote
-from builder.index.output import Planned, WriteReport, check_output, files_outside, write_output
+from builder.index.output import (
+    Planned,
+    Prestaged,
+    WriteReport,
+    check_output,
+    files_outside,
+    write_output,
+)
 from builder.index.render import (
     config_document,
     encode,
@@ -46,6 +55,7 @@ from builder.index.stages import BuildView, FinalStage, OutputStage
 log = logging.getLogger(__name__)
 
 _ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
+_AHEAD = "ahead"  # under the state folder: documents and artifacts the checks wrote ahead
 
 
 @dataclass(frozen=True)
@@ -225,10 +235,34 @@ def _build(
     options: _Options,
 ) -> BuildResult:
     check_output(out)
+    first = not out.exists()
+    ahead = out / STATE_DIR / _AHEAD
+    shutil.rmtree(ahead, ignore_errors=True)  # left by a build that stopped
+    try:
+        return _build_with(index, out, ahead, before_commit, environ, options)
+    except BaseException:
+        if first:  # a first build that fails leaves no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(ahead, ignore_errors=True)
+
+
+def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is made
+    index: Path,
+    out: Path,
+    ahead: Path,
+    before_commit: Callable[[], None] | None,
+    environ: dict[str, str] | None,
+    options: _Options,
+) -> BuildResult:
+    """Build, with the checks writing documents and local artifacts ahead into `ahead`."""
     cache = load_cache(out, index)
     source = source_info(index, environ)
     on_disk = _on_disk(out, cache)
-    analysis = _analysed(index, cache, on_disk, strict=options.strict, workers=options.workers)
+    analysis = _analysed(
+        index, cache, on_disk, strict=options.strict, workers=options.workers, stage=ahead
+    )
     assert analysis.registry is not None
     remote, local, borrowed, held = _settle(index, out, analysis, cache, on_disk, options, source)
     if options.strict and held:
@@ -261,7 +295,12 @@ def _build(
 
     try:
         report = write_output(
-            out, plan, cache.outputs, on_disk=on_disk, before_commit=commit_starts
+            out,
+            plan,
+            cache.outputs,
+            on_disk=on_disk,
+            before_commit=commit_starts,
+            prestaged=Prestaged(ahead, analysis.staged),
         )
         _save_if_changed(out, analysis, cache, plan, report)
         if report.written or report.removed or not has_outputs(out):
@@ -304,9 +343,10 @@ def _analysed(
     *,
     strict: bool,
     workers: int | None,
+    stage: Path,
 ) -> Analysis:
     """Analyse the index; raise when it has problems the build cannot hold back."""
-    analysis = analyse(index, cache, dependencies=strict, workers=workers)
+    analysis = analyse(index, cache, dependencies=strict, workers=workers, stage=stage)
     # A document whose file went missing (or was edited) is rendered again.
     damaged = frozenset(
         f.folder
@@ -315,7 +355,9 @@ def _analysed(
     )
     if damaged:
         log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
-        analysis = analyse(index, cache, dirty=damaged, dependencies=strict, workers=workers)
+        analysis = analyse(
+            index, cache, dirty=damaged, dependencies=strict, workers=workers, stage=stage
+        )
     outside = [p for p in analysis.problems if entry_of(index, p) is None]
     if analysis.registry is None or outside or (strict and analysis.problems):
         raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))

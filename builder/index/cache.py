@@ -35,12 +35,15 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 9"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 10"
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:
     """Return the fingerprint of a plugin folder's files as the file system lists them."""
-    return hashlib.blake2b(repr(sorted(files.items())).encode(), digest_size=16).hexdigest()
+    # marshal version 2 writes values only (no back-references, which would depend on
+    # reference counts), so the same listing always gives the same bytes.
+    listing = marshal.dumps(sorted(files.items()), 2)
+    return hashlib.blake2b(listing, digest_size=16).hexdigest()
 
 
 @dataclass

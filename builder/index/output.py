@@ -6,14 +6,23 @@ and the top-level pointers last. A failure while staging leaves the previous
 output exactly as it was. Staged files sit side by side, numbered, not in a copy of
 the output's folders: a cold build stages ~100,000 artifacts, each in its own
 folder, and making and removing as many empty folders again cost a sixth of it.
+
+Files can also be written ahead (`prestage`), at their published paths under a
+folder of the build's state, by the processes that check plugins: a plugin's
+document and its repository-local artifacts, written in parallel while the index
+is still being read. Committing moves them into place, a whole folder at a time
+where the output has none yet (a cold build moves `artifacts/` in one rename).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import shutil
 from collections.abc import Callable, Collection, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +35,8 @@ from builder.common.files import CHUNK, HashingWriter
 log = logging.getLogger(__name__)
 
 _STAGING = "staging"
+_PARTS = ".parts"  # under a folder of files written ahead: files being written
+_PART_NUMBERS = itertools.count()
 
 
 class Planned(NamedTuple):
@@ -39,6 +50,13 @@ class Planned(NamedTuple):
     # The bytes, a source file to copy (whose sha256 must match), or None when the
     # caller knows the file on disk is already right.
     content: bytes | Path | None
+
+
+class Prestaged(NamedTuple):
+    """Files written ahead under `root`, at their published paths, with their sha256."""
+
+    root: Path
+    files: Mapping[str, str]  # published path -> sha256 of the file written ahead
 
 
 @dataclass
@@ -95,6 +113,39 @@ def _stage(target: str, path: str, planned: Planned) -> None:
         )
 
 
+def prestage(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
+    """Write a file of the build ahead, at `root`/`path`; return whether it holds `sha256`.
+
+    `content` is the bytes (hashed by the caller) or a source file, copied and hashed
+    on the way. Each process writes a temporary file and renames it, so two
+    processes writing the same artifact leave one whole copy; temporary files sit
+    in their own folder, so one left by a process that died is never moved along
+    with a folder of the build.
+    """
+    target = f"{root}/{path}"
+    partial = f"{root}/{_PARTS}/{os.getpid()}.{next(_PART_NUMBERS)}"
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)  # noqa: PTH103, PTH120 - str paths
+        os.makedirs(os.path.dirname(partial), exist_ok=True)  # noqa: PTH103, PTH120
+        with open(partial, "wb") as sink:  # noqa: PTH123 - a str path: one per file
+            if isinstance(content, bytes):
+                sink.write(content)
+                same = True
+            else:
+                with content.open("rb") as source:
+                    writer = HashingWriter(sink)
+                    shutil.copyfileobj(source, writer, CHUNK)
+                same = writer.hexdigest() == sha256
+        if same:
+            os.replace(partial, target)  # noqa: PTH105
+            return True
+    except OSError:
+        pass  # not written ahead: the commit stages it, and reports what goes wrong
+    with contextlib.suppress(OSError):
+        os.unlink(partial)  # noqa: PTH108
+    return False
+
+
 def write_output(
     out: Path,
     plan: Mapping[str, Planned],
@@ -102,13 +153,16 @@ def write_output(
     *,
     on_disk: Mapping[str, int] | None = None,
     before_commit: Callable[[], None] | None = None,
+    prestaged: Prestaged | None = None,
 ) -> WriteReport:
     """Bring `out` to exactly `plan`; `previous` is the last build's path → sha256.
 
     `on_disk` is what `out` holds (path → size) when the caller knows it (default:
     `files_on_disk(out)`). A file is rewritten when its hash differs from `previous`
     or its size from `on_disk`; a file in `on_disk` and not in `plan` is removed.
-    `before_commit` runs once everything is staged, only if anything will change.
+    A changed file found in `prestaged` with its planned sha256 is moved from there
+    instead of staged. `before_commit` runs once everything is staged, only if
+    anything will change.
     """
     report = WriteReport()
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -123,7 +177,12 @@ def write_output(
     report.unchanged = len(plan) - len(changed)
     staging = out / STATE_DIR / _STAGING
     shutil.rmtree(staging, ignore_errors=True)
-    staged = {path: f"{staging}/{number}" for number, path in enumerate(changed)}
+    ahead = prestaged.files if prestaged is not None else {}
+    ready = {path for path in changed if ahead.get(path) == plan[path].sha256}
+    staged = {
+        path: f"{staging}/{number}"
+        for number, path in enumerate(p for p in changed if p not in ready)
+    }
     try:
         if staged:
             staging.mkdir()
@@ -136,19 +195,70 @@ def write_output(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     folders: set[str] = set()  # output folders known to exist
-    for path in sorted(changed, key=lambda p: (layout.write_rank(p), p)):
+
+    def make_parent(path: str) -> None:
         folder = path.rpartition("/")[0]
         if folder and folder not in folders:
             (out / folder).mkdir(parents=True, exist_ok=True)
             folders.add(folder)
-        os.replace(staged[path], f"{out}/{path}")  # noqa: PTH105 - str paths, one per file
+
+    whole = _WholeFolders(out, ahead, ready)
+    for path in sorted(changed, key=lambda p: (layout.write_rank(p), p)):
         report.written.append(path)
+        moved = whole.top(path) if path in ready else None
+        if moved is not None:
+            if moved not in whole.moved:
+                assert prestaged is not None
+                make_parent(moved)
+                os.replace(prestaged.root / moved, out / moved)  # noqa: PTH105
+                whole.moved.add(moved)
+            continue
+        make_parent(path)
+        source = f"{prestaged.root}/{path}" if path in ready and prestaged else staged[path]
+        os.replace(source, f"{out}/{path}")  # noqa: PTH105 - str paths, one per file
     shutil.rmtree(staging, ignore_errors=True)
     for path in sorted(stale):
         (out / path).unlink()
         report.removed.append(path)
         _prune_empty_parents(out, Path(path).parent)
     return report
+
+
+class _WholeFolders:
+    """Which folders written ahead can move into the output whole, in one rename.
+
+    A folder can when the output has no such folder yet and every file written
+    ahead in it is to be committed (none is a file the build left out).
+    """
+
+    def __init__(self, out: Path, ahead: Mapping[str, str], ready: AbstractSet[str]) -> None:
+        self.out = out
+        self.moved: set[str] = set()
+        self._ahead: dict[str, int] = {}  # folder -> files written ahead inside it
+        self._ready: dict[str, int] = {}  # folder -> of those, files to commit
+        for counts, paths in ((self._ahead, ahead), (self._ready, ready)):
+            for path in paths:
+                folder = path.rpartition("/")[0]
+                while folder:
+                    counts[folder] = counts.get(folder, 0) + 1
+                    folder = folder.rpartition("/")[0]
+        self._absent: dict[str, bool] = {}
+
+    def top(self, path: str) -> str | None:
+        """Return the outermost folder of `path` that moves whole, or None."""
+        parts = path.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if folder in self.moved:
+                return folder
+            if self._ahead.get(folder) == self._ready.get(folder) and self._is_absent(folder):
+                return folder
+        return None
+
+    def _is_absent(self, folder: str) -> bool:
+        if folder not in self._absent:
+            self._absent[folder] = not (self.out / folder).exists()
+        return self._absent[folder]
 
 
 def _prune_empty_parents(out: Path, directory: Path) -> None:

@@ -16,6 +16,8 @@ profiling.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -469,6 +471,297 @@ def report(m: Measurements) -> list[str]:
     return missed
 
 
+# --- the JSON index alone: cold (one process and with workers), no-op, one change -----
+
+# Runs one build of the JSON index alone (no later stage) in-process. Options (JSON):
+# "workers" (how many worker processes; a builder without the option ignores it) and
+# "live" (a file of path -> sha256: the artifacts the target registry holds).
+_INDEX_RUNNER = """
+import inspect, json, sys
+from pathlib import Path
+from builder.index.build import build
+index, out, options = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+kwargs = {"fetch": False, "stages": []}
+if options.get("live"):
+    kwargs["live"] = json.loads(Path(options["live"]).read_text(encoding="utf-8"))
+    kwargs["live_read"] = lambda path: None
+if "workers" in options and "workers" in inspect.signature(build).parameters:
+    kwargs["workers"] = options["workers"]
+if __name__ == "__main__":
+    r = build(index, out, **kwargs)
+    print(f"built {r.plugins} plugins, {r.versions} versions into {out}: "
+          f"{len(r.report.written)} written, {len(r.report.removed)} removed, "
+          f"{r.report.unchanged} unchanged ({len(r.reparsed)} plugins parsed)")
+"""
+
+INDEX_EPOCH = "1700000000"  # SOURCE_DATE_EPOCH of these builds: no clock, no git commit
+# Targets of the JSON index alone (issue 16).
+INDEX_COLD_RATIO = 1.0  # cold build with workers / single-core parse-only baseline
+INDEX_NOOP_SECONDS = 1.0
+INDEX_ONE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Builder:
+    """A checkout of the builder to measure (None: the one this script belongs to)."""
+
+    name: str
+    checkout: Path | None
+
+
+def run_index_build(
+    index: Path, out: Path, builder: Builder, options: dict[str, object], base: Path
+) -> BuildRun:
+    """Run one build of the JSON index alone in its own process (see _INDEX_RUNNER)."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": INDEX_EPOCH, "GIT_CEILING_DIRECTORIES": str(base)}
+    if builder.checkout is not None:
+        env["PYTHONPATH"] = str(builder.checkout)  # its builder/ before the installed one
+    command = [sys.executable, "-c", _INDEX_RUNNER, str(index), str(out), json.dumps(options)]
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, cwd=base)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        stdout.seek(0)
+        stderr.seek(0)
+        run = BuildRun(
+            seconds=seconds,
+            max_rss=usage.ru_maxrss * 1024,
+            cpu=usage.ru_utime + usage.ru_stime,
+            returncode=os.waitstatus_to_exitcode(status),
+            stdout=stdout.read().decode("utf-8", "replace"),
+            stderr=stderr.read().decode("utf-8", "replace"),
+        )
+    _check(run, f"{builder.name}: build of the JSON index into {out.name}")
+    return run
+
+
+def published_record(out: Path) -> dict[str, tuple[str, int]]:
+    """Return every published file of a build with its sha256 and size."""
+    from builder.common.build_folder import read_outputs
+
+    record = read_outputs(out)
+    if record is not None:
+        return record
+    found = {}
+    for path in snapshot(out):
+        data = (out / path).read_bytes()
+        found[path] = (hashlib.sha256(data).hexdigest(), len(data))
+    return found
+
+
+@dataclass(frozen=True)
+class IndexRuns:
+    """The builds of one builder: cold, no-op and after one plugin changed."""
+
+    cold: BuildRun
+    noop: BuildRun
+    one: BuildRun
+
+
+@dataclass(frozen=True)
+class IndexMeasurements:
+    """What the JSON-index benchmark measured."""
+
+    plugins: int
+    versions: int
+    artifacts: str  # how artifacts reach the build (see `index_benchmark`)
+    files: int
+    baseline: float
+    serial: BuildRun  # cold, no worker process
+    identical: bool  # the serial and the parallel cold builds hold the same files
+    published: int  # files in the cold build
+    runs: dict[str, IndexRuns]  # by builder name, this builder first
+
+
+def measure_index(
+    base: Path,
+    plugins: int,
+    versions: int,
+    seed: int,
+    *,
+    artifacts: str,
+    live: bool,
+    builders: Sequence[Builder],
+) -> IndexMeasurements:
+    """Generate an index under `base` and time the JSON index's builds with each builder."""
+    index = base / "index"
+    shutil.rmtree(base, ignore_errors=True)
+    os.sync()
+    base.mkdir(parents=True)
+    made = generate(index, plugins, versions, seed, artifacts=artifacts)
+    print(f"  generated {made.plugins} plugins, {made.versions} versions", flush=True)
+    options: dict[str, object] = {}
+    if live:
+        (base / "live.json").write_text(json.dumps(made.artifacts), encoding="utf-8")
+        options["live"] = str(base / "live.json")
+    baseline, files = parse_only(index)
+    print(f"  parse-only baseline: {files} files in {baseline:.2f} s", flush=True)
+    serial = run_index_build(
+        index, base / "out-serial", builders[0], {**options, "workers": 0}, base
+    )
+    print(f"  cold, one process: {serial.seconds:.2f} s", flush=True)
+    cold: dict[str, BuildRun] = {}
+    noop: dict[str, BuildRun] = {}
+    one: dict[str, BuildRun] = {}
+    for builder in builders:  # one builder after the other at each step: the same load
+        cold[builder.name] = run_index_build(
+            index, base / f"out-{builder.name}", builder, options, base
+        )
+        print(f"  {builder.name}: cold: {cold[builder.name].seconds:.2f} s", flush=True)
+    record = published_record(base / f"out-{builders[0].name}")
+    identical = published_record(base / "out-serial") == record
+    shutil.rmtree(base / "out-serial")
+    for builder in builders:
+        noop[builder.name] = run_index_build(
+            index, base / f"out-{builder.name}", builder, options, base
+        )
+        print(f"  {builder.name}: no-op: {noop[builder.name].seconds:.2f} s", flush=True)
+    names = plugin_names(index)
+    modify_one(index, names[len(names) // 2])
+    for builder in builders:
+        one[builder.name] = run_index_build(
+            index, base / f"out-{builder.name}", builder, options, base
+        )
+        print(
+            f"  {builder.name}: one plugin changed: {one[builder.name].seconds:.2f} s", flush=True
+        )
+    mode = (
+        "remote, taken as live (build --live)"
+        if live
+        else (
+            "in the index, mirrored into the output"
+            if artifacts == "local"
+            else "remote, not fetched"
+        )
+    )
+    return IndexMeasurements(
+        plugins=made.plugins,
+        versions=made.versions,
+        artifacts=mode,
+        files=files,
+        baseline=baseline,
+        serial=serial,
+        identical=identical,
+        published=len(record),
+        runs={b.name: IndexRuns(cold[b.name], noop[b.name], one[b.name]) for b in builders},
+    )
+
+
+def report_index(m: IndexMeasurements) -> list[str]:
+    """Print the JSON-index results; return the names of the missed targets."""
+    names = list(m.runs)
+    ours = m.runs[names[0]]
+    checks = {
+        "cold / parse-only": ours.cold.seconds / m.baseline <= INDEX_COLD_RATIO,
+        "parallel == serial": m.identical,
+        "no-op": ours.noop.seconds <= INDEX_NOOP_SECONDS,
+        "one plugin changed": ours.one.seconds <= INDEX_ONE_SECONDS,
+        "one changed: parsed one": ours.one.count("parsed") == 1,
+    }
+
+    def cells(run: BuildRun) -> str:
+        return f"{run.seconds:>8.2f} s {run.cpu:>7.2f} s {run.max_rss / MIB:>6.0f} MiB"
+
+    header = f"  {'build':<28} {'wall':>10} {'cpu':>9} {'max RSS':>10}"
+    for name in names[1:]:
+        header += f"   | {name + ' wall':>12} {'cpu':>9}   {'ratio':>6}"
+    print()
+    print(
+        f"JSON index: {m.plugins} plugins, {m.versions} versions ({m.files} YAML files), "
+        f"artifacts {m.artifacts}; {m.published} files published"
+    )
+    print(header)
+    print(f"  {'parse-only baseline':<28} {m.baseline:>8.2f} s")
+    print(f"  {'cold, one process':<28} {cells(m.serial)}")
+    for label, pick in (
+        ("cold, with workers", "cold"),
+        ("no-op", "noop"),
+        ("one plugin changed", "one"),
+    ):
+        run = getattr(ours, pick)
+        line = f"  {label:<28} {cells(run)}"
+        for name in names[1:]:
+            other = getattr(m.runs[name], pick)
+            line += (
+                f"   | {other.seconds:>10.2f} s {other.cpu:>7.2f} s   "
+                f"{run.seconds / other.seconds:>6.2f}"
+            )
+        print(line)
+    print()
+    ratio = ours.cold.seconds / m.baseline
+    serial_ratio = m.serial.seconds / m.baseline
+    print(
+        _row(
+            "cold with workers / baseline",
+            f"{ratio:.2f}",
+            f"<= {INDEX_COLD_RATIO}",
+            checks["cold / parse-only"],
+        )
+    )
+    print(_row("cold, one process / baseline", f"{serial_ratio:.2f}"))
+    print(
+        _row(
+            "parallel build == serial build",
+            "yes" if m.identical else "NO",
+            "byte for byte",
+            checks["parallel == serial"],
+        )
+    )
+    print(
+        _row(
+            "no-op", _seconds(ours.noop.seconds), f"<= {INDEX_NOOP_SECONDS:.0f} s", checks["no-op"]
+        )
+    )
+    print(
+        _row(
+            "one plugin changed",
+            _seconds(ours.one.seconds),
+            f"<= {INDEX_ONE_SECONDS:.0f} s",
+            checks["one plugin changed"],
+        )
+    )
+    print(
+        _row(
+            "  plugins parsed",
+            str(ours.one.count("parsed")),
+            "1",
+            checks["one changed: parsed one"],
+        )
+    )
+    missed = [name for name, ok in checks.items() if not ok]
+    print()
+    print("All targets met." if not missed else f"Missed: {', '.join(missed)}.")
+    return missed
+
+
+def index_benchmark(args: argparse.Namespace) -> list[str]:
+    """Run the JSON-index benchmark from the command line's options; return the missed."""
+    if args.live and args.artifacts != "remote":
+        raise SystemExit("--live needs --artifacts remote (local artifacts are never live)")
+    builders = [Builder("this", None)]
+    if args.compare is not None:
+        builders.append(Builder("compared", args.compare.resolve()))
+    mode = "live" if args.live else args.artifacts
+    base = args.data / f"index-{args.plugins}x{args.versions}-{mode}-seed{args.seed}"
+    print(
+        f"plugindex build benchmark, JSON index alone: {args.plugins} plugins x "
+        f"{args.versions} versions (seed {args.seed}) in {base}; builder at "
+        f"{source_revision()}" + (f", compared with {args.compare}" if args.compare else ""),
+        flush=True,
+    )
+    measured = measure_index(
+        base,
+        args.plugins,
+        args.versions,
+        args.seed,
+        artifacts=args.artifacts,
+        live=args.live,
+        builders=builders,
+    )
+    return report_index(measured)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the table; exit 1 with --check when a target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -478,9 +771,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="folder for the index and build output"
     )
+    parser.add_argument(
+        "--index",
+        action="store_true",
+        help="measure the JSON index alone: cold (one process, and with workers), no-op, "
+        "one plugin changed",
+    )
+    parser.add_argument(
+        "--artifacts",
+        choices=("local", "remote"),
+        default="local",
+        help="with --index: artifacts in the index (mirrored into the output), or remote",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="with --index --artifacts remote: every artifact is live already (build --live)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="with --index: also time the builder of another checkout (a git worktree)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
     base = args.data / f"bench-{args.plugins}x{args.versions}-seed{args.seed}"
+    if args.index:
+        missed = index_benchmark(args)
+        return 1 if missed and args.check else 0
     print(
         f"plugindex build benchmark: {args.plugins} plugins x {args.versions} versions "
         f"(seed {args.seed}) in {base}; builder at {source_revision()}",

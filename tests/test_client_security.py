@@ -49,6 +49,7 @@ from builder.client.signatures import (
     is_yanked,
     pin_of,
     verify_plugin,
+    withheld_reason,
 )
 from builder.client.unpack import UnsafeArchiveError, unpack
 from builder.common.fetch import TooLargeError
@@ -1157,3 +1158,68 @@ def test_an_artifact_the_registry_signed_differently_is_refused(tmp_path: Path) 
     same = SignedFetcher({ref: ARTIFACT}, (SHA, len(ARTIFACT)))
     fetch_artifact(same, "pl", version, tmp_path / "b", cache_dir=None, progress=None)
     assert (tmp_path / "b").read_bytes() == ARTIFACT
+
+
+# --- retired bindings and revoked keys ----------------------------------------------------
+
+
+def _standing_document(versions: list[dict[str, Any]]) -> Plugin:
+    """Owner jan: NEW active, OLD retired and bound to 1.0.0, STRANGER revoked."""
+    raw: dict[str, Any] = {
+        "format": 1,
+        "name": "pl",
+        "owners": [
+            {
+                "github": "jan",
+                "keys": [public_key_text(NEW)],
+                "retired_keys": [public_key_text(OLD)],
+                "retired_versions": {public_key_text(OLD): ["1.0.0", "0.9.0"]},
+                "revoked_keys": [{"key": public_key_text(STRANGER), "reason": "stolen"}],
+            }
+        ],
+        "revision": 3,
+        "versions": versions,
+    }
+    return parse_plugin(json.dumps(raw).encode(), "index/2/pl.json", "pl")
+
+
+def test_a_pin_records_bindings_and_revocations() -> None:
+    plugin = _standing_document([version_entry("1.0.0", OLD)])
+    assert pin_of(plugin) == Pin(
+        keys=(public_key_text(NEW),),
+        retired_keys=(public_key_text(OLD),),
+        revision=3,
+        retired_versions={public_key_text(OLD): ("0.9.0", "1.0.0")},
+        revoked_keys=(public_key_text(STRANGER),),
+    )
+
+
+def test_a_version_signed_by_a_revoked_key_is_withheld_with_the_reason() -> None:
+    plugin = _standing_document([version_entry("1.0.0", STRANGER)])
+    version = plugin.versions[0]
+    trust = check_version(REGISTRY, plugin, version)
+    assert trust.release.verdict is Verdict.REVOKED_KEY
+    assert withheld_reason(version, trust) == (
+        "the release signature was made with a key its owner revoked: key "
+        f"{key_id(public_key_text(STRANGER))} (stolen); not offered until an owner signs it "
+        "again"
+    )
+
+
+def test_a_yanked_version_is_withheld_for_its_yank_and_others_are_offered() -> None:
+    entry = version_entry("1.0.0", NEW, yank=(1, NEW))
+    plugin = _standing_document([entry, version_entry("1.1.0", NEW)])
+    yanked, fine = plugin.versions
+    assert withheld_reason(yanked, check_version(REGISTRY, plugin, yanked)) == "broken"
+    assert withheld_reason(fine, check_version(REGISTRY, plugin, fine)) is None
+
+
+def test_a_retired_key_signs_only_the_versions_it_is_bound_to() -> None:
+    plugin = _standing_document([version_entry("1.0.0", OLD), version_entry("1.1.0", OLD)])
+    bound, unbound = plugin.versions
+    assert check_version(REGISTRY, plugin, bound).release.valid
+    assert check_version(REGISTRY, plugin, unbound).release.verdict is Verdict.RETIRED_KEY
+    with pytest.raises(
+        TrustError, match=r"pl 1\.1\.0: the release signature was made with a retired key"
+    ):
+        verify_plugin(REGISTRY, plugin)

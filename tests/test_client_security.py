@@ -1223,3 +1223,17 @@ def test_a_retired_key_signs_only_the_versions_it_is_bound_to() -> None:
         TrustError, match=r"pl 1\.1\.0: the release signature was made with a retired key"
     ):
         verify_plugin(REGISTRY, plugin)
+
+
+def test_a_file_under_a_nested_file_names_the_whole_path(tmp_path: Path) -> None:
+    message = _refused(
+        tmp_path, _zip_entries([("a/b", FILE, b""), ("a/b/c", FILE, b""), ("x", FILE, b"")])
+    )
+    assert message == "a: entry 'a/b/c' is inside the file 'a/b'"
+
+
+def test_a_path_of_exactly_the_cap_is_fine(tmp_path: Path) -> None:
+    path = "/".join(["p" * 200] * 5) + "/" + "q" * 19  # 1024 bytes
+    assert len(path) == 1024
+    (tmp_path / "a").write_bytes(_zip_entries([(path, FILE, b""), ("y", FILE, b"")]))
+    assert path in unpack(tmp_path / "a", "a", tmp_path / "out")

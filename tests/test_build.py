@@ -17,7 +17,7 @@ from builder.cli.main import cli
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
 from builder.common.errors import BuildError
-from builder.index import output
+from builder.index import output, render
 from builder.index.analyse import analyse
 from builder.index.build import build
 from tests.conftest import PLUGINDEX, sign_as_owner
@@ -529,3 +529,27 @@ def test_an_artifact_written_ahead_for_a_version_held_back_is_not_published(
         "0.4.0",
         "0.5.0",
     ]
+
+
+def test_listings_are_rendered_only_when_what_they_list_changed(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    build(index, out)
+    rendered: list[int] = []
+
+    def listing_documents(*args: Any) -> Any:
+        rendered.append(1)
+        return render.listing_documents(*args)
+
+    monkeypatch.setattr("builder.index.build.listing_documents", listing_documents)
+    assert build(index, out).report.written == []
+    assert rendered == []
+    (out / layout.NAMES).unlink()  # damaged: rendered again
+    assert build(index, out).report.written == [layout.NAMES]
+    assert rendered == [1]
+    name = plugin_names(index)[0]
+    add_version(index, name, "9.0.0")
+    build(index, out)
+    assert rendered == [1, 1]
+    assert read_json(out / layout.NAMES)["plugins"][name] == "9.0.0"

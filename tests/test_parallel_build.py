@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from builder.cli.maintainer import build_stages
+from builder.format import load
 from builder.index import verifier
 from builder.index.build import build
 from tests.conftest import ROOT
@@ -113,3 +114,24 @@ def test_a_small_check_starts_no_worker(caplog: pytest.LogCaptureFixture) -> Non
         results = verifier.check_all(twice_unless_in_a_worker, 5, [1, 2, 3], workers=1)
     assert results == [5, 10, 15]
     assert "workers checked" not in caplog.text
+
+
+def test_threads_walking_the_index_find_what_one_walk_finds(
+    index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plugin folders walked by threads: the same files, stats and problems, in order."""
+    deep = index / "plugins" / "auth-jwt" / "a"
+    for depth in range(load.MAX_DEPTH + 1):
+        deep = deep / str(depth)
+    deep.mkdir(parents=True)
+    (index / "plugins" / "template-faker" / "link").symlink_to(index / "registry.yaml")
+    monkeypatch.setattr(load, "FOLDERS_BEFORE_THREADS", 10**9)
+    one = load.scan_index(index)
+    monkeypatch.setattr(load, "FOLDERS_BEFORE_THREADS", 0)
+    monkeypatch.setattr(load, "_FOLDERS_PER_TASK", 1)
+    threaded = load.scan_index(index)
+    assert [p.render() for p in one.problems] == [p.render() for p in threaded.problems]
+    assert len(one.problems) == 2
+    assert {n: f.files for n, f in one.plugins.items()} == {
+        n: f.files for n, f in threaded.plugins.items()
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -158,10 +159,35 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
                 )
             )
             continue
-        folder = PluginFolder(entry.name)
-        _walk(index, rel, folder, problems)
-        plugins[entry.name] = folder
+        plugins[entry.name] = PluginFolder(entry.name)
+    _walk_all(index, plugins, problems)
     return Scan(registry, plugins, problems)
+
+
+# Above this many plugin folders, threads walk them: a walk is mostly waiting for the
+# file system (stat calls, inodes not in memory), which threads overlap.
+FOLDERS_BEFORE_THREADS = 500
+_WALKERS = 4
+_FOLDERS_PER_TASK = 100
+
+
+def _walk_all(index: Path, plugins: dict[str, PluginFolder], problems: list[Problem]) -> None:
+    """Walk every plugin folder; problems are added in the folders' order."""
+    folders = list(plugins.values())
+
+    def walk(chunk: list[PluginFolder]) -> list[Problem]:
+        found: list[Problem] = []
+        for folder in chunk:
+            _walk(index, f"{PLUGINS_DIR}/{folder.folder}", folder, found)
+        return found
+
+    if len(folders) < FOLDERS_BEFORE_THREADS:
+        problems.extend(walk(folders))
+        return
+    chunks = [folders[i : i + _FOLDERS_PER_TASK] for i in range(0, len(folders), _FOLDERS_PER_TASK)]
+    with ThreadPoolExecutor(_WALKERS) as pool:
+        for found in pool.map(walk, chunks):
+            problems.extend(found)
 
 
 def _walk(index: Path, rel: str, folder: PluginFolder, problems: list[Problem]) -> None:

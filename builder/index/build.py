@@ -55,6 +55,7 @@ from builder.index.stages import BuildView, FinalStage, OutputStage
 log = logging.getLogger(__name__)
 
 _ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
+_PAGES = tuple(t.split("{")[0] for t in layout.PAGE_TEMPLATES.values())  # listing pages
 _AHEAD = "ahead"  # under the state folder: documents and artifacts the checks wrote ahead
 
 
@@ -137,11 +138,15 @@ def plan_build(
     remote: dict[str, Planned] | None = None,
     local: dict[str, Planned] | None = None,
     held_back: Sequence[HeldBack] = (),
+    *,
+    listings: Mapping[str, Planned] | None = None,
 ) -> dict[str, Planned]:
     """Return every file of the build by path (documents of unchanged plugins unrendered).
 
     `remote` holds the mirrored remote artifacts (see `builder.index.mirror`), `local`
     the repository-local ones (by default, copied from the index as the facts say).
+    `listings` are names.json, categories.json and the listing pages when they are
+    known to be unchanged (see `_unchanged_listings`); by default they are rendered.
     """
     assert analysis.registry is not None
     plan: dict[str, Planned] = dict(remote or {})
@@ -156,8 +161,12 @@ def plan_build(
                 )
     plan.update(local or {})
     artifacts = sum(1 for path in plan if path.startswith("artifacts/"))
-    for path, document in listing_documents(analysis.registry, analysis.facts).items():
-        plan[path] = _planned(encode(document))
+    if listings is None:
+        listings = {
+            path: _planned(encode(document))
+            for path, document in listing_documents(analysis.registry, analysis.facts).items()
+        }
+    plan.update(listings)
     plan[layout.CONFIG] = _planned(encode(config_document(analysis.registry)))
     records = [h.record() for h in held_back]
     plan[layout.STATUS] = _planned(
@@ -269,7 +278,10 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
     for item in held:
         log.info("held back: %s", item.shown().render())
-    plan = plan_build(analysis, source, remote, local, held)
+    listing_key = _listing_key(analysis)
+    listings = _unchanged_listings(listing_key, cache, on_disk)
+    plan = plan_build(analysis, source, remote, local, held, listings=listings)
+    analysis.cache.listings = (listing_key, tuple(p for p in plan if _is_listing(p)))
     view = BuildView(
         index=index,
         out=out,
@@ -418,6 +430,40 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     return remote, local, borrowed + kept_borrowed, settler.held
 
 
+def _is_listing(path: str) -> bool:
+    """Tell whether a path is names.json, categories.json or a listing page."""
+    return path in (layout.NAMES, layout.CATEGORIES) or path.startswith(_PAGES)
+
+
+def _listing_key(analysis: Analysis) -> str:
+    """Return what the listings are made of: registry.yaml and each plugin's document.
+
+    A plugin's summary in the listings comes from the same manifest as its document,
+    so the same documents (and registry.yaml, for the categories) give the same pages.
+    """
+    digest = hashlib.sha256(analysis.cache.registry.encode())
+    for name in sorted(analysis.facts):
+        digest.update(f"\n{name} {analysis.facts[name].doc_sha256}".encode())
+    return digest.hexdigest()
+
+
+def _unchanged_listings(
+    key: str, cache: BuildCache, on_disk: Mapping[str, int]
+) -> dict[str, Planned] | None:
+    """Return the listings of the last build when made of the same, and all still there."""
+    cached_key, paths = cache.listings
+    outputs = cache.outputs or {}
+    if cached_key != key or not paths:
+        return None
+    found = {}
+    for path in paths:
+        sha256, size = outputs.get(path), on_disk.get(path)
+        if sha256 is None or size is None:
+            return None
+        found[path] = Planned(sha256, size, None)
+    return found
+
+
 def _add_stage_files(plan: dict[str, Planned], stage: str, files: Mapping[str, Planned]) -> None:
     """Add a stage's files to the plan; a stage never replaces another stage's file."""
     clash = sorted(set(plan) & set(files))
@@ -444,6 +490,7 @@ def _save_if_changed(
         and outputs == cache.outputs
         and sizes == cache.sizes
         and fresh.registry == cache.registry
+        and fresh.listings == cache.listings
         and fresh.plugins.keys() == cache.plugins.keys()
         and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 10"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 11"
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:
@@ -71,6 +71,8 @@ class BuildCache:
     plugins: dict[str, PluginRecord] = field(default_factory=dict)  # by folder name
     outputs: dict[str, str] | None = None  # published path → sha256; None: unknown
     sizes: dict[str, int] = field(default_factory=dict)  # artifacts/… path → size
+    # What the listings (names.json, categories, pages) were made of, and their paths.
+    listings: tuple[str, tuple[str, ...]] = ("", ())
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
@@ -82,7 +84,7 @@ def load_cache(out: Path, index: Path) -> BuildCache:
         data = marshal.loads(path.read_bytes())  # noqa: S302
         if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
             return BuildCache(here)  # another builder version's cache: start afresh
-        _, cached_index, registry, plugins, outputs, sizes = data
+        _, cached_index, registry, plugins, outputs, sizes, listings = data
         if cached_index != here:
             return BuildCache(here, outputs=outputs, sizes=sizes)
         return BuildCache(
@@ -91,6 +93,7 @@ def load_cache(out: Path, index: Path) -> BuildCache:
             {folder: PluginRecord(*record) for folder, record in plugins.items()},
             outputs,
             sizes,
+            listings,
         )
     except FileNotFoundError:
         return BuildCache(here)
@@ -112,7 +115,15 @@ def save_cache(out: Path, cache: BuildCache) -> None:
     plugins = {folder: (r.input, r.row, r.stats) for folder, r in cache.plugins.items()}
     temporary.write_bytes(
         marshal.dumps(
-            (_CACHE_KEY, cache.index, cache.registry, plugins, cache.outputs, cache.sizes)
+            (
+                _CACHE_KEY,
+                cache.index,
+                cache.registry,
+                plugins,
+                cache.outputs,
+                cache.sizes,
+                cache.listings,
+            )
         )
     )
     temporary.replace(path)

@@ -432,3 +432,12 @@ def test_a_replayed_serial_is_named_in_full(repo: Path) -> None:
     assert line.endswith(
         "PX120 unyanked.serial: expected a serial above the base's last yank or un-yank (1), got 1"
     )
+
+
+def test_an_unsigned_yank_is_named_in_full(repo: Path) -> None:
+    rel = f"{JWT}/versions/1.1.0.yaml"
+    text = (repo / rel).read_text(encoding="utf-8").rstrip("\n")
+    (repo / rel).write_text(text + "\nyanked:\n  reason: broken\n  serial: 1\n", encoding="utf-8")
+    commit(repo)
+    line = stderr_line(gate("--author", "mara-okafor", "--no-fetch"), rel, "PX104")
+    assert line.endswith("PX104 yanked.signature: the yank is not signed")

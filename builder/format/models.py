@@ -116,6 +116,8 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
 def _check_visible(value: str, allowed: str) -> str:
+    if value.isprintable():  # no Other or Separator character: the common case, in C
+        return value
     for position, char in enumerate(value):
         if char not in allowed and unicodedata.category(char) in _HIDDEN_CATEGORIES:
             label = unicodedata.name(char, "a control character")
@@ -378,7 +380,8 @@ def _check_url(value: str) -> str:
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as e:
         raise ValueError(f"expected a URL or a relative path; got {value[:80]!r} ({e})") from None
-    if any(c.isspace() or not c.isprintable() for c in value):
+    # Whitespace other than " " is never printable: one C call per URL, not one per character.
+    if " " in value or not value.isprintable():
         raise ValueError(f"expected no spaces or control characters; got {value[:80]!r}")
     if parts.scheme and not parts.netloc:
         raise ValueError(f"expected scheme://host/path; got {value[:80]!r}")

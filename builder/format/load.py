@@ -265,7 +265,7 @@ class SchemaProblemsError(Exception):
 
 def read_file(index: Path, rel: str) -> bytes:
     """Read a source file, refusing files over the source size cap."""
-    return strict_yaml.read_capped(index / rel, shown(index, rel))
+    return strict_yaml.read_capped(f"{index}/{rel}", f"{index}/{rel}")
 
 
 def load_registry(index: Path) -> tuple[RegistryConfig | None, bytes, list[Problem]]:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from builder.common import layout
 from builder.common.errors import Problem, SourceError
-from builder.common.files import sha256_of_file
+from builder.common.files import sha256_of_stream
 from builder.format.load import (
     PLUGIN_FILE,
     VERSIONS_DIR,
@@ -240,7 +240,8 @@ def _read_folder(
                 contents[rel] = read_file(index, rel)
                 digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
             else:
-                digests[rel] = sha256_of_file(index / rel)[0]
+                with open(f"{index}/{rel}", "rb") as stream:  # noqa: PTH123 - one per file
+                    digests[rel] = sha256_of_stream(stream)[0]
         except SourceError as e:
             problems.append(e.problem)
         except OSError as e:

@@ -1237,3 +1237,22 @@ def test_a_path_of_exactly_the_cap_is_fine(tmp_path: Path) -> None:
     assert len(path) == 1024
     (tmp_path / "a").write_bytes(_zip_entries([(path, FILE, b""), ("y", FILE, b"")]))
     assert path in unpack(tmp_path / "a", "a", tmp_path / "out")
+
+
+def test_a_validly_unyanked_version_is_offered_again() -> None:
+    entry = version_entry("1.0.0", NEW, yank=(1, NEW), unyank=(2, NEW))
+    plugin = _standing_document([entry])
+    version = plugin.versions[0]
+    assert withheld_reason(version, check_version(REGISTRY, plugin, version)) is None
+
+
+def test_a_withheld_version_does_not_stop_the_check_of_later_ones() -> None:
+    """A version signed by a revoked key is withheld; a forged later one still refuses all."""
+    plugin = _standing_document(
+        [
+            version_entry("1.0.0", STRANGER),
+            version_entry("1.1.0", Ed25519PrivateKey.from_private_bytes(b"\x44" * 32)),
+        ]
+    )
+    with pytest.raises(TrustError, match=r"pl 1\.1\.0: the release signature was made with a key"):
+        verify_plugin(REGISTRY, plugin)

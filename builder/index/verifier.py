@@ -14,11 +14,9 @@ checked what. Small and incremental builds start no worker.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, wait
 from typing import Any, TypeVar
 
 from builder.index.signatures import SignatureJob
@@ -81,6 +79,11 @@ def check_all(
     count = worker_count() if workers is None else workers
     if count < 1 or len(jobs) <= PLUGINS_BEFORE_WORKER:
         return [check(setup, job) for job in jobs]
+    # Imported only here: a no-op build starts no worker, and these are a tenth of its start.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     results: list[Result | None] = [None] * len(jobs)
     chunks = [range(start, min(start + BATCH, len(jobs))) for start in range(0, len(jobs), BATCH)]
     front, back = 0, len(chunks)

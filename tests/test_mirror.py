@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import http.server
 import io
@@ -23,6 +22,8 @@ from click.testing import CliRunner
 from builder.cli.main import cli
 from builder.common import layout
 from builder.index.build import build
+from builder.publish.folder import LocalStorage
+from builder.publish.record import record_of
 from tests.fault_server import dripping, serve_recorded, status
 from tests.mini_index import add_release, write_index
 from tests.test_build import snapshot
@@ -237,9 +238,9 @@ def test_a_fresh_runner_neither_fetches_nor_uploads_what_the_registry_holds(
 
 def _live_objects(site: Path) -> dict[str, Any]:
     """Return the objects the live record of a published folder lists."""
-    record = json.loads(gzip.decompress((site / ".plugindex/live.json.gz").read_bytes()))
-    objects: dict[str, Any] = record["objects"]
-    return objects
+    record = record_of(LocalStorage(site))
+    assert record is not None
+    return dict(record.objects)
 
 
 def _set_download_timeout(index: Path, seconds: int) -> None:

@@ -7,6 +7,7 @@ published back over anonymous HTTP, as a client would.
 from __future__ import annotations
 
 import datetime
+import gzip
 import hashlib
 import json
 import subprocess
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from builder.cli.main import cli
 from builder.cli.maintainer import verify_document
 from builder.common import layout
+from builder.common.build_folder import forget_outputs
 from builder.common.layout import IMMUTABLE, content_type
 from builder.index.build import build
 from builder.publish import verify
@@ -30,9 +32,17 @@ from builder.publish.audit import SAMPLE, Damage, pick, repairs
 from builder.publish.folder import LocalStorage
 from builder.publish.plan import Upload, order_batches
 from builder.publish.publish import PublishOptions, damage_lines, publish
-from builder.publish.record import RECORD, PublishError, record_of
+from builder.publish.record import (
+    RECORD,
+    NodeStore,
+    PublishError,
+    RecordRoot,
+    Retired,
+    record_of,
+)
 from builder.publish.s3 import S3Storage
 from builder.publish.storage import ConflictError, StorageError
+from builder.publish.tree import NODES, node_key
 from builder.trust.signing import public_key_text
 from tests.conftest import PLUGINDEX, sign_as_owner
 from tests.mini_index import add_release, write_index
@@ -92,7 +102,7 @@ def store_of(bucket: str) -> S3Storage:
 
 
 def bucket_keys(server: S3Server, bucket: str) -> dict[str, str]:
-    """Return every key under the prefix with its sha256 (the live record excluded)."""
+    """Return every key under the prefix with its sha256 (the live record's objects excluded)."""
     client = server.client()
     found: dict[str, str] = {}
     for page in client.get_paginator("list_objects_v2").paginate(
@@ -100,7 +110,7 @@ def bucket_keys(server: S3Server, bucket: str) -> dict[str, str]:
     ):
         for item in page.get("Contents", []):
             key = item["Key"][len(PREFIX) + 1 :]
-            if key != RECORD:
+            if not key.startswith(".plugindex/"):
                 body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                 found[key] = hashlib.sha256(body).hexdigest()
     return found
@@ -290,18 +300,23 @@ def test_one_changed_plugin_uploads_only_its_objects_and_pointers(
     assert layout.index_path(name) in report.uploaded
     assert layout.STATUS in report.uploaded
     assert set(report.uploaded) <= allowed
-    # The objects, plus the live record twice (taking the lease, then releasing it).
-    assert store.requests["PUT"] == len(report.uploaded) + 2
-    assert store.requests["DELETE"] == 0
     # The artifacts the new document names were checked one by one, and a sample.
     assert store.requests["HEAD"] == report.checked
     assert report.checked >= len(artifacts_named(tmp_path / "two", name))
-    # A re-publish with no change: the live record, and the sample's HEADs.
+    # Beyond the objects: the root twice (the lease, then the completed record), the
+    # pending keys' node, and the record's changed nodes; a few KB in all.
+    record_puts = store.requests["PUT"] - len(report.uploaded)
+    assert 3 <= record_puts <= 12, dict(store.requests)
+    assert store.bytes_sent - report.bytes_uploaded < 8_000
+    assert store.requests["DELETE"] <= 2  # the nodes the first publish stopped using
+    # A re-publish with no change: the root alone, under 1 KB; no sample.
     again = store_of(s3_bucket)
     unchanged = publish(tmp_path / "two", again)
     assert unchanged.uploaded == []
-    assert unchanged.checked == SAMPLE
-    assert dict(again.requests) == {"GET": 1, "HEAD": SAMPLE}
+    assert unchanged.checked == 0
+    assert dict(again.requests) == {"GET": 1}
+    assert again.bytes_received < 1000
+    assert again.bytes_sent == 0
 
 
 def test_a_tampered_artifact_is_refused_and_nothing_becomes_visible(
@@ -489,29 +504,52 @@ def test_repair_of_a_folder_puts_back_a_deleted_artifact(index: Path, tmp_path: 
 def test_the_sample_check_finds_a_deleted_object_and_puts_it_back(
     index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
 ) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    build(index, one, environ=OLD)
+    publish(one, store_of(s3_bucket))
+    name = plugin_names(index)[-1]
+    add_version(index, name, "9.0.0")
+    build(index, two, environ=NEW)
+    record = record_of(store_of(s3_bucket))
+    assert record is not None
+    new = build_hashes(two)
+    kept = sorted(k for k, v in record.objects.items() if new.get(k) == v)
+    assert len(kept) > SAMPLE
+    sampled = pick(kept, SAMPLE, seed=7)  # what seed 7 checks
+    relied = artifacts_named(two, name)
+    lost = sorted(set(sampled) - relied)[0]
+    unsampled = sorted(set(kept) - set(sampled) - relied)[0]
+    delete_object(s3_server, s3_bucket, lost)
+    delete_object(s3_server, s3_bucket, unsampled)
+    store = store_of(s3_bucket)
+    report = publish(two, store, PublishOptions(sample_seed=7))
+    assert report.checked >= SAMPLE and store.requests["HEAD"] == report.checked
+    assert [d.key for d in report.repaired] == [lost]
+    assert lost in report.uploaded
+    keys = bucket_keys(s3_server, s3_bucket)
+    assert keys[lost] == new[lost]
+    # A key the seed does not draw stays missing: it is a sample, and a cheap one.
+    assert unsampled not in keys
+    note = damage_lines(report, two, "s3://b/registry")
+    assert note[-1].startswith(
+        f"warning: s3://b/registry: 1 of {report.checked} live objects checked"
+    )
+    assert note[-1].endswith(
+        f"run `plugindex publish {two} s3://b/registry --repair` to check every object"
+    )
+
+
+def test_a_publish_with_nothing_to_upload_samples_nothing(
+    index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """The sample runs with uploads only: a no-change publish stays at one request."""
     out = tmp_path / "out"
     build(index, out, environ=OLD)
     publish(out, store_of(s3_bucket))
-    record = record_of(store_of(s3_bucket))
-    assert record is not None and len(record.objects) > SAMPLE
-    sampled = pick(list(record.objects), SAMPLE, seed=7)  # what seed 7 checks
-    lost = sorted(sampled)[0]
-    delete_object(s3_server, s3_bucket, lost)
+    delete_object(s3_server, s3_bucket, some_artifact(out))
     store = store_of(s3_bucket)
-    report = publish(out, store, PublishOptions(sample_seed=7))
-    assert report.checked == SAMPLE and store.requests["HEAD"] == SAMPLE
-    assert [d.key for d in report.repaired] == [lost]
-    assert report.uploaded == [lost]
-    assert bucket_keys(s3_server, s3_bucket) == build_hashes(out)
-    note = damage_lines(report, out, "s3://b/registry")
-    assert note[-1].startswith(f"warning: s3://b/registry: 1 of {SAMPLE} live objects checked")
-    assert note[-1].endswith(
-        f"run `plugindex publish {out} s3://b/registry --repair` to check every object"
-    )
-    # A key the seed does not draw stays missing: it is a sample, and a cheap one.
-    unsampled = sorted(set(record.objects) - set(sampled))[0]
-    delete_object(s3_server, s3_bucket, unsampled)
-    assert publish(out, store_of(s3_bucket), PublishOptions(sample_seed=7)).repaired == []
+    report = publish(out, store, PublishOptions(sample=len(snapshot(out))))
+    assert (report.checked, report.repaired, dict(store.requests)) == (0, [], {"GET": 1})
 
 
 def test_a_changed_document_has_every_artifact_it_names_checked(
@@ -645,10 +683,188 @@ def test_a_consistent_copy_must_hold_the_bytes_its_name_hashes(index: Path, tmp_
     data = document.read_bytes()
     good = document.with_name(f"{hashlib.sha256(data).hexdigest()}.{document.name}")
     good.write_bytes(data)
-    assert publish(out, LocalStorage(tmp_path / "ok"), PublishOptions(verifier=verify_document))
     bad = document.with_name(f"{'0' * 64}.{document.name}")
+    bad.write_bytes(data)
+    # Files added after the build are not in its record of what it wrote: not published.
+    ignored = publish(out, LocalStorage(tmp_path / "ignored"))
+    assert not {good.name, bad.name} & {Path(k).name for k in ignored.uploaded}
+    # Without that record, publish lists and hashes the folder, and checks them.
+    forget_outputs(out)
+    bad.unlink()
+    assert publish(out, LocalStorage(tmp_path / "ok"), PublishOptions(verifier=verify_document))
     bad.write_bytes(data)
     result = CliRunner().invoke(cli, ["publish", str(out), str(tmp_path / "site")])
     assert result.exit_code == 3, result.output
     assert f"error: {bad}: bytes do not match the sha256 in its name" in result.output
     assert not (tmp_path / "site").exists()
+
+
+# --- the live record in pieces ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_hundred(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two builds of 300 small plugins (about 900 objects), the second with one release more."""
+    root = tmp_path_factory.mktemp("three-hundred")
+    index = write_index(root / "index")
+    for number in range(300):
+        for version in ("1.0.0", "1.1.0"):
+            add_release(index, f"tool-{number:03d}", version, f"artifacts/{version}.tar.gz")
+    build(index, root / "one", environ=OLD)
+    add_release(index, "tool-150", "1.2.0", "artifacts/1.2.0.tar.gz", data=b"new\n" * 50)
+    build(index, root / "two", environ=NEW)
+    return root / "one", root / "two"
+
+
+def record_nodes(server: S3Server, bucket: str) -> set[str]:
+    """Return the node keys of the live record in a bucket."""
+    listed = server.client().list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/{NODES}")
+    return {item["Key"][len(PREFIX) + 1 :] for item in listed.get("Contents", [])}
+
+
+def test_a_one_plugin_publish_sends_and_reads_only_the_record_nodes_that_changed(
+    three_hundred: tuple[Path, Path], s3_server: S3Server, s3_bucket: str
+) -> None:
+    one, two = three_hundred
+    first = store_of(s3_bucket)
+    publish(one, first)
+    nodes = record_nodes(s3_server, s3_bucket)
+    whole = sum(
+        s3_server.client().head_object(Bucket=s3_bucket, Key=f"{PREFIX}/{k}")["ContentLength"]
+        for k in nodes
+    )
+    assert len(nodes) > 20  # the record is in pieces
+    store = store_of(s3_bucket)
+    report = publish(two, store)
+    assert "index/to/ol/tool-150.json" in report.uploaded
+    beyond = store.bytes_sent - report.bytes_uploaded
+    written = store.requests["PUT"] - len(report.uploaded)
+    # The root twice, the pending keys' and the unused nodes' lists, and the changed nodes.
+    assert 4 <= written <= 20, dict(store.requests)
+    assert beyond < whole / 3, (beyond, whole)
+    # Read: the root, and the nodes on the way to the changed keys.
+    assert store.bytes_received < whole / 3
+    # No change: the root alone.
+    again = store_of(s3_bucket)
+    publish(two, again)
+    assert (dict(again.requests), again.bytes_sent) == ({"GET": 1}, 0)
+    assert again.bytes_received < 1000
+
+
+def test_a_record_of_one_object_is_read_and_written_anew_in_pieces(
+    index: Path, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """A record an older plugindex wrote (format 1) is kept: nothing re-uploaded but its pending."""
+    out = tmp_path / "out"
+    build(index, out, environ=OLD)
+    publish(out, store_of(s3_bucket))
+    before = record_of(store_of(s3_bucket))
+    assert before is not None
+    pending = layout.NAMES
+    gone = "index/ol/d-/old-plugin.json"
+    single = {
+        "format": 1,
+        "generation": 4,
+        "state": "published",
+        "build": {"built_at": before.build.built_at, "source_commit": before.build.commit},
+        "holder": "older",
+        "lease_started": None,
+        "pending": [pending],
+        "objects": before.objects,
+        "retired": {gone: ["e" * 64, "2020-01-01T00:00:00Z"]},
+    }
+    client = s3_server.client()
+    for key in record_nodes(s3_server, s3_bucket):
+        client.delete_object(Bucket=s3_bucket, Key=f"{PREFIX}/{key}")
+    data = gzip.compress(json.dumps(single).encode(), mtime=0)
+    client.put_object(Bucket=s3_bucket, Key=f"{PREFIX}/{RECORD}", Body=data)
+    # Read as it is, for build --live too.
+    read = record_of(store_of(s3_bucket))
+    assert read is not None and (read.objects, read.pending) == (before.objects, [pending])
+    store = store_of(s3_bucket)
+    report = publish(out, store)
+    assert report.uploaded == [pending]  # the rest is live as the old record says
+    found = store.get(RECORD)
+    assert found is not None and json.loads(gzip.decompress(found.data))["format"] == 2
+    after = record_of(store)
+    assert after is not None
+    assert (after.generation, after.objects, after.pending) == (5, before.objects, [])
+    assert after.retired == {gone: Retired("e" * 64, "2020-01-01T00:00:00Z")}
+    again = store_of(s3_bucket)
+    publish(out, again)
+    assert dict(again.requests) == {"GET": 1}
+
+
+def test_a_missing_record_node_stops_the_publish_and_repair_writes_it_anew(
+    index: Path, tmp_path: Path
+) -> None:
+    one, two, site = tmp_path / "one", tmp_path / "two", tmp_path / "site"
+    build(index, one, environ=OLD)
+    publish(one, LocalStorage(site))
+    found = LocalStorage(site).get(RECORD)
+    assert found is not None
+    top = RecordRoot.decode(found.data, "r").objects
+    assert top is not None
+    (site / node_key(top.id)).unlink()
+    add_version(index, plugin_names(index)[0], "9.0.0")
+    build(index, two, environ=NEW)
+    result = CliRunner().invoke(cli, ["publish", str(two), str(site)])
+    assert result.exit_code == 3, result.output
+    assert result.output.startswith(
+        f"error: {site / node_key(top.id)}: missing, though the live record names it"
+    )
+    assert "publish with --repair to write it anew from the build" in result.output
+    repaired = CliRunner().invoke(cli, ["publish", str(two), str(site), "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert snapshot(site) == snapshot(two)
+    record = record_of(LocalStorage(site))
+    assert record is not None and record.objects == build_hashes(two)
+
+
+def test_nodes_a_publish_stops_using_are_deleted_by_the_next_one(
+    index: Path, tmp_path: Path
+) -> None:
+    site = LocalStorage(tmp_path / "site")
+    names = plugin_names(index)
+    for number, name in enumerate(names[:4]):
+        add_version(index, name, f"9.0.{number}")
+        out = tmp_path / f"out-{number}"
+        build(index, out, environ={"SOURCE_DATE_EPOCH": str(1767225600 + number)})
+        publish(out, site)
+        found = site.get(RECORD)
+        assert found is not None
+        root = RecordRoot.decode(found.data, "r")
+        nodes = NodeStore(site)
+        named = set()
+        for tree in (root.objects, root.retired, root.pending, root.obsolete):
+            named |= nodes.read_whole(tree).fetched
+        listed = set(nodes.read_whole(root.obsolete).entries)
+        stored = {p.name.removesuffix(".json.gz") for p in (tmp_path / "site" / NODES).iterdir()}
+        # What the record names, and what the next publish will delete: nothing else.
+        assert named <= stored <= named | listed, number
+        assert not named & listed
+
+
+def test_publish_to_a_folder_reads_the_build_s_record_not_the_folder(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither listed nor hashed: a file is read only when it is uploaded."""
+    out, site = tmp_path / "out", tmp_path / "site"
+    build(index, out, environ=OLD)
+    publish(out, LocalStorage(site))
+
+    def no_walk(_: Path) -> dict[str, int]:
+        raise AssertionError("walked the build folder")
+
+    monkeypatch.setattr("builder.publish.plan.files_on_disk", no_walk)
+    kept = some_artifact(out)
+    (out / kept).write_bytes(b"not read: the build recorded it, and it is live")
+    report = publish(out, LocalStorage(site))
+    assert report.uploaded == []
+    monkeypatch.undo()
+    add_version(index, plugin_names(index)[0], "9.0.0")
+    build(index, out, environ=NEW)
+    monkeypatch.setattr("builder.publish.plan.files_on_disk", no_walk)
+    changed = publish(out, LocalStorage(site))
+    assert layout.index_path(plugin_names(index)[0]) in changed.uploaded
+    assert kept not in changed.uploaded

@@ -6,6 +6,7 @@ pointers reference exists and matches its hash. Runs against a real SeaweedFS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.client
 import http.server
@@ -16,6 +17,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from builder.publish.publish import PublishOptions, publish
 from builder.publish.record import RECORD, PublishError, record_of
 from builder.publish.s3 import S3Storage
 from builder.publish.storage import ConflictError, Head, Storage, StorageError, Stored
+from builder.publish.tree import NODES
 from tests.conftest import BUNDLED_INDEX, PLUGINDEX
 from tests.mini_index import add_release, write_index
 from tests.s3server import S3Server
@@ -67,6 +70,60 @@ class WrappedStore:
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
+
+
+class CountingStore(WrappedStore):
+    """A store that counts its writes."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.writes = 0
+        self.lock = threading.Lock()
+
+    def put(self, key: str, body: bytes | Path, **options: Any) -> str:
+        with self.lock:
+            self.writes += 1
+        return self.inner.put(key, body, **options)
+
+
+@contextlib.contextmanager
+def new_bucket(server: S3Server) -> Iterator[str]:
+    """Create a bucket for a part of a test, and drop it after (freeing SeaweedFS's volumes)."""
+    bucket = server.new_bucket()
+    try:
+        yield bucket
+    finally:
+        drop_bucket(server, bucket)
+
+
+def drop_bucket(server: S3Server, bucket: str) -> None:
+    """Delete a bucket and what it holds (SeaweedFS frees its volumes)."""
+    client = server.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def fresh_bucket(s3_server: S3Server) -> Iterator[Callable[[], str]]:
+    """Return a function that creates buckets, each dropped after the test."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(s3_server.new_bucket())
+        return made[-1]
+
+    yield make
+    for bucket in made:
+        drop_bucket(s3_server, bucket)
+
+
+def writes_of(build_dir: Path, store: Storage) -> int:
+    """Return how many writes publishing a build to a store makes (objects and record)."""
+    counting = CountingStore(store)
+    publish(build_dir, counting)
+    return counting.writes
 
 
 class CrashingStore(WrappedStore):
@@ -137,52 +194,57 @@ def test_interrupted_first_publish_is_never_broken_and_completes(
     two_builds: tuple[Path, Path], s3_server: S3Server
 ) -> None:
     old, _ = two_builds
-    total = len(build_hashes(old)) + 2  # every object and the record, twice
-    for allowed in (0, 1, 2, total // 2, total - 2, total - 1):
-        bucket = s3_server.new_bucket()
-        store = S3Storage(bucket, PREFIX, s3_server.client())
-        with pytest.raises(CrashError):
-            publish(old, CrashingStore(store, allowed))
-        check_consistent(reader_of(store))
-        publish(old, store, PublishOptions(lease_timeout=0))
-        assert bucket_keys(s3_server, bucket) == build_hashes(old), allowed
-        check_consistent(reader_of(store))
+    # Every object, the record's nodes, and its root twice.
+    with new_bucket(s3_server) as probe:
+        total = writes_of(old, S3Storage(probe, PREFIX, s3_server.client()))
+    assert total > len(build_hashes(old)) + 2
+    for allowed in (0, 1, 2, total // 2, total - 4, total - 3, total - 2, total - 1):
+        with new_bucket(s3_server) as bucket:
+            store = S3Storage(bucket, PREFIX, s3_server.client())
+            with pytest.raises(CrashError):
+                publish(old, CrashingStore(store, allowed))
+            check_consistent(reader_of(store))
+            publish(old, store, PublishOptions(lease_timeout=0))
+            assert bucket_keys(s3_server, bucket) == build_hashes(old), allowed
+            check_consistent(reader_of(store))
 
 
 def test_interrupted_update_after_every_write_is_never_broken_and_completes(
     two_builds: tuple[Path, Path], s3_server: S3Server
 ) -> None:
     old, new = two_builds
-    probe = s3_server.new_bucket()
-    publish(old, S3Storage(probe, PREFIX, s3_server.client()))
-    writes = len(publish(new, S3Storage(probe, PREFIX, s3_server.client())).uploaded) + 2
+    with new_bucket(s3_server) as probe:
+        publish(old, S3Storage(probe, PREFIX, s3_server.client()))
+        writes = writes_of(new, S3Storage(probe, PREFIX, s3_server.client()))
     assert writes >= 6
     for allowed in range(writes):
-        bucket = s3_server.new_bucket()
-        store = S3Storage(bucket, PREFIX, s3_server.client())
-        publish(old, store)
-        with pytest.raises(CrashError):
-            publish(new, CrashingStore(store, allowed))
-        check_consistent(reader_of(store))
-        # Whatever is live is the old build, or the new one, or on its way: the
-        # pointers are one or the other, never a mix that names a missing object.
-        status = store.get("status.json")
-        assert status is not None
-        assert status.data in {
-            (old / "status.json").read_bytes(),
-            (new / "status.json").read_bytes(),
-        }
-        publish(new, store, PublishOptions(lease_timeout=0))
-        keys = bucket_keys(s3_server, bucket)
-        assert {k: v for k, v in keys.items() if k in build_hashes(new)} == build_hashes(new)
-        check_consistent(reader_of(store))
+        with new_bucket(s3_server) as bucket:
+            store = S3Storage(bucket, PREFIX, s3_server.client())
+            publish(old, store)
+            with pytest.raises(CrashError):
+                publish(new, CrashingStore(store, allowed))
+            check_consistent(reader_of(store))
+            # Whatever is live is the old build, or the new one, or on its way: the
+            # pointers are one or the other, never a mix that names a missing object.
+            status = store.get("status.json")
+            assert status is not None
+            assert status.data in {
+                (old / "status.json").read_bytes(),
+                (new / "status.json").read_bytes(),
+            }
+            publish(new, store, PublishOptions(lease_timeout=0))
+            keys = bucket_keys(s3_server, bucket)
+            assert {k: v for k, v in keys.items() if k in build_hashes(new)} == build_hashes(new)
+            check_consistent(reader_of(store))
 
 
 def test_a_publish_waits_for_a_live_lease_then_gives_up_clearly(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     with pytest.raises(CrashError):
         publish(old, CrashingStore(store, 3))
@@ -193,10 +255,12 @@ def test_a_publish_waits_for_a_live_lease_then_gives_up_clearly(
 
 
 def test_a_failed_publish_releases_its_lease_and_a_rerun_completes_at_once(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     publish(old, store)
     with pytest.raises(StorageError, match="InternalError"):
@@ -220,10 +284,12 @@ def test_a_failed_publish_releases_its_lease_and_a_rerun_completes_at_once(
 
 
 def test_a_rerun_of_the_same_build_takes_over_its_dead_lease_at_once(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, _ = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     with pytest.raises(CrashError):
         publish(old, CrashingStore(store, 3))  # dies: it cannot release the lease either
@@ -250,10 +316,12 @@ class SlowStore(WrappedStore):
 
 
 def test_a_slow_publish_renews_its_lease_and_is_not_taken_over(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     short = PublishOptions(lease_timeout=1.5, renew_every=0.2)
     outcome: dict[str, Any] = {}
@@ -275,10 +343,12 @@ def test_a_slow_publish_renews_its_lease_and_is_not_taken_over(
 
 
 def test_a_publisher_whose_lease_was_taken_over_deletes_nothing(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     publish(old, store)
     retiring = set(build_hashes(old)) - set(build_hashes(new))
@@ -331,14 +401,16 @@ class EchoingStore(WrappedStore):
     ids=["taking-the-lease", "renewing-it", "the-final-write"],
 )
 def test_a_retried_record_write_that_did_succeed_counts_as_our_own(
+    *,
     two_builds: tuple[Path, Path],
     s3_server: S3Server,
     at: int,
     renew_every: float,
     record_writes: int | None,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, _ = two_builds
-    store = S3Storage(s3_server.new_bucket(), PREFIX, s3_server.client())
+    store = S3Storage(fresh_bucket(), PREFIX, s3_server.client())
     echoing = EchoingStore(store, at)
     report = publish(old, echoing, PublishOptions(renew_every=renew_every, wait_timeout=3))
     assert report.generation == 1
@@ -400,10 +472,12 @@ def test_a_killed_publisher_leaves_a_consistent_bucket_and_a_rerun_completes(
 
 
 def test_a_newer_publish_waits_for_an_older_one_and_wins(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     outcome: dict[str, Any] = {}
 
@@ -428,10 +502,12 @@ def test_a_newer_publish_waits_for_an_older_one_and_wins(
 
 
 def test_an_older_publish_racing_a_newer_one_stops_with_a_clear_message(
-    two_builds: tuple[Path, Path], s3_server: S3Server
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
-    bucket = s3_server.new_bucket()
+    bucket = fresh_bucket()
     store = S3Storage(bucket, PREFIX, s3_server.client())
     outcome: dict[str, Any] = {}
 
@@ -451,11 +527,14 @@ def test_an_older_publish_racing_a_newer_one_stops_with_a_clear_message(
 
 
 def test_two_publisher_processes_racing_end_at_the_newer_build(
-    two_builds: tuple[Path, Path], s3_server: S3Server, s3_bucket: str
+    two_builds: tuple[Path, Path],
+    s3_server: S3Server,
+    s3_bucket: str,
+    fresh_bucket: Callable[[], str],
 ) -> None:
     old, new = two_builds
     for round_number in range(4):
-        bucket = s3_bucket if round_number == 0 else s3_server.new_bucket()
+        bucket = s3_bucket if round_number == 0 else fresh_bucket()
         target = f"s3://{bucket}/{PREFIX}"
         order = [old, new] if round_number % 2 == 0 else [new, old]
         processes = {
@@ -560,7 +639,10 @@ def test_throttled_and_failed_writes_are_retried(
         proxy.shutdown()
         proxy.server_close()
     assert proxy.throttled >= len(report.uploaded) // 3
-    assert store.requests["PUT"] == len(report.uploaded) + 2 + proxy.throttled
+    # The objects, the record's nodes (each written once) and its root twice.
+    nodes = s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/{NODES}")
+    record_writes = nodes["KeyCount"] + 2
+    assert store.requests["PUT"] == len(report.uploaded) + record_writes + proxy.throttled
     assert bucket_keys(s3_server, s3_bucket) == build_hashes(old)
 
 

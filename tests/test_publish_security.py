@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,21 @@ from builder.publish.plan import (
     BuildFiles,
     Upload,
     borrowed_objects,
+    build_objects,
     check_references,
     order_batches,
     plan_publish,
     plan_uploads,
     read_build,
 )
-from builder.publish.record import RECORD, BuildStamp, LiveRecord, PublishError, write_record
+from builder.publish.record import (
+    RECORD,
+    BuildStamp,
+    PublishError,
+    RecordRoot,
+    record_of,
+    write_record,
+)
 from builder.publish.tree import (
     LEAF_MAX,
     Made,
@@ -62,7 +71,7 @@ def leased(tmp_path: Path, *, renew_every: float = 3600.0) -> tuple[LocalStorage
     (tmp_path / "store").mkdir()
     lease = take_lease(
         store,
-        LiveRecord(),
+        RecordRoot(),
         None,
         build=BUILD,
         pending=["index/a.json", "config.json"],
@@ -77,7 +86,7 @@ def steal(store: LocalStorage) -> None:
     """Another publisher takes the lease over (a stale lease, or --break-lease)."""
     found = store.get(RECORD)
     assert found is not None
-    theirs = LiveRecord(state="publishing", build=OTHER, holder="them", lease_started=1.0)
+    theirs = RecordRoot(state="publishing", build=OTHER, holder="them", lease_started=1.0)
     write_record(store, theirs, found.tag)
 
 
@@ -85,15 +94,16 @@ def test_taking_the_lease_records_the_build_and_its_pending_keys(tmp_path: Path)
     store, lease = leased(tmp_path)
     found = store.get(RECORD)
     assert found is not None and found.tag == lease.tag
-    record = LiveRecord.decode(found.data, "record")
+    record = RecordRoot.decode(found.data, "record")
     assert (record.state, record.build, record.holder) == ("publishing", BUILD, "me")
-    assert record.pending == ["config.json", "index/a.json"]
+    whole = record_of(store)
+    assert whole is not None and whole.pending == ["config.json", "index/a.json"]
 
 
 def test_a_lease_is_not_taken_when_the_record_changed_since_it_was_read(tmp_path: Path) -> None:
     store, _ = leased(tmp_path)
     again = take_lease(
-        store, LiveRecord(), None, build=OTHER, pending=[], holder="them", renew_every=1.0
+        store, RecordRoot(), None, build=OTHER, pending=[], holder="them", renew_every=1.0
     )
     assert again is None
 
@@ -122,12 +132,12 @@ def test_a_due_renewal_of_a_lost_lease_fails(tmp_path: Path) -> None:
 def test_renewing_a_held_lease_rewrites_the_record(tmp_path: Path) -> None:
     store, lease = leased(tmp_path)
     before = lease.tag
-    lease.held = LiveRecord(**{**lease.held.__dict__, "lease_started": 0.0})
+    lease.held = replace(lease.held, lease_started=0.0)
     lease.renew()
     assert lease.tag != before
     found = store.get(RECORD)
     assert found is not None and found.tag == lease.tag
-    assert LiveRecord.decode(found.data, "r").lease_started != 0.0
+    assert RecordRoot.decode(found.data, "r").lease_started != 0.0
 
 
 def test_renew_if_due_waits_for_its_time(tmp_path: Path) -> None:
@@ -141,9 +151,9 @@ def test_a_publisher_that_lost_its_lease_does_not_write_the_final_record(tmp_pat
     store, lease = leased(tmp_path)
     steal(store)
     with pytest.raises(PublishError, match="the other publish decides what is live"):
-        lease.finish(LiveRecord(generation=1))
+        lease.finish(RecordRoot(generation=1))
     found = store.get(RECORD)
-    assert found is not None and LiveRecord.decode(found.data, "r").holder == "them"
+    assert found is not None and RecordRoot.decode(found.data, "r").holder == "them"
 
 
 def test_releasing_a_lost_lease_leaves_the_other_publishers_record(tmp_path: Path) -> None:
@@ -151,7 +161,7 @@ def test_releasing_a_lost_lease_leaves_the_other_publishers_record(tmp_path: Pat
     steal(store)
     lease.release()
     found = store.get(RECORD)
-    assert found is not None and LiveRecord.decode(found.data, "r").holder == "them"
+    assert found is not None and RecordRoot.decode(found.data, "r").holder == "them"
 
 
 def test_releasing_a_held_lease_keeps_its_pending_keys(tmp_path: Path) -> None:
@@ -159,26 +169,27 @@ def test_releasing_a_held_lease_keeps_its_pending_keys(tmp_path: Path) -> None:
     lease.release()
     found = store.get(RECORD)
     assert found is not None
-    record = LiveRecord.decode(found.data, "r")
+    record = RecordRoot.decode(found.data, "r")
     assert (record.state, record.lease_started) == ("published", None)
-    assert record.pending == ["config.json", "index/a.json"]
+    whole = record_of(store)
+    assert whole is not None and whole.pending == ["config.json", "index/a.json"]
 
 
 def test_must_wait_for_a_fresh_lease_of_another_build(tmp_path: Path) -> None:
     import time
 
     store = LocalStorage(tmp_path)
-    theirs = LiveRecord(state="publishing", build=OTHER, lease_started=time.time())
+    theirs = RecordRoot(state="publishing", build=OTHER, lease_started=time.time())
     args: dict[str, float] = {
         "since": time.monotonic(),
         "lease_timeout": 600.0,
         "wait_timeout": 60.0,
     }
     assert must_wait(store, theirs, BUILD, **args)
-    assert not must_wait(store, LiveRecord(), BUILD, **args)
-    stale = LiveRecord(state="publishing", build=OTHER, lease_started=time.time() - 601)
+    assert not must_wait(store, RecordRoot(), BUILD, **args)
+    stale = RecordRoot(state="publishing", build=OTHER, lease_started=time.time() - 601)
     assert not must_wait(store, stale, BUILD, **args)
-    same = LiveRecord(state="publishing", build=BUILD, lease_started=time.time())
+    same = RecordRoot(state="publishing", build=BUILD, lease_started=time.time())
     assert not must_wait(store, same, BUILD, **args)
     with pytest.raises(PublishError, match="gave up waiting after 60 s"):
         must_wait(
@@ -241,11 +252,15 @@ def test_only_changed_or_uncertain_files_are_uploaded(tmp_path: Path) -> None:
         "names.json": hashlib.sha256(b"[]").hexdigest(),
         "status.json": hashlib.sha256(b"{}").hexdigest(),
     }
-    assert plan_uploads(build, sizes, live).uploads == []
-    plan = plan_uploads(build, sizes, live, uncertain=["names.json", f"artifacts/{sha}/a.tgz"])
+    objects = build_objects(build, BuildFiles(sizes, BUILD))
+    assert objects == live
+    assert plan_uploads(build, sizes, objects, live).uploads == []
+    plan = plan_uploads(
+        build, sizes, objects, live, uncertain=["names.json", f"artifacts/{sha}/a.tgz"]
+    )
     assert sorted(u.key for u in plan.uploads) == [f"artifacts/{sha}/a.tgz", "names.json"]
     assert plan.objects == live
-    changed = plan_uploads(build, sizes, {**live, "status.json": "0" * 64})
+    changed = plan_uploads(build, sizes, objects, {**live, "status.json": "0" * 64})
     assert [u.key for u in changed.uploads] == ["status.json"]
 
 
@@ -253,7 +268,7 @@ def test_an_artifact_whose_bytes_do_not_match_its_path_is_never_uploaded(tmp_pat
     key = f"artifacts/{'a' * 64}/a.tgz"
     build = _build(tmp_path, {key: b"not those bytes"})
     with pytest.raises(PublishError, match="artifact bytes do not match the sha256 in its path"):
-        plan_uploads(build, {key: 15}, {})
+        plan_uploads(build, {key: 15}, {key: "a" * 64}, {})
 
 
 def test_a_document_naming_an_artifact_not_in_the_build_is_refused(tmp_path: Path) -> None:
@@ -282,9 +297,9 @@ def test_a_lease_exactly_as_old_as_the_timeout_is_taken_over(
 ) -> None:
     clock = _Clock(monkeypatch)
     store = LocalStorage(tmp_path)
-    record = LiveRecord(state="publishing", build=OTHER, lease_started=clock.now - 600)
+    record = RecordRoot(state="publishing", build=OTHER, lease_started=clock.now - 600)
     assert not must_wait(store, record, BUILD, since=clock.now, lease_timeout=600, wait_timeout=60)
-    younger = LiveRecord(state="publishing", build=OTHER, lease_started=clock.now - 599)
+    younger = RecordRoot(state="publishing", build=OTHER, lease_started=clock.now - 599)
     assert must_wait(store, younger, BUILD, since=clock.now, lease_timeout=600, wait_timeout=60)
 
 
@@ -293,7 +308,7 @@ def test_waiting_exactly_the_wait_timeout_still_waits_and_then_gives_up_in_full(
 ) -> None:
     clock = _Clock(monkeypatch)
     store = LocalStorage(tmp_path)
-    record = LiveRecord(state="publishing", build=OTHER, lease_started=clock.now - 10)
+    record = RecordRoot(state="publishing", build=OTHER, lease_started=clock.now - 10)
     assert must_wait(store, record, BUILD, since=clock.now - 60, lease_timeout=600, wait_timeout=60)
     with pytest.raises(PublishError) as caught:
         must_wait(store, record, BUILD, since=clock.now - 61, lease_timeout=600, wait_timeout=60)
@@ -321,10 +336,10 @@ def test_a_lease_records_when_it_was_taken_and_renewed(
     clock = _Clock(monkeypatch)
     store, lease = leased(tmp_path)
 
-    def recorded() -> LiveRecord:
+    def recorded() -> RecordRoot:
         found = store.get(RECORD)
         assert found is not None
-        return LiveRecord.decode(found.data, "r")
+        return RecordRoot.decode(found.data, "r")
 
     assert recorded().lease_started == clock.now
     clock.now += 5
@@ -334,26 +349,26 @@ def test_a_lease_records_when_it_was_taken_and_renewed(
 
 def test_a_lease_is_taken_over_an_existing_record_with_its_tag(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path)
-    tag = write_record(store, LiveRecord(generation=3), None)
+    tag = write_record(store, RecordRoot(generation=3), None)
     lease = take_lease(
-        store, LiveRecord(generation=3), tag, build=BUILD, pending=[], holder="me", renew_every=9
+        store, RecordRoot(generation=3), tag, build=BUILD, pending=[], holder="me", renew_every=9
     )
     assert lease is not None
     found = store.get(RECORD)
-    assert found is not None and LiveRecord.decode(found.data, "r").holder == "me"
+    assert found is not None and RecordRoot.decode(found.data, "r").holder == "me"
 
 
 def test_finishing_a_held_lease_writes_the_completed_record(tmp_path: Path) -> None:
     store, lease = leased(tmp_path)
-    lease.finish(LiveRecord(generation=7, holder="me"))
+    lease.finish(RecordRoot(generation=7, holder="me"))
     found = store.get(RECORD)
     assert found is not None and found.tag == lease.tag
-    assert LiveRecord.decode(found.data, "r").generation == 7
+    assert RecordRoot.decode(found.data, "r").generation == 7
 
 
 def test_releasing_puts_back_the_record_as_found_but_published(tmp_path: Path) -> None:
     store = LocalStorage(tmp_path)
-    stale = LiveRecord(generation=2, state="publishing", holder="dead", lease_started=5.0)
+    stale = RecordRoot(generation=2, state="publishing", holder="dead", lease_started=5.0)
     tag = write_record(store, stale, None)
     lease = take_lease(
         store, stale, tag, build=BUILD, pending=["names.json"], holder="me", renew_every=9
@@ -362,9 +377,10 @@ def test_releasing_puts_back_the_record_as_found_but_published(tmp_path: Path) -
     lease.release()
     found = store.get(RECORD)
     assert found is not None
-    record = LiveRecord.decode(found.data, "r")
+    record = RecordRoot.decode(found.data, "r")
     assert (record.generation, record.state, record.holder) == (2, "published", "me")
-    assert (record.lease_started, record.pending) == (None, ["names.json"])
+    whole = record_of(store)
+    assert whole is not None and (whole.lease_started, whole.pending) == (None, ["names.json"])
 
 
 @pytest.mark.parametrize(
@@ -380,7 +396,7 @@ def test_a_lost_lease_says_so_in_full(tmp_path: Path, lose: str, call: str, doin
     steal(store)
     with pytest.raises(PublishError) as caught:
         if call == "finish":
-            lease.finish(LiveRecord())
+            lease.finish(RecordRoot())
         else:
             getattr(lease, call)()
     assert str(caught.value) == (
@@ -453,16 +469,17 @@ def test_plan_publish_uploads_pending_keys_whatever_their_recorded_hash(tmp_path
     build = _build(tmp_path, {"names.json": b"[]"})
     files = BuildFiles({"names.json": 2}, BUILD, "reg")
     live = {"names.json": hashlib.sha256(b"[]").hexdigest()}
-    assert plan_publish(build, files, LiveRecord(objects=live), "x").uploads == []
-    pending = LiveRecord(objects=live, pending=["names.json"])
-    assert [u.key for u in plan_publish(build, files, pending, "x").uploads] == ["names.json"]
+    assert plan_publish(build, files, live, live, where="x").uploads == []
+    plan = plan_publish(build, files, live, live, pending=["names.json"], where="x")
+    assert [u.key for u in plan.uploads] == ["names.json"]
 
 
 def test_uploads_carry_their_hash_size_and_source(tmp_path: Path) -> None:
     art = b"artifact"
     sha = hashlib.sha256(art).hexdigest()
     build = _build(tmp_path, {f"artifacts/{sha}/a.tgz": art, "names.json": b"[]"})
-    plan = plan_uploads(build, {f"artifacts/{sha}/a.tgz": len(art), "names.json": 2}, {})
+    sizes = {f"artifacts/{sha}/a.tgz": len(art), "names.json": 2}
+    plan = plan_uploads(build, sizes, build_objects(build, BuildFiles(sizes, BUILD)), {})
     assert sorted(plan.uploads, key=lambda u: u.key) == [
         Upload(f"artifacts/{sha}/a.tgz", sha, len(art), build / f"artifacts/{sha}/a.tgz"),
         Upload("names.json", hashlib.sha256(b"[]").hexdigest(), 2, build / "names.json"),
@@ -508,7 +525,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_first_publish_uploads_every_file_and_relies_on_nothing(built: Path) -> None:
     build = read_build(built)
     assert build.registry == "plugindex-demo"
-    plan = plan_publish(built, build, LiveRecord(), "x")
+    plan = plan_publish(built, build, build_objects(built, build), {}, where="x")
     assert sorted(u.key for u in plan.uploads) == sorted(build.files)
     assert set(plan.objects) == set(build.files)
     assert all(plan.objects[u.key] == u.sha256 for u in plan.uploads)
@@ -517,10 +534,11 @@ def test_a_first_publish_uploads_every_file_and_relies_on_nothing(built: Path) -
 
 def test_a_changed_document_relies_on_the_live_artifacts_it_names(built: Path) -> None:
     build = read_build(built)
-    first = plan_publish(built, build, LiveRecord(), "x")
+    objects = build_objects(built, build)
+    first = plan_publish(built, build, objects, {}, where="x")
     document = next(k for k in build.files if k.startswith("index/") and "auth-jwt" in k)
     live = {k: v for k, v in first.objects.items() if k != document}
-    plan = plan_publish(built, build, LiveRecord(objects=live), "x")
+    plan = plan_publish(built, build, objects, live, where="x")
     assert [u.key for u in plan.uploads] == [document]
     named = json.loads((built / document).read_bytes())
     downloads = {v["artifact"]["download"] for v in named["versions"]}
@@ -535,7 +553,8 @@ def test_a_document_changed_after_the_build_is_not_published(built: Path, tmp_pa
     data["versions"][0]["engine"] = "changed after the build"
     document.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(PublishError):
-        plan_publish(copy, read_build(copy), LiveRecord(), "x")
+        build = read_build(copy)
+        plan_publish(copy, build, build_objects(copy, build), {}, where="x")
 
 
 def test_a_config_without_a_registry_name_is_refused_in_full(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ publish, every object with `--repair`.
 The live record is the publisher's memory of the store. An object deleted or
 overwritten behind its back (a lifecycle rule, a mistaken `aws s3 rm`, a restore
 from an old backup) would never be uploaded again by an incremental publish, which
-trusts the record. So before its first write each publish HEADs, in parallel:
+trusts the record. So before its first write each publish that uploads anything
+HEADs, in parallel (a publish with nothing to upload sends no request but the read
+of the record's root, so it checks nothing):
 
 - a random sample of the live objects it keeps (`SAMPLE`, drawn afresh each run
   from a seed it logs, the same seed for every look within the run);
@@ -33,12 +35,12 @@ from typing import NamedTuple
 
 from builder.common.files import sha256_of_file
 from builder.publish.plan import Upload, UploadPlan
-from builder.publish.record import LiveRecord, PublishError
+from builder.publish.record import PublishError
 from builder.publish.storage import Head, Storage
 
 log = logging.getLogger(__name__)
 
-SAMPLE = 16  # live objects checked on every publish
+SAMPLE = 16  # live objects checked on every publish that uploads
 RELIED_ALL = 64  # objects the plan relies on, checked one by one up to this many
 _PARALLEL_CHECKS = 32  # HEAD requests in flight (the S3 client pools 32 connections)
 _CHUNK = 4096  # keys handed to the pool at a time: a repair of millions stays small
@@ -66,22 +68,22 @@ def pick(candidates: Sequence[str], size: int, seed: int) -> list[str]:
     return random.Random(seed).sample(candidates, size)  # noqa: S311 - not a secret
 
 
-def kept_objects(plan: UploadPlan, record: LiveRecord) -> list[str]:
+def kept_objects(plan: UploadPlan, live: Mapping[str, str]) -> list[str]:
     """Return the live keys this publish keeps as they are (in the plan, not uploaded).
 
-    In the record's order (sorted), so that a seed always picks the same keys.
+    Sorted, so that a seed always picks the same keys.
     """
     uploading = {u.key for u in plan.uploads}
-    return [
+    return sorted(
         key
-        for key, sha256 in record.objects.items()
+        for key, sha256 in live.items()
         if plan.objects.get(key) == sha256 and key not in uploading
-    ]
+    )
 
 
 def keys_to_check(
     plan: UploadPlan,
-    record: LiveRecord,
+    live: Mapping[str, str],
     relied: Iterable[str],
     *,
     repair: bool,
@@ -89,7 +91,7 @@ def keys_to_check(
     seed: int,
 ) -> list[str]:
     """Return the keys to HEAD: every kept one with `repair`, else a sample and the relied-on."""
-    kept = kept_objects(plan, record)
+    kept = kept_objects(plan, live)
     if repair:
         return kept
     kept_set = set(kept)

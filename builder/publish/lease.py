@@ -16,8 +16,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from builder.publish.record import RECORD, BuildStamp, LiveRecord, PublishError, write_record
+from builder.publish.record import (
+    RECORD,
+    BuildStamp,
+    NodeStore,
+    PublishError,
+    RecordRoot,
+    write_record,
+)
 from builder.publish.storage import ConflictError, Storage, StorageError
+from builder.publish.tree import make_tree
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +34,7 @@ WAIT_STEP = 1.0  # seconds between looks at another publisher's lease
 
 def must_wait(
     store: Storage,
-    record: LiveRecord,
+    record: RecordRoot,
     build: BuildStamp,
     *,
     since: float,
@@ -62,24 +70,28 @@ def must_wait(
 
 def take_lease(
     store: Storage,
-    before: LiveRecord,
+    before: RecordRoot,
     tag: str | None,
     *,
     build: BuildStamp,
     pending: Iterable[str],
     holder: str,
     renew_every: float,
+    nodes: NodeStore | None = None,
 ) -> Lease | None:
     """Switch the live record to "publishing" for `holder`; None if it changed since read.
 
     `pending` are the keys this publish may write: they stay marked in the record
-    until the publish completes, whatever happens to this publisher.
+    (a tree of their own, written first) until the publish completes, whatever
+    happens to this publisher.
     """
+    tree = make_tree(dict.fromkeys(pending, 1))
+    (nodes if nodes is not None else NodeStore(store)).write(tree.nodes.values())
     held = replace(
         before,
         state="publishing",
         build=build,
-        pending=sorted(set(pending)),
+        pending=tree.root,
         holder=holder,
         lease_started=time.time(),
     )
@@ -87,18 +99,27 @@ def take_lease(
         new_tag = write_record(store, held, tag)
     except ConflictError:
         return None
-    return Lease(store, before, held, new_tag, renew_every)
+    return Lease(store, before, held, new_tag, renew_every, pending_nodes=set(tree.nodes))
 
 
 class Lease:
     """This publisher's hold on the live record, from the lease to the final write."""
 
     def __init__(
-        self, store: Storage, before: LiveRecord, held: LiveRecord, tag: str, renew_every: float
+        self,
+        store: Storage,
+        before: RecordRoot,
+        held: RecordRoot,
+        tag: str,
+        renew_every: float,
+        *,
+        pending_nodes: set[str] | None = None,
     ) -> None:
         self.store = store
         self.before = before  # the record as this publisher found it
         self.held = held
+        # The nodes of the held record's pending tree: no longer named once it completes.
+        self.pending_nodes = pending_nodes if pending_nodes is not None else set()
         self.tag = tag
         # Seconds between renewals (well under the lease timeout): a long publish
         # keeps its lease, and each renewal proves the lease is still ours.
@@ -148,7 +169,7 @@ class Lease:
         self.renewed = time.monotonic()
         log.debug("renewed the lease")
 
-    def finish(self, done: LiveRecord) -> None:
+    def finish(self, done: RecordRoot) -> None:
         """Write the completed record in place of the lease."""
         try:
             self.tag = write_record(self.store, done, self.tag)

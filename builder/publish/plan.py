@@ -1,24 +1,30 @@
 """The upload plan: what of a build to upload, checked, and in which order.
 
-Only objects whose sha256 differs from the live record's are uploaded; artifacts
-are checked against the sha256 in their path, every artifact a changed document
-names must be published, every changed document is re-verified (`verify.py`), and
-the uploads are grouped so that nothing is written before what it points at.
+Only objects whose sha256 differs from the live record's are uploaded. The build's
+own record of its files (`build_folder.read_outputs`) gives every file's sha256,
+so a file that will not be uploaded is neither read nor even looked at; every
+file that will be is hashed as it is now, and an artifact must match the sha256
+in its path. Every artifact a changed document names must be published, every
+changed document is re-verified (`verify.py`), and the uploads are grouped so
+that nothing is written before what it points at.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from builder.common import layout
-from builder.common.build_folder import STATE_DIR, files_on_disk, read_borrowed
+from builder.common.build_folder import STATE_DIR, files_on_disk, read_borrowed, read_outputs
 from builder.common.files import sha256_of_file
-from builder.publish.record import BuildStamp, LiveRecord, PublishError
+from builder.publish.record import BuildStamp, PublishError
 from builder.publish.verify import Document, DocumentVerifier, is_document, verify_documents
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class BuildFiles(NamedTuple):
     files: dict[str, int]
     stamp: BuildStamp
     registry: str = ""  # config.json's `name`: what every signed statement names
+    # Every file's sha256 as the build recorded it; None: no record, so hash them.
+    hashes: dict[str, str] | None = None
 
 
 class UploadPlan(NamedTuple):
@@ -54,10 +62,15 @@ class _Download(NamedTuple):
 
 
 def read_build(build_dir: Path) -> BuildFiles:
-    """List a build's published files (path → size) and read its stamp from status.json."""
+    """List a build's published files (path → size) and read its stamp from status.json.
+
+    From the build's record of its files when there is one that still matches the
+    folder's `config.json` and `status.json`, else by walking the folder.
+    """
     if not build_dir.is_dir():
         raise PublishError(f"{build_dir}: not a folder (expected a plugindex build output)")
-    files = files_on_disk(build_dir)
+    recorded = _recorded(build_dir)
+    files = recorded[0] if recorded is not None else files_on_disk(build_dir)
     missing = [p for p in (layout.CONFIG, layout.STATUS) if p not in files]
     if missing:
         raise PublishError(
@@ -87,26 +100,80 @@ def read_build(build_dir: Path) -> BuildFiles:
             f"{config_path}: unreadable (expected the config.json a build writes, with "
             f"the registry's name)"
         ) from e
-    return BuildFiles(files, stamp, registry)
+    return BuildFiles(files, stamp, registry, recorded[1] if recorded is not None else None)
+
+
+def _recorded(build_dir: Path) -> tuple[dict[str, int], dict[str, str]] | None:
+    """Return the build's record of its files (sizes, hashes) if it matches the folder.
+
+    The record is written after the files: one whose config.json and status.json
+    are not those in the folder belongs to another build, and is not used.
+    """
+    outputs = read_outputs(build_dir)
+    if outputs is None:
+        log.info("%s: no record of the build's files; listing and hashing them", build_dir)
+        return None
+    for key in (layout.CONFIG, layout.STATUS):
+        try:
+            now = sha256_of_file(build_dir / key)[0]
+        except OSError:
+            now = None
+        if key not in outputs or outputs[key][0] != now:
+            log.info("%s: %s differs from the build's record; hashing every file", build_dir, key)
+            return None
+    return {k: v[1] for k, v in outputs.items()}, {k: v[0] for k, v in outputs.items()}
+
+
+def build_objects(build_dir: Path, build: BuildFiles) -> dict[str, str]:
+    """Return what the store references once this build is live: key → sha256.
+
+    The build's files (as its record says, else hashed now: an artifact's key names
+    its hash) and the artifacts a `build --live` left to the store.
+    """
+    if build.hashes is not None:
+        objects = dict(build.hashes)
+    else:
+        objects = {
+            key: key.split("/")[1] if key.startswith("artifacts/") else _sha256(build_dir, key)
+            for key in build.files
+        }
+    for key in read_borrowed(build_dir):
+        objects.setdefault(key, key.split("/")[1])
+    return objects
+
+
+def _sha256(build_dir: Path, key: str) -> str:
+    try:
+        return sha256_of_file(build_dir / key)[0]
+    except OSError as e:
+        raise PublishError(
+            f"{build_dir / key}: cannot read ({e.strerror}); nothing was published"
+        ) from e
 
 
 def plan_publish(
     build_dir: Path,
     build: BuildFiles,
-    record: LiveRecord,
+    objects: Mapping[str, str],
+    live: Mapping[str, str],
+    *,
+    pending: Iterable[str] = (),
     where: str,
     verifier: DocumentVerifier | None = None,
 ) -> UploadPlan:
-    """Return the checked plan for publishing a build over what `record` says is live.
+    """Return the checked plan for publishing a build (`objects`) over what is `live`.
 
-    Keys in the record's `pending` are uploaded whatever their recorded hash: an
+    Keys `pending` in the live record are uploaded whatever their recorded hash: an
     earlier publisher may have written them, having died holding the lease or
     failed and released it. Every changed per-plugin document is re-verified, its
     signatures by `verifier` (the CLI passes the client's checks). `where` names
     the store in messages.
     """
-    plan = plan_uploads(build_dir, build.files, record.objects, record.pending)
-    plan.objects.update(borrowed_objects(build_dir, record.objects, where))
+    borrowed = borrowed_objects(build_dir, live, where)
+    plan = plan_uploads(
+        build_dir, build.files, objects, live, pending, recorded=build.hashes is not None
+    )
+    plan.objects.update(borrowed)
     check_references(build_dir, plan.uploads, plan.objects)
     documents = [Document(u.key, u.source, u.sha256) for u in plan.uploads if is_document(u.key)]
     named = verify_documents(
@@ -119,38 +186,45 @@ def plan_publish(
 def plan_uploads(
     build_dir: Path,
     files: Mapping[str, int],
+    objects: Mapping[str, str],
     live: Mapping[str, str],
     uncertain: Iterable[str] = (),
+    *,
+    recorded: bool = False,
 ) -> UploadPlan:
     """Return what to upload and the new key → sha256 map.
 
-    An artifact whose key is live is not read at all (its key names its hash);
-    one to upload is hashed and must match the sha256 in its path. Other files are
-    hashed and uploaded when their hash differs from the live one or the key is
-    `uncertain` (an interrupted publisher may have written it).
+    `objects` are the build's files' hashes (`build_objects`). A file whose hash is
+    live is not read at all; one to upload is hashed now when the hash came from the
+    build's record (`recorded`) or is an artifact's, which must match the sha256 in
+    its path. A key `uncertain` (an interrupted publisher may have written it) is
+    uploaded whatever its hash.
     """
     unsure = set(uncertain)
     uploads: list[Upload] = []
-    objects: dict[str, str] = {}
-    for key, size in files.items():
-        if key.startswith("artifacts/"):
-            declared = key.split("/")[1]
-            objects[key] = declared
-            if live.get(key) == declared and key not in unsure:
-                continue
-            got, _ = sha256_of_file(build_dir / key)
-            if got != declared:
+    planned: dict[str, str] = {}
+    for key, sha256 in objects.items():
+        planned[key] = sha256
+        if key not in files or (live.get(key) == sha256 and key not in unsure):
+            continue  # live already, or an artifact left to the store (build --live)
+        path = build_dir / key
+        artifact = key.startswith("artifacts/")
+        got, size = (sha256, files[key])
+        if artifact or recorded:
+            try:
+                got, size = sha256_of_file(path)
+            except OSError as e:
                 raise PublishError(
-                    f"{build_dir / key}: artifact bytes do not match the sha256 in its "
-                    f"path (expected {declared}, got {got}); nothing was published"
-                )
-            uploads.append(Upload(key, got, size, build_dir / key))
-            continue
-        sha256, _ = sha256_of_file(build_dir / key)
-        objects[key] = sha256
-        if live.get(key) != sha256 or key in unsure:
-            uploads.append(Upload(key, sha256, size, build_dir / key))
-    return UploadPlan(uploads, objects)
+                    f"{path}: cannot read ({e.strerror}); nothing was published"
+                ) from e
+        if artifact and got != key.split("/")[1]:
+            raise PublishError(
+                f"{path}: artifact bytes do not match the sha256 in its path "
+                f"(expected {key.split('/')[1]}, got {got}); nothing was published"
+            )
+        planned[key] = got  # what is there now: a file changed after the build is checked
+        uploads.append(Upload(key, got, size, path))
+    return UploadPlan(uploads, planned)
 
 
 def borrowed_objects(build_dir: Path, live: Mapping[str, str], where: str) -> dict[str, str]:

@@ -1,17 +1,20 @@
 """Publish a build to a store: only what changed, in a safe order, never backwards.
 
-A publish reads the live record (`record.py`) once, plans the uploads of objects
-whose hash differs and re-verifies the documents among them (`plan.py`,
-`verify.py`), checks that the store still holds a sample of what the record says
-is live, or all of it with `repair` (`audit.py`: what is missing joins the
-plan), takes the lease (`lease.py`), and uploads in
-batches: artifacts, per-plugin documents, listings, and `config.json` /
-`status.json` last, each batch complete before the next starts. Then it prunes
-what was retired long enough ago and switches the record back to "published" (or,
-after a failure, releases the lease with the keys it may have written marked
-uncertain). A reader therefore never sees a document pointing at an object not
-yet uploaded. A build older than the one live is refused, so racing publishers
-cannot roll the registry back.
+A publish makes the tree of its build's objects and reads the live record's root
+(`record.py`, `live.py`): when the root names the same tree, the store holds this
+build already and the publish ends there, after one request. Otherwise it reads
+the live nodes that differ from the build's, plans the uploads of objects whose
+hash differs and re-verifies the documents among them (`plan.py`, `verify.py`),
+checks that the store still holds a sample of what the record says is live, or
+all of it with `repair` (`audit.py`: what is missing joins the plan), takes the
+lease (`lease.py`), and uploads in batches: artifacts, per-plugin documents,
+listings, and `config.json` / `status.json` last, each batch complete before the
+next starts. Then it prunes what was retired long enough ago, writes the record's
+changed nodes and switches the root back to "published" (or, after a failure,
+releases the lease with the keys it may have written marked uncertain). A reader
+therefore never sees a document pointing at an object not yet uploaded. A build
+older than the one live is refused, so racing publishers cannot roll the
+registry back.
 """
 
 from __future__ import annotations
@@ -30,24 +33,36 @@ from pathlib import Path
 from builder.common.layout import cache_control, content_type
 from builder.publish.audit import SAMPLE, Damage, check_store, keys_to_check, repairs
 from builder.publish.lease import WAIT_STEP, Lease, must_wait, take_lease
+from builder.publish.live import (
+    Completion,
+    LiveState,
+    complete,
+    newly_retired,
+    read_state,
+    retired_entries,
+    sweep,
+    unchanged,
+)
 from builder.publish.plan import (
     BuildFiles,
     Upload,
     UploadPlan,
+    build_objects,
     order_batches,
     plan_publish,
     read_build,
 )
 from builder.publish.record import (
     BuildStamp,
-    LiveRecord,
+    NodeStore,
     PublishError,
+    RecordRoot,
     read_live,
-    retired_after,
     timestamp,
     utc_now,
 )
 from builder.publish.storage import Storage
+from builder.publish.tree import Read, Whole, make_tree
 from builder.publish.verify import DocumentVerifier
 
 log = logging.getLogger(__name__)
@@ -97,7 +112,8 @@ class PublishOptions:
     # passes the client's checks); None checks paths, artifacts and sizes only.
     verifier: DocumentVerifier | None = None
     repair: bool = False  # check every live object, not a sample; upload what is damaged
-    sample: int = SAMPLE  # live objects checked at random on every publish (0: none)
+    # Live objects checked at random on every publish that uploads (0: none).
+    sample: int = SAMPLE
     sample_seed: int | None = None  # None: a fresh one each run (logged)
 
 
@@ -105,10 +121,11 @@ class PublishOptions:
 class _Planned:
     """A publish planned against the live record, and the lease taken to carry it out."""
 
-    before: LiveRecord  # the live record the plan was made against
+    state: LiveState  # the live record the plan was made against
     plan: UploadPlan
     report: PublishReport
     lease: Lease | None  # None: a dry run, or nothing to change
+    objects: Whole | None = None  # the build's objects tree
 
 
 def publish(
@@ -117,41 +134,54 @@ def publish(
     """Publish the build in `build_dir` to `store`."""
     opts = options if options is not None else PublishOptions()
     build = read_build(build_dir)
-    planned = _plan_and_take_lease(build_dir, build, store, opts)
+    nodes = NodeStore(store)
+    planned = _plan_and_take_lease(build_dir, build, store, nodes, opts)
     lease, report = planned.lease, planned.report
     if lease is None:
         return report
+    assert planned.objects is not None
     if opts.on_plan is not None:
         opts.on_plan(len(planned.plan.uploads))
     try:
+        swept = sweep(nodes, planned.state, set(planned.objects.nodes) | lease.pending_nodes)
         report.bytes_uploaded = _upload_in_order(store, planned, lease, opts.on_upload)
         _prune(store, report.pruned, lease)
-        done = _completed(planned, build.stamp, lease)
-        lease.finish(done)
+        done = Completion(
+            objects=planned.objects,
+            pruned=report.pruned,
+            stamp=build.stamp,
+            holder=lease.held.holder,
+            pending_nodes=lease.pending_nodes,
+        )
+        root = complete(nodes, planned.state, done, swept)
+        lease.finish(root)
     except BaseException:
         lease.release()
         raise
-    report.generation = done.generation
+    report.generation = root.generation
     return report
 
 
 def _plan_and_take_lease(
-    build_dir: Path, build: BuildFiles, store: Storage, opts: PublishOptions
+    build_dir: Path, build: BuildFiles, store: Storage, nodes: NodeStore, opts: PublishOptions
 ) -> _Planned:
     """Plan against the live record and take the lease; plan again if the record moved.
 
     Waits while another publisher holds the lease. Returns without a lease for a
-    dry run, and when nothing changed (one request, and the HEADs of the sample).
+    dry run, and when nothing changed (then after one request: the root's read).
     """
     holder = uuid.uuid4().hex
     waiting_since = time.monotonic()
     seed = opts.sample_seed if opts.sample_seed is not None else random.getrandbits(32)
+    objects = build_objects(build_dir, build)
+    local = make_tree(objects)
     while True:
         live = read_live(store)
-        _refuse_rollback(build_dir, build.stamp, store, live.record, opts)
+        root = live.root
+        _refuse_rollback(build_dir, build.stamp, store, root, opts)
         if must_wait(
             store,
-            live.record,
+            root,
             build.stamp,
             since=waiting_since,
             lease_timeout=opts.lease_timeout,
@@ -159,31 +189,55 @@ def _plan_and_take_lease(
         ):
             time.sleep(WAIT_STEP)
             continue
-        plan = plan_publish(build_dir, build, live.record, store.where(""), opts.verifier)
+        pruning = opts.prune_older_than is not None  # looks at every retired key's age
+        if unchanged(root, local, build.stamp) and not opts.repair and not pruning:
+            log.info(
+                "the live record names this build's objects tree (%s): nothing to upload, "
+                "and no live object sampled (the sample runs with every publish that uploads; "
+                "--repair checks them all)",
+                root.objects.id if root.objects else "empty",
+            )
+            report = PublishReport(dry_run=opts.dry_run, unchanged=len(objects))
+            report.generation = root.generation
+            return _Planned(LiveState(root, Read(), Read()), UploadPlan([], objects), report, None)
+        state = read_state(nodes, root, local, repair=opts.repair)
+        live_objects = {k: str(v) for k, v in state.objects.entries.items()}
+        plan = plan_publish(
+            build_dir,
+            build,
+            objects,
+            live_objects,
+            pending=state.pending.entries,
+            where=store.where(""),
+            verifier=opts.verifier,
+        )
         plan, checked, damaged = _check_live(
             store,
             build_dir=build_dir,
             build=build,
-            record=live.record,
+            live=live_objects,
             plan=plan,
             opts=opts,
             seed=seed,
         )
-        report = _report_of(live.record, plan, opts)
+        report = _report_of(nodes, state, live_objects, plan, opts)
         report.checked, report.repaired, report.full_check = checked, damaged, opts.repair
-        if opts.dry_run or _nothing_changed(live.record, plan, report):
-            return _Planned(live.record, plan, report, None)
+        if opts.dry_run or _nothing_changed(state, live_objects, plan, report):
+            return _Planned(state, plan, report, None)
+        tree = local if plan.objects == objects else make_tree(plan.objects)
+        nodes.write(state.unwritten)  # a format 1 record's trees, before a root names them
         lease = take_lease(
             store,
-            live.record,
+            state.root,
             live.tag,
             build=build.stamp,
-            pending={u.key for u in plan.uploads} | set(live.record.pending),
+            pending={u.key for u in plan.uploads} | set(state.pending.entries),
             holder=holder,
             renew_every=opts.renew_every,
+            nodes=nodes,
         )
         if lease is not None:
-            return _Planned(live.record, plan, report, lease)
+            return _Planned(state, plan, report, lease, tree)
         log.info("the live record changed while planning; reading it again")
 
 
@@ -192,15 +246,20 @@ def _check_live(
     *,
     build_dir: Path,
     build: BuildFiles,
-    record: LiveRecord,
+    live: Mapping[str, str],
     plan: UploadPlan,
     opts: PublishOptions,
     seed: int,
 ) -> tuple[UploadPlan, int, list[Damage]]:
-    """HEAD a sample of the live objects (all with `repair`); add the damaged to the plan."""
-    keys = keys_to_check(
-        plan, record, plan.relied, repair=opts.repair, sample=opts.sample, seed=seed
-    )
+    """HEAD a sample of the live objects (all with `repair`); add the damaged to the plan.
+
+    Only when the plan uploads something (or with `repair`): a publish with nothing
+    to upload stays at the few requests it needs.
+    """
+    if not plan.uploads and not opts.repair:
+        log.info("nothing to upload: no live object sampled (--repair checks them all)")
+        return plan, 0, []
+    keys = keys_to_check(plan, live, plan.relied, repair=opts.repair, sample=opts.sample, seed=seed)
     damaged = check_store(store, keys, plan.objects, build_dir, build.files)
     log.info("checked %d live objects (sample seed %d): %d damaged", len(keys), seed, len(damaged))
     for damage in damaged:
@@ -212,24 +271,27 @@ def _check_live(
 
 
 def _refuse_rollback(
-    build_dir: Path, stamp: BuildStamp, store: Storage, record: LiveRecord, opts: PublishOptions
+    build_dir: Path, stamp: BuildStamp, store: Storage, root: RecordRoot, opts: PublishOptions
 ) -> None:
     """Refuse to publish a build older than the live one, unless asked to."""
-    if stamp.is_older_than(record.build) and not opts.allow_older:
+    if stamp.is_older_than(root.build) and not opts.allow_older:
         raise PublishError(
-            f"{store.where('')}: holds a newer build ({record.build.describe()}) than "
+            f"{store.where('')}: holds a newer build ({root.build.describe()}) than "
             f"{build_dir} ({stamp.describe()}); not publishing, so the registry is "
             f"not rolled back (--allow-older publishes it anyway)"
         )
 
 
-def _nothing_changed(record: LiveRecord, plan: UploadPlan, report: PublishReport) -> bool:
+def _nothing_changed(
+    state: LiveState, live: Mapping[str, str], plan: UploadPlan, report: PublishReport
+) -> bool:
     """Return whether the store already holds this build exactly, with nothing uncertain."""
     return (
         not plan.uploads
-        and plan.objects == record.objects
+        and plan.objects == live
         and not report.pruned
-        and not record.pending
+        and not state.pending.entries
+        and not state.migrating
     )
 
 
@@ -241,7 +303,8 @@ def _upload_in_order(
 ) -> int:
     """Upload the plan batch by batch, chunk by chunk; return the bytes uploaded."""
     sent = 0
-    for batch in order_batches(planned.plan.uploads, planned.before.objects):
+    live = planned.state.objects.entries
+    for batch in order_batches(planned.plan.uploads, live):
         for chunk in _chunks(batch):
             # A publisher whose lease was taken over stops here rather than
             # overwrite what the new holder wrote.
@@ -264,32 +327,30 @@ def _prune(store: Storage, keys: list[str], lease: Lease) -> None:
         lease.renew_if_due()
 
 
-def _completed(planned: _Planned, stamp: BuildStamp, lease: Lease) -> LiveRecord:
-    """Return the record that replaces the lease once everything is uploaded."""
-    before, objects = planned.before, planned.plan.objects
-    return LiveRecord(
-        generation=before.generation + 1,
-        state="published",
-        build=stamp,
-        objects=objects,
-        retired=retired_after(before, objects, planned.report.pruned),
-        holder=lease.held.holder,
-    )
-
-
-def _report_of(record: LiveRecord, plan: UploadPlan, opts: PublishOptions) -> PublishReport:
+def _report_of(
+    nodes: NodeStore,
+    state: LiveState,
+    live: Mapping[str, str],
+    plan: UploadPlan,
+    opts: PublishOptions,
+) -> PublishReport:
     """Return the report of a planned publish, before anything is uploaded."""
     uploads, objects = plan.uploads, plan.objects
-    report = PublishReport(dry_run=opts.dry_run, planned=uploads, generation=record.generation)
+    report = PublishReport(dry_run=opts.dry_run, planned=uploads, generation=state.root.generation)
     report.uploaded = [u.key for u in uploads]
     if opts.dry_run:
         report.bytes_uploaded = sum(u.size for u in uploads)
     report.unchanged = len(objects) - len(uploads)
-    report.retired = sorted(set(record.objects) - set(objects))
+    report.retired = newly_retired(live, objects)
     if opts.prune_older_than is not None:
+        # The whole retired tree: pruning looks at every retired key's age.
+        now = timestamp(utc_now())
         cutoff = timestamp(utc_now() - opts.prune_older_than)
-        retired = retired_after(record, objects, [])
-        report.pruned = sorted(k for k, gone in retired.items() if gone.since <= cutoff)
+        retired = {k: v.since for k, v in retired_entries(nodes, state.root).items()}
+        retired.update(dict.fromkeys(report.retired, now))
+        report.pruned = sorted(
+            k for k, since in retired.items() if since <= cutoff and k not in objects
+        )
     return report
 
 

@@ -48,6 +48,7 @@ class S3Storage:
         # Requests sent, by operation (retries included), for the summary and tests.
         self.requests: collections.Counter[str] = collections.Counter()
         self.bytes_sent = 0
+        self.bytes_received = 0  # bodies read (GET)
         self._count_lock = threading.Lock()
         self.client.meta.events.register("before-send.s3", self._count)
 
@@ -71,7 +72,10 @@ class S3Storage:
         """Read an object; its tag is its ETag."""
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return Stored(answer["Body"].read(), answer["ETag"])
+            data = answer["Body"].read()
+            with self._count_lock:
+                self.bytes_received += len(data)
+            return Stored(data, answer["ETag"])
         except Exception as e:
             if _code(e) in {"NoSuchKey", "404"}:
                 return None

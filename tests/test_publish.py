@@ -10,6 +10,7 @@ import datetime
 import gzip
 import hashlib
 import json
+import logging
 import subprocess
 import tracemalloc
 import urllib.error
@@ -868,3 +869,25 @@ def test_publish_to_a_folder_reads_the_build_s_record_not_the_folder(
     changed = publish(out, LocalStorage(site))
     assert layout.index_path(plugin_names(index)[0]) in changed.uploaded
     assert kept not in changed.uploaded
+
+
+def test_the_sample_size_is_an_option_and_a_publish_without_uploads_says_it_sampled_nothing(
+    index: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    one, two, site = tmp_path / "one", tmp_path / "two", tmp_path / "site"
+    build(index, one, environ=OLD)
+    assert CliRunner().invoke(cli, ["publish", str(one), str(site)]).exit_code == 0
+    add_version(index, plugin_names(index)[-1], "9.0.0")
+    build(index, two, environ=NEW)
+    result = CliRunner().invoke(cli, ["publish", str(two), str(site), "--sample", "3"])
+    assert result.exit_code == 0, result.output
+    checked = int(result.output.split("; checked ")[1].split()[0])
+    relied = len(artifacts_named(two, plugin_names(index)[-1]))
+    assert relied < checked <= relied + 3
+    with caplog.at_level(logging.INFO, logger="builder.publish"):
+        quiet = CliRunner().invoke(cli, ["-v", "publish", str(two), str(site), "--sample", "5"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "checked" not in quiet.output.splitlines()[-1]
+    assert "no live object sampled" in caplog.text
+    bad = CliRunner().invoke(cli, ["publish", str(two), str(site), "--sample", "-1"])
+    assert bad.exit_code == 2

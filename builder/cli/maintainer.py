@@ -274,6 +274,14 @@ def serve(directory: Path, host: str, port: int) -> None:
     help="Check every object the live record lists (HEAD) and upload again from the "
     "build what is missing or differs.",
 )
+@click.option(
+    "--sample",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Live objects to check (HEAD) at random when the publish uploads anything "
+    "(default 16; 0: none).",
+)
 @reports_errors
 def publish(
     *,
@@ -285,6 +293,7 @@ def publish(
     allow_older: bool,
     break_lease: bool,
     repair: bool,
+    sample: int | None,
 ) -> None:
     """Publish the build in DIRECTORY to TARGET: s3://bucket/prefix or a folder."""
     from builder.publish.publish import (
@@ -313,6 +322,7 @@ def publish(
             lease_timeout=0.0 if break_lease else PublishOptions.lease_timeout,
             verifier=verify_document,
             repair=repair,
+            sample=PublishOptions.sample if sample is None else sample,
         )
         if sys.stderr.isatty() and not dry_run:  # a progress bar only for a person
             bar = stack.enter_context(

@@ -799,27 +799,35 @@ def test_a_record_of_one_object_is_read_and_written_anew_in_pieces(
 def test_a_missing_record_node_stops_the_publish_and_repair_writes_it_anew(
     index: Path, tmp_path: Path
 ) -> None:
-    one, two, site = tmp_path / "one", tmp_path / "two", tmp_path / "site"
+    one, two, three = tmp_path / "one", tmp_path / "two", tmp_path / "three"
+    site = tmp_path / "site"
     build(index, one, environ=OLD)
     publish(one, LocalStorage(site))
+    (index / "plugins" / leaf_plugin(index)).rename(tmp_path / "removed")
+    build(index, two, environ=NEW)
+    publish(two, LocalStorage(site))  # its document is retired
     found = LocalStorage(site).get(RECORD)
     assert found is not None
-    top = RecordRoot.decode(found.data, "r").objects
-    assert top is not None
-    (site / node_key(top.id)).unlink()
+    root = RecordRoot.decode(found.data, "r")
+    assert root.objects is not None and root.retired is not None
+    for tree in (root.objects, root.retired):
+        (site / node_key(tree.id)).unlink()
     add_version(index, plugin_names(index)[0], "9.0.0")
-    build(index, two, environ=NEW)
-    result = CliRunner().invoke(cli, ["publish", str(two), str(site)])
+    build(index, three, environ={"SOURCE_DATE_EPOCH": "1767225800"})
+    result = CliRunner().invoke(cli, ["publish", str(three), str(site)])
     assert result.exit_code == 3, result.output
     assert result.output.startswith(
-        f"error: {site / node_key(top.id)}: missing, though the live record names it"
+        f"error: {site / node_key(root.objects.id)}: missing, though the live record names it"
     )
     assert "publish with --repair to write it anew from the build" in result.output
-    repaired = CliRunner().invoke(cli, ["publish", str(two), str(site), "--repair"])
+    repaired = CliRunner().invoke(cli, ["publish", str(three), str(site), "--repair"])
     assert repaired.exit_code == 0, repaired.output
-    assert snapshot(site) == snapshot(two)
+    assert {k: v for k, v in snapshot(site).items() if k in snapshot(three)} == snapshot(three)
     record = record_of(LocalStorage(site))
-    assert record is not None and record.objects == build_hashes(two)
+    assert record is not None and record.objects == build_hashes(three)
+    assert record.retired == {}  # the retired tree started afresh: nothing left it now
+    again = CliRunner().invoke(cli, ["publish", str(three), str(site)])
+    assert again.exit_code == 0, again.output
 
 
 def test_nodes_a_publish_stops_using_are_deleted_by_the_next_one(

@@ -24,7 +24,15 @@ from builder.publish.record import (
     timestamp,
     utc_now,
 )
-from builder.publish.tree import Node, Read, Whole, make_tree, read_tree, update_tree
+from builder.publish.tree import (
+    Node,
+    Read,
+    TreeError,
+    Whole,
+    make_tree,
+    read_tree,
+    update_tree,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,7 @@ class LiveState:
     pending: Read  # the keys an earlier publisher may have written
     unwritten: list[Node] = field(default_factory=list)  # a format 1 record's new nodes
     migrating: bool = False  # read from a format 1 record: written anew even if unchanged
+    repair: bool = False  # missing nodes are tolerated (publish --repair)
 
 
 def unchanged(root: RecordRoot, local: Whole, stamp: BuildStamp) -> bool:
@@ -81,7 +90,7 @@ def read_state(nodes: NodeStore, root: RecordRoot, local: Whole, *, repair: bool
     else:
         objects = read_tree(root.objects, nodes.load, local)
         pending = read_tree(root.pending, nodes.load)
-    return LiveState(root, objects, pending, unwritten, migrating)
+    return LiveState(root, objects, pending, unwritten, migrating, repair)
 
 
 def _converted(nodes: NodeStore, root: RecordRoot) -> tuple[RecordRoot, list[Node]]:
@@ -153,7 +162,16 @@ def complete(nodes: NodeStore, state: LiveState, done: Completion, swept: Read) 
     keys = set(new_objects.keys)
     left = {k: [v, now] for k, v in live.items() if k not in keys and k not in gone}
     back = [k for k in new_objects.keys if k not in live]
-    retired = update_tree(before.retired, left, [*back, *gone], nodes.load)
+    try:
+        retired = update_tree(before.retired, left, [*back, *gone], nodes.load)
+    except TreeError:
+        if not state.repair:
+            raise
+        log.warning(
+            "the live record's retired tree lacks a node: it starts afresh with the keys "
+            "retired now (keys retired before are no longer listed, so never pruned)"
+        )
+        retired = update_tree(None, left, [], nodes.load)
     loaded = set(retired.loaded)
     in_use = set(new_objects.nodes) | set(retired.nodes)
     unused = (

@@ -3,13 +3,17 @@
     python benchmarks/bench_build.py                      # 10000 plugins x 10 versions
     python benchmarks/bench_build.py --plugins 1000 --versions 5
 
-Steps: generate the index (timed for information), parse every YAML file with PyYAML's
-C loader (the parse-only baseline), run two cold builds for the site's cost (the JSON
-index alone, and with the HTML site), then run `plugindex build` as a subprocess three
-times: cold (fresh output folder), no-op (same command again) and after one plugin
-released a new version. Each build is a separate process, so its peak memory is its
-own max RSS (read with os.wait4). The site's page weights are read from the cold
-build. Data lives in benchmarks/.data/ (git-ignored) and is kept after the run, for
+Steps: generate the index (timed for information) and give it a TUF root (so the build
+signs, as a real registry's does; `--no-tuf` leaves it unsigned), parse every YAML file
+with PyYAML's C loader (the parse-only baseline), run two cold builds for the site's
+cost (the JSON index alone, and with the HTML site), then run `plugindex build` (every
+stage: JSON, site, search, signing) as a subprocess three times: cold (fresh output
+folder), no-op (same command again) and after one plugin released a new version. Each
+build is a separate process, so its peak memory is its own max RSS (read with
+os.wait4; a worker process counts on its own, not added). The site's page weights are
+read from the cold build. Every build runs with the same SOURCE_DATE_EPOCH and without
+the enclosing git repository, so a commit made meanwhile does not turn a no-op into a
+change. Data lives in benchmarks/.data/ (git-ignored) and is kept after the run, for
 profiling.
 """
 
@@ -33,6 +37,8 @@ from pathlib import Path
 import yaml
 from generate_index import generate, modify_one, plugin_names
 
+from builder.tuf.admin import init_registry
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / ".data"
 MIB = 1024 * 1024
@@ -48,6 +54,8 @@ HANDFUL = 10  # JSON files a one-plugin change may rewrite
 PLUGIN_PAGE_BYTES = 30 * 1024  # a plugin page without README, plus the CSS
 HOME_PAGE_BYTES = 50 * 1024  # the home page, plus the CSS
 KIB = 1024
+EPOCH = "1750000000"  # SOURCE_DATE_EPOCH of every build: the TUF metadata's time
+ONLINE_ROLES = ("targets", "snapshot", "timestamp")  # their keys sign every build
 
 # Runs one build in-process with a chosen set of later stages: "none" (the JSON index
 # only), "site" (with the HTML site) or "all" (what `plugindex build` runs).
@@ -111,7 +119,21 @@ def plugindex_command() -> list[str]:
     return [sys.executable, "-c", "from builder.cli.main import main; main()"]
 
 
-def run_build(index: Path, out: Path, stages: str | None = None) -> BuildRun:
+def build_environment(base: Path, keys: Path | None) -> dict[str, str]:
+    """Return the environment of every build: a fixed time, no enclosing git, the TUF keys.
+
+    `base` holds the index; git must not find the repository around it (this one),
+    whose next commit would change the build's commit and time between two runs.
+    """
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "GIT_CEILING_DIRECTORIES": str(base)}
+    if keys is not None:
+        env |= {f"PLUGINDEX_TUF_{r.upper()}_SIGNER": f"file:{keys}/{r}.pem" for r in ONLINE_ROLES}
+    return env
+
+
+def run_build(
+    index: Path, out: Path, stages: str | None = None, env: dict[str, str] | None = None
+) -> BuildRun:
     """Run one build in its own process; return its wall time, max RSS and output.
 
     `stages` None runs `plugindex build`; "none", "site" or "all" run the build
@@ -124,7 +146,7 @@ def run_build(index: Path, out: Path, stages: str | None = None) -> BuildRun:
         command = [sys.executable, "-c", _RUNNER, str(index), str(out), stages]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
         # wait4 reaps the child and returns its own rusage, so ru_maxrss is the peak RSS
         # of this build alone (not the maximum over every child this script ever had).
         _, status, usage = os.wait4(process.pid, 0)
@@ -184,8 +206,30 @@ def snapshot(out: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def is_consistent_copy(path: str) -> bool:
+    """Return whether a path is a TUF consistent-snapshot copy (`<dir>/<sha256>.<name>`)."""
+    name = path.rsplit("/", 1)[-1]
+    return len(name) > 65 and name[64] == "." and all(c in "0123456789abcdef" for c in name[:64])
+
+
+def is_index_json(path: str) -> bool:
+    """Return whether a path is one of the JSON index's own files (not search, not TUF)."""
+    return (
+        path.endswith(".json")
+        and not path.startswith(("search/", "metadata/"))
+        and not is_consistent_copy(path)
+    )
+
+
 def kind_of(path: str) -> str:
     """Group a published path for the one-changed breakdown."""
+    if path.startswith("metadata/"):
+        return "metadata/ (TUF roles)"
+    if is_consistent_copy(path):
+        folder = path.split("/", 1)[0] + "/" if "/" in path else "the top level"
+        return "consistent copies (TUF) in " + folder
+    if path.startswith("search/"):
+        return "search/" + path.split("/")[1] + "/"
     if path.startswith("index/"):
         return "index/ (plugin documents)"
     if path.startswith("api/plugins/recent/"):
@@ -274,6 +318,7 @@ class Measurements:
     versions: int
     files: int
     generation: float
+    signed: bool  # the index has a TUF root: the builds sign
     baseline: float
     json_only: BuildRun  # cold, the JSON index alone
     with_site: BuildRun  # cold, the JSON index and the HTML site
@@ -297,6 +342,11 @@ class Measurements:
         return self.cold.seconds / self.baseline
 
     @property
+    def all_ratio(self) -> float:
+        """Return the cold build with every stage over the JSON index alone."""
+        return self.cold.seconds / self.json_only.seconds
+
+    @property
     def site_ratio(self) -> float:
         """Return the cold build with the site over the same build without it."""
         return self.with_site.seconds / self.json_only.seconds
@@ -307,7 +357,7 @@ class Measurements:
         return sum(1 for p in self.rewritten if p.endswith((".html", ".xml")))
 
 
-def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
+def measure(base: Path, plugins: int, versions: int, seed: int, sign: bool = True) -> Measurements:
     """Generate the index under `base` and time every step (progress on stdout)."""
     index, out = base / "index", base / "out"
     shutil.rmtree(base, ignore_errors=True)
@@ -315,28 +365,32 @@ def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
     base.mkdir(parents=True)
     generation = _timed(lambda: generate(index, plugins, versions, seed))
     print(f"  generated in {generation:.1f} s", flush=True)
+    keys = base / "keys" if sign else None
+    if keys is not None:
+        init_registry(index, keys)  # root 1 in index/tuf/, online keys beside the index
+    env = build_environment(base, keys)
     baseline, files = parse_only(index)
     print(f"  parse-only baseline: {files} files in {baseline:.2f} s", flush=True)
-    json_only = run_build(index, base / "out-json", "none")
+    json_only = run_build(index, base / "out-json", "none", env)
     _check(json_only, "cold build of the JSON index alone")
     print(f"  cold build, JSON index alone: {json_only.seconds:.2f} s", flush=True)
     shutil.rmtree(base / "out-json")
-    with_site = run_build(index, base / "out-site", "site")
+    with_site = run_build(index, base / "out-site", "site", env)
     _check(with_site, "cold build with the site")
     print(f"  cold build with the site: {with_site.seconds:.2f} s", flush=True)
     weights = page_weights(base / "out-site")
     shutil.rmtree(base / "out-site")
-    cold = run_build(index, out)
+    cold = run_build(index, out, env=env)
     _check(cold, "cold build")
     print(f"  cold build: {cold.seconds:.2f} s", flush=True)
-    noop = run_build(index, out)
+    noop = run_build(index, out, env=env)
     _check(noop, "no-op rebuild")
     print(f"  no-op rebuild: {noop.seconds:.2f} s", flush=True)
     names = plugin_names(index)
     changed_name = names[len(names) // 2]
     new_file = modify_one(index, changed_name)
     before = snapshot(out)
-    one = run_build(index, out)
+    one = run_build(index, out, env=env)
     _check(one, "one-plugin-changed rebuild")
     print(f"  one-plugin-changed rebuild: {one.seconds:.2f} s", flush=True)
     after = snapshot(out)
@@ -345,6 +399,7 @@ def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
         versions=versions,
         files=files,
         generation=generation,
+        signed=sign,
         baseline=baseline,
         json_only=json_only,
         with_site=with_site,
@@ -362,9 +417,9 @@ def measure(base: Path, plugins: int, versions: int, seed: int) -> Measurements:
 def report(m: Measurements) -> list[str]:
     """Print the results table; return the names of the missed targets."""
     one = m.one
-    # The JSON index's own files (the search stage writes JSON too, counted apart).
-    json_written = sum(1 for p in m.rewritten if p.endswith(".json") and "search/" not in p)
-    json_removed = sum(1 for p in m.removed if p.endswith(".json") and "search/" not in p)
+    # The JSON index's own files (search and TUF write JSON too, counted apart).
+    json_written = sum(1 for p in m.rewritten if is_index_json(p))
+    json_removed = sum(1 for p in m.removed if is_index_json(p))
     handful = 0 <= json_written <= HANDFUL and json_removed == 0
     handful = handful and one.count("parsed") == 1
     w = m.weights
@@ -404,6 +459,11 @@ def report(m: Measurements) -> list[str]:
             checks["one-plugin-changed rebuild"],
         ),
         _row(
+            "  CPU (user+sys): cold/no-op/one",
+            f"{m.cold.cpu:.1f}/{m.noop.cpu:.1f}/{one.cpu:.1f}",
+            "(s; info, robust to load)",
+        ),
+        _row(
             "peak memory (max RSS of a build)", _mib(m.peak), "<= 1024 MiB", checks["peak memory"]
         ),
         _row("  cold build", _mib(m.cold.max_rss)),
@@ -437,6 +497,11 @@ def report(m: Measurements) -> list[str]:
             checks["site: cold with / without"],
         ),
         _row("  peak memory with the site", _mib(m.with_site.max_rss)),
+        _row(
+            "cold, every stage / JSON alone (info)",
+            f"{m.all_ratio:.2f}",
+            f"(CPU {m.cold.cpu / max(m.json_only.cpu, 1e-9):.2f})",
+        ),
         _row("site: HTML pages in the build", str(w.pages)),
         _row(
             "site: plugin page + CSS (max)",
@@ -453,7 +518,8 @@ def report(m: Measurements) -> list[str]:
         ),
     ]
     print()
-    print(f"Results: {m.plugins} plugins x {m.versions} versions ({m.files} YAML files)")
+    signing = "signed (TUF)" if m.signed else "unsigned (--no-tuf)"
+    print(f"Results: {m.plugins} plugins x {m.versions} versions ({m.files} YAML files), {signing}")
     print("\n".join(rows))
     print()
     print("Build summaries:")
@@ -795,6 +861,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --index: also time the builder of another checkout (a git worktree)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--no-tuf", action="store_true", help="give the index no TUF root (builds do not sign)"
+    )
     args = parser.parse_args(argv)
     base = args.data / f"bench-{args.plugins}x{args.versions}-seed{args.seed}"
     if args.index:
@@ -805,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(seed {args.seed}) in {base}; builder at {source_revision()}",
         flush=True,
     )
-    missed = report(measure(base, args.plugins, args.versions, args.seed))
+    missed = report(measure(base, args.plugins, args.versions, args.seed, sign=not args.no_tuf))
     return 1 if missed and args.check else 0
 
 

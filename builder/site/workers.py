@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -127,7 +128,8 @@ def render_all(renderer: Renderer, jobs: Sequence[Job], *, worker: bool = True) 
     this process renders from the front, until they meet.
     """
     renderer.shared = 0
-    if not worker or len(jobs) < JOBS_BEFORE_WORKER:
+    # One core: a worker would only add its start-up and the hand-overs.
+    if not worker or len(jobs) < JOBS_BEFORE_WORKER or (os.cpu_count() or 1) < 2:
         return renderer.batch(jobs)
     results: list[Result | None] = [None] * len(jobs)
     chunks = [range(start, min(start + CHUNK, len(jobs))) for start in range(0, len(jobs), CHUNK)]

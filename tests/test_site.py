@@ -414,7 +414,7 @@ def test_a_worker_process_renders_the_same_bytes(
     """Pages shared with a worker process come out byte for byte as rendered in one."""
     monkeypatch.setattr(site_workers, "JOBS_BEFORE_WORKER", 1)
     monkeypatch.setattr(site_workers, "CHUNK", 1)  # both processes get some of the pages
-    monkeypatch.setattr(site_workers.os, "cpu_count", lambda: 2)  # also on a one-core runner
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # also on a one-core runner
     serial, shared = tmp_path / "serial", tmp_path / "shared"
     build(BUNDLED_INDEX, serial, environ=EPOCH, stages=[SiteStage(worker=False)])
     stage = SiteStage()

@@ -55,7 +55,6 @@ from builder.index.stages import BuildView, FinalStage, OutputStage
 log = logging.getLogger(__name__)
 
 _ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
-_PAGES = tuple(t.split("{")[0] for t in layout.PAGE_TEMPLATES.values())  # listing pages
 _AHEAD = "ahead"  # under the state folder: documents and artifacts the checks wrote ahead
 
 
@@ -280,8 +279,13 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         log.info("held back: %s", item.shown().render())
     listing_key = _listing_key(analysis)
     listings = _unchanged_listings(listing_key, cache, on_disk)
+    if listings is None:
+        listings = {
+            path: _planned(encode(document))
+            for path, document in listing_documents(analysis.registry, analysis.facts).items()
+        }
+    analysis.cache.listings = (listing_key, tuple(listings))
     plan = plan_build(analysis, source, remote, local, held, listings=listings)
-    analysis.cache.listings = (listing_key, tuple(p for p in plan if _is_listing(p)))
     view = BuildView(
         index=index,
         out=out,
@@ -430,11 +434,6 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     return remote, local, borrowed + kept_borrowed, settler.held
 
 
-def _is_listing(path: str) -> bool:
-    """Tell whether a path is names.json, categories.json or a listing page."""
-    return path in (layout.NAMES, layout.CATEGORIES) or path.startswith(_PAGES)
-
-
 def _listing_key(analysis: Analysis) -> str:
     """Return what the listings are made of: registry.yaml and each plugin's document.
 
@@ -480,20 +479,25 @@ def _save_if_changed(
     report: WriteReport,
 ) -> None:
     """Save the cache unless the build changed nothing it records."""
-    outputs = {path: planned.sha256 for path, planned in plan.items()}
-    sizes = {path: plan[path].size for path in outputs if path.startswith(_ARTIFACTS + "/")}
     fresh = analysis.cache
-    unchanged = (
+    # Nothing written: every planned file is recorded with its hash (and the artifacts
+    # with their sizes), so the same number of files means the same record.
+    same_files = (
         not report.written
         and not report.removed
+        and cache.outputs is not None
+        and len(plan) == len(cache.outputs)
+    )
+    unchanged = (
+        same_files
         and not analysis.documents
-        and outputs == cache.outputs
-        and sizes == cache.sizes
         and fresh.registry == cache.registry
         and fresh.listings == cache.listings
         and fresh.plugins.keys() == cache.plugins.keys()
         and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )
     if not unchanged:
-        fresh.outputs, fresh.sizes = outputs, sizes
+        fresh.outputs = {path: planned.sha256 for path, planned in plan.items()}
+        prefix = _ARTIFACTS + "/"
+        fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(prefix)}
         save_cache(out, fresh)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,10 @@ from builder.index.rules import DependencyFinding, check_plugin, dependency_find
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
 from builder.index.verifier import check_all, verify_signatures
 from builder.trust.signing import owner_keys
+
+# Files of a plugin folder besides its manifests are kept in memory while it is checked
+# up to this size (bytes), so that a local artifact is read once.
+_KEPT_BYTES = 1 << 20
 
 
 @dataclass
@@ -228,7 +233,11 @@ def _leave_out(index: Path, scan: Scan, exclude: AbstractSet[str]) -> None:
 def _read_folder(
     index: Path, folder: PluginFolder
 ) -> tuple[dict[str, str], dict[str, int], dict[str, bytes], list[Problem]]:
-    """Read and hash a folder's files; return digests, sizes, manifest bytes and problems."""
+    """Read and hash a folder's files; return digests, sizes, bytes and problems.
+
+    The bytes are those of the manifests, and of the other files up to
+    `_KEPT_BYTES` (a local artifact written ahead is then not read and hashed again).
+    """
     digests: dict[str, str] = {}
     sizes: dict[str, int] = {}
     contents: dict[str, bytes] = {}
@@ -239,8 +248,12 @@ def _read_folder(
             if _is_manifest(rel):
                 contents[rel] = read_file(index, rel)
                 digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
-            else:
+            elif info[1] <= _KEPT_BYTES:
                 with open(f"{index}/{rel}", "rb") as stream:  # noqa: PTH123 - one per file
+                    contents[rel] = stream.read()
+                digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
+            else:
+                with open(f"{index}/{rel}", "rb") as stream:  # noqa: PTH123
                     digests[rel] = sha256_of_stream(stream)[0]
         except SourceError as e:
             problems.append(e.problem)
@@ -287,19 +300,26 @@ def check_folder(setup: CheckSetup, job: FolderJob) -> FolderResult:
         return FolderResult(folder.folder, input_key, problems, None, None)
     document = encode(plugin_document(loaded, signers, entries))
     facts = facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
-    staged = () if setup.stage is None else _write_ahead(setup.stage, index, facts, document)
+    staged: tuple[tuple[str, str], ...] = ()
+    if setup.stage is not None:
+        staged = _write_ahead(setup.stage, index, facts, document, contents)
     return FolderResult(folder.folder, input_key, [], document, facts, staged=staged)
 
 
 def _write_ahead(
-    stage: str, index: Path, facts: PluginFacts, document: bytes
+    stage: str, index: Path, facts: PluginFacts, document: bytes, read: Mapping[str, bytes]
 ) -> tuple[tuple[str, str], ...]:
-    """Write a valid plugin's document and local artifacts ahead; return what was written."""
+    """Write a valid plugin's document and local artifacts ahead; return what was written.
+
+    `read` holds the bytes of files already read (and hashed: the rules checked each
+    local artifact's hash against its manifest); the others are copied and hashed.
+    """
     files: list[tuple[str, str, bytes | Path]] = [
         (layout.index_path(facts.name), facts.doc_sha256, document)
     ]
     for sha256, _, filename, local in facts.local_artifacts:
-        files.append((layout.artifact_path(sha256, filename), sha256, index / local))
+        content = read.get(local, index / local)
+        files.append((layout.artifact_path(sha256, filename), sha256, content))
     return tuple(
         (path, sha256) for path, sha256, content in files if prestage(stage, path, sha256, content)
     )

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR, files_on_disk
@@ -125,9 +125,9 @@ def prestage(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
     target = f"{root}/{path}"
     partial = f"{root}/{_PARTS}/{os.getpid()}.{next(_PART_NUMBERS)}"
     try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)  # noqa: PTH103, PTH120 - str paths
-        os.makedirs(os.path.dirname(partial), exist_ok=True)  # noqa: PTH103, PTH120
-        with open(partial, "wb") as sink:  # noqa: PTH123 - a str path: one per file
+        # Folders are made when a write finds them missing: one call per file, not three.
+        sink = _open_making_folders(partial)
+        with sink:
             if isinstance(content, bytes):
                 sink.write(content)
                 same = True
@@ -137,13 +137,26 @@ def prestage(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
                     shutil.copyfileobj(source, writer, CHUNK)
                 same = writer.hexdigest() == sha256
         if same:
-            os.replace(partial, target)  # noqa: PTH105
+            try:
+                os.replace(partial, target)  # noqa: PTH105
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(target), exist_ok=True)  # noqa: PTH103, PTH120
+                os.replace(partial, target)  # noqa: PTH105
             return True
     except OSError:
         pass  # not written ahead: the commit stages it, and reports what goes wrong
     with contextlib.suppress(OSError):
         os.unlink(partial)  # noqa: PTH108
     return False
+
+
+def _open_making_folders(path: str) -> BinaryIO:
+    """Open a file for writing, making its folders if they are missing."""
+    try:
+        return open(path, "wb")  # noqa: PTH123 - the caller closes it
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # noqa: PTH103, PTH120
+        return open(path, "wb")  # noqa: PTH123
 
 
 def write_output(

@@ -42,13 +42,18 @@ def verify_signatures(jobs: Iterable[SignatureJob], keys: Iterable[str]) -> list
     return [verify_statement(job.signature, job.statement, ring) for job in jobs]
 
 
+# At most this many workers: each holds its own interpreter (~100 MiB), and past a few
+# the parts of a build only this process does (listing, planning, writing) dominate.
+MAX_WORKERS = 7
+
+
 def worker_count() -> int:
     """Return how many worker processes to start beside this one: one per other core."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(0, cores - 1)
+    return max(0, min(MAX_WORKERS, cores - 1))
 
 
 _SETUP: Any = None  # a worker process's setup, given once when it starts

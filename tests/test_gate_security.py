@@ -441,3 +441,23 @@ def test_an_unsigned_yank_is_named_in_full(repo: Path) -> None:
     commit(repo)
     line = stderr_line(gate("--author", "mara-okafor", "--no-fetch"), rel, "PX104")
     assert line.endswith("PX104 yanked.signature: the yank is not signed")
+
+
+def test_a_remote_artifact_on_a_private_address_is_not_fetched(
+    repo: Path, tmp_path: Path, serve_dir: Callable[[Path], str]
+) -> None:
+    """Without policy.allow_private_addresses, an author's URL never reaches this network."""
+    git(repo, "checkout", "-q", "main")
+    registry = repo / INDEX / "registry.yaml"
+    registry.write_text(
+        registry.read_text(encoding="utf-8").replace("  allow_private_addresses: true\n", ""),
+        encoding="utf-8",
+    )
+    commit(repo, "private addresses refused")
+    git(repo, "checkout", "-q", "pr")
+    git(repo, "rebase", "-q", "main")
+    rel = add_remote_version(repo, serve(serve_dir, tmp_path, BODY), BODY)
+    commit(repo)
+    line = stderr_line(gate("--author", "mara-okafor"), rel)
+    assert f"{rel}:{line_of(repo, rel, r'^  url:')}: " in line
+    assert "refusing to connect to 127.0.0.1, a loopback address" in line

@@ -113,3 +113,26 @@ def test_the_ci_summary_shows_author_text_and_renders_none_of_it() -> None:
     assert unescaped == [], cells[3]
     assert "\u202e" not in text and "\nnext" not in text
     assert "onerror" in text  # still shown, as text
+
+
+def test_validate_speaks_json_for_scripts(index: Path) -> None:
+    """`validate --format json`: one JSON document on stdout, valid or not, same exit codes."""
+    import json
+
+    from click.testing import CliRunner
+
+    from builder.cli.main import cli
+
+    ok = CliRunner().invoke(cli, ["validate", str(index), "--no-fetch", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["valid"] is True
+    manifest = index / "plugins" / "auth-jwt" / "plugin.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "colour: blue\n", encoding="utf-8")
+    bad = CliRunner().invoke(cli, ["validate", str(index), "--no-fetch", "--format", "json"])
+    assert bad.exit_code == 1
+    found = json.loads(bad.stdout)
+    assert found["valid"] is False
+    assert any(
+        p["file"].endswith("auth-jwt/plugin.yaml") and p["line"] and "colour" in p["field"]
+        for p in found["problems"]
+    ), found

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from builder.cli.report import format_option, reports_errors
+from builder.cli.report import format_option, problems_json, reports_errors
 from builder.common.errors import InvalidIndexError, PlugindexError, Problem
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def validate(  # Click passes every option by keyword
         write_step_summary(f"plugindex validate: {scope}", problems)
     if problems:
         raise InvalidIndexError(problems)
-    click.echo(done)
+    click.echo(problems_json([], done) if output_format == "json" else done)
 
 
 def build_stages(live: Previous | None = None) -> list[OutputStage]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import unicodedata
@@ -21,15 +22,18 @@ F = TypeVar("F", bound=Callable[..., None])
 format_option = click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "github"]),
+    type=click.Choice(["text", "github", "json"]),
     default="text",
     show_default=True,
-    help="How to print problems: for people, or as GitHub Actions annotations.",
+    help="How to print problems: for people, as GitHub Actions annotations, or as JSON.",
 )
 
 
 def print_problems(problems: Sequence[Problem], output_format: str) -> None:
-    """Print every problem, then a one-line count."""
+    """Print every problem, then a one-line count (as one JSON document with `json`)."""
+    if output_format == "json":
+        click.echo(problems_json(problems))
+        return
     for problem in problems:
         if output_format == "github":
             click.echo(problem.render_github())
@@ -38,6 +42,21 @@ def print_problems(problems: Sequence[Problem], output_format: str) -> None:
     files = len({p.file for p in problems})
     noun = "problem" if len(problems) == 1 else "problems"
     click.echo(f"{len(problems)} {noun} in {files} file{'s' if files != 1 else ''}", err=True)
+
+
+def problems_json(problems: Sequence[Problem], summary: str | None = None) -> str:
+    """Return problems as JSON for scripts: `{"valid", "problems": [...], "summary"}`."""
+    rows = [
+        {
+            "file": str(p.file),
+            "line": p.line,
+            "field": p.field,
+            "rule": p.rule or None,
+            "message": p.message,
+        }
+        for p in problems
+    ]
+    return json.dumps({"valid": not rows, "problems": rows, "summary": summary}, indent=2)
 
 
 def step_summary(title: str, problems: Sequence[Problem]) -> str:

@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builder.authoring import sign as sign_module
 from builder.authoring.sign import SignError, set_signature, sign_file
+from builder.authoring.sign import _signature_scalar as scalar
 from builder.cli.main import cli
 from builder.common.errors import InvalidIndexError
 from builder.format.names import resembled_name, skeleton, within_one_edit
+from builder.format.strict_yaml import parse
 from builder.index import verifier
 from builder.index.build import build
 from builder.trust import statements
@@ -144,7 +148,7 @@ def test_sign_adds_the_yank_signature_inside_the_yank_section() -> None:
     result = set_signature(text, ("yanked",), block, shown="f.yaml")
     assert result == (
         "version: 1.0.0\nyanked:\n  reason: broken\n  serial: 1\n"
-        "  signature:\n    algorithm: ed25519\n    key_id: 0000000000000000\n    value: v\n"
+        '  signature:\n    algorithm: ed25519\n    key_id: "0000000000000000"\n    value: v\n'
         "# trailing comment\n"
     )
 
@@ -477,3 +481,17 @@ def test_signatures_checked_in_a_worker_process_give_the_same_build(
     with pytest.raises(InvalidIndexError) as refused:
         build(index, tmp_path / "again", environ=env, strict=True)
     assert [(p.file.name, p.rule) for p in refused.value.problems] == [("0.5.0.yaml", "PX010")]
+
+
+@given(st.text(alphabet="0123456789abcdef", min_size=16, max_size=16))
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_a_key_id_is_written_so_it_reads_back_as_text(kid: str) -> None:
+    """Hex key ids such as 840119474e320079 are numbers to YAML unless quoted."""
+    text = "\n".join(["signature:", f"  key_id: {scalar(kid)}", ""])
+    assert parse(text, "x.yaml").value == {"signature": {"key_id": kid}}
+
+
+def test_the_key_id_that_read_as_infinity_is_quoted() -> None:
+    assert parse(f"key_id: {scalar('840119474e320079')}\n", "x.yaml").value == {
+        "key_id": "840119474e320079"
+    }

@@ -10,6 +10,7 @@ signature lost on the way, is refused and nothing is written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from builder.authoring.yaml_edit import EditError, Lines, content_end
+from builder.authoring.yaml_edit import EditError, Lines, content_end, quoted
 from builder.common.errors import InvalidIndexError, PlugindexError, SourceError
 from builder.common.files import write_atomic
 from builder.format.load import (
@@ -31,6 +32,7 @@ from builder.format.load import (
 )
 from builder.format.models import PluginManifest, RegistryConfig, VersionManifest
 from builder.format.shapes import manifest_fields, version_entry
+from builder.format.strict_yaml import resolve_plain
 from builder.trust import statements
 from builder.trust.signing import owner_keys, sign_statement, verify_statement
 
@@ -258,7 +260,10 @@ def set_signature(text: str, section: tuple[str, ...], block: dict[str, str], *,
         if found is None:
             raise SignError(f"{shown}: expected a `{section[0]}:` section, found none")
         start, end, indent = found
-    new = doc.block(["signature:", *(f"  {f}: {block[f]}" for f in SIGNATURE_FIELDS)], indent)
+    # Quoted where a plain scalar would read as another type: a hex key id such as
+    # 840119474e320079 is a number (infinity) to YAML.
+    fields = [f"  {f}: {_signature_scalar(block[f])}" for f in SIGNATURE_FIELDS]
+    new = doc.block(["signature:", *fields], indent)
     existing = doc.find("signature", start=start, end=end, indent=indent)
     if existing is not None:
         doc.lines[existing[0] : existing[1]] = new
@@ -266,3 +271,13 @@ def set_signature(text: str, section: tuple[str, ...], block: dict[str, str], *,
         at = content_end(doc.lines, start, end)
         doc.lines[at:at] = new
     return doc.text()
+
+
+_BASE64_OR_HEX = re.compile(r"[A-Za-z0-9+/=]+")
+
+
+def _signature_scalar(value: str) -> str:
+    """Write a signature field plain when it reads back as this very text, else quoted."""
+    if _BASE64_OR_HEX.fullmatch(value) and resolve_plain(value) == value:
+        return value
+    return quoted(value)

@@ -834,11 +834,21 @@ def test_nodes_a_publish_stops_using_are_deleted_by_the_next_one(
     index: Path, tmp_path: Path
 ) -> None:
     site = LocalStorage(tmp_path / "site")
+    build(index, tmp_path / "first", environ=OLD)
+    publish(tmp_path / "first", site)
+    found = site.get(RECORD)
+    assert found is not None
+    first = RecordRoot.decode(found.data, "r")
+    # A first publish's pending keys are its objects tree, node for node: nothing unused.
+    assert (first.pending, first.obsolete) == (None, None)
+    assert {p.name for p in (tmp_path / "site" / NODES).iterdir()} == {
+        node_key(i).rsplit("/", 1)[1] for i in NodeStore(site).read_whole(first.objects).fetched
+    }
     names = plugin_names(index)
     for number, name in enumerate(names[:4]):
         add_version(index, name, f"9.0.{number}")
         out = tmp_path / f"out-{number}"
-        build(index, out, environ={"SOURCE_DATE_EPOCH": str(1767225600 + number)})
+        build(index, out, environ={"SOURCE_DATE_EPOCH": str(1767225601 + number)})
         publish(out, site)
         found = site.get(RECORD)
         assert found is not None

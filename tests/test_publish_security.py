@@ -74,7 +74,7 @@ def leased(tmp_path: Path, *, renew_every: float = 3600.0) -> tuple[LocalStorage
         RecordRoot(),
         None,
         build=BUILD,
-        pending=["index/a.json", "config.json"],
+        pending=dict.fromkeys(["index/a.json", "config.json"], "0" * 64),
         holder="me",
         renew_every=renew_every,
     )
@@ -103,7 +103,7 @@ def test_taking_the_lease_records_the_build_and_its_pending_keys(tmp_path: Path)
 def test_a_lease_is_not_taken_when_the_record_changed_since_it_was_read(tmp_path: Path) -> None:
     store, _ = leased(tmp_path)
     again = take_lease(
-        store, RecordRoot(), None, build=OTHER, pending=[], holder="them", renew_every=1.0
+        store, RecordRoot(), None, build=OTHER, pending={}, holder="them", renew_every=1.0
     )
     assert again is None
 
@@ -351,7 +351,7 @@ def test_a_lease_is_taken_over_an_existing_record_with_its_tag(tmp_path: Path) -
     store = LocalStorage(tmp_path)
     tag = write_record(store, RecordRoot(generation=3), None)
     lease = take_lease(
-        store, RecordRoot(generation=3), tag, build=BUILD, pending=[], holder="me", renew_every=9
+        store, RecordRoot(generation=3), tag, build=BUILD, pending={}, holder="me", renew_every=9
     )
     assert lease is not None
     found = store.get(RECORD)
@@ -371,7 +371,7 @@ def test_releasing_puts_back_the_record_as_found_but_published(tmp_path: Path) -
     stale = RecordRoot(generation=2, state="publishing", holder="dead", lease_started=5.0)
     tag = write_record(store, stale, None)
     lease = take_lease(
-        store, stale, tag, build=BUILD, pending=["names.json"], holder="me", renew_every=9
+        store, stale, tag, build=BUILD, pending={"names.json": "0" * 64}, holder="me", renew_every=9
     )
     assert lease is not None
     lease.release()
@@ -470,7 +470,7 @@ def test_plan_publish_uploads_pending_keys_whatever_their_recorded_hash(tmp_path
     files = BuildFiles({"names.json": 2}, BUILD, "reg")
     live = {"names.json": hashlib.sha256(b"[]").hexdigest()}
     assert plan_publish(build, files, live, live, where="x").uploads == []
-    plan = plan_publish(build, files, live, live, pending=["names.json"], where="x")
+    plan = plan_publish(build, files, live, live, pending={"names.json": "0" * 64}, where="x")
     assert [u.key for u in plan.uploads] == ["names.json"]
 
 

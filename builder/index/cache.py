@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 11"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 12"
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:
@@ -73,6 +73,7 @@ class BuildCache:
     sizes: dict[str, int] = field(default_factory=dict)  # artifacts/… path → size
     # What the listings (names.json, categories, pages) were made of, and their paths.
     listings: tuple[str, tuple[str, ...]] = ("", ())
+    borrowed: str = ""  # sha256 of the artifacts the build took as live, in their order
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
@@ -84,7 +85,7 @@ def load_cache(out: Path, index: Path) -> BuildCache:
         data = marshal.loads(path.read_bytes())  # noqa: S302
         if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
             return BuildCache(here)  # another builder version's cache: start afresh
-        _, cached_index, registry, plugins, outputs, sizes, listings = data
+        _, cached_index, registry, plugins, outputs, sizes, listings, borrowed = data
         if cached_index != here:
             return BuildCache(here, outputs=outputs, sizes=sizes)
         return BuildCache(
@@ -94,6 +95,7 @@ def load_cache(out: Path, index: Path) -> BuildCache:
             outputs,
             sizes,
             listings,
+            borrowed,
         )
     except FileNotFoundError:
         return BuildCache(here)
@@ -123,6 +125,7 @@ def save_cache(out: Path, cache: BuildCache) -> None:
                 cache.outputs,
                 cache.sizes,
                 cache.listings,
+                cache.borrowed,
             )
         )
     )

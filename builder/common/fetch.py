@@ -1,39 +1,34 @@
 """Fetch: a registry's documents and artifacts, over HTTP(S) or from a local folder.
 
-Two implementations of one small protocol. Over HTTP, documents are cached in the
-user cache folder and revalidated with `If-None-Match` / `If-Modified-Since` (a 304
-reuses the cached bytes); each document is fetched at most once per process; the
-requests themselves go through `builder.common.http_client` (retries, safe redirects,
-size and time caps). Nothing fetched here is trusted: callers check signatures and
-checksums.
+Two implementations of one small protocol: `HttpFetcher` here, `LocalFetcher` in
+`builder.common.folder_fetch`. Over HTTP, documents are cached in the user cache folder
+(`builder.common.http_cache`) and revalidated with `If-None-Match` /
+`If-Modified-Since` (a 304 reuses the cached bytes); each document is fetched at most
+once per process; the requests themselves go through `builder.common.http_client`
+(retries, safe redirects, size and time caps). Nothing fetched here is trusted:
+callers check signatures and checksums.
 
-A transfer can be cancelled: given a `cancel` event, the open response is closed the
-moment it is set, so a read waiting on a stalled server returns at once. Every
-request is logged at INFO (method, URL, status, bytes, time): `plugindex -v` shows them.
+A transfer can be cancelled (`builder.common.cancel`): given a `cancel` event, the open
+response is closed the moment it is set, so a read waiting on a stalled server returns
+at once. Every request is logged at INFO (method, URL, status, bytes, time):
+`plugindex -v` shows them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
-import urllib3
-
+from builder.common.cancel import CancelledTransferError, check_cancel, closed_on_cancel
 from builder.common.errors import FetchError
-from builder.common.exits import ExitCode
-from builder.common.files import write_atomic
+from builder.common.folder_fetch import LocalFetcher
+from builder.common.http_cache import CachedDocument, HttpCache
 from builder.common.http_client import (
-    CHUNK,
     HttpClient,
     NotFoundError,
     Progress,
@@ -44,7 +39,8 @@ from builder.common.http_client import (
 )
 from builder.common.limits import DEFAULT_LIMITS
 
-# The errors and helpers callers know from here; they live with the HTTP client.
+# The errors and helpers callers know from here; they live with the HTTP client, the
+# cancellation and the folder fetcher.
 __all__ = [
     "MAX_DOCUMENT_SIZE",
     "CachedDocument",
@@ -65,13 +61,6 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_SIZE = DEFAULT_LIMITS.document_bytes  # bytes: a plugin with many versions
 CONNECT_TIMEOUT = 5.0  # seconds: a registry that takes longer to accept is unreachable
 READ_TIMEOUT = 30.0  # seconds of silence before a request or a body is given up
-_CANCEL_POLL = 0.05  # seconds: how often a watcher looks whether its transfer ended
-
-
-class CancelledTransferError(FetchError):
-    """A transfer was cancelled (Ctrl-C, or another transfer of the same command failed)."""
-
-    exit_code = ExitCode.INTERRUPTED
 
 
 class Fetcher(Protocol):
@@ -118,58 +107,6 @@ class Fetcher(Protocol):
         ...
 
 
-def check_cancel(url: str, cancel: threading.Event | None) -> None:
-    """Raise CancelledTransferError once `cancel` is set."""
-    if cancel is not None and cancel.is_set():
-        raise CancelledTransferError(f"{url}: cancelled")
-
-
-@contextmanager
-def closed_on_cancel(
-    url: str, response: urllib3.BaseHTTPResponse, cancel: threading.Event | None
-) -> Iterator[None]:
-    """Close `response` the moment `cancel` is set, and raise once the transfer returns.
-
-    A read blocked on a stalled server then returns at once (the socket is shut down
-    under it); whatever it returned is not used.
-    """
-    if cancel is None:
-        yield
-        return
-    finished = threading.Event()
-
-    def watch() -> None:
-        while not finished.is_set():
-            if cancel.wait(_CANCEL_POLL):
-                with suppress(Exception):  # already finished or released meanwhile
-                    response.shutdown()
-                return
-
-    threading.Thread(target=watch, name="plugindex-cancel", daemon=True).start()
-    try:
-        yield
-    except Exception:
-        check_cancel(url, cancel)  # the shut-down socket's error means "cancelled"
-        raise
-    finally:
-        finished.set()
-    check_cancel(url, cancel)  # a body cut short by the shutdown is never used
-
-
-class CachedDocument(NamedTuple):
-    """A document kept in the HTTP cache, with the validators the server sent."""
-
-    meta: dict[str, str]  # url, and etag / last_modified when the server gave them
-    body: bytes
-
-
-class CacheFiles(NamedTuple):
-    """Where the HTTP cache keeps one URL's document."""
-
-    body: Path
-    meta: Path  # JSON: the URL and its validators
-
-
 class HttpFetcher:
     """A registry served over HTTP(S), with a revalidating on-disk cache."""
 
@@ -187,7 +124,7 @@ class HttpFetcher:
         connect_timeout: float | None = None,  # seconds to connect
     ) -> None:
         self.location = base_url if base_url.endswith("/") else base_url + "/"
-        self.cache_dir = cache_dir
+        self.cache = HttpCache(cache_dir)
         self.offline = offline
         self.http = HttpClient(
             attempts=attempts,
@@ -215,43 +152,6 @@ class HttpFetcher:
             raise FetchError(f"{ref}: refusing to fetch (expected an https URL, got {scheme}:)")
         return url
 
-    # --- cache ------------------------------------------------------------------------
-
-    def _cache_files(self, url: str) -> CacheFiles | None:
-        if self.cache_dir is None:
-            return None
-        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
-        folder = self.cache_dir / "http" / digest[:2]
-        return CacheFiles(folder / f"{digest}.body", folder / f"{digest}.json")
-
-    def _cached(self, url: str) -> CachedDocument | None:
-        files = self._cache_files(url)
-        if files is None:
-            return None
-        try:
-            meta = json.loads(files.meta.read_bytes())
-            body = files.body.read_bytes()
-        except (OSError, ValueError):
-            return None
-        if not isinstance(meta, dict) or meta.get("url") != url:
-            return None
-        return CachedDocument(meta, body)
-
-    def _store(self, url: str, body: bytes, headers: urllib3.HTTPHeaderDict) -> None:
-        files = self._cache_files(url)
-        if files is None:
-            return
-        meta = {"url": url}
-        for field, header in (("etag", "ETag"), ("last_modified", "Last-Modified")):
-            if headers.get(header):
-                meta[field] = headers[header]
-        try:
-            # The body first: a meta file never describes a body that is not there.
-            write_atomic(files.body, body)
-            write_atomic(files.meta, json.dumps(meta).encode("utf-8"))
-        except OSError as e:
-            log.warning("cannot write the cache (%s): %s", files.body, e)
-
     def discard(self, path: str) -> None:
         """Forget a document that failed verification: memo and cache entry both.
 
@@ -260,12 +160,7 @@ class HttpFetcher:
         """
         with self._lock:
             self._memo.pop(path, None)
-        files = self._cache_files(self.url_of(path))
-        for file in files or ():
-            try:
-                file.unlink(missing_ok=True)
-            except OSError as e:
-                log.warning("cannot remove %s from the cache: %s", file, e)
+        self.cache.forget(self.url_of(path))
 
     # --- requests ---------------------------------------------------------------------
 
@@ -285,7 +180,7 @@ class HttpFetcher:
             if path in self._memo:
                 return self._memo[path]
         url = self.url_of(path)
-        cached = self._cached(url)
+        cached = self.cache.read(url)
         if self.offline:
             if cached is None:
                 raise FetchError(f"{url}: not in the cache (run once without --offline first)")
@@ -330,7 +225,7 @@ class HttpFetcher:
             self.http.stream(url, response, buffer, max_size, None)
         body = buffer.getvalue()
         _logged(url, response.status, len(body), started)
-        self._store(url, body, response.headers)
+        self.cache.store(url, body, response.headers)
         return body
 
     def download(
@@ -380,83 +275,6 @@ class _Counting:
 def _logged(url: str, status: int, size: int, started: float) -> None:
     """Log one request at INFO: what `plugindex -v` shows."""
     log.info("GET %s %d %d bytes %.2f s", url, status, size, time.monotonic() - started)
-
-
-class LocalFetcher:
-    """A registry in a local folder (a build output), read in place."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.location = str(root)
-        self._memo: dict[str, bytes] = {}
-
-    def url_of(self, ref: str) -> str:
-        """Return the path of `ref` inside the folder; refuse anything outside it."""
-        if urlsplit(ref).scheme or ref.startswith("/") or ".." in ref.split("/"):
-            raise FetchError(
-                f"{ref}: a registry in a folder serves only files inside it "
-                f"(expected a path relative to {self.root})"
-            )
-        return str(self.root / ref)
-
-    def _open(self, ref: str, max_size: int) -> BinaryIO:
-        file = Path(self.url_of(ref))
-        try:
-            stream = file.open("rb")
-        except FileNotFoundError:
-            raise NotFoundError(f"{file}: not found") from None
-        except OSError as e:
-            raise FetchError(f"{file}: cannot read ({e.strerror})") from e
-        size = os.fstat(stream.fileno()).st_size
-        if size > max_size:
-            stream.close()
-            raise TooLargeError(
-                f"{file}: too large (expected at most {max_size} bytes, got {size})"
-            )
-        return stream
-
-    def signed(self, ref: str) -> tuple[str, int] | None:
-        """Return None: a folder read as it is carries no signed metadata of its own."""
-        return None
-
-    def document(
-        self,
-        path: str,
-        *,
-        max_size: int = MAX_DOCUMENT_SIZE,
-        cancel: threading.Event | None = None,
-    ) -> bytes:
-        """Return a file's bytes (once per process)."""
-        if path not in self._memo:
-            check_cancel(path, cancel)
-            with self._open(path, max_size) as stream:
-                self._memo[path] = stream.read(max_size + 1)
-        return self._memo[path]
-
-    def discard(self, path: str) -> None:
-        """Forget a document read earlier (the folder itself is left alone)."""
-        self._memo.pop(path, None)
-
-    def download(
-        self,
-        ref: str,
-        sink: Sink,
-        *,
-        max_size: int,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-    ) -> None:
-        """Copy a file into `sink`."""
-        with self._open(ref, max_size) as stream:
-            copied = 0
-            while chunk := stream.read(CHUNK):
-                check_cancel(ref, cancel)
-                copied += len(chunk)
-                if copied > max_size:
-                    raise TooLargeError(f"{ref}: too large (expected at most {max_size} bytes)")
-                sink.write(chunk)
-                if progress is not None:
-                    progress(len(chunk))
 
 
 def open_registry(

@@ -9,17 +9,21 @@ plugins folder always matches its lockfile, before or after, never half-way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Required, TypedDict, Unpack
 
-from builder.client.documents import Plugin
+from builder.client.deprecations import (
+    deprecation_of,
+    deprecation_warnings,
+    refreshed_deprecations,
+)
 from builder.client.downloads import ProgressFactory, download_all
-from builder.client.explain import change_notes, deprecation_warning
+from builder.client.explain import change_notes
 from builder.client.lockfile import (
     LockedDependency,
-    LockedDeprecation,
     LockedPlugin,
     Lockfile,
     TrustFile,
@@ -29,6 +33,7 @@ from builder.client.lockfile import (
     write_trust,
     yank_warnings,
 )
+from builder.client.outcome import Change, InstallError, OnPlan, Outcome, Request
 from builder.client.plan import (
     Kept,
     Planned,
@@ -40,65 +45,24 @@ from builder.client.plan import (
     resolve_against,
     yank_reason,
 )
-from builder.client.registry import Registry, Verified
+from builder.client.registry import Registry
 from builder.client.resolve import Options, Root
 from builder.client.signatures import Pin, pin_of
 from builder.client.transaction import Move, commit, plugins_state, staging
 from builder.client.unpack import unpack
-from builder.common.errors import PlugindexError
-from builder.common.exits import ExitCode
 from builder.common.limits import DEFAULT_LIMITS, Limits
-from builder.format.requirements import key_of
 
-
-class InstallError(PlugindexError):
-    """The request cannot be carried out with what is installed (not installed, needed)."""
-
-    exit_code = ExitCode.UNSATISFIABLE
-
-
-@dataclass(frozen=True)
-class Change:
-    """One plugin's version before and after a command."""
-
-    name: str
-    old: str | None  # the version before (None: newly installed)
-    new: str | None  # the version after (None: removed)
-    note: str | None = None  # why it is not the version a person would expect
-    deprecated: LockedDeprecation | None = None  # the plugin's, when its owners deprecated it
-
-    @property
-    def action(self) -> str:
-        """Return what happens: install, uninstall, upgrade, downgrade or reinstall."""
-        if self.old is None:
-            return "install"
-        if self.new is None:
-            return "uninstall"
-        if self.old == self.new:
-            return "reinstall"
-        return "downgrade" if key_of(self.new) < key_of(self.old) else "upgrade"
-
-
-@dataclass
-class Outcome:
-    """What a command changed (or, in a dry run, would change), for people and for --json."""
-
-    changes: list[Change] = field(default_factory=list)
-    unchanged: list[Kept] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-
-# Called with the plan (changes, notes, warnings) before anything is downloaded.
-OnPlan = Callable[[Outcome], None]
-
-
-@dataclass(frozen=True)
-class Request:
-    """One NAME[@REQUIREMENT] from the command line."""
-
-    name: str
-    requirement: str | None = None
+# Callers import these from here: the outcome types and the deprecation marks.
+__all__ = [
+    "Change",
+    "InstallError",
+    "OnPlan",
+    "Outcome",
+    "PinChange",
+    "Request",
+    "deprecation_of",
+    "refreshed_deprecations",
+]
 
 
 class PinChange(NamedTuple):
@@ -111,15 +75,26 @@ class PinChange(NamedTuple):
 # --- install and upgrade --------------------------------------------------------------
 
 
+class ChangeOptions(TypedDict, total=False):
+    """The keyword options of `install` and `upgrade` (all but `options` may be left out)."""
+
+    options: Required[Options]  # the host version, optional dependencies, prereleases
+    cache_dir: Path | None  # verified artifacts and documents (None: no cache)
+    progress: ProgressFactory | None  # a display for the downloads (None: none)
+    limits: Limits
+    dry_run: bool  # plan only: download nothing, write nothing
+    on_plan: OnPlan | None  # shown the plan before anything is downloaded
+
+
 @dataclass(frozen=True)
 class _Settings:
-    """How to carry out an install or upgrade: the keyword options both take."""
+    """How to carry out an install or upgrade: `ChangeOptions` with their defaults."""
 
     options: Options
-    cache_dir: Path | None
-    progress: ProgressFactory | None
-    limits: Limits
-    dry_run: bool = False  # plan only: download nothing, write nothing
+    cache_dir: Path | None = None
+    progress: ProgressFactory | None = None
+    limits: Limits = DEFAULT_LIMITS
+    dry_run: bool = False
     on_plan: OnPlan | None = None
 
 
@@ -134,47 +109,38 @@ class _Job:
     settings: _Settings
 
 
+@contextmanager
+def _job(registry: Registry, plugins_dir: Path, given: ChangeOptions) -> Iterator[_Job]:
+    """Hold the plugins folder's lock; yield its state, checked to be this registry's."""
+    settings = _Settings(**given)
+    with plugins_state(plugins_dir, create=not settings.dry_run):
+        lock, trust = read_lockfile(plugins_dir), read_trust(plugins_dir)
+        check_same_registry(lock, registry, plugins_dir)
+        yield _Job(registry, plugins_dir, lock, trust, settings)
+
+
 def install(
     registry: Registry,
     plugins_dir: Path,
     requests: Sequence[Request],
-    *,
-    options: Options,
-    cache_dir: Path | None = None,
-    progress: ProgressFactory | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    dry_run: bool = False,
-    on_plan: OnPlan | None = None,
+    **given: Unpack[ChangeOptions],
 ) -> Outcome:
     """Install the requested plugins (the newest fitting versions) and what they need."""
-    settings = _Settings(options, cache_dir, progress, limits, dry_run, on_plan)
-    with plugins_state(plugins_dir, create=not dry_run):
-        job = _start(registry, plugins_dir, settings)
+    with _job(registry, plugins_dir, given) as job:
         return _resolve_and_apply(job, requests, unlock=[r.name for r in requests])
 
 
 def upgrade(
-    registry: Registry,
-    plugins_dir: Path,
-    names: Sequence[str],
-    *,
-    options: Options,
-    cache_dir: Path | None = None,
-    progress: ProgressFactory | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    dry_run: bool = False,
-    on_plan: OnPlan | None = None,
+    registry: Registry, plugins_dir: Path, names: Sequence[str], **given: Unpack[ChangeOptions]
 ) -> Outcome:
     """Upgrade the named installed plugins (all when none are named), within their requirements."""
-    settings = _Settings(options, cache_dir, progress, limits, dry_run, on_plan)
-    with plugins_state(plugins_dir, create=not dry_run):
-        job = _start(registry, plugins_dir, settings)
+    with _job(registry, plugins_dir, given) as job:
         for name in names:
             if name not in job.lock.plugins:
                 raise InstallError(f"{name} is not installed in {plugins_dir} (use install)")
         unlock = list(names) or sorted(job.lock.plugins)
         if not unlock:
-            return Outcome(dry_run=dry_run)
+            return Outcome(dry_run=job.settings.dry_run)
         return _resolve_and_apply(job, [], unlock=unlock)
 
 
@@ -185,13 +151,6 @@ def check_same_registry(lock: Lockfile, registry: Registry, plugins_dir: Path) -
             f"{plugins_dir}: holds plugins from registry {lock.registry!r}, not "
             f"{registry.name!r} ({registry.fetcher.location}); use another --plugins-dir"
         )
-
-
-def _start(registry: Registry, plugins_dir: Path, settings: _Settings) -> _Job:
-    """Read the plugins folder's state (its lock held) and check it is this registry's."""
-    lock, trust = read_lockfile(plugins_dir), read_trust(plugins_dir)
-    check_same_registry(lock, registry, plugins_dir)
-    return _Job(registry, plugins_dir, lock, trust, settings)
 
 
 def _resolve_and_apply(job: _Job, requests: Sequence[Request], *, unlock: Sequence[str]) -> Outcome:
@@ -236,7 +195,7 @@ def _plan(
     # Kept plugins being upgraded had their yank explained by the resolver already.
     plugins = {**job.lock.plugins, **refreshed_yanks(job.lock, resolved.docs)}
     yanks = yank_warnings(plugins, [k.name for k in kept if k.name not in unlock])
-    deprecations = _deprecation_warnings(resolved, [p.name for p in planned], requested)
+    deprecations = deprecation_warnings(resolved, [p.name for p in planned], requested)
     return Outcome(
         changes=[
             Change(
@@ -252,50 +211,6 @@ def _plan(
         warnings=[*resolved.resolution.warnings, *yanks, *deprecations],
         dry_run=job.settings.dry_run,
     )
-
-
-def deprecation_of(plugin: Plugin) -> LockedDeprecation | None:
-    """Return a document's deprecation as the lockfile records it (None: not deprecated)."""
-    found = plugin.doc.deprecated
-    if found is None:
-        return None
-    return LockedDeprecation(message=found.message, replacement=found.replacement)
-
-
-def refreshed_deprecations(
-    plugins: Mapping[str, LockedPlugin], docs: Mapping[str, Verified]
-) -> dict[str, LockedPlugin]:
-    """Return installed plugins whose deprecation mark differs from their fresh document's."""
-    changed = {}
-    for name, verified in docs.items():
-        locked = plugins.get(name)
-        if locked is not None and (now := deprecation_of(verified.plugin)) != locked.deprecated:
-            changed[name] = locked.model_copy(update={"deprecated": now})
-    return changed
-
-
-def _deprecation_warnings(
-    resolved: Resolved, changing: Sequence[str], requested: Mapping[str, Request]
-) -> list[str]:
-    """Return a warning per deprecated plugin this command installs or that was asked for.
-
-    One that comes in only as a dependency names who needs it, since that is what to
-    replace.
-    """
-    selected = resolved.resolution.selected
-    dependents = {f"{c.name} {c.version}" for c in selected.values()}
-    warnings = []
-    for name in sorted({*changing, *requested} & selected.keys()):
-        verified = resolved.docs.get(name)
-        found = verified.plugin.doc.deprecated if verified is not None else None
-        if found is None:
-            continue
-        needed_by = [w.who for w in resolved.resolution.wants.get(name, []) if w.who in dependents]
-        subject = name
-        if needed_by and name not in requested:
-            subject = f"{name} (needed by {', '.join(sorted(set(needed_by)))})"
-        warnings.append(deprecation_warning(subject, found.message, found.replacement))
-    return warnings
 
 
 def _apply(

@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,16 +35,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Root, Timestamp
-from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
-
 from builder.common import layout
 from builder.common.errors import FetchError, PlugindexError
 from builder.common.exits import ExitCode
 from builder.common.fetch import Fetcher, NotFoundError, TooLargeError
 from builder.common.files import HashingWriter, write_atomic
 from builder.common.http_client import Progress, Sink
+
+# tuf.api.metadata imports securesystemslib.signer, which imports boto3 for an AWS KMS
+# signer no client uses: a third of `plugindex search`'s start-up. boto3 is hidden
+# while tuf loads (that signer then reports it missing); later imports find it again.
+_HIDE_BOTO3 = "boto3" not in sys.modules
+if _HIDE_BOTO3:
+    sys.modules["boto3"] = None  # type: ignore[assignment]  # None: ImportError
+try:
+    from tuf.api import exceptions as tuf_errors
+    from tuf.api.metadata import Metadata, Root, Timestamp
+    from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
+finally:
+    if _HIDE_BOTO3:
+        del sys.modules["boto3"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

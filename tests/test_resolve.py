@@ -135,6 +135,36 @@ def test_an_installed_version_that_no_longer_fits_asks_for_its_document() -> Non
     assert versions(got.selected) == {"app": "1.1.0", "lib": "1.1.0"}
 
 
+HOSTED = {"p": [c("p", "1.0.0", host="^0.3"), c("p", "2.0.0", host="^0.4")]}
+
+
+def test_an_installed_version_made_for_another_host_is_replaced() -> None:
+    """The host moved past an installed version's `host`: its document is read, a fitting
+    version replaces it; with no host set, it stays as installed."""
+    locked = {"p": c("p", "1.0.0", host="^0.3")}
+    with pytest.raises(NeedDocumentsError) as caught:
+        resolve([Root("p")], {}, locked=locked, options=Options(host="0.4.1"))
+    assert caught.value.names == {"p"}
+    got = resolve([Root("p")], HOSTED, locked=locked, options=Options(host="0.4.1"))
+    assert versions(got.selected) == {"p": "2.0.0"}
+    kept = resolve([Root("p")], {}, locked=locked)
+    assert versions(kept.selected) == {"p": "1.0.0"}
+    still = resolve([Root("p")], {}, locked=locked, options=Options(host="0.3.9"))
+    assert versions(still.selected) == {"p": "1.0.0"}
+
+
+def test_an_installed_version_no_host_fits_is_explained() -> None:
+    """No version fits the new host: the error says which host each one needs."""
+    locked = {"p": c("p", "1.0.0", host="^0.3")}
+    with pytest.raises(ResolutionError) as caught:
+        resolve([Root("p")], HOSTED, locked=locked, options=Options(host="0.5.0"))
+    assert str(caught.value) == (
+        "cannot resolve p: no version satisfies every requirement (); available: "
+        "2.0.0 (needs host ^0.4, this host is 0.5.0), "
+        "1.0.0 (needs host ^0.3, this host is 0.5.0; installed)"
+    )
+
+
 def test_upgrade_unlocks_the_named_plugins() -> None:
     locked = {"lib": c("lib", "1.0.0")}
     got = resolve([Root("lib")], REGISTRY, locked=locked, unlock=["lib"])

@@ -290,6 +290,7 @@ def _locked_plugin(
         signed_by=planned.verified.trust[planned.version.number].key_id,
         yanked=yank_reason(planned.verified, planned.version),
         deprecated=deprecation_of(planned.verified.plugin),
+        host=entry.compatibility.host,
     )
 
 

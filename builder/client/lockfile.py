@@ -54,6 +54,7 @@ class LockedPlugin(_State):
     signed_by: str | None = None  # key id that verified the release
     yanked: str | None = None  # the yank's reason, as the registry last said (install, list…)
     deprecated: LockedDeprecation | None = None  # as the registry last said (install, list…)
+    host: str | None = None  # the version's compatibility.host (None: any host)
 
 
 class Lockfile(_State):

@@ -76,7 +76,7 @@ def locked_candidate(name: str, locked: LockedPlugin) -> Candidate:
         locked.version,
         key_of(locked.version),
         tuple(Dependency(d.name, d.req, d.kind) for d in locked.dependencies),
-        None,
+        locked.host,
         locked.yanked,
     )
 

@@ -172,7 +172,9 @@ class _Search:
             ):
                 return False
         if self.locked.get(candidate.name) == candidate:
-            return True  # kept as installed: yanked or not, it stays while it fits
+            # Kept as installed: yanked or not, it stays while it fits, the host included
+            # (a plugin made for another host version no longer works).
+            return self.host_fits(candidate)
         # An installed version being upgraded is still a choice, behind any newer one
         # that fits: yanked or a prerelease since, it may stay (docs: "stays while it fits").
         installed = self.is_installed(candidate)

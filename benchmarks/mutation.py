@@ -55,9 +55,22 @@ MODULES: dict[str, list[str]] = {
     ],
     "client/signatures.py": ["tests/test_client_security.py"],
     "client/downloads.py": ["tests/test_client_security.py"],
-    "client/install.py": ["tests/test_client.py"],
-    "common/fetch.py": ["tests/test_fetch_security.py", "tests/test_fetch.py"],
-    "common/http_client.py": ["tests/test_fetch_security.py", "tests/test_fetch.py"],
+    # The API on a local build: a fraction of a second per test (tests/test_client.py
+    # starts a server and a signed build per test, minutes per mutant).
+    "client/install.py": ["tests/test_mut_install.py"],
+    "common/fetch.py": [
+        "tests/test_mut_fetch.py",
+        "tests/test_fetch_security.py",
+        "tests/test_fetch.py",
+    ],
+    "common/http_cache.py": ["tests/test_mut_fetch.py", "tests/test_fetch.py"],
+    "common/cancel.py": ["tests/test_mut_fetch.py", "tests/test_fetch.py"],
+    "common/folder_fetch.py": ["tests/test_mut_fetch.py", "tests/test_fetch.py"],
+    "common/http_client.py": [
+        "tests/test_mut_http.py",
+        "tests/test_fetch_security.py",
+        "tests/test_fetch.py",
+    ],
     "index/output.py": ["tests/test_index_security.py"],
     "index/artifacts.py": ["tests/test_gate_security.py"],
     "publish/plan.py": ["tests/test_publish_security.py"],

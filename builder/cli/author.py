@@ -1,5 +1,5 @@
-"""The plugin authors' commands: keygen, sign, new, release, yank, owner, key, resign,
-deprecate."""
+"""The plugin authors' commands for keys and releases: keygen, sign, new, release, yank,
+resign (the plugin.yaml changes, owner, key and deprecate, are in `author_owners`)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def keygen(key_file: Path, encrypt: bool | None) -> None:
     click.echo("List the public key under your owner entry's `keys:` in plugin.yaml.")
 
 
-def _read_key(key_file: Path) -> Any:
+def read_key(key_file: Path) -> Any:
+    """Return the private key in `key_file`, asking its passphrase if it has one."""
     from builder.authoring.keys import is_encrypted, read_private_key
 
     passphrase = _passphrase(PASSPHRASE_ENV, confirm=False) if is_encrypted(key_file) else None
@@ -87,7 +88,7 @@ def sign(file: Path, key_file: Path, yank: bool) -> None:
     """Sign FILE (a version file, or plugin.yaml) in place with an owner's key."""
     from builder.authoring.sign import sign_file
 
-    signed = sign_file(file, _read_key(key_file), yank=yank)
+    signed = sign_file(file, read_key(key_file), yank=yank)
     click.echo(f"signed the {signed.kind} statement of {file} with key {signed.key_id}")
 
 
@@ -142,7 +143,7 @@ def new(  # Click passes every option by keyword
     from builder.authoring.sign import sign_file
     from builder.trust.signing import public_key_text
 
-    key = _read_key(key_file)
+    key = read_key(key_file)
     spec = NewPlugin(
         name=name,
         version=version,
@@ -167,14 +168,14 @@ def new(  # Click passes every option by keyword
     )
 
 
-_index_option = click.option(
+index_option = click.option(
     "--index",
     type=click.Path(path_type=Path, file_okay=False),
     default=DEFAULT_INDEX,
     show_default=True,
     help="The index folder (holding registry.yaml).",
 )
-_key_option = click.option(
+key_option = click.option(
     "--key",
     "key_file",
     required=True,
@@ -183,7 +184,8 @@ _key_option = click.option(
 )
 
 
-def _next_step(index: Path) -> None:
+def next_step(index: Path) -> None:
+    """Say what an author does after changing the index."""
     click.echo(f"next: `plugindex validate {index}`, commit, and open a pull request")
 
 
@@ -192,8 +194,8 @@ def _next_step(index: Path) -> None:
 @click.argument("version")
 @click.option("--reason", help="Why users should not install it (shown to them).")
 @click.option("--undo", is_flag=True, help="Take back an earlier yank of VERSION.")
-@_key_option
-@_index_option
+@key_option
+@index_option
 @reports_errors
 def yank(  # Click passes every option by keyword
     *, name: str, version: str, reason: str | None, undo: bool, key_file: Path, index: Path
@@ -205,7 +207,7 @@ def yank(  # Click passes every option by keyword
         raise click.UsageError("--undo takes no --reason")
     if not undo and reason is None:
         raise click.UsageError("Missing option '--reason' (say why users should not install it)")
-    key = _read_key(key_file)
+    key = read_key(key_file)
     if undo:
         done = unyank_version(index, name, version, key=key)
         what = "took back the yank of"
@@ -217,7 +219,7 @@ def yank(  # Click passes every option by keyword
         f"{what} {name} {version} (serial {done.serial}), signed by {done.owner} "
         f"with key {done.key_id}: {done.file}"
     )
-    _next_step(index)
+    next_step(index)
 
 
 @click.command()
@@ -230,8 +232,8 @@ def yank(  # Click passes every option by keyword
     help="The package file users will download (hashed here).",
 )
 @click.option("--url", required=True, help="Where users will download it from.")
-@_key_option
-@_index_option
+@key_option
+@index_option
 @click.option(
     "--from",
     "previous",
@@ -313,186 +315,24 @@ def release(
         dependencies=requirements,
         drop_dependencies=drop_dependencies,
     )
-    done = write_release(index, spec, _read_key(key_file))
+    done = write_release(index, spec, read_key(key_file))
     click.echo(
         f"wrote {done.file} (from {done.previous}), signed by {done.owner} with key {done.key_id}"
     )
-    _next_step(index)
-
-
-@click.group()
-def owner() -> None:
-    """Add or remove an owner of a plugin (a signed plugin.yaml change)."""
-
-
-@owner.command("add")
-@click.argument("name")
-@click.argument("handle")
-@click.option(
-    "--public-key",
-    metavar="ed25519:...",
-    help="The new owner's public key (from their `plugindex keygen`); for an existing "
-    "owner, a key to add to theirs.",
-)
-@_key_option
-@_index_option
-@reports_errors
-def owner_add(
-    *, name: str, handle: str, public_key: str | None, key_file: Path, index: Path
-) -> None:
-    """Add GitHub user HANDLE as an owner of plugin NAME (or add a key of theirs)."""
-    from builder.authoring.manifest import add_owner
-
-    done = add_owner(index, name, handle, public_key=public_key, key=_read_key(key_file))
-    click.echo(
-        f"added {handle} to the owners of {name} (revision {done.revision}), signed by "
-        f"{done.owner} with key {done.key_id}: {done.file}"
-    )
-    _next_step(index)
-
-
-@owner.command("remove")
-@click.argument("name")
-@click.argument("handle")
-@_key_option
-@_index_option
-@reports_errors
-def owner_remove(*, name: str, handle: str, key_file: Path, index: Path) -> None:
-    """Remove GitHub user HANDLE from the owners of plugin NAME (never the last one)."""
-    from builder.authoring.manifest import remove_owner
-
-    done = remove_owner(index, name, handle, key=_read_key(key_file))
-    click.echo(
-        f"removed {handle} from the owners of {name} (revision {done.revision}), signed by "
-        f"{done.owner} with key {done.key_id}: {done.file}"
-    )
-    _next_step(index)
-
-
-@click.command()
-@click.argument("name")
-@click.option("--message", help="What users should know (shown when they use the plugin).")
-@click.option("--replacement", metavar="PLUGIN", help="The plugin to use instead.")
-@click.option("--undo", is_flag=True, help="Take the deprecation back.")
-@_key_option
-@_index_option
-@reports_errors
-def deprecate(  # Click passes every option by keyword
-    *,
-    name: str,
-    message: str | None,
-    replacement: str | None,
-    undo: bool,
-    key_file: Path,
-    index: Path,
-) -> None:
-    """Deprecate plugin NAME (or take it back): a signed plugin.yaml change."""
-    from builder.authoring.manifest import deprecate as deprecate_plugin
-    from builder.authoring.manifest import undeprecate
-
-    if undo and (message is not None or replacement is not None):
-        raise click.UsageError("--undo takes no --message or --replacement")
-    if not undo and message is None:
-        raise click.UsageError("Missing option '--message' (say why, and what to do instead)")
-    key = _read_key(key_file)
-    if undo:
-        done = undeprecate(index, name, key=key)
-        what = f"took back the deprecation of {name}"
-    else:
-        assert message is not None
-        done = deprecate_plugin(index, name, message=message, replacement=replacement, key=key)
-        what = f"deprecated {name}" + (f" in favour of {replacement}" if replacement else "")
-    click.echo(
-        f"{what} (revision {done.revision}), signed by {done.owner} with key {done.key_id}: "
-        f"{done.file}"
-    )
-    _next_step(index)
-
-
-_new_key_option = click.option(
-    "--new-key",
-    metavar="ed25519:...",
-    help="A new active key for the same owner, added in the same change (a rotation).",
-)
-
-
-@click.group("key")
-def key_group() -> None:
-    """Retire or revoke an owner's key (a signed plugin.yaml change)."""
-
-
-@key_group.command("retire")
-@click.argument("name")
-@click.option(
-    "--old-key",
-    required=True,
-    metavar="ed25519:...",
-    help="The key to retire: it keeps vouching for the versions it signed, nothing else.",
-)
-@_new_key_option
-@_key_option
-@_index_option
-@reports_errors
-def key_retire(
-    *, name: str, old_key: str, new_key: str | None, key_file: Path, index: Path
-) -> None:
-    """Retire a key of plugin NAME, bound to the versions it signed."""
-    from builder.authoring.key_changes import retire_key
-
-    done = retire_key(index, name, old_key, new_key=new_key, key=_read_key(key_file))
-    change = done.change
-    bound = ", ".join(done.versions) or "no version"
-    click.echo(
-        f"retired a key of {done.owner}, bound to {bound} (revision {change.revision}), "
-        f"signed by {change.owner} with key {change.key_id}: {change.file}"
-    )
-    _next_step(index)
-
-
-@key_group.command("revoke")
-@click.argument("name")
-@click.argument("public_key", metavar="PUBKEY")
-@click.option("--reason", required=True, help="Why (lost, leaked…): shown to users.")
-@_new_key_option
-@_key_option
-@_index_option
-@reports_errors
-def key_revoke(
-    *, name: str, public_key: str, reason: str, new_key: str | None, key_file: Path, index: Path
-) -> None:
-    """Revoke a key of plugin NAME: it vouches for nothing, old or new."""
-    from builder.authoring.key_changes import revoke_key
-
-    done = revoke_key(
-        index, name, public_key, reason=reason, new_key=new_key, key=_read_key(key_file)
-    )
-    change = done.change
-    click.echo(
-        f"revoked a key of {done.owner} (revision {change.revision}), signed by "
-        f"{change.owner} with key {change.key_id}: {change.file}"
-    )
-    if done.versions:
-        folder = change.file.parent / "versions"
-        click.echo(
-            f"it signed {', '.join(done.versions)}: until an owner signs them again, users "
-            "are not offered them; run, with an active key:"
-        )
-        for version in done.versions:
-            click.echo(f"  plugindex resign {folder / f'{version}.yaml'} --key KEY_FILE")
-    _next_step(index)
+    next_step(index)
 
 
 @click.command()
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False)
 )
-@_key_option
+@key_option
 @reports_errors
 def resign(files: tuple[Path, ...], key_file: Path) -> None:
     """Sign again what a revoked key signed in version FILES, with an active owner key."""
     from builder.authoring.key_changes import resign_file
 
-    key = _read_key(key_file)
+    key = read_key(key_file)
     for file in files:
         done = resign_file(file, key)
         click.echo(
@@ -501,4 +341,4 @@ def resign(files: tuple[Path, ...], key_file: Path) -> None:
         )
 
 
-COMMANDS = (keygen, sign, new, release, yank, owner, key_group, resign, deprecate)
+COMMANDS = (keygen, sign, new, release, yank, resign)

@@ -43,10 +43,10 @@ from builder.cli.user_output import (
     outcome_lines,
     outdated_lines,
     print_warnings,
-    progress,
     status_rows,
     user_command,
 )
+from builder.cli.user_progress import progress
 from builder.common.exits import ExitCode
 
 

@@ -19,6 +19,8 @@ import pytest
 from builder.index.analyse import analyse
 from builder.index.build import BuildResult, build
 from builder.site import context as site_context
+from builder.site import feeds as site_feeds
+from builder.site import listings as site_listings
 from builder.site import stage as site_stage
 from builder.site import workers as site_workers
 from builder.site.context import plugin_context
@@ -387,8 +389,15 @@ def test_a_noop_rebuild_keeps_the_site_without_making_a_context(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a no-op rebuild made a page context")
 
-    for name in ("row_of", "used_by", "listing_contexts", "plugin_context", "plugin_feed"):
-        monkeypatch.setattr(site_context, name, refuse)
+    for module, name in (
+        (site_context, "row_of"),
+        (site_context, "used_by"),
+        (site_context, "plugin_context"),
+        (site_listings, "listing_contexts"),
+        (site_feeds, "plugin_feed"),
+        (site_feeds, "global_feeds"),
+    ):
+        monkeypatch.setattr(module, name, refuse)
     result, stage = build_with_site(index, out)
     assert stage.rendered == ()
     assert result.report.written == []

@@ -34,10 +34,11 @@ from builder.format.models import RegistryConfig
 from builder.format.shapes import version_entry
 from builder.format.strict_yaml import Path_
 from builder.index.cache import BuildCache, PluginRecord, stats_key
+from builder.index.dependencies import DependencyFinding, dependency_findings
 from builder.index.facts import PluginFacts, facts_of
 from builder.index.output import prestage
 from builder.index.render import encode, plugin_document
-from builder.index.rules import DependencyFinding, check_plugin, dependency_findings, problem_at
+from builder.index.rules import check_plugin, problem_at
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
 from builder.index.verifier import check_all, verify_signatures
 from builder.trust.signing import owner_keys

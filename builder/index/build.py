@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import gc
 import hashlib
 import logging
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +25,8 @@ from builder.common.build_folder import (
 from builder.common.errors import BuildError, InvalidIndexError, Problem
 from builder.index.analyse import Analysis, affected, analyse
 from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
-from builder.index.holdback import (
-    HeldBack,
-    PreviousStates,
-    Settler,
-    entry_of,
-    latest_release_date,
-    read_from,
-)
+from builder.index.held import HeldBack, entry_of
+from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
 from builder.index.output import (
     Planned,
@@ -45,12 +36,10 @@ from builder.index.output import (
     files_outside,
     write_output,
 )
-from builder.index.render import (
-    config_document,
-    encode,
-    listing_documents,
-    status_document,
-)
+from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
+from builder.index.previous import PreviousStates, read_from
+from builder.index.render import encode, listing_documents
+from builder.index.source import SourceInfo, source_info
 from builder.index.stages import BuildView, FinalStage, OutputStage
 
 log = logging.getLogger(__name__)
@@ -67,112 +56,6 @@ class BuildResult:
     report: WriteReport
     borrowed: int = 0  # remote artifacts left out because the live registry holds them
     held_back: tuple[HeldBack, ...] = ()  # what could not be built (see `holdback`)
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """Where the index came from: the commit and the timestamp a build may show."""
-
-    commit: str | None
-    timestamp: str | None  # ISO 8601, UTC
-    # When the commit was made (ISO 8601, UTC), from git only: SOURCE_DATE_EPOCH may
-    # say anything, but a version released after its own merge is a lie.
-    committed: str | None = None
-
-
-def source_info(index: Path, environ: dict[str, str] | None = None) -> SourceInfo:
-    """Read the commit of `index` from git, and the build time from it or SOURCE_DATE_EPOCH.
-
-    Never the clock: the same source must give the same bytes.
-    """
-    env = os.environ if environ is None else environ
-    commit: str | None = None
-    epoch: int | None = None
-    # No git, or not a repository: the build simply names no commit.
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        result = subprocess.run(
-            ["git", "-C", str(index), "log", "-1", "--format=%H %ct"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode == 0 and result.stdout.strip():
-            sha, _, seconds = result.stdout.strip().partition(" ")
-            commit, epoch = sha, int(seconds)
-    committed = _iso(epoch) if epoch is not None else None
-    raw_epoch = env.get("SOURCE_DATE_EPOCH", "").strip()
-    if raw_epoch:
-        epoch = int(raw_epoch) if raw_epoch.isdigit() else -1
-    if epoch is None:
-        return SourceInfo(commit, None)
-    try:
-        if epoch < 0:
-            raise ValueError(epoch)
-        moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
-    except (ValueError, OverflowError, OSError) as e:
-        raise BuildError(
-            f"SOURCE_DATE_EPOCH: expected whole seconds since 1970 (up to year "
-            f"9999), got {raw_epoch!r}"
-        ) from e
-    return SourceInfo(commit, moment.strftime("%Y-%m-%dT%H:%M:%SZ"), committed)
-
-
-def _iso(epoch: int) -> str | None:
-    """Return seconds since 1970 as ISO 8601 UTC, or None when out of range."""
-    try:
-        return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        )
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def _planned(content: bytes) -> Planned:
-    return Planned(hashlib.sha256(content).hexdigest(), len(content), content)
-
-
-def plan_build(
-    analysis: Analysis,
-    source: SourceInfo,
-    remote: dict[str, Planned] | None = None,
-    local: dict[str, Planned] | None = None,
-    held_back: Sequence[HeldBack] = (),
-    *,
-    listings: Mapping[str, Planned] | None = None,
-) -> dict[str, Planned]:
-    """Return every file of the build by path (documents of unchanged plugins unrendered).
-
-    `remote` holds the mirrored remote artifacts (see `builder.index.mirror`), `local`
-    the repository-local ones (by default, copied from the index as the facts say).
-    `listings` are names.json, categories.json and the listing pages when they are
-    known to be unchanged (see `_unchanged_listings`); by default they are rendered.
-    """
-    assert analysis.registry is not None
-    plan: dict[str, Planned] = dict(remote or {})
-    for name, facts in sorted(analysis.facts.items()):
-        plan[layout.index_path(name)] = Planned(
-            facts.doc_sha256, facts.doc_size, analysis.documents.get(name)
-        )
-        if local is None:
-            for sha256, size, filename, path in facts.local_artifacts:
-                plan[layout.artifact_path(sha256, filename)] = Planned(
-                    sha256, size, analysis.index / path
-                )
-    plan.update(local or {})
-    artifacts = sum(1 for path in plan if path.startswith("artifacts/"))
-    if listings is None:
-        listings = {
-            path: _planned(encode(document))
-            for path, document in listing_documents(analysis.registry, analysis.facts).items()
-        }
-    plan.update(listings)
-    plan[layout.CONFIG] = _planned(encode(config_document(analysis.registry)))
-    records = [h.record() for h in held_back]
-    plan[layout.STATUS] = _planned(
-        encode(status_document(analysis.facts, artifacts, source.timestamp, source.commit, records))
-    )
-    return plan
 
 
 def build(
@@ -278,15 +161,15 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
     for item in held:
         log.info("held back: %s", item.shown().render())
-    listing_key = _listing_key(analysis)
-    listings = _unchanged_listings(listing_key, cache, on_disk)
+    key = listing_key(analysis)
+    listings = unchanged_listings(key, cache, on_disk)
     if listings is None:
         listings = {
-            path: _planned(encode(document))
+            path: planned_bytes(encode(document))
             for path, document in listing_documents(analysis.registry, analysis.facts).items()
         }
-    analysis.cache.listings = (listing_key, tuple(listings))
-    plan = plan_build(analysis, source, remote, local, held, listings=listings)
+    analysis.cache.listings = (key, tuple(listings))
+    plan = plan_build(analysis, source, remote, local, held, listings)
     view = BuildView(
         index=index,
         out=out,
@@ -437,35 +320,6 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
         if not settler.settle_across(only, latest):
             break
     return remote, local, borrowed + kept_borrowed, settler.held
-
-
-def _listing_key(analysis: Analysis) -> str:
-    """Return what the listings are made of: registry.yaml and each plugin's document.
-
-    A plugin's summary in the listings comes from the same manifest as its document,
-    so the same documents (and registry.yaml, for the categories) give the same pages.
-    """
-    digest = hashlib.sha256(analysis.cache.registry.encode())
-    for name in sorted(analysis.facts):
-        digest.update(f"\n{name} {analysis.facts[name].doc_sha256}".encode())
-    return digest.hexdigest()
-
-
-def _unchanged_listings(
-    key: str, cache: BuildCache, on_disk: Mapping[str, int]
-) -> dict[str, Planned] | None:
-    """Return the listings of the last build when made of the same, and all still there."""
-    cached_key, paths = cache.listings
-    outputs = cache.outputs or {}
-    if cached_key != key or not paths:
-        return None
-    found = {}
-    for path in paths:
-        sha256, size = outputs.get(path), on_disk.get(path)
-        if sha256 is None or size is None:
-            return None
-        found[path] = Planned(sha256, size, None)
-    return found
 
 
 def _add_stage_files(plan: dict[str, Planned], stage: str, files: Mapping[str, Planned]) -> None:

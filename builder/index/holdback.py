@@ -25,147 +25,38 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from builder.common import layout
 from builder.common.errors import Problem
 from builder.common.files import sha256_of_file
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR, VERSIONS_DIR
-from builder.format.names import NameIndex, name_problem
+from builder.format.load import PLUGIN_FILE, PLUGINS_DIR
 from builder.index.analyse import Analysis, analyse
 from builder.index.cache import BuildCache
-from builder.index.facts import PluginFacts, facts_of_document
-from builder.index.output import Planned
-from builder.index.rules import (
-    DependencyFinding,
-    check_release_dates,
-    dependency_findings,
-    problem_at,
+from builder.index.dependencies import DependencyFinding, dependency_findings
+from builder.index.facts import PluginFacts
+from builder.index.held import (
+    FILE_LEFT_OUT,
+    KEPT,
+    LEFT_OUT,
+    VERSION_LEFT_OUT,
+    HeldBack,
+    entry_of,
+    is_version_file,
+    rel_of,
 )
+from builder.index.output import Planned
+from builder.index.previous import PreviousStates
+from builder.index.rules import check_release_dates, problem_at
+from builder.index.similar_names import similar_new_names
 
 log = logging.getLogger(__name__)
 
-# What happened to what was held back (status.json's `outcome`).
-KEPT = "previous state kept"
-LEFT_OUT = "left out"
-VERSION_LEFT_OUT = "version left out"
-FILE_LEFT_OUT = "file left out"
-
 # How far a build trusts release dates past its source commit's time (time zones).
 DATE_SLACK = datetime.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class HeldBack:
-    """One thing the build held back, and why (a problem with its file and line)."""
-
-    plugin: str  # the folder under plugins/
-    outcome: str  # KEPT, LEFT_OUT, VERSION_LEFT_OUT or FILE_LEFT_OUT
-    rel: str  # the index-relative file the reason is in
-    problem: Problem
-
-    def record(self) -> dict[str, Any]:
-        """Return the entry status.json publishes (index-relative paths only)."""
-        problem = self.problem
-        return {
-            "plugin": self.plugin,
-            "outcome": self.outcome,
-            "file": self.rel,
-            "line": problem.line,
-            "rule": problem.rule or None,
-            "reason": f"{problem.field}: {problem.message}" if problem.field else problem.message,
-        }
-
-    def shown(self) -> Problem:
-        """Return the reason as a problem to print, saying what was held back."""
-        return dataclasses.replace(
-            self.problem,
-            message=f"{self.problem.message} [held back: {self.plugin}, {self.outcome}]",
-        )
-
-
-class PreviousStates:
-    """The last published state of each plugin: its per-plugin document, by name.
-
-    `outputs` is what the previous build (or the live registry) holds, path → sha256;
-    `read` returns one of its files, or None. A document is used only when its bytes
-    hash to what `outputs` says.
-    """
-
-    def __init__(
-        self, outputs: Mapping[str, str] | None, read: Callable[[str], bytes | None]
-    ) -> None:
-        self.outputs = outputs if outputs is not None else {}
-        self._read = read
-        self._states: dict[str, tuple[bytes, PluginFacts] | None] = {}
-        self.names = frozenset(
-            name
-            for path in self.outputs
-            if path.startswith("index/") and path.endswith(".json")
-            for name in (path.rsplit("/", 1)[1].removesuffix(".json"),)
-            if name_problem(name) is None and layout.index_path(name) == path
-        )
-
-    def sha256(self, name: str) -> str | None:
-        """Return the sha256 of a plugin's last published document, if it has one."""
-        return self.outputs.get(layout.index_path(name)) if name in self.names else None
-
-    def state(self, name: str) -> tuple[bytes, PluginFacts] | None:
-        """Return a plugin's last published document and its facts, or None."""
-        if name not in self._states:
-            self._states[name] = self._load(name)
-        return self._states[name]
-
-    def _load(self, name: str) -> tuple[bytes, PluginFacts] | None:
-        expected = self.sha256(name)
-        if expected is None:
-            return None
-        path = layout.index_path(name)
-        data = self._read(path)
-        if data is None or hashlib.sha256(data).hexdigest() != expected:
-            log.warning("%s: the last published document is not available", path)
-            return None
-        facts = facts_of_document(data, name)
-        if facts is None:
-            log.warning("%s: the last published document cannot be read back", path)
-        return None if facts is None else (data, facts)
-
-
-def read_from(out: Path) -> Callable[[str], bytes | None]:
-    """Return a reader of the files of a build folder (None for a missing one)."""
-
-    def read(path: str) -> bytes | None:
-        try:
-            return (out / path).read_bytes()
-        except OSError:
-            return None
-
-    return read
-
-
-def entry_of(index: Path, problem: Problem) -> str | None:
-    """Return the plugins/ entry a problem is in, or None when it is outside plugins/."""
-    rel = rel_of(index, problem)
-    parts = rel.split("/") if rel else []
-    return parts[1] if len(parts) >= 2 and parts[0] == PLUGINS_DIR else None
-
-
-def rel_of(index: Path, problem: Problem) -> str | None:
-    """Return the index-relative path of a problem's file, or None outside the index."""
-    try:
-        return Path(problem.file).relative_to(index).as_posix()
-    except ValueError:
-        return None
-
-
-def _is_version_file(rel: str) -> bool:
-    parts = rel.split("/")
-    return len(parts) == 4 and parts[2] == VERSIONS_DIR
 
 
 @dataclass
@@ -226,7 +117,7 @@ class Settler:
         if rel in self.excluded:
             return
         self.excluded.add(rel)
-        outcome = VERSION_LEFT_OUT if _is_version_file(rel) else FILE_LEFT_OUT
+        outcome = VERSION_LEFT_OUT if is_version_file(rel) else FILE_LEFT_OUT
         self.held.append(HeldBack(name, outcome, rel, problem))
 
     # --- a plugin's own problems ---------------------------------------------------------
@@ -257,7 +148,7 @@ class Settler:
                 stuck
                 or name in self.kept
                 or rel in (whole, f"{whole}/{PLUGIN_FILE}")
-                or (_is_version_file(rel) and not self.is_new(name, rel))
+                or (is_version_file(rel) and not self.is_new(name, rel))
             ):
                 self.revert(name, rel, problem)
                 outcome = self.held[-1].outcome
@@ -456,44 +347,6 @@ class Settler:
             reasons = self._reanalyse(name)
             if reasons:
                 self.settle_own(reasons)
-
-
-def similar_new_names(
-    index: Path,
-    facts: Mapping[str, PluginFacts],
-    published: Iterable[str],
-    approved: Iterable[str],
-) -> list[tuple[str, Problem]]:
-    """Return new names (not `published`) that resemble another name, with the problem.
-
-    Two pull requests can each add a name that passes against their common base and
-    resembles the other; both are reported, for the maintainers to decide. Nothing
-    is checked when nothing was published before (no order to judge by).
-    """
-    before = set(published)
-    exempt = set(approved)
-    new = sorted(n for n in facts if n not in before and n not in exempt)
-    if not before or not new:
-        return []
-    names = NameIndex(before | set(facts))
-    found = []
-    for name in new:
-        resemblance = names.resembled(name)
-        if resemblance is None:
-            continue
-        other = resemblance.other
-        when = "published before" if other in before else "new in the same build"
-        problem = problem_at(
-            index,
-            f"{PLUGINS_DIR}/{name}/{PLUGIN_FILE}",
-            ("name",),
-            f"{name!r} resembles {other!r} ({when}): {resemblance.how}; merged apart, each "
-            f"passed against its own base. A maintainer either approves it in "
-            f"registry.yaml (policy: approved_similar_names: [{name}]) or removes it",
-        )
-        rule = "PX130" if resemblance.same_after_normalising else "PX131"
-        found.append((name, dataclasses.replace(problem, rule=rule)))
-    return found
 
 
 def latest_release_date_now() -> str:

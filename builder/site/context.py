@@ -1,14 +1,14 @@
 """Turn the build's plugin facts and documents into the plain shapes the templates show.
 
 Templates only loop and branch; every value they print is computed here, and every
-string an author wrote passes through `shown` first. Listings are built from facts
-alone (cheap on every build); a plugin page also reads the plugin's JSON document.
+string an author wrote passes through `shown` first. Listings (`listings`) and feeds
+(`feeds`) are built from facts alone (cheap on every build); a plugin page also reads
+the plugin's JSON document.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import string
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,127 +103,12 @@ def used_by(facts: Mapping[str, PluginFacts]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(names) for name, names in users.items()}
 
 
-def listing_pages(
-    folder: str, title: str, intro: str, rows: Sequence[Row], crumbs: Sequence[tuple[str, str]]
-) -> dict[str, dict[str, Any]]:
-    """Return the pages of one listing (rows in name order), by path."""
-    pages = max(1, math.ceil(len(rows) / PER_PAGE))
-    result: dict[str, dict[str, Any]] = {}
-    for page in range(1, pages + 1):
-        path = listing_path(folder, page)
-        root = root_of(path)
-        result[path] = {
-            "title": title if page == 1 else f"{title} (page {page})",
-            "heading": title,
-            "intro": intro,
-            "rows": list(rows[(page - 1) * PER_PAGE : page * PER_PAGE]),
-            "total": len(rows),
-            "page": page,
-            "pages": pages,
-            "first": (page - 1) * PER_PAGE + 1,
-            "last": min(page * PER_PAGE, len(rows)),
-            "previous": root + url_of(listing_path(folder, page - 1)) if page > 1 else None,
-            "next": root + url_of(listing_path(folder, page + 1)) if page < pages else None,
-            "crumbs": [(root + url_of(p), label) for p, label in crumbs],
-        }
-    return result
-
-
-def _by_letter(rows: Iterable[Row]) -> dict[str, list[Row]]:
+def by_letter(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    """Group rows by the first letter of their name (every letter present, maybe empty)."""
     letters: dict[str, list[Row]] = {letter: [] for letter in LETTERS}
     for row in rows:
         letters.setdefault(row.name[0], []).append(row)
     return letters
-
-
-def listing_contexts(
-    registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Return every listing page (A to Z, categories, keywords) as path -> (template, context)."""
-    ordered = [rows[name] for name in sorted(rows)]
-    pages: dict[str, tuple[str, dict[str, Any]]] = {}
-    letters = _by_letter(ordered)
-    pages["browse/index.html"] = (
-        "directory.html",
-        {
-            "title": "All plugins, A\u2013Z",
-            "intro": f"{len(ordered)} plugins, by the first letter of their name.",
-            "entries": [
-                {"href": f"{letter}/", "label": letter.upper(), "count": len(letters[letter])}
-                for letter in sorted(letters)
-            ],
-            "wide": False,
-        },
-    )
-    browse = ("browse/index.html", "A\u2013Z")
-    for letter, found in sorted(letters.items()):
-        for path, context in listing_pages(
-            f"browse/{letter}",
-            f"Plugins starting with {letter.upper()}",
-            f"{len(found)} of the {len(ordered)} plugins start with {letter.upper()}.",
-            found,
-            [browse],
-        ).items():
-            pages[path] = ("listing.html", context)
-    counts = category_counts(registry, facts)
-    pages["categories/index.html"] = (
-        "directory.html",
-        {
-            "title": "Categories",
-            "intro": f"{len(registry.categories)} categories.",
-            "entries": [
-                {
-                    "href": f"{c.slug}/",
-                    "label": c.title,
-                    "count": counts[c.slug],
-                    "description": c.description,
-                }
-                for c in registry.categories
-            ],
-            "wide": True,
-        },
-    )
-    by_category: dict[str, list[Row]] = defaultdict(list)
-    by_keyword: dict[str, list[Row]] = defaultdict(list)
-    for row in ordered:
-        plugin = facts[row.name]
-        for slug in plugin.categories:
-            by_category[slug].append(row)
-        for keyword in plugin.keywords:
-            by_keyword[keyword].append(row)
-    crumb = ("categories/index.html", "Categories")
-    for category in registry.categories:
-        for path, context in listing_pages(
-            f"categories/{category.slug}",
-            category.title,
-            category.description,
-            by_category[category.slug],
-            [crumb],
-        ).items():
-            pages[path] = ("listing.html", context)
-    pages["keywords/index.html"] = (
-        "directory.html",
-        {
-            "title": "Keywords",
-            "intro": f"{len(by_keyword)} keywords.",
-            "entries": [
-                {"href": f"{keyword}/", "label": keyword, "count": len(found)}
-                for keyword, found in sorted(by_keyword.items())
-            ],
-            "wide": False,
-        },
-    )
-    crumb = ("keywords/index.html", "Keywords")
-    for keyword, found in sorted(by_keyword.items()):
-        for path, context in listing_pages(
-            f"keywords/{keyword}",
-            f"Keyword: {keyword}",
-            f"{len(found)} plugins are tagged {keyword}.",
-            found,
-            [crumb],
-        ).items():
-            pages[path] = ("listing.html", context)
-    return pages
 
 
 def category_counts(registry: RegistryConfig, facts: Mapping[str, PluginFacts]) -> dict[str, int]:
@@ -241,8 +126,8 @@ def home_context(
     """Return the home page's context."""
     counts = category_counts(registry, facts)
     ordered = [rows[name] for name in sorted(rows)]
-    recent = _newest(HOME_ROWS, ordered, "updated")
-    new = _newest(HOME_ROWS, ordered, "first")
+    recent = newest(HOME_ROWS, ordered, "updated")
+    new = newest(HOME_ROWS, ordered, "first")
     return {
         "title": registry.title,
         "description": registry.description or "",
@@ -262,7 +147,7 @@ def home_context(
     }
 
 
-def _newest(count: int, ordered: Sequence[Row], field: str) -> list[Row]:
+def newest(count: int, ordered: Sequence[Row], field: str) -> list[Row]:
     """Return the `count` rows with the latest `field` date; ties keep their order.
 
     `nlargest` is stable like `sorted(reverse=True)`, so rows given in name order stay
@@ -275,7 +160,7 @@ def search_context(
     registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
 ) -> dict[str, Any]:
     """Return the search page's context: the fallback listings and the filters."""
-    letters = _by_letter(rows.values())
+    letters = by_letter(rows.values())
     counts = category_counts(registry, facts)
     engines = sorted({p.latest[2] for p in facts.values() if p.latest})
     return {
@@ -412,101 +297,4 @@ def _version_context(
         "size": _size(int(artifact["size"])),
         "dependencies": [(d["name"], d["req"], d["kind"]) for d in v["dependencies"]],
         "install": None if yanked else f"plugindex install {name}@={v['version']}",
-    }
-
-
-# --- feeds and sitemap ----------------------------------------------------------------
-
-
-class Entry(NamedTuple):
-    """One entry of an Atom feed."""
-
-    title: str
-    link: str  # absolute
-    updated: str  # RFC 3339
-    summary: str
-
-
-def _moment(date: str) -> str:
-    return f"{date}T00:00:00Z"
-
-
-def feed_context(
-    title: str, base_url: str, path: str, alternate: str, entries: Sequence[Entry]
-) -> dict[str, Any]:
-    """Return an Atom feed's context; it is as new as its newest entry (never the clock)."""
-    return {
-        "title": title,
-        "id": base_url + path,
-        "self": base_url + path,
-        "alternate": base_url + alternate,
-        "updated": max((e.updated for e in entries), default="1970-01-01T00:00:00Z"),
-        "entries": list(entries),
-    }
-
-
-def plugin_feed(base_url: str, plugin: PluginFacts) -> dict[str, Any]:
-    """Return the feed of one plugin's releases, newest first."""
-    page = base_url + url_of(plugin_path(plugin.name))
-    entries = [
-        Entry(
-            f"{plugin.name} {v[0]}" + (" (yanked)" if v[3] else ""),
-            f"{page}#v-{v[0]}",
-            _moment(v[2]),
-            shown(plugin.description),
-        )
-        for v in reversed(plugin.version_rows[-FEED_ENTRIES:])
-    ]
-    return feed_context(
-        f"{plugin.name} releases",
-        base_url,
-        plugin_feed_path(plugin.name),
-        url_of(plugin_path(plugin.name)),
-        entries,
-    )
-
-
-def global_feeds(
-    registry: RegistryConfig, facts: Mapping[str, PluginFacts], rows: Mapping[str, Row]
-) -> dict[str, dict[str, Any]]:
-    """Return the new-plugins and all-releases feeds, by path."""
-    base = registry.base_url
-    new = _newest(FEED_ENTRIES, [rows[name] for name in sorted(rows)], "first")
-    # Ties (same day) stay in name order, then version order (oldest first).
-    releases = heapq.nlargest(
-        RELEASE_ENTRIES,
-        ((name, v) for name in sorted(facts) for v in facts[name].version_rows),
-        key=lambda item: item[1][2],
-    )
-    return {
-        "feeds/new.xml": feed_context(
-            f"{registry.title}: new plugins",
-            base,
-            "feeds/new.xml",
-            "",
-            [
-                Entry(
-                    f"{r.name}: {r.display_name}",
-                    base + url_of(plugin_path(r.name)),
-                    _moment(r.first),
-                    r.description,
-                )
-                for r in new
-            ],
-        ),
-        "feeds/releases.xml": feed_context(
-            f"{registry.title}: all releases",
-            base,
-            "feeds/releases.xml",
-            "",
-            [
-                Entry(
-                    f"{name} {v[0]}" + (" (yanked)" if v[3] else ""),
-                    f"{base}{url_of(plugin_path(name))}#v-{v[0]}",
-                    _moment(v[2]),
-                    shown(facts[name].description),
-                )
-                for name, v in releases
-            ],
-        ),
     }

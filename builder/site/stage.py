@@ -28,6 +28,7 @@ from builder.index.facts import PluginFacts
 from builder.index.output import Planned
 from builder.index.stages import BuildView
 from builder.site import context as ctx
+from builder.site import feeds, listings
 from builder.site.readme import load_readme
 from builder.site.resources import Asset, load_assets, resource_dir
 from builder.site.workers import (
@@ -207,7 +208,7 @@ class SiteStage:
         plugins, pending = self._plan_plugins(view, plan, old.get("plugins", {}), users, global_key)
         home = ctx.home_context(registry, rows, facts)
         plan.later("index.html", _digest(global_key, home), "home.html", page=home)
-        for path, (template, context) in ctx.listing_contexts(registry, rows, facts).items():
+        for path, (template, context) in listings.listing_contexts(registry, rows, facts).items():
             key = _digest(global_key, template, _listing_shape(context, facts))
             plan.later(path, key, template, page=context)
         search = ctx.search_context(registry, rows, facts)
@@ -220,7 +221,7 @@ class SiteStage:
             root=urlsplit(registry.base_url).path,
             page={},
         )
-        for path, feed in ctx.global_feeds(registry, facts, rows).items():
+        for path, feed in feeds.global_feeds(registry, facts, rows).items():
             plan.later(path, _digest(global_key, feed), "feed.xml", feed=feed)
         self._render_jobs(plan, plugins, pending, global_key)
         # The stats count licences, which a plugin's document gives once it is read.
@@ -284,7 +285,7 @@ class SiteStage:
                 )
             feed_key = _digest(global_key, "feed", facts.doc_sha256)
             if not plan.keep(ctx.plugin_feed_path(name), feed_key):
-                feed = ctx.plugin_feed(view.registry.base_url, facts)
+                feed = feeds.plugin_feed(view.registry.base_url, facts)
                 plan.later(ctx.plugin_feed_path(name), feed_key, "feed.xml", feed=feed)
         return plugins, pending
 

@@ -214,7 +214,6 @@ class HttpClient:
             timeout=urllib3.Timeout(
                 connect=timeout if connect_timeout is None else connect_timeout, read=timeout
             ),
-            headers={"User-Agent": USER_AGENT},
         )
         if public_only:
             self._pool.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
@@ -257,8 +256,13 @@ class HttpClient:
         while True:
             attempt += 1
             try:
+                # Headers given to a request replace the pool's own: name ourselves here.
                 response = self._pool.request(
-                    "GET", url, headers=headers, preload_content=False, redirect=False
+                    "GET",
+                    url,
+                    headers={"User-Agent": USER_AGENT, **headers},
+                    preload_content=False,
+                    redirect=False,
                 )
             except NonPublicAddressError as e:
                 raise NonPublicAddressError(f"{url}: {e}") from e

@@ -264,6 +264,11 @@ def serve(directory: Path, host: str, port: int) -> None:
     help="Publish even if the live build is newer (a deliberate rollback).",
 )
 @click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Publish a build without TUF metadata over a registry that serves some.",
+)
+@click.option(
     "--break-lease",
     is_flag=True,
     help="Take over another publish's lease at once (only when it is known to be dead).",
@@ -291,6 +296,7 @@ def publish(
     prune_older_than: str | None,
     init: bool,
     allow_older: bool,
+    allow_unsigned: bool,
     break_lease: bool,
     repair: bool,
     sample: int | None,
@@ -319,6 +325,7 @@ def publish(
             dry_run=dry_run,
             prune_older_than=grace,
             allow_older=allow_older,
+            allow_unsigned=allow_unsigned,
             lease_timeout=0.0 if break_lease else PublishOptions.lease_timeout,
             verifier=verify_document,
             repair=repair,

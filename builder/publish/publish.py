@@ -7,14 +7,16 @@ the live nodes that differ from the build's, plans the uploads of objects whose
 hash differs and re-verifies the documents among them (`plan.py`, `verify.py`),
 checks that the store still holds a sample of what the record says is live, or
 all of it with `repair` (`audit.py`: what is missing joins the plan), takes the
-lease (`lease.py`), and uploads in batches: artifacts, per-plugin documents,
-listings, and `config.json` / `status.json` last, each batch complete before the
-next starts. Then it prunes what was retired long enough ago, writes the record's
-changed nodes and switches the root back to "published" (or, after a failure,
-releases the lease with the keys it may have written marked uncertain). A reader
-therefore never sees a document pointing at an object not yet uploaded. A build
-older than the one live is refused, so racing publishers cannot roll the
-registry back.
+lease (`lease.py`), and uploads in batches (`upload.py`): artifacts, per-plugin
+documents, listings, `config.json` / `status.json`, then the TUF metadata with the
+timestamp last, each batch complete before the next starts. Then it prunes what
+was retired long enough ago, writes the record's changed nodes and switches the
+root back to "published" (or, after a failure, releases the lease with the keys it
+may have written marked uncertain). A reader therefore never sees a document
+pointing at an object not yet uploaded. A build older than the one live is
+refused, so racing publishers cannot roll the registry back; so is a build without
+TUF metadata over a registry that serves some. What a publish did is a
+`report.PublishReport`.
 """
 
 from __future__ import annotations
@@ -22,33 +24,27 @@ from __future__ import annotations
 import datetime
 import logging
 import random
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from builder.common.layout import cache_control, content_type
+from builder.common import layout
 from builder.publish.audit import SAMPLE, Damage, check_store, keys_to_check, repairs
 from builder.publish.lease import WAIT_STEP, Lease, must_wait, take_lease
 from builder.publish.live import (
     Completion,
     LiveState,
     complete,
-    newly_retired,
     read_state,
-    retired_entries,
     sweep,
     unchanged,
 )
 from builder.publish.plan import (
     BuildFiles,
-    Upload,
     UploadPlan,
     build_objects,
-    order_batches,
     plan_publish,
     read_build,
 )
@@ -58,37 +54,31 @@ from builder.publish.record import (
     PublishError,
     RecordRoot,
     read_live,
-    timestamp,
-    utc_now,
+)
+from builder.publish.report import (
+    PublishReport,
+    damage_lines,
+    describe_plan,
+    report_of,
+    summary_of,
 )
 from builder.publish.storage import Storage
 from builder.publish.tree import Read, Whole, make_tree
+from builder.publish.upload import prune, upload_in_order
 from builder.publish.verify import DocumentVerifier
 
+# The CLI's one import: the publish, its options, and how its report is told.
+__all__ = [
+    "PublishOptions",
+    "PublishReport",
+    "damage_lines",
+    "describe_plan",
+    "parse_duration",
+    "publish",
+    "summary_of",
+]
+
 log = logging.getLogger(__name__)
-
-_PARALLEL_UPLOADS = 16
-# A batch is sent in chunks of at most this many uploads or bytes, the lease checked
-# before each: a publisher that lost its lease stops within one chunk.
-_CHUNK_UPLOADS = 256
-_CHUNK_BYTES = 256 << 20
-
-
-@dataclass
-class PublishReport:
-    """What a publish did, or with `dry_run` would do."""
-
-    uploaded: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    bytes_uploaded: int = 0
-    retired: list[str] = field(default_factory=list)  # no longer referenced; kept
-    pruned: list[str] = field(default_factory=list)  # deleted after the grace period
-    generation: int = 0
-    dry_run: bool = False
-    planned: list[Upload] = field(default_factory=list)  # what would be uploaded
-    checked: int = 0  # live objects the store was asked about (HEAD)
-    repaired: list[Damage] = field(default_factory=list)  # found damaged; uploaded again
-    full_check: bool = False  # every live object was checked (--repair), not a sample
 
 
 @dataclass(frozen=True)
@@ -98,6 +88,9 @@ class PublishOptions:
     dry_run: bool = False
     prune_older_than: datetime.timedelta | None = None
     allow_older: bool = False  # publish a build older than the live one (a rollback)
+    # Publish a build without TUF metadata over a registry that serves some: its
+    # clients keep the old signed state until it expires, then refuse the registry.
+    allow_unsigned: bool = False
     lease_timeout: float = 900.0  # seconds before another publisher's lease is stale
     # Seconds to wait for another publish to end: longer than lease_timeout, so a
     # publisher that died without releasing its lease is outwaited, not given up on.
@@ -144,8 +137,10 @@ def publish(
         opts.on_plan(len(planned.plan.uploads))
     try:
         swept = sweep(nodes, planned.state, set(planned.objects.nodes) | lease.pending_nodes)
-        report.bytes_uploaded = _upload_in_order(store, planned, lease, opts.on_upload)
-        _prune(store, report.pruned, lease)
+        report.bytes_uploaded = upload_in_order(
+            store, planned.plan.uploads, planned.state.objects.entries, lease, opts.on_upload
+        )
+        prune(store, report.pruned, lease)
         done = Completion(
             objects=planned.objects,
             pruned=report.pruned,
@@ -202,6 +197,7 @@ def _plan_and_take_lease(
             return _Planned(LiveState(root, Read(), Read()), UploadPlan([], objects), report, None)
         state = read_state(nodes, root, local, repair=opts.repair)
         live_objects = {k: str(v) for k, v in state.objects.entries.items()}
+        _refuse_unsigned(build_dir, build, store, live_objects, opts)
         plan = plan_publish(
             build_dir,
             build,
@@ -220,7 +216,14 @@ def _plan_and_take_lease(
             opts=opts,
             seed=seed,
         )
-        report = _report_of(nodes, state, live_objects, plan, opts)
+        report = report_of(
+            nodes,
+            state,
+            live_objects,
+            plan,
+            dry_run=opts.dry_run,
+            prune_older_than=opts.prune_older_than,
+        )
         report.checked, report.repaired, report.full_check = checked, damaged, opts.repair
         if opts.dry_run or _nothing_changed(state, live_objects, plan, report):
             return _Planned(state, plan, report, None)
@@ -282,6 +285,38 @@ def _refuse_rollback(
         )
 
 
+def _refuse_unsigned(
+    build_dir: Path,
+    build: BuildFiles,
+    store: Storage,
+    live: Mapping[str, str],
+    opts: PublishOptions,
+) -> None:
+    """Refuse a build without TUF metadata over a registry that serves some, unless asked.
+
+    The live record says whether the registry is signed; only a store without one
+    (published by other means, or its record lost) is asked for the timestamp, so
+    a publish over a recorded store costs no request more. Clients that trust the
+    registry's root would keep reading the old signed state, blind to this build,
+    until it expires, then refuse the registry.
+    """
+    if layout.TIMESTAMP in build.files or opts.allow_unsigned:
+        return
+    if layout.TIMESTAMP in live:
+        found = f"its live record lists {layout.TIMESTAMP}"
+    elif not live and store.head(layout.TIMESTAMP) is not None:
+        found = f"{store.where(layout.TIMESTAMP)} exists"
+    else:
+        return
+    raise PublishError(
+        f"{store.where('')}: a signed registry ({found}), but {build_dir} is unsigned "
+        f"(expected {build_dir / layout.TIMESTAMP}: build with the registry's online TUF "
+        f"keys, see docs/tuf.md); not publishing, since clients that trust its root would "
+        f"keep the old signed state until it expires and then refuse the registry "
+        f"(--allow-unsigned publishes it anyway)"
+    )
+
+
 def _nothing_changed(
     state: LiveState, live: Mapping[str, str], plan: UploadPlan, report: PublishReport
 ) -> bool:
@@ -295,118 +330,6 @@ def _nothing_changed(
     )
 
 
-def _upload_in_order(
-    store: Storage,
-    planned: _Planned,
-    lease: Lease,
-    on_upload: Callable[[str, int], None] | None,
-) -> int:
-    """Upload the plan batch by batch, chunk by chunk; return the bytes uploaded."""
-    sent = 0
-    live = planned.state.objects.entries
-    for batch in order_batches(planned.plan.uploads, live):
-        for chunk in _chunks(batch):
-            # A publisher whose lease was taken over stops here rather than
-            # overwrite what the new holder wrote.
-            lease.check()
-            _upload_batch(store, chunk, lease, on_upload)
-            sent += sum(u.size for u in chunk)
-    return sent
-
-
-def _prune(store: Storage, keys: list[str], lease: Lease) -> None:
-    """Delete the keys retired longer than the grace period."""
-    if not keys:
-        return
-    # Deleted before the record forgets them: a publish stopped here leaves them
-    # still listed as retired, so the next prune deletes them again. Renewed
-    # first: a new holder may have uploaded again a key this one would delete.
-    lease.renew()
-    for key in keys:
-        store.delete(key)
-        lease.renew_if_due()
-
-
-def _report_of(
-    nodes: NodeStore,
-    state: LiveState,
-    live: Mapping[str, str],
-    plan: UploadPlan,
-    opts: PublishOptions,
-) -> PublishReport:
-    """Return the report of a planned publish, before anything is uploaded."""
-    uploads, objects = plan.uploads, plan.objects
-    report = PublishReport(dry_run=opts.dry_run, planned=uploads, generation=state.root.generation)
-    report.uploaded = [u.key for u in uploads]
-    if opts.dry_run:
-        report.bytes_uploaded = sum(u.size for u in uploads)
-    report.unchanged = len(objects) - len(uploads)
-    report.retired = newly_retired(live, objects)
-    if opts.prune_older_than is not None:
-        # The whole retired tree: pruning looks at every retired key's age.
-        now = timestamp(utc_now())
-        cutoff = timestamp(utc_now() - opts.prune_older_than)
-        retired = {k: v.since for k, v in retired_entries(nodes, state.root).items()}
-        retired.update(dict.fromkeys(report.retired, now))
-        report.pruned = sorted(
-            k for k, since in retired.items() if since <= cutoff and k not in objects
-        )
-    return report
-
-
-def _chunks(batch: list[Upload]) -> Iterator[list[Upload]]:
-    """Split a batch into chunks of at most _CHUNK_UPLOADS uploads and _CHUNK_BYTES."""
-    chunk: list[Upload] = []
-    size = 0
-    for upload in batch:
-        if chunk and (len(chunk) >= _CHUNK_UPLOADS or size + upload.size > _CHUNK_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(upload)
-        size += upload.size
-    if chunk:
-        yield chunk
-
-
-def _upload_batch(
-    store: Storage,
-    batch: list[Upload],
-    lease: Lease,
-    on_upload: Callable[[str, int], None] | None,
-) -> None:
-    """Upload a chunk in parallel; after a failure or Ctrl-C, start none of the rest."""
-    stop = threading.Event()
-
-    def send(upload: Upload) -> None:
-        if stop.is_set():
-            return  # an upload failed or the lease is lost: start no more
-        try:
-            store.put(
-                upload.key,
-                upload.source,
-                content_type=content_type(upload.key),
-                cache_control=cache_control(upload.key),
-                sha256=upload.sha256,  # kept with the object: what a later check compares
-            )
-            if on_upload is not None:
-                on_upload(upload.key, upload.size)
-            lease.renew_if_due()
-        except BaseException:
-            stop.set()
-            raise
-
-    if len(batch) == 1:
-        send(batch[0])
-        return
-    with ThreadPoolExecutor(_PARALLEL_UPLOADS) as pool:
-        try:
-            # list(): re-raise the first failure here, after the running uploads end.
-            list(pool.map(send, batch))
-        except BaseException:
-            stop.set()  # Ctrl-C too: the queued uploads are not started
-            raise
-
-
 def parse_duration(text: str) -> datetime.timedelta:
     """Parse a grace period such as `30d`, `12h`, `90m` or `45s`."""
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -417,43 +340,3 @@ def parse_duration(text: str) -> datetime.timedelta:
             f"got {text!r}"
         )
     return datetime.timedelta(seconds=int(number) * units[unit])
-
-
-def describe_plan(report: PublishReport) -> list[str]:
-    """Return the lines `--dry-run` prints: what would be uploaded, retired, pruned."""
-    ordered = [u for batch in order_batches(report.planned, {}) for u in batch]
-    lines = [f"upload {u.key} ({u.size} bytes)" for u in ordered]
-    lines += [f"retire {key} (kept; no longer referenced)" for key in report.retired]
-    lines += [f"prune {key}" for key in report.pruned]
-    return lines
-
-
-def damage_lines(report: PublishReport, directory: Path, target: str) -> list[str]:
-    """Return what to say about damaged live objects: each one, and what to run next."""
-    verb = "would repair" if report.dry_run else "repaired"
-    lines = [f"{verb} {d.key} ({d.why} in the store)" for d in report.repaired]
-    if report.repaired and not report.full_check:
-        lines.append(
-            f"warning: {target}: {len(report.repaired)} of {report.checked} live objects "
-            f"checked were missing or changed, so others may be too: run `plugindex publish "
-            f"{directory} {target} --repair` to check every object"
-        )
-    return lines
-
-
-def summary_of(
-    report: PublishReport, target: str, requests: Mapping[str, int] | None = None
-) -> str:
-    """Return the one-line summary printed at the end."""
-    verb = "would upload" if report.dry_run else "uploaded"
-    text = (
-        f"{target}: {verb} {len(report.uploaded)} objects ({report.bytes_uploaded} bytes), "
-        f"{report.unchanged} unchanged, {len(report.retired)} retired, "
-        f"{len(report.pruned)} pruned; generation {report.generation}"
-    )
-    if report.checked or report.full_check:
-        every = "all " if report.full_check else ""
-        text += f"; checked {every}{report.checked} live objects, {len(report.repaired)} damaged"
-    if requests:
-        text += f"; {sum(requests.values())} requests"
-    return text

@@ -296,14 +296,15 @@ class Cli:
 
     def __init__(self, out: Path, cache: Path) -> None:
         from builder.client import search as client
+        from builder.client import search_index
         from builder.common.fetch import open_registry
 
         self.client = client
         fetcher = open_registry(str(out), None)
-        self.cache = client.SearchCache(client.cache_folder(cache, fetcher.location))
-        self.sync = client.sync(fetcher, self.cache)
+        self.cache = search_index.SearchCache(search_index.cache_folder(cache, fetcher.location))
+        self.sync = search_index.sync(fetcher, self.cache)
         started = time.perf_counter()
-        self.index, _ = client.open_index(self.cache)
+        self.index, _ = search_index.open_index(self.cache)
         self.open_seconds = time.perf_counter() - started
 
     def run(self, q: Query) -> list[str]:
@@ -765,11 +766,12 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - 
 def _successive_updates(out: Path) -> None:
     """Apply 100 one-plugin updates to a copy of the build's Whoosh index; report growth."""
     from builder.common import whoosh_adapter as engine
+    from builder.common.whoosh_reader import VerifiedIndex
 
     folder = out.parent / "whoosh-successive"
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(out / ".plugindex" / "search" / "whoosh", folder)
-    index = engine.VerifiedIndex({n: (folder / n).read_bytes() for n in engine.index_files(folder)})
+    index = VerifiedIndex({n: (folder / n).read_bytes() for n in engine.index_files(folder)})
     records = [index.record(hit.docnum) for hit in itertools.islice(index.listing({}), 100)]
     index.close()
     start = {n: (folder / n).stat().st_size for n in engine.index_files(folder)}

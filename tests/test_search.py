@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from builder.cli.main import cli
 from builder.client import search as client
 from builder.common import whoosh_adapter as engine
+from builder.common import whoosh_reader as reader
 from builder.index.build import build
 from builder.search.shard_tree import Doc, ShardTree
 from builder.search.shards import ShardLimits, dumps
@@ -280,7 +281,7 @@ def test_hostile_queries_are_answered_sensibly_and_fast(
     elapsed = time.monotonic() - started
     data = as_json(result)
     assert elapsed < 2.0  # including the first sync and opening the index
-    words = engine.query_words(query)
+    words = reader.query_words(query)
     if not words:  # nothing to search for: nothing listed, rather than every plugin
         assert (data["answer"], data["total"], data["results"]) == ("no-words", 0, [])
     if "auth" in words:
@@ -289,9 +290,9 @@ def test_hostile_queries_are_answered_sensibly_and_fast(
 
 def test_query_words_are_bounded() -> None:
     """A query is cut to 256 characters and 8 distinct words; control characters are gaps."""
-    assert engine.query_words("auth\x00jwt") == ["auth", "jwt"]
-    assert len(engine.query_words(" ".join(f"w{i}" for i in range(100)))) == 8
-    assert engine.query_words("a" * 10_000) == ["a" * 256]
+    assert reader.query_words("auth\x00jwt") == ["auth", "jwt"]
+    assert len(reader.query_words(" ".join(f"w{i}" for i in range(100)))) == 8
+    assert reader.query_words("a" * 10_000) == ["a" * 256]
 
 
 @pytest.mark.parametrize("query", ["*", "?", "OR", "the or and", '"" :'])
@@ -352,8 +353,8 @@ def _record(
     }
 
 
-def _open(folder: Path) -> engine.VerifiedIndex:
-    return engine.VerifiedIndex({n: (folder / n).read_bytes() for n in engine.index_files(folder)})
+def _open(folder: Path) -> reader.VerifiedIndex:
+    return reader.VerifiedIndex({n: (folder / n).read_bytes() for n in engine.index_files(folder)})
 
 
 def test_yanked_only_plugins_rank_last_and_say_so(tmp_path: Path) -> None:

@@ -102,6 +102,7 @@ def search(  # Click passes every option by keyword
     """Search plugins by name, words, typos forgiven; filter, sort and page the results."""
     from builder.cli.user_options import open_fetcher
     from builder.client import search as client
+    from builder.client import search_index
     from builder.client.config import config_path, settings
 
     found = settings(registry=registry, plugins_dir=None, cache_dir=cache_dir)
@@ -112,9 +113,9 @@ def search(  # Click passes every option by keyword
         )
     host = host_version or found.host_version
     fetcher = open_fetcher(found, root=root, insecure_no_tuf=insecure_no_tuf, offline=offline)
-    cache = client.SearchCache(client.cache_folder(found.cache_dir, fetcher.location))
-    synced = client.sync(fetcher, cache, offline=offline)
-    index, manifest = client.open_index(cache)
+    cache = search_index.SearchCache(search_index.cache_folder(found.cache_dir, fetcher.location))
+    synced = search_index.sync(fetcher, cache, offline=offline)
+    index, manifest = search_index.open_index(cache)
     try:
         filters = client.Filters(category, engine, format_, license_, host)
         text = " ".join(words)

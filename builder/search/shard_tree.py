@@ -1,10 +1,6 @@
-"""The tree of shard keys and the postings behind it, kept between builds in SQLite.
-
-The state (`.plugindex/search/shards.sqlite`, never published) holds each plugin's
-short record and word scores, each word's postings (best first) and each key of the
-tree, so a build that changes a few plugins touches only their words: it updates
-those postings and settles only the keys on the way to them. A cold build computes
-the same in memory and writes it in one go.
+"""The tree of shard keys, kept between builds with the postings behind it
+(`builder.search.postings`, in the same SQLite state): a build that changes a few
+plugins settles only the keys on the way to their words.
 
 Which keys exist is a function of the postings alone, so incremental and cold builds
 agree byte for byte:
@@ -27,13 +23,13 @@ in place; a build that fails leaves the previous state as it was.
 
 from __future__ import annotations
 
-import bisect
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.search.postings import SCHEMA, STATE_FORMAT, Doc, Postings, flat, parse_entries
 from builder.search.shards import (
     Entry,
     ShardLimits,
@@ -44,25 +40,7 @@ from builder.search.shards import (
     term_cost,
 )
 
-STATE_FORMAT = 1
-_END = "\U0010ffff"  # sorts after every character a word can hold
-_SCHEMA = """
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE docs(name TEXT PRIMARY KEY, short TEXT NOT NULL, terms TEXT NOT NULL);
-CREATE TABLE terms(term TEXT PRIMARY KEY, df INTEGER NOT NULL, top TEXT NOT NULL,
-                   rest TEXT NOT NULL);
-CREATE TABLE nodes(key TEXT PRIMARY KEY, split INTEGER NOT NULL, docs TEXT NOT NULL,
-                   term_bytes INTEGER NOT NULL, best TEXT NOT NULL);
-"""
-
-
-@dataclass(frozen=True)
-class Doc:
-    """A plugin as the shards see it: its short record (JSON) and its words' scores."""
-
-    name: str
-    short: str
-    terms: Mapping[str, int]
+__all__ = ["STATE_FORMAT", "Doc", "Node", "ShardTree"]  # the build's stage imports them here
 
 
 @dataclass
@@ -74,28 +52,14 @@ class Node:
     term_bytes: int = 0  # a leaf's words: the sum of their term_cost
 
 
-def _flat(entries: Iterable[Entry]) -> str:
-    return dumps([x for entry in entries for x in entry])
-
-
-def _entries(text: str) -> list[Entry]:
-    flat = json.loads(text)
-    return list(zip(flat[::2], flat[1::2], strict=True))
-
-
-class ShardTree:
+class ShardTree(Postings):
     """The shard keys of a build and the postings they are made from."""
 
     def __init__(self, db: sqlite3.Connection, limits: ShardLimits) -> None:
-        self.db = db
-        self.limits = limits
+        super().__init__(db, limits)
         self.nodes: dict[str, Node] = {}
         self.out: dict[str, bytes | None] = {}  # key -> new shard JSON, None: removed
         self._dirty: set[str] = set()  # nodes to write back
-        self._top: dict[str, list[Entry]] = {}
-        self._df: dict[str, int] = {}
-        self._shorts: dict[str, str] = {}
-        self._all_terms: list[str] | None = None  # every word, when all are in memory
 
     # --- opening ------------------------------------------------------------------
 
@@ -106,7 +70,7 @@ class ShardTree:
             leftover.unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None)
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         # Everything else happens in one transaction: a build that fails leaves a state
         # without a generation, which the next build does not trust.
         db.execute("BEGIN")
@@ -129,7 +93,7 @@ class ShardTree:
             for key, split, term_bytes, best in db.execute(
                 "SELECT key, split, term_bytes, best FROM nodes"
             ):
-                tree.nodes[key] = Node(bool(split), _entries(best), None, term_bytes)
+                tree.nodes[key] = Node(bool(split), parse_entries(best), None, term_bytes)
         except (sqlite3.Error, ValueError):  # unreadable: the build starts it again
             db.close()
             return None
@@ -140,7 +104,7 @@ class ShardTree:
         self.db.executemany(
             "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?)",
             [
-                (key, int(n.split), dumps(n.docs or {}), n.term_bytes, _flat(n.best))
+                (key, int(n.split), dumps(n.docs or {}), n.term_bytes, flat(n.best))
                 for key in sorted(self._dirty)
                 if (n := self.nodes.get(key)) is not None
             ],
@@ -152,139 +116,6 @@ class ShardTree:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
         self.db.execute("COMMIT")
         self.db.close()
-
-    def close(self) -> None:
-        """Drop the connection; an uncommitted transaction is rolled back."""
-        self.db.close()
-
-    # --- changing the postings ------------------------------------------------------
-
-    def load_all(self, docs: Iterable[Doc]) -> set[str]:
-        """Fill an empty state with every plugin (a cold build); return every word."""
-        postings: dict[str, list[Entry]] = {}
-        rows = []
-        for doc in docs:
-            self._shorts[doc.name] = doc.short
-            rows.append((doc.name, doc.short, dumps(doc.terms)))
-            for term, score in doc.terms.items():
-                postings.setdefault(term, []).append((-score, doc.name))
-        self.db.executemany("INSERT INTO docs VALUES (?, ?, ?)", sorted(rows))
-        top = self.limits.top
-        term_rows = []
-        for term in sorted(postings):
-            entries = sorted(postings[term])
-            self._top[term] = entries[:top]
-            self._df[term] = len(entries)
-            term_rows.append((term, len(entries), _flat(entries[:top]), _flat(entries[top:])))
-        self.db.executemany("INSERT INTO terms VALUES (?, ?, ?, ?)", term_rows)
-        self._all_terms = sorted(postings)
-        return set(postings)
-
-    def update(self, docs: Iterable[Doc], removed: Iterable[str]) -> set[str]:
-        """Replace the changed plugins' postings and drop removed ones; return the words
-        whose postings changed (every word those plugins had or have)."""
-        new = {doc.name: doc for doc in docs}
-        gone = set(removed) | set(new)
-        old_terms: dict[str, dict[str, int]] = {}
-        for name in sorted(gone):
-            row = self.db.execute("SELECT terms FROM docs WHERE name = ?", (name,)).fetchone()
-            if row is not None:
-                old_terms[name] = json.loads(row[0])
-        touched = {t for terms in old_terms.values() for t in terms}
-        touched |= {t for doc in new.values() for t in doc.terms}
-        postings = {term: self._postings(term) for term in sorted(touched)}
-        for name, terms in old_terms.items():
-            for term, score in terms.items():
-                entries = postings[term]
-                at = bisect.bisect_left(entries, (-score, name))
-                if at < len(entries) and entries[at] == (-score, name):
-                    del entries[at]
-        for doc in new.values():
-            for term, score in doc.terms.items():
-                bisect.insort(postings[term], (-score, doc.name))
-            self._shorts[doc.name] = doc.short
-        self.db.executemany("DELETE FROM docs WHERE name = ?", [(n,) for n in sorted(gone)])
-        self.db.executemany(
-            "INSERT INTO docs VALUES (?, ?, ?)",
-            [(d.name, d.short, dumps(d.terms)) for _, d in sorted(new.items())],
-        )
-        top = self.limits.top
-        for term, entries in postings.items():
-            self._top[term] = entries[:top]
-            self._df[term] = len(entries)
-        self.db.executemany(
-            "INSERT OR REPLACE INTO terms VALUES (?, ?, ?, ?)",
-            [
-                (term, len(entries), _flat(entries[:top]), _flat(entries[top:]))
-                for term, entries in postings.items()
-                if entries
-            ],
-        )
-        self.db.executemany(
-            "DELETE FROM terms WHERE term = ?",
-            [(term,) for term, entries in postings.items() if not entries],
-        )
-        return touched
-
-    def _postings(self, term: str) -> list[Entry]:
-        row = self.db.execute("SELECT top, rest FROM terms WHERE term = ?", (term,)).fetchone()
-        if row is None:
-            return []
-        return _entries(row[0]) + _entries(row[1])
-
-    # --- reading the postings -------------------------------------------------------
-
-    def terms_under(self, key: str) -> list[str]:
-        """Return every word that starts with `key`, sorted."""
-        if self._all_terms is not None:
-            start = bisect.bisect_left(self._all_terms, key)
-            end = bisect.bisect_left(self._all_terms, key + _END, lo=start)
-            return self._all_terms[start:end]
-        rows = self.db.execute(
-            "SELECT term FROM terms WHERE term >= ? AND term < ? ORDER BY term",
-            (key, key + _END),
-        )
-        return [term for (term,) in rows]
-
-    def _child_keys(self, key: str) -> list[str]:
-        """Return the key plus each next character of the words longer than `key`."""
-        if self._all_terms is not None:
-            found = {t[: len(key) + 1] for t in self.terms_under(key) if len(t) > len(key)}
-            return sorted(found)
-        rows = self.db.execute(
-            "SELECT DISTINCT substr(term, 1, ?) FROM terms WHERE term > ? AND term < ?",
-            (len(key) + 1, key, key + _END),
-        )
-        return sorted(child for (child,) in rows)
-
-    def _top_of(self, terms: list[str]) -> None:
-        """Load the best postings and frequency of the words not in memory yet."""
-        missing = [t for t in terms if t not in self._top]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for term, df, top in self.db.execute(
-                f"SELECT term, df, top FROM terms WHERE term IN ({marks})",  # noqa: S608 - marks only
-                chunk,
-            ):
-                self._top[term] = _entries(top)
-                self._df[term] = df
-        for term in missing:
-            self._top.setdefault(term, [])
-            self._df.setdefault(term, 0)
-
-    def _shorts_of(self, names: Iterable[str]) -> None:
-        """Load the short records not in memory yet."""
-        missing = sorted({n for n in names if n not in self._shorts})
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            self._shorts.update(
-                self.db.execute(
-                    f"SELECT name, short FROM docs WHERE name IN ({marks})",  # noqa: S608
-                    chunk,
-                ).fetchall()
-            )
 
     # --- the tree -------------------------------------------------------------------
 
@@ -379,10 +210,6 @@ class ShardTree:
             del self.nodes[gone]
             self._dirty.add(gone)
             self.out[gone] = None
-
-    def _df_of(self, term: str) -> int:
-        self._top_of([term])
-        return self._df[term]
 
     def _over(self, terms: list[str]) -> bool:
         """Return whether one shard of `terms` would pass the size limit."""

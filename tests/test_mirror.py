@@ -342,11 +342,11 @@ def test_every_redirect_is_checked_for_a_public_address(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first hop passes; the redirect to another (private) address is refused."""
-    from builder.common import http_client
+    from builder.common import address_guard, http_client
 
-    real = http_client.non_public_reason
+    real = address_guard.non_public_reason
     monkeypatch.setattr(
-        http_client,
+        address_guard,
         "non_public_reason",
         lambda address: None if address == "127.0.0.1" else real(address),
     )

@@ -22,7 +22,7 @@ import pytest
 import urllib3
 
 from builder import __version__
-from builder.common import http_client
+from builder.common import address_guard, http_client
 from builder.common.errors import FetchError
 from builder.common.http_client import (
     OFFLINE_HINT,
@@ -264,7 +264,7 @@ def test_a_public_only_client_connects_to_the_address_it_checked(
         checked.append(address)
         return None  # pretend 127.0.0.1 is public, to reach the connection itself
 
-    monkeypatch.setattr(http_client, "non_public_reason", reason)
+    monkeypatch.setattr(address_guard, "non_public_reason", reason)
     resolver["artifacts.example"] = ["127.0.0.1"]
     server.answers["/a"] = [reply(200, b"body")]
     port = server.base.rsplit(":", 1)[1]
@@ -287,7 +287,7 @@ def test_a_public_only_client_names_an_unknown_host(
 def test_a_public_only_client_names_a_refused_connection(
     resolver: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch, waits: list[float]
 ) -> None:
-    monkeypatch.setattr(http_client, "non_public_reason", lambda address: None)
+    monkeypatch.setattr(address_guard, "non_public_reason", lambda address: None)
     resolver["down.example"] = ["127.0.0.1"]
     url = f"http://down.example:{closed_port()}/a"
     with pytest.raises(FetchError) as caught:
@@ -522,7 +522,7 @@ def test_only_the_clients_schemes_are_fetched() -> None:
 
 def test_a_connection_errors_reason_is_its_last_errno_text() -> None:
     error = urllib3.exceptions.NewConnectionError(
-        None,
+        urllib3.connection.HTTPConnection("x"),
         "Failed to resolve 'x' ([Errno -2] Name or service not known) "
         "then ([Errno 111] Connection refused)",
     )

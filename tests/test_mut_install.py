@@ -350,10 +350,11 @@ def test_a_plugins_folder_of_another_registry_is_refused(local: Local) -> None:
     install(local.registry(), local.plugins, [Request("template-crypto")], options=HOST)
     lock = read_lockfile(local.plugins)
     write_lockfile(local.plugins, lock.model_copy(update={"registry": "elsewhere"}))
-    for run in (
+    runs: list[Callable[[], Outcome]] = [
         lambda: install(local.registry(), local.plugins, [Request("auth-jwt")], options=HOST),
         lambda: upgrade(local.registry(), local.plugins, [], options=HOST),
-    ):
+    ]
+    for run in runs:
         with pytest.raises(InstallError) as caught:
             run()
         assert str(caught.value) == (

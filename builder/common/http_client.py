@@ -5,19 +5,18 @@ artifacts, and by the build and the gate for authors' artifact URLs. 5xx answers
 connection failures are retried with exponential backoff, 429 after the server's
 `Retry-After`; redirects go only to allowed schemes and never from https to http;
 every body is capped in size and in time (a server dripping bytes cannot stall us).
+A client given a `display` shows each download over a second by its file name
+(`builder.common.progress`: on a terminal only).
 A client made with `public_only` (authors' artifact URLs) connects only to public
-addresses: the host is resolved, every address it resolves to is checked, and the
-connection goes to a checked address, on the first request and on every redirect.
+addresses (`builder.common.address_guard`), on the first request and every redirect.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
-import ipaddress
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,13 +25,36 @@ from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
-from urllib3.util import connection as urllib3_connection
 
 from builder import __version__
+from builder.common.address_guard import (
+    NonPublicAddressError,
+    PublicHTTPPool,
+    PublicHTTPSPool,
+    non_public_reason,
+    public_address,
+)
 from builder.common.errors import FetchError
 from builder.common.limits import DEFAULT_LIMITS, Limits
+from builder.common.progress import TransferDisplay
 
 log = logging.getLogger(__name__)
+
+# Callers know the guard's names from here.
+__all__ = [
+    "CHUNK",
+    "OFFLINE_HINT",
+    "HttpClient",
+    "NonPublicAddressError",
+    "NotFoundError",
+    "Progress",
+    "Sink",
+    "Stats",
+    "TooLargeError",
+    "non_public_reason",
+    "public_address",
+    "retry_after",
+]
 
 USER_AGENT = f"plugindex/{__version__}"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -59,92 +81,16 @@ class TooLargeError(FetchError):
     """A body went past its size cap."""
 
 
-class NonPublicAddressError(FetchError):
-    """A host resolves to an address that is not on the public internet."""
+def _both(first: Progress | None, second: Progress) -> Progress:
+    """Return a progress callback that tells `first` (if any) and then `second`."""
+    if first is None:
+        return second
 
+    def both(count: int) -> None:
+        first(count)
+        second(count)
 
-def non_public_reason(address: str) -> str | None:
-    """Return what kind of non-public address `address` is (`loopback`, …), or None."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone (`fe80::1%eth0`)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
-    checks = (
-        ("loopback", ip.is_loopback),
-        ("unspecified", ip.is_unspecified),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("unique-local", ip in _UNIQUE_LOCAL),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-        ("non-global", not ip.is_global),  # shared address space (100.64/10) and the like
-    )
-    return next((label for label, found in checks if found), None)
-
-
-_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
-
-
-def public_address(host: str, port: int) -> str:
-    """Resolve `host` and return an address to connect to; refuse any non-public one.
-
-    Every address the name resolves to is checked (not only the first), so a name
-    that mixes a public address with a private one is refused as a whole.
-    """
-    infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-    addresses = [str(info[4][0]) for info in infos]
-    for address in addresses:
-        reason = non_public_reason(address)
-        if reason is not None:
-            shown = host if host == address else f"{host} ({address})"
-            raise NonPublicAddressError(
-                f"refusing to connect to {shown}, a {reason} address (expected a public "
-                f"host; a registry serving artifacts from its own network sets "
-                f"policy.allow_private_addresses: true)"
-            )
-    if not addresses:
-        raise socket.gaierror(socket.EAI_NONAME, "no address")
-    return addresses[0]
-
-
-class _PublicOnly(urllib3.connection.HTTPConnection):
-    """A connection that opens its socket only to a checked public address."""
-
-    def _new_conn(self) -> socket.socket:
-        try:
-            address = public_address(self._dns_host, self.port)
-        except socket.gaierror as e:
-            raise urllib3.exceptions.NameResolutionError(self.host, self, e) from e
-        try:
-            return urllib3_connection.create_connection(
-                (address, self.port),
-                self.timeout,
-                source_address=self.source_address,
-                socket_options=self.socket_options,
-            )
-        except TimeoutError as e:
-            raise urllib3.exceptions.ConnectTimeoutError(
-                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
-            ) from e
-        except OSError as e:
-            raise urllib3.exceptions.NewConnectionError(
-                self, f"Failed to establish a new connection: {e}"
-            ) from e
-
-
-class _PublicHTTPConnection(_PublicOnly):
-    pass
-
-
-class _PublicHTTPSConnection(_PublicOnly, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _PublicHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _PublicHTTPConnection
-
-
-class _PublicHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _PublicHTTPSConnection
+    return both
 
 
 @dataclass
@@ -198,6 +144,7 @@ class HttpClient:
         hint: str = OFFLINE_HINT,  # what to try when a server cannot be reached
         limits: Limits = DEFAULT_LIMITS,
         public_only: bool = False,  # connect only to public addresses (see the module)
+        display: TransferDisplay | None = None,  # shows each `download` by its file name
     ) -> None:
         self.attempts = attempts
         self.backoff = backoff
@@ -207,6 +154,7 @@ class HttpClient:
         self.schemes = frozenset(schemes)
         self.hint = hint
         self.limits = limits
+        self.display = display
         self.stats = Stats()
         self._pool = urllib3.PoolManager(
             maxsize=8,
@@ -216,7 +164,7 @@ class HttpClient:
             ),
         )
         if public_only:
-            self._pool.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
+            self._pool.pool_classes_by_scheme = {"http": PublicHTTPPool, "https": PublicHTTPSPool}
 
     def download(
         self, url: str, sink: Sink, *, max_size: int, progress: Progress | None = None
@@ -232,7 +180,12 @@ class HttpClient:
             if response.status != 200:
                 error = NotFoundError if response.status == 404 else FetchError
                 raise error(f"{url}: download failed (expected HTTP 200, got {response.status})")
-            self.stream(url, response, sink, max_size, progress)
+            if self.display is None:
+                self.stream(url, response, sink, max_size, progress)
+                return
+            name = urlsplit(url).path.rsplit("/", 1)[-1] or url
+            with self.display(name, max_size) as shown:
+                self.stream(url, response, sink, max_size, _both(progress, shown))
 
     @contextlib.contextmanager
     def request(self, url: str, headers: dict[str, str]) -> Iterator[urllib3.BaseHTTPResponse]:

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from builder.common.errors import FetchError, Problem
 from builder.common.files import HashingWriter
 from builder.common.http_client import HttpClient, TooLargeError
+from builder.common.progress import terminal_board
 from builder.format.models import Policy
 from builder.index.facts import PluginFacts, VersionFacts
 from builder.index.rules import problem_at
@@ -34,6 +35,7 @@ def artifact_client(policy: Policy) -> HttpClient:
         hint="check the artifact URL, or that its server is up",
         # An author names the host: never let that reach this machine or its network.
         public_only=not policy.allow_private_addresses,
+        display=terminal_board(),  # a download over a second shows progress on a terminal
     )
 
 

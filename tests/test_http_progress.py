@@ -1,0 +1,202 @@
+"""Progress of authors' artifact downloads (validate, build): on a terminal, per file, only
+for transfers over a second; nothing when stderr is not a terminal.
+
+The same display draws the client's one-line progress (`ProgressLine`), so both look
+alike. Servers are real ones on 127.0.0.1 that send a body slowly.
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from builder.common import progress
+from builder.common.http_client import HttpClient
+from builder.common.progress import ProgressLine, TransferBoard, terminal_board
+from tests import mini_index
+from tests.conftest import PLUGINDEX
+from tests.test_mut_http import Answer, Script, reply, scripted
+
+
+def dripping(body: bytes, seconds: float, pieces: int = 10) -> Answer:
+    """Announce `body`, then send it in `pieces` spread over `seconds`."""
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        step = -(-len(body) // pieces)
+        try:
+            for start in range(0, len(body), step):
+                time.sleep(seconds / pieces)
+                handler.wfile.write(body[start : start + step])
+                handler.wfile.flush()
+        except OSError:
+            pass  # the client gave up
+
+    return answer
+
+
+@pytest.fixture
+def server() -> Iterator[Script]:
+    with scripted() as script:
+        yield script
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_slow_download_shows_its_file_bytes_and_total(server: Script) -> None:
+    body = b"a" * 2000
+    server.answers["/files/auth-1.0.0.tar.gz"] = [dripping(body, 1.6)]
+    screen = io.StringIO()
+    client = HttpClient(display=TransferBoard(screen).transfer)
+    sink, arrived = io.BytesIO(), list[int]()
+    client.download(
+        server.url("/files/auth-1.0.0.tar.gz"), sink, max_size=2000, progress=arrived.append
+    )
+    assert sink.getvalue() == body and sum(arrived) == 2000  # the caller's progress still told
+    shown = screen.getvalue()
+    assert "\rauth-1.0.0.tar.gz " in shown
+    assert " of 2.0 kB, " in shown
+    last = shown.rstrip("\n").rsplit("\r", 1)[-1]
+    assert last.startswith("auth-1.0.0.tar.gz 100% 2.0 kB of 2.0 kB, ")
+    assert shown.endswith("\n")
+
+
+def test_a_quick_download_shows_nothing(server: Script) -> None:
+    server.answers["/a.tar.gz"] = [reply(200, b"a" * 2000)]
+    screen = io.StringIO()
+    sink = io.BytesIO()
+    HttpClient(display=TransferBoard(screen).transfer).download(
+        server.url("/a.tar.gz"), sink, max_size=2000
+    )
+    assert sink.getvalue() == b"a" * 2000
+    assert screen.getvalue() == ""
+
+
+def test_transfers_at_once_share_the_line_and_each_ends_on_its_own(server: Script) -> None:
+    server.answers["/one.zip"] = [dripping(b"1" * 1000, 1.5)]
+    server.answers["/two.zip"] = [dripping(b"2" * 3000, 1.8)]
+    screen = io.StringIO()
+    board = TransferBoard(screen)
+    client = HttpClient(display=board.transfer)
+    threads = [
+        threading.Thread(
+            target=client.download, args=(server.url(f"/{n}.zip"), io.BytesIO()), kwargs=kw
+        )
+        for n, kw in (("one", {"max_size": 1000}), ("two", {"max_size": 3000}))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    frames = screen.getvalue().split("\r")
+    assert any("one.zip" in f and "; two.zip" in f for f in frames) or any(
+        "two.zip" in f and "; one.zip" in f for f in frames
+    )
+    finals = [line.rsplit("\r", 1)[-1].rstrip() for line in screen.getvalue().splitlines()]
+    assert any(f.startswith("one.zip 100% 1.0 kB of 1.0 kB, ") for f in finals)
+    assert any(f.startswith("two.zip 100% 3.0 kB of 3.0 kB, ") for f in finals)
+
+
+def test_the_client_line_is_the_same_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ProgressLine` (the client's installs) draws through the board, labelled once."""
+    monkeypatch.setattr(progress, "SHOW_PROGRESS_AFTER", 0.1)
+    screen = io.StringIO()
+    with ProgressLine(500, screen) as line:
+        line.advance(200)
+        time.sleep(0.35)
+        line.advance(300)
+    last = screen.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
+    assert last.startswith("downloading 100% 500 B of 500 B, ")
+    assert "\rdownloading  40% 200 B of 500 B, " in screen.getvalue()
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert terminal_board() is None
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    display = terminal_board()
+    assert display is not None
+    monkeypatch.setattr(progress, "SHOW_PROGRESS_AFTER", 0.0)
+    with display("x.tar.gz", 10) as advance:
+        advance(10)
+        time.sleep(0.3)
+    assert "x.tar.gz 100% 10 B of 10 B" in terminal.getvalue()
+
+
+@pytest.mark.parametrize(("count", "text"), [(512, "512 B"), (3400, "3.4 kB"), (12e6, "12.0 MB")])
+def test_sizes_read_for_people(count: float, text: str) -> None:
+    assert progress.size_text(count) == text
+    assert progress.size_text(5e9) == "5.0 GB"
+
+
+# --- the commands -----------------------------------------------------------------------
+
+
+def _index_served_slowly(root: Path, server: Script) -> tuple[Path, str]:
+    """Write an index whose one artifact is served by `server`, slowly; return it and its file."""
+    body = b"slow artifact\n" * 200
+    index = mini_index.write_index(root / "index")
+    name = "slow-plugin-1.0.0.tar.gz"
+    mini_index.add_release(index, "slow-plugin", "1.0.0", server.url(f"/{name}"), data=body)
+    server.answers[f"/{name}"] = [dripping(body, 1.6)]
+    return index, name
+
+
+def _in_a_terminal(*args: str) -> tuple[int, str]:
+    """Run plugindex with a pseudo-terminal as stdout and stderr; return its code and output."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*PLUGINDEX, *args],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    output = b""
+    try:
+        while chunk := os.read(controller, 4096):
+            output += chunk
+    except OSError:  # the terminal closed with the process (EIO)
+        pass
+    finally:
+        os.close(controller)
+    return process.wait(timeout=60), output.decode("utf-8", "replace")
+
+
+def test_validate_shows_a_slow_download_on_a_terminal_only(tmp_path: Path, server: Script) -> None:
+    index, name = _index_served_slowly(tmp_path, server)
+    code, output = _in_a_terminal("validate", str(index))
+    assert code == 0, output
+    assert f"\r{name} " in output
+    assert f"{name} 100% 2.8 kB of 2.8 kB, " in output
+    assert output.rstrip().endswith("1 plugins, 1 versions: valid")
+    server.answers[f"/{name}"] = [dripping(b"slow artifact\n" * 200, 1.6)]
+    piped = subprocess.run(
+        [*PLUGINDEX, "validate", str(index)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert name not in piped.stderr and "\r" not in piped.stderr

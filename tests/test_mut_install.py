@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from builder.authoring.manifest import deprecate
 from builder.client.install import (
     Change,
     InstallError,
@@ -31,7 +32,13 @@ from builder.client.install import (
     uninstall,
     upgrade,
 )
-from builder.client.lockfile import Lockfile, read_lockfile, read_trust, write_lockfile
+from builder.client.lockfile import (
+    LockedDeprecation,
+    Lockfile,
+    read_lockfile,
+    read_trust,
+    write_lockfile,
+)
 from builder.client.registry import Registry
 from builder.client.resolve import Options, ResolutionError
 from builder.client.signatures import TrustError
@@ -42,7 +49,7 @@ from builder.common.files import sha256_of_file
 from builder.common.limits import DEFAULT_LIMITS
 from builder.index.build import build
 from tests import mini_index
-from tests.conftest import copy_demo_index
+from tests.conftest import copy_demo_index, demo_key
 
 HOST = Options(host="0.4.0")
 
@@ -331,6 +338,41 @@ def _hosted_index(root: Path) -> Path:
     return root / "out"
 
 
+def test_a_yank_is_warned_about_once_and_not_once_moved_away(local: Local) -> None:
+    install(local.registry(), local.plugins, [Request("datasource-csv", "=1.0.1")], options=HOST)
+    reason = local.lock()["plugins"]["datasource-csv"]["yanked"]
+    kept = upgrade(local.registry(), local.plugins, ["datasource-csv"], options=HOST)
+    assert kept.changes == []
+    assert kept.warnings == [
+        f"datasource-csv 1.0.1 (installed) is yanked ({reason}); kept: no newer version fits "
+        "the requirements (you (installed earlier) wants =1.0.1)"
+    ]
+    moved = install(local.registry(), local.plugins, [Request("datasource-csv")], options=HOST)
+    assert changes(moved) == [("datasource-csv", "1.0.1", "1.0.2", "upgrade")]
+    assert moved.warnings == []
+
+
+def test_a_deprecated_plugin_is_recorded_and_warned_about(tmp_path: Path) -> None:
+    index = copy_demo_index(tmp_path)
+    deprecate(index, "template-crypto", message="Unmaintained.", replacement=None,
+              key=demo_key("mara-okafor"))  # fmt: skip
+    build(index, tmp_path / "out", environ={"SOURCE_DATE_EPOCH": "1700000000"})
+    local = Local(tmp_path / "out", tmp_path / "plugins")
+    outcome = install(local.registry(), local.plugins, [Request("auth-jwt")], options=HOST)
+    marks = {c.name: c.deprecated for c in outcome.changes}
+    assert marks == {
+        "auth-jwt": None,
+        "template-crypto": LockedDeprecation(message="Unmaintained."),
+    }
+    assert outcome.warnings == [
+        "template-crypto (needed by auth-jwt 1.2.0) is deprecated: Unmaintained."
+    ]
+    assert local.lock()["plugins"]["template-crypto"]["deprecated"] == {
+        "message": "Unmaintained.",
+        "replacement": None,
+    }
+
+
 def test_an_installed_plugin_made_for_an_older_host_moves_with_the_host(tmp_path: Path) -> None:
     """The host moved past an installed version's `host`: the next install replaces it."""
     local = Local(_hosted_index(tmp_path), tmp_path / "plugins")
@@ -391,11 +433,13 @@ def test_upgrade_moves_only_the_named_plugins(local: Local) -> None:
         options=HOST,
     )
     write = read_lockfile(local.plugins)
-    relaxed = {name: p.model_copy(update={"requested": None}) for name, p in write.plugins.items()}
+    relaxed = {name: p.model_copy(update={"requested": "^1"}) for name, p in write.plugins.items()}
     write_lockfile(local.plugins, write.model_copy(update={"plugins": relaxed}))
     named = upgrade(local.registry(), local.plugins, ["template-crypto"], options=HOST)
     assert changes(named) == [("template-crypto", "1.1.0", "1.1.1", "upgrade")]
     assert local.installed() == {"auth-jwt": "1.1.0", "template-crypto": "1.1.1"}
+    moved = local.lock()["plugins"]["template-crypto"]
+    assert (moved["requested"], moved["explicit"]) == ("^1", True)  # as asked before
     every = upgrade(local.registry(), local.plugins, [], options=HOST)
     assert changes(every) == [("auth-jwt", "1.1.0", "1.2.0", "upgrade")]
 
@@ -427,6 +471,42 @@ def test_uninstall_refuses_to_break_a_dependent_unless_forced(local: Local) -> N
     with pytest.raises(InstallError) as missing:
         uninstall(local.plugins, "template-crypto")
     assert str(missing.value) == f"template-crypto is not installed in {local.plugins}"
+
+
+def test_every_dependent_is_named_and_only_runtime_ones_count(local: Local) -> None:
+    install(
+        local.registry(),
+        local.plugins,
+        [Request("auth-jwt"), Request("template-faker"), Request("protocol-grpc")],
+        options=Options(host="0.4.0", optional=True),
+    )
+    lock = read_lockfile(local.plugins)
+    assert {"auth-jwt", "protocol-grpc", "template-crypto", "template-faker"} <= set(lock.plugins)
+    assert dependents_of(lock, "auth-jwt") == []  # protocol-grpc's need of it is optional
+    with pytest.raises(InstallError) as caught:
+        uninstall(local.plugins, "template-crypto")
+    assert str(caught.value) == (
+        "template-crypto is needed by auth-jwt 1.2.0 (needs ^1.1), template-faker 0.5.0 "
+        "(needs ^1.0); uninstall those first, or pass --force to break them"
+    )
+    forced = uninstall(local.plugins, "template-crypto", force=True)
+    assert forced.warnings == [
+        "auth-jwt 1.2.0 (needs ^1.1), template-faker 0.5.0 (needs ^1.0) may no longer work "
+        "without template-crypto",
+    ]
+
+
+def test_an_uninstall_warns_about_what_stays_yanked(local: Local) -> None:
+    install(
+        local.registry(),
+        local.plugins,
+        [Request("datasource-csv", "=1.0.1"), Request("template-crypto")],
+        options=HOST,
+    )
+    reason = local.lock()["plugins"]["datasource-csv"]["yanked"]
+    outcome = uninstall(local.plugins, "template-crypto")
+    assert outcome.warnings == [f"datasource-csv 1.0.1 (installed) is yanked: {reason}"]
+    assert uninstall(local.plugins, "datasource-csv").warnings == []
 
 
 def test_uninstall_of_the_last_dependent_needs_no_force(local: Local) -> None:

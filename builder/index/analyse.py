@@ -39,6 +39,7 @@ from builder.index.facts import PluginFacts, facts_of
 from builder.index.output import prestage
 from builder.index.render import encode, plugin_document
 from builder.index.rules import check_plugin, problem_at
+from builder.index.scan import scan_for_build, scan_started, walk_again
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
 from builder.index.verifier import check_all, verify_signatures
 from builder.trust.signing import owner_keys
@@ -134,7 +135,12 @@ def analyse(
     """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs, sizes=previous.sizes)
-    scan = scan_index(index, folders)
+    started = scan_started()
+    trusted: frozenset[str] = frozenset()
+    if folders is None and cache is not None:
+        scan, trusted = scan_for_build(index, previous, dirty)
+    else:
+        scan = scan_index(index, folders)
     if exclude:
         _leave_out(index, scan, exclude)
     analysis = Analysis(index, None, problems=list(scan.problems), cache=fresh)
@@ -148,13 +154,24 @@ def analyse(
     registry_digest = hashlib.sha256(registry_bytes).hexdigest()
     fresh.registry = registry_digest
     same_registry = previous.registry == registry_digest
+    if not same_registry:  # every folder is read again: each needs its listing
+        walk_again(index, scan, trusted)
+        trusted = frozenset()
+    if folders is None:  # a whole index was scanned: the next build can trust it
+        fresh.scanned = started
     found: dict[str, PluginFacts] = {}  # by folder, merged in the index's order below
     jobs: list[FolderJob] = []
     stats: dict[str, str] = {}
+    unusable = [n for n in trusted if previous.plugins[n].facts() is None]
+    if unusable:  # records of another shape: those folders are read again
+        walk_again(index, scan, unusable)
+        trusted = trusted.difference(unusable)
     for folder in scan.plugins.values():
         name = folder.folder
-        stats[name] = stats_key(folder.files)
         record = previous.plugins.get(name)
+        stats[name] = (
+            record.stats if record is not None and name in trusted else stats_key(folder.files)
+        )
         cached = record.facts() if record is not None and name not in dirty else None
         listed_as_before = record is not None and record.stats == stats[name]
         if record is not None and cached is not None and same_registry and listed_as_before:

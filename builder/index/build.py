@@ -353,6 +353,9 @@ def _save_if_changed(
         and fresh.registry == cache.registry
         and fresh.listings == cache.listings
         and fresh.borrowed == cache.borrowed
+        # An older scan time is still true (it only makes the next scan look further
+        # back), but none at all makes every build walk everything.
+        and (cache.scanned > 0 or fresh.scanned == 0)
         and fresh.plugins.keys() == cache.plugins.keys()
         and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )

@@ -74,6 +74,10 @@ class BuildCache:
     # What the listings (names.json, categories, pages) were made of, and their paths.
     listings: tuple[str, tuple[str, ...]] = ("", ())
     borrowed: str = ""  # sha256 of the artifacts the build took as live, in their order
+    # When the scan of the index these records come from started (ns since 1970, less
+    # a margin): a folder with no entry changed since keeps its record unwalked
+    # (see `builder.index.scan`). 0: unknown, walk everything.
+    scanned: int = 0
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
@@ -85,7 +89,9 @@ def load_cache(out: Path, index: Path) -> BuildCache:
         data = marshal.loads(path.read_bytes())  # noqa: S302
         if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
             return BuildCache(here)  # another builder version's cache: start afresh
-        _, cached_index, registry, plugins, outputs, sizes, listings, borrowed = data
+        # A cache written before scans were timed has no time: everything is walked once.
+        scanned = data[8] if len(data) == 9 else 0
+        _, cached_index, registry, plugins, outputs, sizes, listings, borrowed = data[:8]
         if cached_index != here:
             return BuildCache(here, outputs=outputs, sizes=sizes)
         return BuildCache(
@@ -96,6 +102,7 @@ def load_cache(out: Path, index: Path) -> BuildCache:
             sizes,
             listings,
             borrowed,
+            scanned,
         )
     except FileNotFoundError:
         return BuildCache(here)
@@ -126,6 +133,7 @@ def save_cache(out: Path, cache: BuildCache) -> None:
                 cache.sizes,
                 cache.listings,
                 cache.borrowed,
+                cache.scanned,
             )
         )
     )

@@ -1,0 +1,133 @@
+"""A rebuild walks only the plugin folders whose entries changed since the last scan."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.common import layout
+from builder.index import scan
+from builder.index.build import build
+from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
+
+# Status change times come from the kernel's coarse clock (a tick behind at most):
+# a pause this long puts an edit clearly after the scan that came before it.
+TICK = 0.05
+
+
+@pytest.fixture
+def no_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count a scan as made when it starts (the real margin covers slow file systems)."""
+    monkeypatch.setattr(scan, "MARGIN_NS", 0)
+
+
+def walked_folders(monkeypatch: pytest.MonkeyPatch, index: Path) -> set[str]:
+    """Record the plugin folders listed from now on (filled in as the build runs)."""
+    walked: set[str] = set()
+    real_scandir = os.scandir
+    plugins = index / "plugins"
+
+    def scandir(path: Any = ".") -> Any:
+        listed = None if isinstance(path, int) else Path(path)  # shutil passes descriptors
+        if listed is not None and listed.is_relative_to(plugins) and listed != plugins:
+            walked.add(listed.relative_to(plugins).parts[0])
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return walked
+
+
+def settled_build(index: Path, out: Path) -> None:
+    """Build once, with the index's files older than the scan and the next edit later."""
+    time.sleep(TICK)
+    build(index, out)
+    time.sleep(TICK)
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_a_noop_rebuild_walks_no_plugin_folder(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    settled_build(index, out)
+    walked = walked_folders(monkeypatch, index)
+    again = build(index, out)
+    assert walked == set()
+    assert again.reparsed == ()
+    assert again.report.written == [] and again.report.removed == []
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_an_edit_in_place_is_seen_and_only_its_folder_walked(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same size, same mtime, same inode, same folder listing: the ctime still tells."""
+    out = tmp_path / "out"
+    settled_build(index, out)
+    name = plugin_names(index)[0]
+    version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
+    before = version_file.stat()
+    text = version_file.read_text()
+    version_file.write_text(text.replace("# ", "#~", 1))  # a comment: still valid
+    os.utime(version_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    walked = walked_folders(monkeypatch, index)
+    result = build(index, out)
+    assert walked == {name}
+    assert result.reparsed == (name,)
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_a_new_version_file_is_seen(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    settled_build(index, out)
+    name = plugin_names(index)[0]
+    add_version(index, name, "9.0.0")
+    result = build(index, out)
+    assert result.reparsed == (name,)
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_a_removed_plugin_folder_and_a_stray_file_are_seen(index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    settled_build(index, out)
+    victim = leaf_plugin(index)
+    shutil.rmtree(index / "plugins" / victim)
+    other = next(n for n in plugin_names(index) if n != victim)
+    (index / "plugins" / other / "notes.txt").write_text("not a manifest\n")
+    result = build(index, out)
+    assert layout.index_path(victim) in result.report.removed
+    assert [(h.plugin, h.outcome) for h in result.held_back] == [(other, "file left out")]
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_without_find_every_folder_is_walked(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    settled_build(index, out)
+    name = plugin_names(index)[0]
+    version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
+    version_file.write_text(version_file.read_text().replace("# ", "#~", 1))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    walked = walked_folders(monkeypatch, index)
+    result = build(index, out)
+    assert walked == set(plugin_names(index))
+    assert result.reparsed == (name,)
+
+
+def test_an_edit_within_the_margin_is_seen(index: Path, tmp_path: Path) -> None:
+    """With the real margin, files changed just before a scan are looked at again."""
+    out = tmp_path / "out"
+    build(index, out)
+    name = plugin_names(index)[0]
+    add_version(index, name, "9.0.0")
+    assert build(index, out).reparsed == (name,)

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from builder.cli.main import cli
 from builder.common import layout
+from builder.common.errors import BuildError
 from builder.index.build import build
 from builder.publish.folder import LocalStorage
 from builder.publish.record import record_of
@@ -406,3 +407,29 @@ def test_addresses_are_classified(address: str, reason: str | None) -> None:
     from builder.common.http_client import non_public_reason
 
     assert non_public_reason(address) == reason
+
+
+def test_an_artifact_downloaded_by_a_build_that_stopped_is_not_fetched_again(
+    tmp_path: Path, artifact_server: ArtifactServer
+) -> None:
+    """The download folder outlives a failed build; the next build takes its files."""
+    index = remote_index(tmp_path, artifact_server)
+    out = tmp_path / "out"
+    build(index, out)
+    name = "tool-remote-1.1.0.tar.gz"
+    data = add_release(index, "tool-remote", "1.1.0", f"{artifact_server.url}{name}", day=2)
+    (artifact_server.root / name).write_bytes(data)
+
+    def stop() -> None:
+        raise OSError(28, "No space left on device", str(out))
+
+    with pytest.raises(BuildError):
+        build(index, out, before_commit=stop)
+    assert list((out / ".plugindex" / "downloads").glob("*"))
+    fetched = ["/tool-remote-1.0.0.tar.gz", f"/{name}"]
+    assert artifact_server.requests == fetched
+    build(index, out)
+    assert artifact_server.requests == fetched  # taken from the download folder
+    assert not (out / ".plugindex" / "downloads").exists()
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")

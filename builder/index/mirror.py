@@ -10,8 +10,9 @@ download folder by an earlier, failed build is never fetched again.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,13 +47,27 @@ def _in_output(
     return None
 
 
-def _downloaded(out: Path, version: VersionFacts) -> Planned | None:
-    """Return the plan of an artifact an earlier, failed build downloaded and verified."""
+def _downloaded(out: Path, version: VersionFacts, left: Set[str]) -> Planned | None:
+    """Return the plan of an artifact an earlier, failed build downloaded and verified.
+
+    `left` names the files of the download folder: most builds find it empty, and a
+    stat per remote artifact (100,000 of them) was most of a no-op build.
+    """
     sha256, size = version.artifact.sha256, version.artifact.size
+    if sha256 not in left:
+        return None
     kept = out / STATE_DIR / DOWNLOADS / sha256
     if kept.is_file() and kept.stat().st_size == size and _sha256_of(kept) == sha256:
         return Planned(sha256, size, kept)
     return None
+
+
+def _left_downloads(out: Path) -> frozenset[str]:
+    """Return the names of the files an earlier build left in the download folder."""
+    try:
+        return frozenset(os.listdir(out / STATE_DIR / DOWNLOADS))  # noqa: PTH208 - names only
+    except OSError:  # none (the usual case), or unreadable: nothing to take from it
+        return frozenset()
 
 
 def _sort_out(
@@ -69,6 +84,7 @@ def _sort_out(
     missing: dict[str, VersionFacts] = {}  # by sha256: one fetch per content
     paths_of: dict[str, list[str]] = {}
     seen: set[str] = set()
+    left = _left_downloads(out)
     # Every build passes here for every version: rows stay the cache's plain tuples,
     # and only an artifact the record does not vouch for becomes a VersionFacts.
     for plugin in plugins:
@@ -89,7 +105,7 @@ def _sort_out(
             if found is None and live is not None and live.get(path) == sha256:
                 borrowed.append(path)
                 continue
-            found = found or _downloaded(out, version)
+            found = found or _downloaded(out, version, left)
             if found is not None:
                 plan[path] = found
                 continue

@@ -77,9 +77,21 @@ MODULES: dict[str, list[str]] = {
     "index/artifacts.py": ["tests/test_gate_security.py"],
     "publish/plan.py": ["tests/test_publish_security.py"],
     "publish/lease.py": ["tests/test_publish_security.py"],
-    "gate/ownership.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
-    "gate/immutability.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
-    "gate/yanks.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
+    "gate/ownership.py": [
+        "tests/test_gate_security.py",
+        "tests/test_key_lifecycle.py",
+        "tests/test_gate.py",
+    ],
+    "gate/immutability.py": [
+        "tests/test_gate_security.py",
+        "tests/test_key_lifecycle.py",
+        "tests/test_gate.py",
+    ],
+    "gate/yanks.py": [
+        "tests/test_gate_security.py",
+        "tests/test_key_lifecycle.py",
+        "tests/test_gate.py",
+    ],
     "gate/pull_request.py": ["tests/test_gate_security.py", "tests/test_gate.py"],
 }
 

@@ -68,13 +68,14 @@ MODULES: dict[str, list[str]] = {
     "common/folder_fetch.py": ["tests/test_mut_fetch.py", "tests/test_fetch.py"],
     "common/http_client.py": [
         "tests/test_mut_http.py",
+        "tests/test_http_progress.py",
         "tests/test_fetch_security.py",
         "tests/test_fetch.py",
     ],
     "common/address_guard.py": ["tests/test_mut_http.py", "tests/test_mirror.py"],
     "common/progress.py": ["tests/test_http_progress.py"],
     "index/output.py": ["tests/test_index_security.py"],
-    "index/artifacts.py": ["tests/test_gate_security.py"],
+    "index/artifacts.py": ["tests/test_mut_artifacts.py", "tests/test_gate_security.py"],
     "publish/plan.py": ["tests/test_publish_security.py"],
     "publish/lease.py": ["tests/test_publish_security.py"],
     "gate/ownership.py": [

@@ -333,6 +333,12 @@ def test_a_503_honours_retry_after_but_a_500_does_not(server: Script, waits: lis
     assert waits == [3.0, 0.25]
 
 
+def test_an_unreadable_retry_after_backs_off(server: Script, waits: list[float]) -> None:
+    server.answers["/a"] = [reply(429, headers={"Retry-After": "soon"}), reply(200, b"ok")]
+    assert get(HttpClient(backoff=0.25), server.url("/a")) == b"ok"
+    assert waits == [0.25]
+
+
 def test_a_rate_limit_without_retry_after_backs_off(server: Script, waits: list[float]) -> None:
     server.answers["/a"] = [reply(429)]
     with pytest.raises(FetchError) as caught:

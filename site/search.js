@@ -6,7 +6,8 @@
  * whose key is the longest prefix of that word (gzip, inflated here), and ranks:
  * the whole name typed exactly first, then names that start with it, then words in
  * the other fields (weights were set by the build); prefixes and one-letter typos
- * (words of 4+ letters, same first letter) match too. On the search page (with
+ * (words of 4+ letters, same first letter) match too; deprecated plugins come lower
+ * (the build lowered their scores) and say so. On the search page (with
  * #search-results) it shows ?q= results and the category/engine filters; on other
  * pages it shows the best results under the box as you type. Arrow keys move through
  * the results, Enter follows one, Escape closes. Without JavaScript the form submits
@@ -367,6 +368,14 @@
       badge.textContent = "yanked";
       item.appendChild(document.createTextNode(" "));
       item.appendChild(badge);
+    }
+    if (doc.length > 6) {
+      // Deprecated by its owners (ranked lower at build time); doc[6]: the replacement.
+      var deprecated = document.createElement("span");
+      deprecated.className = "badge deprecated";
+      deprecated.textContent = doc[6] ? "deprecated, use " + doc[6] + " instead" : "deprecated";
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(deprecated);
     }
     var description = document.createElement("p");
     description.textContent = doc[2];

@@ -52,7 +52,9 @@ def search(registry: Path | str, cache: Path, *args: str) -> Result:
 def names(result: Result) -> list[str]:
     """Return the plugin names a text search printed, in order."""
     return re.findall(
-        r"^([a-z][a-z0-9-]+) \S+(?: \(yanked\))?  \[", result.stdout, flags=re.MULTILINE
+        r"^([a-z][a-z0-9-]+) \S+(?: \((?:yanked|deprecated[^)]*)\))*  \[",
+        result.stdout,
+        flags=re.MULTILINE,
     )
 
 

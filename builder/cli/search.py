@@ -157,6 +157,8 @@ NO_WORDS = (
 
 
 def _print(results: Any, text: str, limit: int) -> None:
+    from builder.cli.user_output import shown
+
     if results.mode == "no-words":
         click.echo(NO_WORDS.format(text=text))
         return
@@ -171,13 +173,22 @@ def _print(results: Any, text: str, limit: int) -> None:
         version = row["version"] or "-"
         yanked = " (yanked)" if row["yanked"] else ""
         categories = ", ".join(row["categories"])
-        head = f"{row['name']} {version}{yanked}"
-        click.echo(f"{head}  [{categories}]")
-        click.echo("    " + _line(row["description"], width - 4))
+        head = f"{row['name']} {version}{yanked}{_deprecated_mark(row.get('deprecated'))}"
+        # What a registry serves reaches the terminal escaped (see user_output.shown).
+        click.echo(shown(f"{head}  [{categories}]"))
+        click.echo("    " + shown(_line(row["description"], width - 4)))
     first = (results.page - 1) * limit + 1
     last = first + len(results.results) - 1
     more = f"; --page {results.page + 1} for more" if results.page < results.pages else ""
     click.echo(f"{first}-{last} of {results.total} plugins{more}", err=True)
+
+
+def _deprecated_mark(deprecated: Any) -> str:
+    """Return ` (deprecated)` for a deprecated plugin, with what to use instead."""
+    if not deprecated:
+        return ""
+    replacement = deprecated.get("replacement")
+    return f" (deprecated, use {replacement} instead)" if replacement else " (deprecated)"
 
 
 COMMANDS = (search,)

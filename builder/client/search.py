@@ -150,6 +150,8 @@ def _result(score: float, record: Mapping[str, Any], version: Mapping[str, Any])
         "formats": list(version.get("formats") or []),
         "yanked": bool(version.get("yanked")) or record["yanked_only"],
         "yanked_only": record["yanked_only"],
+        # {message, replacement}, or None (a record from before deprecations: None too)
+        "deprecated": record.get("deprecated"),
         "categories": record["categories"],
         "keywords": record["keywords"],
         "license": record["license"],

@@ -43,6 +43,12 @@ STOP_WORDS = frozenset(
     }
 )
 
+# A deprecated plugin's scores are multiplied by this, in the CLI's ranking and in the
+# browser shards' postings: it comes below plugins that match as well. A query naming it
+# exactly still finds it first (the CLI leaves that match as it is; the browser adds
+# the same bonus to any exact name).
+DEPRECATED_FACTOR = 0.25
+
 
 def _frequencies(words: Iterable[str], boost: float) -> Iterator[tuple[bytes, int, float, bytes]]:
     """Yield what Whoosh's Frequency format makes of a field's words: (term, frequency,
@@ -96,6 +102,7 @@ def make_schema() -> fields.Schema:
         downloads=fields.COLUMN(columns.NumericColumn("q")),
         rating=fields.COLUMN(columns.NumericColumn("i")),  # hundredths of a star
         yanked_only=fields.COLUMN(columns.NumericColumn("B")),  # 1: every version yanked
+        deprecated=fields.COLUMN(columns.NumericColumn("B")),  # 1: its owners deprecated it
         record=fields.STORED(),
     )
 
@@ -165,6 +172,7 @@ def fields_of(record: Mapping[str, Any], texts: Mapping[str, str] | None = None)
         "downloads": int(record.get("downloads") or 0),
         "rating": round(float(record.get("rating") or 0.0) * 100),
         "yanked_only": 1 if record["yanked_only"] else 0,
+        "deprecated": 1 if record.get("deprecated") else 0,
         "record": json.dumps(record, sort_keys=True, separators=(",", ":")),
     }
 

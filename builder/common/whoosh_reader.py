@@ -23,7 +23,14 @@ from whoosh.filedb.filestore import RamStorage
 from whoosh.index import FileIndex
 from whoosh.searching import Searcher
 
-from builder.common.whoosh_adapter import INDEX_NAME, SEGMENT_NAME, STOP_WORDS, TOC_NAME, tokens
+from builder.common.whoosh_adapter import (
+    DEPRECATED_FACTOR,
+    INDEX_NAME,
+    SEGMENT_NAME,
+    STOP_WORDS,
+    TOC_NAME,
+    tokens,
+)
 
 MAX_QUERY_CHARS = 256  # longer queries are cut: no one types more, and time stays bounded
 MAX_QUERY_WORDS = 8
@@ -83,9 +90,14 @@ class VerifiedIndex:
 
     def value(self, field: str, docnum: int) -> Any:
         """Return a sortable field's value for a hit (name, released, downloads, rating,
-        yanked_only), read from its column without loading the record."""
+        yanked_only, deprecated), read from its column without loading the record; None
+        from an index built before the column existed."""
         if field not in self._columns:
-            self._columns[field] = self._searcher.reader().column_reader(field)
+            reader = self._searcher.reader()
+            has = field in reader.schema and reader.has_column(field)
+            self._columns[field] = reader.column_reader(field) if has else None
+        if self._columns[field] is None:
+            return None
         value = self._columns[field][docnum]
         return value.decode("utf-8") if isinstance(value, bytes) else value
 
@@ -108,7 +120,20 @@ class VerifiedIndex:
         found = self._run(query.Or([*whole, query.And(per_word)]), wanted)
         if not found and len(per_word) > 1:  # no plugin has every word: any word will do
             found = self._run(query.Or([*whole, query.Or(per_word)]), wanted)
-        return found
+        return self._deprecated_lower(found, name)
+
+    def _deprecated_lower(self, hits: list[Hit], name: str) -> list[Hit]:
+        """Scale deprecated plugins' scores by DEPRECATED_FACTOR, except the plugin the
+        query names exactly (the user asked for it: it stays first, saying it is
+        deprecated); sort again (stable)."""
+        ranked = [
+            Hit(h.score * DEPRECATED_FACTOR, h.docnum)
+            if self.value("deprecated", h.docnum) and self.value("name", h.docnum) != name
+            else h
+            for h in hits
+        ]
+        ranked.sort(key=lambda h: -h.score)
+        return ranked
 
     def listing(self, filters: Mapping[str, str]) -> list[Hit]:
         """Return every plugin under `filters` (no words to match), in index order."""

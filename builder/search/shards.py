@@ -84,12 +84,16 @@ def shard_terms(
         for term in set(terms):
             scores[term] = scores.get(term, 0) + weight
     bonus = popularity(record)
+    if record.get("deprecated"):  # lower in every posting, as in the CLI's ranking
+        factor = engine.DEPRECATED_FACTOR
+        return {t: max(1, round((v + bonus) * factor)) for t, v in sorted(scores.items())}
     return {term: score + bonus for term, score in sorted(scores.items())}
 
 
 def short_record(record: Mapping[str, Any], categories: Mapping[str, int]) -> list[Any]:
     """Return what a result shows and the filters need, as a compact list: name, version,
-    description, category numbers (in the manifest's list), engine names, yanked-only."""
+    description, category numbers (in the manifest's list), engine names, yanked-only,
+    and for a deprecated plugin only, a seventh item: its replacement's name, or ""."""
     usable = [v for v in record["versions"] if not v["yanked"]] or record["versions"]
     description = str(record["description"])
     if len(description) > DESCRIPTION_CHARS:
@@ -104,6 +108,8 @@ def short_record(record: Mapping[str, Any], categories: Mapping[str, int]) -> li
         # must not change when another plugin brings a new engine.
         sorted({v["engine"] for v in usable}),
         1 if record["yanked_only"] else 0,
+        # Only when deprecated: every other plugin's record (and shard) keeps its bytes.
+        *([record["deprecated"].get("replacement") or ""] if record.get("deprecated") else []),
     ]
 
 

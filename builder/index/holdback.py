@@ -270,6 +270,8 @@ class Settler:
 
     def settle_names(self, approved: Iterable[str]) -> bool:
         """Leave out new names that resemble another name, published or new (PX130/PX131)."""
+        if all(self.previous.published(name) for name in self.facts):
+            return False  # no new name (the facts' names are valid): nothing to compare
         found = similar_new_names(self.index, self.facts, self.previous.names, approved)
         for name, problem in found:
             self.revert(name, f"{PLUGINS_DIR}/{name}/{PLUGIN_FILE}", problem)

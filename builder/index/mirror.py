@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
@@ -78,10 +79,10 @@ def _sort_out(
     *,
     live: Mapping[str, str] | None,
     borrowed: list[str],
-) -> tuple[dict[str, Planned], dict[str, VersionFacts], dict[str, list[str]]]:
-    """Plan the remote artifacts at hand; return them, the missing by sha256, their paths."""
+) -> tuple[dict[str, Planned], dict[str, tuple[Any, ...]], dict[str, list[str]]]:
+    """Plan the remote artifacts at hand; return them, the missing rows by sha256, their paths."""
     plan: dict[str, Planned] = {}
-    missing: dict[str, VersionFacts] = {}  # by sha256: one fetch per content
+    missing: dict[str, tuple[Any, ...]] = {}  # version rows by sha256: one fetch per content
     paths_of: dict[str, list[str]] = {}
     seen: set[str] = set()
     left = _left_downloads(out)
@@ -89,7 +90,7 @@ def _sort_out(
     # and only an artifact the record does not vouch for becomes a VersionFacts.
     for plugin in plugins:
         for row in plugin.version_rows:
-            sha256, size, filename, url, local = row[6]
+            sha256, size, filename, _, local = row[6]
             if local is not None:
                 continue
             path = layout.artifact_path(sha256, filename)
@@ -99,9 +100,15 @@ def _sort_out(
             if recorded.get(path) == sha256 and on_disk.get(path) == size:
                 plan[path] = Planned(sha256, size, None)  # in place, as the cache says
                 continue
-            artifact = ArtifactFacts(sha256, size, filename, url, local)
-            version = VersionFacts(row[0], row[1], row[2], row[3], row[4], (), artifact)
-            found = _in_output(out, path, version, on_disk)
+            if path not in on_disk and sha256 not in left:  # no object made on this path
+                if live is not None and live.get(path) == sha256:
+                    borrowed.append(path)
+                else:
+                    missing.setdefault(sha256, row)
+                    paths_of.setdefault(sha256, []).append(path)
+                continue
+            version = _version_of(row)
+            found = None if path not in on_disk else _in_output(out, path, version, on_disk)
             if found is None and live is not None and live.get(path) == sha256:
                 borrowed.append(path)
                 continue
@@ -109,9 +116,16 @@ def _sort_out(
             if found is not None:
                 plan[path] = found
                 continue
-            missing.setdefault(sha256, version)
+            missing.setdefault(sha256, row)
             paths_of.setdefault(sha256, []).append(path)
     return plan, missing, paths_of
+
+
+def _version_of(row: tuple[Any, ...]) -> VersionFacts:
+    """Return the facts of a version row that a fetch or a check needs (no dependencies)."""
+    sha256, size, filename, url, local = row[6]
+    artifact = ArtifactFacts(sha256, size, filename, url, local)
+    return VersionFacts(row[0], row[1], row[2], row[3], row[4], (), artifact)
 
 
 def mirror_remote(
@@ -175,11 +189,12 @@ def mirror_remote(
 
     log.info("mirroring %d remote artifact(s)", len(missing))
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-        results = dict(zip(missing, pool.map(download, missing.values()), strict=True))
+        wanted = [_version_of(row) for row in missing.values()]
+        results = dict(zip(missing, pool.map(download, wanted), strict=True))
     problems = [p for listed in results.values() for p in listed]
     if problems and failures is None:
         raise InvalidIndexError(sorted(problems, key=Problem.sort_key))
-    for sha256, version in missing.items():
+    for sha256, version in zip(missing, wanted, strict=True):
         for path in paths_of[sha256]:
             if results[sha256]:
                 assert failures is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -28,13 +29,21 @@ class PreviousStates:
         self.outputs = outputs if outputs is not None else {}
         self._read = read
         self._states: dict[str, tuple[bytes, PluginFacts] | None] = {}
-        self.names = frozenset(
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """Return the names of every plugin published before (made when first asked)."""
+        return frozenset(
             name
             for path in self.outputs
             if path.startswith("index/") and path.endswith(".json")
             for name in (path.rsplit("/", 1)[1].removesuffix(".json"),)
-            if name_problem(name) is None and layout.index_path(name) == path
+            if layout.index_path(name) == path and name_problem(name) is None
         )
+
+    def published(self, name: str) -> bool:
+        """Tell whether a valid plugin name had a document before."""
+        return layout.index_path(name) in self.outputs
 
     def sha256(self, name: str) -> str | None:
         """Return the sha256 of a plugin's last published document, if it has one."""

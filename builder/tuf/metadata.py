@@ -7,7 +7,8 @@ time. A role whose content is unchanged and not yet half-way to its expiry keeps
 its live version, and since Ed25519 signatures are deterministic its file comes out
 byte for byte the same, so publishing uploads only the bins that changed, the
 snapshot and the timestamp. Targets are spread over `2**bits` hashed bins
-(TUF's succinct hashed-bin delegation) signed by the targets key.
+(TUF's succinct hashed-bin delegation) signed by the targets key; config.json, which
+every client reads first, is listed by the top-level targets role itself.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 DAY = 86400  # seconds
 _MAX_VERSION = 200_000_000_000  # seconds since 1970 (year ~8300): past it, no expiry fits
 BINS = "bins"  # delegated role names: bins-00 … bins-ff
+# Targets the top-level targets role lists itself rather than a bin: every client
+# reads config.json first, and the targets role is fetched anyway, so this saves the
+# request for config.json's bin. It changes with the registry's settings, rarely.
+TOP_LEVEL_TARGETS = frozenset({layout.CONFIG})
 SERIALIZER = JSONSerializer(compact=True)
 
 
@@ -210,15 +215,19 @@ class Generator:
         targets_keys = [self.root.get_key(k) for k in self.root.roles[TARGETS].keyids]
         succinct = bins_of(self.bits, [k.keyid for k in targets_keys])
         grouped: dict[int, dict[str, Target]] = {}
+        top = {p: t for p, t in targets.items() if p in TOP_LEVEL_TARGETS}
         for path, target in targets.items():
-            grouped.setdefault(bin_index(path, self.bits), {})[path] = target
+            if path not in top:
+                grouped.setdefault(bin_index(path, self.bits), {})[path] = target
         meta: dict[str, MetaFile] = {}
         for number, name in enumerate(succinct.get_roles()):
             entries = grouped.get(number, {})
             made = self._role(name, _bin_maker(entries), _digest(sorted(entries.items())))
             out[made.path] = made
             meta[f"{name}.json"] = MetaFile(self._version_of(made))
-        made = self._role(TARGETS, _targets_maker(targets_keys, succinct), _digest([]))
+        made = self._role(
+            TARGETS, _targets_maker(targets_keys, succinct, top), _digest(sorted(top.items()))
+        )
         out[made.path] = made
         meta[f"{TARGETS}.json"] = MetaFile(self._version_of(made))
         snapshot_inputs = sorted((k, v.version) for k, v in meta.items())
@@ -346,13 +355,17 @@ def _bin_maker(entries: Mapping[str, Target]) -> Callable[[int, datetime.datetim
 
 
 def _targets_maker(
-    keys: Sequence[Key], succinct: SuccinctRoles
+    keys: Sequence[Key], succinct: SuccinctRoles, top: Mapping[str, Target]
 ) -> Callable[[int, datetime.datetime], Signed]:
     def make(version: int, expires: datetime.datetime) -> Signed:
         delegations = Delegations(
             keys={k.keyid: k for k in keys}, roles=None, succinct_roles=succinct
         )
-        return Targets(version=version, expires=expires, targets={}, delegations=delegations)
+        files = {
+            path: TargetFile(target.size, {"sha256": target.sha256}, path)
+            for path, target in sorted(top.items())
+        }
+        return Targets(version=version, expires=expires, targets=files, delegations=delegations)
 
     return make
 

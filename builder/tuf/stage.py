@@ -113,6 +113,24 @@ def _copy_of(view: BuildView, path: str, copy: str, planned: Planned) -> Planned
     return Planned(planned.sha256, planned.size, content)
 
 
+def _metadata_file(
+    view: BuildView, path: str, sha256: str, size: int, data: bytes | None
+) -> Planned:
+    """Plan a metadata file: its new bytes, or the file the output holds (None: unchanged).
+
+    The generator keeps a role whose file is on disk with the hash its state
+    recorded; when the build's record of the last output does not list that file
+    (an earlier build stopped before recording it), it is copied from the output,
+    checked against its hash, rather than planned with no content.
+    """
+    if data is not None:
+        return Planned(sha256, size, data)
+    kept = view.unchanged(path)
+    if kept is not None and kept.sha256 == sha256 and kept.size == size:
+        return kept
+    return Planned(sha256, size, view.out / path)
+
+
 @dataclass
 class TufStage:
     """Sign the build (see the module). `previous`: what is live, else the output folder."""
@@ -191,7 +209,7 @@ class TufStage:
             state=state,
         )
         for made in generator.generate(targets).values():
-            files[made.path] = Planned(made.sha256, made.size, made.data)
+            files[made.path] = _metadata_file(view, made.path, made.sha256, made.size, made.data)
         for number, data in enumerate(root_bytes, start=1):
             files[f"{layout.METADATA}{number}.root.json"] = Planned(
                 hashlib.sha256(data).hexdigest(), len(data), data

@@ -138,7 +138,11 @@ def test_build_signs_every_file_a_client_reads(signed: Signed) -> None:
     for path in (signed.out / "metadata").glob("*.bins-*.json"):
         bin_: Metadata[Targets] = Metadata.from_bytes(path.read_bytes())
         targets.update(bin_.signed.targets)
-    assert doc("alpha") in targets and layout.CONFIG in targets and layout.NAMES in targets
+    assert doc("alpha") in targets and layout.NAMES in targets
+    (top_file,) = (signed.out / "metadata").glob("*.targets.json")
+    top: Metadata[Targets] = Metadata.from_bytes(top_file.read_bytes())
+    assert list(top.signed.targets) == [layout.CONFIG]  # config.json: in no bin
+    assert layout.CONFIG not in targets
     assert any(p.startswith("artifacts/") for p in targets)
     sha = hashlib.sha256((signed.out / doc("alpha")).read_bytes()).hexdigest()
     assert (signed.out / layout.consistent_path(doc("alpha"), sha)).is_file()
@@ -193,6 +197,21 @@ def test_a_one_plugin_change_re_signs_its_bins_the_snapshot_and_the_timestamp(
     assert any(".snapshot.json" in p for p in metadata)
     assert not any(".targets.json" in p for p in metadata)  # delegations unchanged
     assert 1 <= len(bins) < 4  # of 4 bins
+
+
+def test_a_kept_role_is_copied_from_the_output_when_the_build_cache_is_gone(
+    signed: Signed,
+) -> None:
+    """A build stopped half-way drops the build cache: the next keeps the unchanged bins."""
+    from builder.index.cache import forget_cache
+
+    forget_cache(signed.out)
+    before = {p.name: p.read_bytes() for p in (signed.out / "metadata").iterdir()}
+    signed.release("beta", "1.1.0")
+    signed.build()
+    after = {p.name: p.read_bytes() for p in (signed.out / "metadata").iterdir()}
+    unchanged = [n for n in before if ".bins-" in n and after.get(n) == before[n]]
+    assert unchanged  # the bins beta does not touch, still in place, byte for byte
 
 
 def test_no_key_material_in_the_build_output(signed: Signed) -> None:
@@ -285,6 +304,19 @@ def test_requests_cold_and_warm(
         ("/metadata/2.root.json", 404),
         ("/metadata/timestamp.json", 304),
     ]
+
+
+def test_config_json_costs_no_bin(
+    signed: Signed, served: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    """config.json, read first by every client, is in the targets role: no bin fetched."""
+    url, recorder = served
+    client = client_for(url, signed, tmp_path / "home")
+    data = client.verified_target(layout.CONFIG)
+    assert data == (signed.out / layout.CONFIG).read_bytes()
+    roles = [p.rsplit("/", 1)[1] for p in recorder.paths() if p.startswith("/metadata/")]
+    assert not [r for r in roles if ".bins-" in r], roles
+    assert len(recorder.hits) == 5, recorder.paths()  # probe, timestamp, snapshot, targets
 
 
 def test_client_follows_1_10_and_100_publishes(
@@ -491,7 +523,7 @@ def test_offline_without_an_online_run_says_to_run_one(
     url, _ = served
     home = tmp_path / "home"
     (home / "root.json").parent.mkdir(parents=True)
-    from builder.client.tuf_updater import pin_registry
+    from builder.client.tuf_pin import pin_registry
 
     (home / "root.json").write_bytes(signed.root())
     fetcher = HttpFetcher(url, home / "cache", offline=True)

@@ -16,15 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.client.signed import SignedFetcher
-from builder.client.tuf_updater import (
-    TufClient,
-    TufRefusedError,
-    pin_registry,
-    pinned_root,
-    registry_slug,
-    targets_cache,
-    trust_dir,
-)
+from builder.client.target_cache import targets_cache
+from builder.client.tuf_pin import pin_registry, pinned_root, registry_slug, trust_dir
+from builder.client.tuf_refusals import TufRefusedError
+from builder.client.tuf_updater import TufClient
 from builder.common.fetch import READ_TIMEOUT, Fetcher, HttpFetcher, open_registry
 from builder.format.names import name_problem
 
@@ -104,5 +99,5 @@ def connect(where: Where, opener: Callable[[str], Fetcher] | None = None) -> Sou
         )
     # --offline means no network: a registry in a folder is read as usual.
     offline = where.offline and isinstance(raw, HttpFetcher)
-    client = TufClient(raw, folder, found[1], targets_cache(where.cache_dir), offline)
+    client = TufClient(raw, folder, found[1], targets_cache(where.cache_dir, key), offline)
     return Source(SignedFetcher(client), key)

@@ -118,12 +118,10 @@ class Registry:
         path = self.index_path(name)
         try:
             data = self.fetcher.document(path)
-        except NotFoundError:
+        except NotFoundError as e:  # its message says how the absence is known
             suggestions = self.suggestions(name)
             raise UnknownPluginError(
-                f"no plugin named {name!r} in {self.fetcher.location} "
-                f"({self.fetcher.url_of(path)} not found)",
-                suggestions,
+                f"no plugin named {name!r} in {self.fetcher.location} ({e})", suggestions
             ) from None
         try:
             return parse_plugin(data, self.fetcher.url_of(path), name)

@@ -5,8 +5,10 @@ documents, the search manifest and files, and the artifacts all come through her
 each is looked up in the signed targets, fetched at its consistent-snapshot path and
 checked against the signed length and sha256 before anyone parses it (author
 signatures are checked afterwards, as without TUF). A file the registry does not
-sign does not exist for the client: a document is "not found", an artifact refused.
-A document whose signed hash is unchanged comes from the cache without a request.
+sign does not exist for the client: a document is "not found" (a signed absence:
+the message says the signed targets do not list it), an artifact refused; a file
+it signs that the server does not serve is a download failure, not an absence. A
+document whose signed hash is unchanged comes from the cache without a request.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ class SignedFetcher:
                 return self._memo[path]
         info = self.client.find_target(path)
         if info is None:
+            self.client.forget(path)  # a copy kept from when it was signed
             raise NotFoundError(
-                f"{self.url_of(path)}: not found (not among the files the registry signs)"
+                f"{self.url_of(path)}: not found (the registry's signed targets do not list "
+                f"it: removed, or never published)"
             )
         if info.size > max_size:
             raise TooLargeError(
@@ -84,6 +88,4 @@ class SignedFetcher:
         """Forget a document whose contents were refused: memo and cached copy both."""
         with self._lock:
             self._memo.pop(path, None)
-        info = self.client.find_target(path)
-        if info is not None:
-            self.client.forget(info)
+        self.client.forget(path)

@@ -1,0 +1,164 @@
+"""Files written ahead (`prestage`) and committed with the build: moved whole or one by one.
+
+The build's checking processes write a plugin's document and local artifacts ahead,
+at their published paths; `write_output` moves them into place (a whole folder in one
+rename where the output has none yet) and stages only the rest. Each test states
+what ends up in the output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from builder.common.build_folder import STATE_DIR
+from builder.index.output import Planned, Prestaged, files_outside, prestage, write_output
+
+A1 = f"artifacts/{'a' * 64}/a.tgz"
+A2 = f"artifacts/{'b' * 64}/b.tgz"
+DOC = "index/3/a/abc.json"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def planned(data: bytes) -> Planned:
+    return Planned(sha(data), len(data), data)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Return every file under `folder` (except the build's state) with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and STATE_DIR not in p.relative_to(folder).parts
+    }
+
+
+# --- writing ahead ----------------------------------------------------------------------
+
+
+def test_bytes_written_ahead_land_at_their_path_and_leave_no_part(tmp_path: Path) -> None:
+    root = tmp_path / "ahead"
+    assert prestage(str(root), DOC, sha(b"{}"), b"{}") is True
+    assert (root / DOC).read_bytes() == b"{}"
+    assert list((root / ".parts").iterdir()) == []
+
+
+def test_a_source_file_is_copied_ahead_only_with_its_sha256(tmp_path: Path) -> None:
+    root, source = tmp_path / "ahead", tmp_path / "src.tgz"
+    source.write_bytes(b"artifact" * 10_000)
+    assert prestage(str(root), A1, sha(source.read_bytes()), source) is True
+    assert (root / A1).read_bytes() == source.read_bytes()
+    assert prestage(str(root), A2, sha(b"other"), source) is False
+    assert not (root / A2).exists()
+    assert list((root / ".parts").iterdir()) == []
+
+
+def test_a_source_that_cannot_be_read_is_left_to_the_commit(tmp_path: Path) -> None:
+    root = tmp_path / "ahead"
+    assert prestage(str(root), A1, sha(b"x"), tmp_path / "missing.tgz") is False
+    assert not (root / A1).exists()
+    assert list((root / ".parts").iterdir()) == []
+
+
+def test_writing_ahead_twice_keeps_one_whole_copy(tmp_path: Path) -> None:
+    root = tmp_path / "ahead"
+    assert prestage(str(root), A1, sha(b"one"), b"one")
+    assert prestage(str(root), A1, sha(b"one"), b"one")
+    assert (root / A1).read_bytes() == b"one"
+    assert sorted(p.name for p in (root / A1).parent.iterdir()) == ["a.tgz"]
+
+
+# --- committing what was written ahead --------------------------------------------------
+
+
+def _ahead(tmp_path: Path, files: dict[str, bytes]) -> Prestaged:
+    root = tmp_path / "ahead"
+    for path, data in files.items():
+        assert prestage(str(root), path, sha(data), data)
+    return Prestaged(root, {path: sha(data) for path, data in files.items()})
+
+
+def test_a_cold_build_moves_each_top_folder_whole(tmp_path: Path) -> None:
+    files = {A1: b"one", A2: b"two", DOC: b"{}"}
+    plan = {path: Planned(sha(d), len(d), None) for path, d in files.items()}
+    plan["config.json"] = planned(b"{}")
+    ahead = _ahead(tmp_path, files)
+    out = tmp_path / "out"
+    report = write_output(out, plan, None, prestaged=ahead)
+    assert tree(out) == {**files, "config.json": b"{}"}
+    assert report.written == [A1, A2, DOC, "config.json"]
+    # Moved whole: the folders written ahead are gone from where they were written.
+    assert not (ahead.root / "artifacts").exists() and not (ahead.root / "index").exists()
+
+
+def test_a_folder_the_output_has_is_filled_file_by_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_output(out, {A1: planned(b"one")}, None)
+    files = {A2: b"two"}
+    ahead = _ahead(tmp_path, files)
+    plan = {A1: planned(b"one"), A2: Planned(sha(b"two"), 3, None)}
+    report = write_output(out, plan, {A1: sha(b"one")}, prestaged=ahead)
+    assert report.written == [A2]
+    assert tree(out) == {A1: b"one", A2: b"two"}
+    assert (ahead.root / "artifacts").is_dir()  # not moved whole: out had artifacts/
+
+
+def test_a_folder_with_a_file_left_out_is_not_moved_whole(tmp_path: Path) -> None:
+    """A file written ahead that the build does not publish stays out of the output."""
+    files = {A1: b"one", A2: b"left out"}
+    ahead = _ahead(tmp_path, files)
+    out = tmp_path / "out"
+    report = write_output(out, {A1: Planned(sha(b"one"), 3, None)}, None, prestaged=ahead)
+    assert report.written == [A1]
+    assert tree(out) == {A1: b"one"}
+    assert (ahead.root / A2).read_bytes() == b"left out"
+
+
+def test_a_file_written_ahead_with_other_bytes_is_staged_instead(tmp_path: Path) -> None:
+    ahead = _ahead(tmp_path, {A1: b"stale"})
+    out = tmp_path / "out"
+    report = write_output(out, {A1: planned(b"fresh")}, None, prestaged=ahead)
+    assert report.written == [A1]
+    assert tree(out) == {A1: b"fresh"}
+    assert (ahead.root / A1).read_bytes() == b"stale"
+
+
+def test_nested_folders_move_once_at_their_outermost(tmp_path: Path) -> None:
+    deep = {f"artifacts/{c * 64}/{c}.tgz": c.encode() for c in "abc"}
+    ahead = _ahead(tmp_path, deep)
+    out = tmp_path / "out"
+    plan = {path: Planned(sha(d), len(d), None) for path, d in deep.items()}
+    write_output(out, plan, None, prestaged=ahead)
+    assert tree(out) == deep
+    assert not (ahead.root / "artifacts").exists()
+
+
+# --- removing what is no longer published -----------------------------------------------
+
+
+def test_removing_the_last_file_of_a_folder_removes_its_empty_parents_only(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    plan = {A1: planned(b"one"), A2: planned(b"two"), "index/3/a/abc.json": planned(b"{}")}
+    write_output(out, plan, None)
+    previous = {path: p.sha256 for path, p in plan.items()}
+    report = write_output(out, {A1: plan[A1]}, previous)
+    assert report.removed == [A2, "index/3/a/abc.json"]
+    assert tree(out) == {A1: b"one"}
+    assert not (out / "index").exists()
+    assert not (out / A2).parent.exists()
+    assert (out / "artifacts").is_dir() and out.is_dir()
+
+
+def test_files_outside_skips_the_state_and_named_folders(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_output(out, {A1: planned(b"one"), "config.json": planned(b"{}")}, None)
+    (out / "search").mkdir()
+    (out / "search" / "x").write_bytes(b"12")
+    assert files_outside(out, {"search"}) == {A1: 3, "config.json": 2}
+    assert files_outside(out, set()) == {A1: 3, "config.json": 2, "search/x": 2}
+    assert files_outside(tmp_path / "nothing", set()) == {}

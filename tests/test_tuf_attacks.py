@@ -328,6 +328,20 @@ def test_a_duplicate_key_never_counts_twice(
         client_for(url, signed, tmp_path / "home")
 
 
+def test_a_build_refuses_a_root_listing_one_key_twice(signed: Signed) -> None:
+    """The same root committed to the index: the build names both key ids and stops."""
+    key = read_private(signed.keys / "root-1.pem")
+
+    def duplicate(root: Root) -> None:
+        root.add_key(type(key.public_key).from_dict("f" * 64, key.public_key.to_dict()), "root")
+
+    data = _next_root(signed, ["root-1.pem", "root-2.pem"], edit=duplicate)
+    (signed.index / "tuf" / "2.root.json").write_bytes(data)
+    signed.release("beta", "1.1.0")
+    with pytest.raises(BuildError, match=f"{key.public_key.keyid[:16]} and f{{16}} are the same"):
+        signed.build()
+
+
 def test_an_edited_stored_root_is_refused(
     signed: Signed, served: tuple[str, Recorder], tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ from builder.common import layout
 from builder.common.errors import PlugindexError
 from builder.common.fetch import Fetcher, NotFoundError
 from builder.common.files import write_atomic
+from builder.common.thresholds import check_distinct_keys
 
 PINNED_ROOT = "pinned.root.json"  # the root a registry is trusted from (the pin)
 TRUST_FILE = "trust.json"  # the registry's URL and the pin's sha256
@@ -82,21 +83,9 @@ def checked_root(data: bytes, where: str) -> bytes:
     except (tuf_errors.RepositoryError, ValueError, TypeError, KeyError) as e:
         cause = f": {e.__cause__}" if e.__cause__ is not None else ""
         raise TufRefusedError(f"{where}: not a valid TUF root ({e}{cause})") from None
-    _check_distinct_keys(root.signed, where)
+    public = {kid: str(key.keyval.get("public", "")) for kid, key in root.signed.keys.items()}
+    check_distinct_keys(public, where, TufRefusedError)
     return data
-
-
-def _check_distinct_keys(root: Root, where: str) -> None:
-    """Refuse a root listing one public key under two ids: it would count twice."""
-    seen: dict[str, str] = {}
-    for keyid, key in root.keys.items():
-        value = str(key.keyval.get("public", ""))
-        if value in seen:
-            raise TufRefusedError(
-                f"{where}: keys {seen[value][:16]} and {keyid[:16]} are the same public key "
-                f"(a key may count only once toward a threshold)"
-            )
-        seen[value] = keyid
 
 
 def pin_root(folder: Path, location: str, root: bytes) -> None:

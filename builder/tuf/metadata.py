@@ -40,6 +40,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from builder.common import layout
 from builder.common.errors import PlugindexError
+from builder.common.thresholds import check_distinct_keys as distinct_keys
 from builder.tuf.keys import SNAPSHOT, TARGETS, TIMESTAMP
 
 log = logging.getLogger(__name__)
@@ -145,15 +146,8 @@ def parse(data: bytes, role: str, where: str) -> Metadata[Any]:
 
 def check_distinct_keys(root: Root, where: str) -> None:
     """Refuse a root that lists one public key under two key ids (it would count twice)."""
-    seen: dict[str, str] = {}
-    for keyid, key in root.keys.items():
-        value = str(key.keyval.get("public", ""))
-        if value in seen:
-            raise TufError(
-                f"{where}: keys {seen[value][:16]} and {keyid[:16]} are the same public key "
-                f"(a key must count once toward a threshold)"
-            )
-        seen[value] = keyid
+    public = {keyid: str(key.keyval.get("public", "")) for keyid, key in root.keys.items()}
+    distinct_keys(public, where, TufError)
 
 
 def check_root_chain(roots: Sequence[bytes], where: Callable[[int], str], now: int | None) -> Root:

@@ -131,3 +131,69 @@ def test_an_edit_within_the_margin_is_seen(index: Path, tmp_path: Path) -> None:
     name = plugin_names(index)[0]
     add_version(index, name, "9.0.0")
     assert build(index, out).reparsed == (name,)
+
+
+def walked_output(monkeypatch: pytest.MonkeyPatch, out: Path) -> list[Path]:
+    """Record the folders of the output listed from now on (state and artifacts aside)."""
+    listed: list[Path] = []
+    real_scandir, real_walk = os.scandir, os.walk
+
+    def note(path: Any) -> None:
+        if isinstance(path, int):  # shutil passes descriptors
+            return
+        folder = Path(path)
+        if folder.is_relative_to(out):
+            parts = folder.relative_to(out).parts
+            if not parts or parts[0] not in {".plugindex", "artifacts"}:
+                listed.append(folder)
+
+    def scandir(path: Any = ".") -> Any:
+        note(path)
+        return real_scandir(path)
+
+    def walk(top: Any, *args: Any, **kwargs: Any) -> Any:
+        note(top)
+        return real_walk(top, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "walk", walk)
+    return listed
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_a_noop_rebuild_lists_no_folder_of_the_output(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    settled_build(index, out)
+    build(index, out)  # the first build's own writes are after its scan: looked at once
+    time.sleep(TICK)
+    listed = walked_output(monkeypatch, out)
+    again = build(index, out)
+    assert listed == []
+    assert again.report.written == [] and again.report.removed == []
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_changes_to_the_output_are_seen_without_a_walk(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file removed, one edited, a stray file and a removed folder are all repaired."""
+    out = tmp_path / "out"
+    settled_build(index, out)
+    build(index, out)
+    time.sleep(TICK)
+    names = plugin_names(index)
+    (out / layout.index_path(names[0])).unlink()
+    (out / layout.NAMES).write_text("{}\n")
+    (out / "index" / "stray.json").write_text("{}\n")
+    shutil.rmtree((out / layout.index_path(names[-1])).parent)
+    listed = walked_output(monkeypatch, out)
+    result = build(index, out)
+    assert out not in listed  # only the changed folders were listed
+    assert {layout.index_path(names[0]), layout.NAMES, layout.index_path(names[-1])} <= set(
+        result.report.written
+    )
+    assert "index/stray.json" in result.report.removed
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")

@@ -581,3 +581,15 @@ def test_a_long_used_by_list_moves_to_its_own_page(
     ]
     assert broken == []
     assert not (out / "plugins/auth-basic/used-by").exists()  # auth-basic: no users
+
+
+def test_a_page_edited_in_the_output_is_written_again(tmp_path: Path, index: Path) -> None:
+    """A page changed on disk since the last build is not kept as it is."""
+    out = tmp_path / "out"
+    build_with_site(index, out)
+    page = out / "stats" / "index.html"
+    expected = page.read_bytes()
+    page.write_text("<p>defaced</p>\n")
+    result, _ = build_with_site(index, out)
+    assert "stats/index.html" in result.report.written
+    assert page.read_bytes() == expected

@@ -7,6 +7,7 @@ import gc
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,12 @@ from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
 from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
+from builder.index.on_disk import ARTIFACTS, output_on_disk
 from builder.index.output import (
     Planned,
     Prestaged,
     WriteReport,
     check_output,
-    files_outside,
     write_output,
 )
 from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
@@ -44,7 +45,6 @@ from builder.index.stages import BuildView, FinalStage, OutputStage
 
 log = logging.getLogger(__name__)
 
-_ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
 _AHEAD = "ahead"  # under the state folder: documents and artifacts the checks wrote ahead
 
 
@@ -180,6 +180,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         on_disk=on_disk,
         timestamp=source.timestamp,
         commit=source.commit,
+        sizes=cache.files,
     )
     for stage in options.stages:
         _add_stage_files(plan, stage.name, stage.plan(view))
@@ -202,12 +203,13 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             before_commit=commit_starts,
             prestaged=Prestaged(ahead, analysis.staged),
         )
+        committed = time.time_ns()  # the output holds the plan; a later change, a later ctime
         # The borrowed list holds every live artifact (~500,000 at 50,000 plugins): it
         # is written again only when it changed, as the cache records.
         analysis.cache.borrowed = hashlib.sha256("\n".join(borrowed).encode()).hexdigest()
         if analysis.cache.borrowed != cache.borrowed or not (out / STATE_DIR / BORROWED).exists():
             write_borrowed(out, borrowed)
-        _save_if_changed(out, analysis, cache, plan, report)
+        _save_if_changed(out, analysis, cache, plan, report, committed=committed)
         if report.written or report.removed or not has_outputs(out):
             write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
         forget_downloads(out)
@@ -226,18 +228,18 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
 
 
 def _on_disk(out: Path, cache: BuildCache) -> dict[str, int]:
-    """Return what the output holds (path → size), walking all but the artifacts.
+    """Return what the output holds (path → size), from the record and what changed since.
 
     Artifacts are named by their content and never change, and a mirrored registry
-    holds one folder per artifact: walking them was most of a no-op build. The cache
-    records what the last build wrote; without a record (a first build, or one
-    stopped while it moved files into place) the whole folder is walked.
+    holds one folder per artifact: they are never walked. The rest is taken from the
+    record of the last build, looking again only at what changed since it (see
+    `builder.index.on_disk`). Without a record (a first build, or one stopped while
+    it moved files into place) the whole folder is walked.
     """
     if cache.outputs is None:
         return files_on_disk(out)
-    found = files_outside(out, skip=(_ARTIFACTS,))
-    found.update(cache.sizes)
-    return found
+    record = cache.files if cache.written > 0 else None
+    return output_on_disk(out, record, cache.sizes, cache.written)
 
 
 def _analysed(
@@ -336,8 +338,13 @@ def _save_if_changed(
     cache: BuildCache,
     plan: dict[str, Planned],
     report: WriteReport,
+    *,
+    committed: int,
 ) -> None:
-    """Save the cache unless the build changed nothing it records."""
+    """Save the cache unless the build changed nothing it records.
+
+    `committed` is when the output came to hold the plan (ns since 1970).
+    """
     fresh = analysis.cache
     # Nothing written: every planned file is recorded with its hash (and the artifacts
     # with their sizes), so the same number of files means the same record.
@@ -356,11 +363,14 @@ def _save_if_changed(
         # An older scan time is still true (it only makes the next scan look further
         # back), but none at all makes every build walk everything.
         and (cache.scanned > 0 or fresh.scanned == 0)
+        and cache.written > 0
         and fresh.plugins.keys() == cache.plugins.keys()
         and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )
     if not unchanged:
         fresh.outputs = {path: planned.sha256 for path, planned in plan.items()}
-        prefix = _ARTIFACTS + "/"
+        prefix = ARTIFACTS + "/"
         fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(prefix)}
+        fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(prefix)}
+        fresh.written = committed
         save_cache(out, fresh)

@@ -71,6 +71,7 @@ class BuildCache:
     plugins: dict[str, PluginRecord] = field(default_factory=dict)  # by folder name
     outputs: dict[str, str] | None = None  # published path → sha256; None: unknown
     sizes: dict[str, int] = field(default_factory=dict)  # artifacts/… path → size
+    files: dict[str, int] = field(default_factory=dict)  # every other published path → size
     # What the listings (names.json, categories, pages) were made of, and their paths.
     listings: tuple[str, tuple[str, ...]] = ("", ())
     borrowed: str = ""  # sha256 of the artifacts the build took as live, in their order
@@ -78,6 +79,9 @@ class BuildCache:
     # a margin): a folder with no entry changed since keeps its record unwalked
     # (see `builder.index.scan`). 0: unknown, walk everything.
     scanned: int = 0
+    # When the output last held exactly `outputs` with these sizes (ns since 1970): the
+    # next build looks again only at what changed since (see `builder.index.on_disk`).
+    written: int = 0
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
@@ -89,20 +93,22 @@ def load_cache(out: Path, index: Path) -> BuildCache:
         data = marshal.loads(path.read_bytes())  # noqa: S302
         if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
             return BuildCache(here)  # another builder version's cache: start afresh
-        # A cache written before scans were timed has no time: everything is walked once.
-        scanned = data[8] if len(data) == 9 else 0
+        # A cache written before scans were timed has no times: everything is walked once.
+        scanned, files, written = data[8:11] if len(data) == 11 else (0, {}, 0)
         _, cached_index, registry, plugins, outputs, sizes, listings, borrowed = data[:8]
         if cached_index != here:
-            return BuildCache(here, outputs=outputs, sizes=sizes)
+            return BuildCache(here, outputs=outputs, sizes=sizes, files=files, written=written)
         return BuildCache(
             here,
             registry,
             {folder: PluginRecord(*record) for folder, record in plugins.items()},
             outputs,
             sizes,
+            files,
             listings,
             borrowed,
             scanned,
+            written,
         )
     except FileNotFoundError:
         return BuildCache(here)
@@ -134,6 +140,8 @@ def save_cache(out: Path, cache: BuildCache) -> None:
                 cache.listings,
                 cache.borrowed,
                 cache.scanned,
+                cache.files,
+                cache.written,
             )
         )
     )

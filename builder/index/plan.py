@@ -78,7 +78,8 @@ def unchanged_listings(
     found = {}
     for path in paths:
         sha256, size = outputs.get(path), on_disk.get(path)
-        if sha256 is None or size is None:
+        # A listing edited on disk is written again: its size is not what was written.
+        if sha256 is None or size is None or size != cache.files.get(path, size):
             return None
         found[path] = Planned(sha256, size, None)
     return found

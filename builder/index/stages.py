@@ -8,7 +8,7 @@ import this one, never the other way round); the CLI passes them to `build`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -33,6 +33,9 @@ class BuildView:
     on_disk: Mapping[str, int]  # path -> size of every file now in the output folder
     timestamp: str | None  # the build's time (ISO 8601, UTC), from the source commit
     commit: str | None  # the source commit, if the index is a git checkout
+    # path -> size of the files the previous build wrote, where recorded: a file whose
+    # size on disk differs was changed since, and is not kept as it is.
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -49,7 +52,7 @@ class BuildView:
     def unchanged(self, path: str) -> Planned | None:
         """Return a plan that keeps the previous build's file at `path`, if it has one."""
         sha256, size = self.previous.get(path), self.on_disk.get(path)
-        if sha256 is None or size is None:
+        if sha256 is None or size is None or size != self.sizes.get(path, size):
             return None
         return Planned(sha256, size, None)
 

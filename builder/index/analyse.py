@@ -39,7 +39,7 @@ from builder.index.facts import PluginFacts, facts_of
 from builder.index.output import prestage
 from builder.index.render import encode, plugin_document
 from builder.index.rules import check_plugin, problem_at
-from builder.index.scan import scan_for_build, scan_started, walk_again
+from builder.index.scan import Finding, scan_for_build, scan_started, walk_again
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
 from builder.index.verifier import check_all, verify_signatures
 from builder.trust.signing import owner_keys
@@ -120,6 +120,7 @@ def analyse(
     dependencies: bool = True,
     workers: int | None = None,
     stage: Path | None = None,
+    finding: Finding | None = None,
 ) -> Analysis:
     """Load and check the whole index; `dirty` names folders to re-parse regardless.
 
@@ -132,13 +133,15 @@ def analyse(
     `workers` is how many worker processes may share the checks (default: one per
     other core; 0: none). With `stage`, the checks write each valid plugin's
     document and local artifacts ahead there (`Analysis.staged` lists them).
+    `finding` lists what changed in the index since the cache's scan, started by
+    the caller (see `builder.index.scan`).
     """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs, sizes=previous.sizes)
-    started = scan_started()
+    started = scan_started() if finding is None else finding.started
     trusted: frozenset[str] = frozenset()
     if folders is None and cache is not None:
-        scan, trusted = scan_for_build(index, previous, dirty)
+        scan, trusted = scan_for_build(index, previous, dirty, finding)
     else:
         scan = scan_index(index, folders)
     if exclude:

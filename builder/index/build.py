@@ -29,7 +29,7 @@ from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
 from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
-from builder.index.on_disk import ARTIFACTS, output_on_disk
+from builder.index.on_disk import ARTIFACTS, find_changed_paths, output_on_disk
 from builder.index.output import (
     Planned,
     Prestaged,
@@ -40,6 +40,7 @@ from builder.index.output import (
 from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
 from builder.index.previous import PreviousStates, read_from
 from builder.index.render import encode, listing_documents
+from builder.index.scan import Finding, find_changed_folders
 from builder.index.source import SourceInfo, source_info
 from builder.index.stages import BuildView, FinalStage, OutputStage
 
@@ -130,30 +131,69 @@ def _build(
     first = not out.exists()
     ahead = out / STATE_DIR / _AHEAD
     shutil.rmtree(ahead, ignore_errors=True)  # left by a build that stopped
+    cache = load_cache(out, index)
+    findings = _Findings.start(index, out, cache)
     try:
-        return _build_with(index, out, ahead, before_commit, environ, options)
+        return _build_with(index, out, ahead, (cache, findings), before_commit, environ, options)
     except BaseException:
         if first:  # a first build that fails leaves no folder behind
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
+        findings.stop()
         shutil.rmtree(ahead, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Findings:
+    """What changed in the index and in the output since the last build, being listed.
+
+    Both lists are made by `find` processes started before anything else, so they
+    run while this process loads and checks (see `scan` and `on_disk`).
+    """
+
+    index: Finding | None
+    output: Finding | None
+
+    @classmethod
+    def start(cls, index: Path, out: Path, cache: BuildCache) -> _Findings:
+        """Start listing what changed since the cache's scan and since its build."""
+        in_index = None
+        if cache.scanned > 0 and cache.plugins:
+            in_index = find_changed_folders(index, cache.scanned)
+        in_output = None
+        if cache.outputs is not None and cache.written > 0:
+            in_output = find_changed_paths(out, cache.written)
+        return cls(in_index, in_output)
+
+    def stop(self) -> None:
+        """Stop what was not read (a build that failed first)."""
+        for finding in (self.index, self.output):
+            if finding is not None:
+                finding.stop()
 
 
 def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is made
     index: Path,
     out: Path,
     ahead: Path,
+    started: tuple[BuildCache, _Findings],
     before_commit: Callable[[], None] | None,
     environ: dict[str, str] | None,
     options: _Options,
 ) -> BuildResult:
     """Build, with the checks writing documents and local artifacts ahead into `ahead`."""
-    cache = load_cache(out, index)
+    cache, findings = started
     source = source_info(index, environ)
-    on_disk = _on_disk(out, cache)
+    on_disk = _on_disk(out, cache, findings.output)
     analysis = _analysed(
-        index, cache, on_disk, strict=options.strict, workers=options.workers, stage=ahead
+        index,
+        cache,
+        on_disk,
+        strict=options.strict,
+        workers=options.workers,
+        stage=ahead,
+        finding=findings.index,
     )
     assert analysis.registry is not None
     remote, local, borrowed, held = _settle(index, out, analysis, cache, on_disk, options, source)
@@ -227,7 +267,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
     )
 
 
-def _on_disk(out: Path, cache: BuildCache) -> dict[str, int]:
+def _on_disk(out: Path, cache: BuildCache, finding: Finding | None) -> dict[str, int]:
     """Return what the output holds (path → size), from the record and what changed since.
 
     Artifacts are named by their content and never change, and a mirrored registry
@@ -239,7 +279,7 @@ def _on_disk(out: Path, cache: BuildCache) -> dict[str, int]:
     if cache.outputs is None:
         return files_on_disk(out)
     record = cache.files if cache.written > 0 else None
-    return output_on_disk(out, record, cache.sizes, cache.written)
+    return output_on_disk(out, record, cache.sizes, finding)
 
 
 def _analysed(
@@ -250,9 +290,12 @@ def _analysed(
     strict: bool,
     workers: int | None,
     stage: Path,
+    finding: Finding | None,
 ) -> Analysis:
     """Analyse the index; raise when it has problems the build cannot hold back."""
-    analysis = analyse(index, cache, dependencies=strict, workers=workers, stage=stage)
+    analysis = analyse(
+        index, cache, dependencies=strict, workers=workers, stage=stage, finding=finding
+    )
     # A document whose file went missing (or was edited) is rendered again.
     damaged = frozenset(
         f.folder

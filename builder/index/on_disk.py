@@ -15,35 +15,47 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from builder.common.build_folder import STATE_DIR, files_on_disk
 from builder.index import scan
 from builder.index.output import files_outside
+from builder.index.scan import Finding, newer_than
 
 log = logging.getLogger(__name__)
 
 ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
-_FIND_SECONDS = 600
+
+
+def find_changed_paths(out: Path, since_ns: int) -> Finding:
+    """Start listing the output's paths whose ctime is after `since_ns` (less the margin)."""
+    root = str(out)
+    command = ["find", root, "(", "-path", f"{root}/{STATE_DIR}", "-o", "-path"]
+    command += [f"{root}/{ARTIFACTS}", ")", "-prune", "-o"]
+    command += ["-newerct", newer_than(since_ns - scan.MARGIN_NS), "-printf", r"%y %P\0"]
+    return Finding(command)
 
 
 def output_on_disk(
-    out: Path, record: Mapping[str, int] | None, artifacts: Mapping[str, int], since_ns: int
+    out: Path,
+    record: Mapping[str, int] | None,
+    artifacts: Mapping[str, int],
+    finding: Finding | None,
 ) -> dict[str, int]:
     """Return what the output holds (path → size), looking only at what changed.
 
     `record` is every published path of the last build with its size, true of the
-    folder at `since_ns` (0: unknown); `artifacts` the artifacts' sizes, trusted as
-    they are. Without a record, the folder is walked (all but the artifacts).
+    folder when `finding` (`find_changed_paths`) started looking; `artifacts` the
+    artifacts' sizes, trusted as they are. Without a record or a finding, the
+    folder is walked (all but the artifacts).
     """
-    changed = None if record is None or since_ns <= 0 else _changed_paths(out, since_ns)
+    changed = None if record is None or finding is None else _changed_paths(finding)
     if record is None or changed is None:
         found = files_outside(out, skip=(ARTIFACTS,))
     else:
         found = dict(record)
-        folders = sorted(p for p, is_folder in changed.items() if is_folder)
+        folders = {p for p, is_folder in changed.items() if is_folder}
         for rel, is_folder in changed.items():
             if not is_folder:
                 _look_at_file(out, rel, found)
@@ -54,40 +66,13 @@ def output_on_disk(
     return found
 
 
-def _changed_paths(out: Path, since_ns: int) -> dict[str, bool] | None:
-    """Return the output's paths whose ctime is after `since_ns` (less the margin).
-
-    Each maps to whether it is a folder; None when `find` cannot tell.
-    """
-    seconds, nanoseconds = divmod(max(since_ns - scan.MARGIN_NS, 0), 1_000_000_000)
-    root = str(out)
-    command = [
-        "find",
-        root,
-        "(",
-        "-path",
-        f"{root}/{STATE_DIR}",
-        "-o",
-        "-path",
-        f"{root}/{ARTIFACTS}",
-        ")",
-        "-prune",
-        "-o",
-        "-newerct",
-        f"@{seconds}.{nanoseconds:09d}",
-        "-printf",
-        r"%y %P\0",
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=_FIND_SECONDS, check=False)
-    except (OSError, subprocess.SubprocessError) as e:
-        log.debug("walking the output: %s", e)
-        return None
-    if done.returncode != 0:
-        log.debug("walking the output: find said %r", done.stderr[:200])
+def _changed_paths(finding: Finding) -> dict[str, bool] | None:
+    """Return the paths the finding listed, each mapped to whether it is a folder."""
+    listed = finding.output()
+    if listed is None:
         return None
     changed: dict[str, bool] = {}
-    for item in done.stdout.split(b"\0"):
+    for item in listed.split(b"\0"):
         if item:  # "d " and the path under `out` ("" for `out` itself)
             changed[os.fsdecode(item[2:])] = item[:1] == b"d"
     return changed
@@ -103,17 +88,21 @@ def _look_at_file(out: Path, rel: str, found: dict[str, int]) -> None:
     found[rel] = info.st_size
 
 
-def _look_at_folders(out: Path, folders: list[str], found: dict[str, int]) -> None:
+def _look_at_folders(out: Path, folders: set[str], found: dict[str, int]) -> None:
     """List changed folders again: entries removed, added, or now of another kind."""
-    inside: dict[str, set[str]] = {}  # folder -> names of the recorded entries in it
+    # The recorded entries of each changed folder, and every recorded folder's name.
+    inside: dict[str, set[str]] = {folder: set() for folder in folders}
+    was_folder: set[str] = set()
     for path in found:
         parent, _, name = path.rpartition("/")
-        while True:
-            inside.setdefault(parent, set()).add(name)
-            if not parent:
-                break
+        if parent in inside:
+            inside[parent].add(name)
+        while parent and parent not in was_folder:
+            was_folder.add(parent)
             parent, _, name = parent.rpartition("/")
-    for folder in folders:
+            if parent in inside:
+                inside[parent].add(name)
+    for folder in sorted(folders):
         prefix = f"{folder}/" if folder else ""
         try:
             entries = {e.name: e for e in os.scandir(out / folder)}
@@ -122,16 +111,16 @@ def _look_at_folders(out: Path, folders: list[str], found: dict[str, int]) -> No
         if not folder:  # the top: neither the builder's state nor the artifacts
             entries.pop(STATE_DIR, None)
             entries.pop(ARTIFACTS, None)
-        for name in inside.get(folder, set()) - entries.keys():
+        for name in inside[folder] - entries.keys():
             _forget(found, prefix + name)
         for name, entry in entries.items():
             rel = prefix + name
             if entry.is_dir(follow_symlinks=False):
-                if rel not in inside:  # a new folder, or a file turned into one
+                if rel not in was_folder:  # a new folder, or a file turned into one
                     found.pop(rel, None)
                     below = files_on_disk(out / rel)
                     found.update({f"{rel}/{sub}": size for sub, size in below.items()})
-            elif rel not in found or rel in inside:  # a new file, or a folder turned into one
+            elif rel not in found or rel in was_folder:  # new, or a folder turned into a file
                 _forget(found, rel)
                 found[rel] = entry.stat(follow_symlinks=False).st_size
 

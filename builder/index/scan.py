@@ -36,49 +36,87 @@ def scan_started() -> int:
     return time.time_ns() - MARGIN_NS
 
 
-def changed_folders(plugins: Path, since_ns: int) -> set[str] | None:
-    """Return the plugin folders holding an entry whose ctime is after `since_ns`.
+class Finding:
+    """A `find` started now and read later, so that it runs while the build loads its cache."""
 
-    None when that cannot be told (no `find`, or it failed): walk everything then.
-    """
-    seconds, nanoseconds = divmod(since_ns, 1_000_000_000)
-    command = [
-        "find",
-        str(plugins),
-        "-mindepth",
-        "1",
-        "-newerct",
-        f"@{seconds}.{nanoseconds:09d}",
-        "-print0",
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=_FIND_SECONDS, check=False)
-    except (OSError, subprocess.SubprocessError) as e:
-        log.debug("walking every plugin folder: %s", e)
-        return None
-    if done.returncode != 0:
-        log.debug("walking every plugin folder: find said %r", done.stderr[:200])
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        # Changes after this are seen by the next build (recorded as its scan's start).
+        self.started = scan_started()
+        self._process: subprocess.Popen[bytes] | None = None
+        try:
+            self._process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as e:
+            log.debug("%s: %s (everything is walked)", command[0], e)
+
+    def output(self) -> bytes | None:
+        """Return what find printed, or None when it failed (walk everything then)."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        try:
+            stdout, stderr = process.communicate(timeout=_FIND_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None
+        if process.returncode != 0:
+            log.debug("%s said %r (everything is walked)", self.command, stderr[:200])
+            return None
+        return stdout
+
+    def stop(self) -> None:
+        """Stop the find if it was never read (a build that failed before)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.communicate()
+
+
+def newer_than(since_ns: int) -> str:
+    """Return `since_ns` as find's `-newerct` takes it."""
+    seconds, nanoseconds = divmod(max(since_ns, 0), 1_000_000_000)
+    return f"@{seconds}.{nanoseconds:09d}"
+
+
+def find_changed_folders(index: Path, since_ns: int) -> Finding:
+    """Start listing the entries under plugins/ whose ctime is after `since_ns`."""
+    plugins = str(index / PLUGINS_DIR)
+    return Finding(["find", plugins, "-mindepth", "1", "-newerct", newer_than(since_ns), "-print0"])
+
+
+def changed_folders(plugins: Path, finding: Finding) -> set[str] | None:
+    """Return the plugin folders holding an entry the finding listed, or None (unknown)."""
+    listed = finding.output()
+    if listed is None:
         return None
     prefix = os.fsencode(plugins) + b"/"
     folders = set()
-    for path in done.stdout.split(b"\0"):
+    for path in listed.split(b"\0"):
         if path.startswith(prefix):
             folders.add(os.fsdecode(path[len(prefix) :].split(b"/", 1)[0]))
     return folders
 
 
 def scan_for_build(
-    index: Path, previous: BuildCache, dirty: Iterable[str] = ()
+    index: Path, previous: BuildCache, dirty: Iterable[str] = (), finding: Finding | None = None
 ) -> tuple[Scan, frozenset[str]]:
     """Scan the index; return the scan and the folders taken from the cache unwalked.
 
     A folder taken from the cache is listed in the scan with no files: its record's
     listing stands (see `BuildCache.scanned`). `dirty` folders are always walked.
+    `finding` is `find_changed_folders` since the cache's scan, started earlier.
     """
     if previous.scanned <= 0 or not previous.plugins:
+        if finding is not None:
+            finding.stop()
         return scan_index(index), frozenset()
     plugins = index / PLUGINS_DIR
-    changed = changed_folders(plugins, previous.scanned)
+    if finding is None:
+        finding = find_changed_folders(index, previous.scanned)
+    changed = changed_folders(plugins, finding)
     if changed is None:
         return scan_index(index), frozenset()
     try:

@@ -9,11 +9,11 @@ with PyYAML's C loader (the parse-only baseline), run two cold builds for the si
 cost (the JSON index alone, and with the HTML site), then run `plugindex build` (every
 stage: JSON, site, search, signing) as a subprocess three times: cold (fresh output
 folder), no-op (same command again) and after one plugin released a new version. Each
-build is a separate process, so its peak memory is its own max RSS (read with
-os.wait4; a worker process counts on its own, not added). The site's page weights are
-read from the cold build. Every build runs with the same SOURCE_DATE_EPOCH and without
-the enclosing git repository, so a commit made meanwhile does not turn a no-op into a
-change. Data lives in benchmarks/.data/ (git-ignored) and is kept after the run, for
+build is a separate process: its peak memory is sampled as the RSS summed over it and
+its worker processes (every 20 ms), and its own max RSS is read with os.wait4. The
+site's page weights are read from the cold build. Every build runs with the same
+SOURCE_DATE_EPOCH and without the enclosing git repository, so a commit made meanwhile
+does not turn a no-op into a change. Data lives in benchmarks/.data/ (git-ignored) and is kept after the run, for
 profiling.
 """
 
@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -95,6 +96,7 @@ class BuildRun:
     returncode: int
     stdout: str
     stderr: str
+    tree_rss: int = 0  # bytes: peak of the RSS summed over the build and its workers
 
     @property
     def summary(self) -> str:
@@ -106,6 +108,53 @@ class BuildRun:
         """Return one number of the summary line (-1 if there is none)."""
         match = _SUMMARY.search(self.stdout)
         return int(match[field]) if match else -1
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def tree_rss(pid: int) -> int:
+    """Return the resident memory of a process and all its descendants, summed (Linux)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        process = pending.pop()
+        try:
+            proc = Path(f"/proc/{process}")
+            total += int((proc / "statm").read_text(encoding="ascii").split()[1]) * _PAGE
+            for task in (proc / "task").iterdir():
+                children = (task / "children").read_text(encoding="ascii")
+                pending.extend(int(child) for child in children.split())
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return total
+
+
+class TreeMemory:
+    """Sample the summed RSS of a process tree every 20 ms; keep the peak.
+
+    Worker processes (the checks, the site's renderers) count with the build: what
+    a machine must hold at once, which max RSS of each process alone does not say.
+    Shared pages (libraries) count once per process, so this errs on the high side.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0
+        self._pid = pid
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, tree_rss(self._pid))
+            self._done.wait(0.02)
+
+    def stop(self) -> int:
+        """Stop sampling (call before reaping the process); return the peak in bytes."""
+        self._done.set()
+        self._thread.join()
+        return self.peak
 
 
 def plugindex_command() -> list[str]:
@@ -147,10 +196,12 @@ def run_build(
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
+        memory = TreeMemory(process.pid)
         # wait4 reaps the child and returns its own rusage, so ru_maxrss is the peak RSS
         # of this build alone (not the maximum over every child this script ever had).
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        peak = memory.stop()
         process.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
@@ -161,6 +212,7 @@ def run_build(
             returncode=process.returncode,
             stdout=stdout.read().decode("utf-8", "replace"),
             stderr=stderr.read().decode("utf-8", "replace"),
+            tree_rss=peak,
         )
 
 
@@ -333,8 +385,9 @@ class Measurements:
 
     @property
     def peak(self) -> int:
-        """Return the largest max RSS of the three builds, in bytes."""
-        return max(self.cold.max_rss, self.noop.max_rss, self.one.max_rss)
+        """Return the largest memory of the three builds, workers included, in bytes."""
+        runs = (self.cold, self.noop, self.one)
+        return max(max(r.max_rss, r.tree_rss) for r in runs)
 
     @property
     def ratio(self) -> float:
@@ -463,12 +516,10 @@ def report(m: Measurements) -> list[str]:
             f"{m.cold.cpu:.1f}/{m.noop.cpu:.1f}/{one.cpu:.1f}",
             "(s; info, robust to load)",
         ),
-        _row(
-            "peak memory (max RSS of a build)", _mib(m.peak), "<= 1024 MiB", checks["peak memory"]
-        ),
-        _row("  cold build", _mib(m.cold.max_rss)),
-        _row("  no-op rebuild", _mib(m.noop.max_rss)),
-        _row("  one-plugin-changed rebuild", _mib(one.max_rss)),
+        _row("peak memory (all processes)", _mib(m.peak), "<= 1024 MiB", checks["peak memory"]),
+        _row("  cold build: all / main", f"{_mib(m.cold.tree_rss)} / {_mib(m.cold.max_rss)}"),
+        _row("  no-op rebuild: all / main", f"{_mib(m.noop.tree_rss)} / {_mib(m.noop.max_rss)}"),
+        _row("  one-changed rebuild: all / main", f"{_mib(one.tree_rss)} / {_mib(one.max_rss)}"),
         _row(
             "cold / parse-only ratio",
             f"{m.ratio:.2f}",
@@ -589,8 +640,10 @@ def run_index_build(
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, cwd=base)
+        memory = TreeMemory(process.pid)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        peak = memory.stop()
         stdout.seek(0)
         stderr.seek(0)
         run = BuildRun(
@@ -600,6 +653,7 @@ def run_index_build(
             returncode=os.waitstatus_to_exitcode(status),
             stdout=stdout.read().decode("utf-8", "replace"),
             stderr=stderr.read().decode("utf-8", "replace"),
+            tree_rss=peak,
         )
     _check(run, f"{builder.name}: build of the JSON index into {out.name}")
     return run
@@ -745,10 +799,10 @@ def report_index(m: IndexMeasurements) -> list[str]:
     def cells(run: BuildRun) -> str:
         return (
             f"{run.seconds:>8.2f} s {run.cpu:>7.2f} s {main_cpu(run):>7.2f} s "
-            f"{run.max_rss / MIB:>6.0f} MiB"
+            f"{run.max_rss / MIB:>6.0f} MiB {run.tree_rss / MIB:>4.0f} MiB"
         )
 
-    header = f"  {'build':<28} {'wall':>10} {'cpu':>9} {'main cpu':>9} {'max RSS':>10}"
+    header = f"  {'build':<28} {'wall':>10} {'cpu':>9} {'main cpu':>9} {'max RSS':>10} {'all':>8}"
     for name in names[1:]:
         header += f"   | {name + ' wall':>12} {'cpu':>9}   {'ratio':>6}"
     print()

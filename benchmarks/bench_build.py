@@ -13,8 +13,8 @@ build is a separate process: its peak memory is sampled as the RSS summed over i
 its worker processes (every 20 ms), and its own max RSS is read with os.wait4. The
 site's page weights are read from the cold build. Every build runs with the same
 SOURCE_DATE_EPOCH and without the enclosing git repository, so a commit made meanwhile
-does not turn a no-op into a change. Data lives in benchmarks/.data/ (git-ignored) and is kept after the run, for
-profiling.
+does not turn a no-op into a change. Data lives in benchmarks/.data/ (git-ignored) and
+is kept after the run, for profiling.
 """
 
 from __future__ import annotations

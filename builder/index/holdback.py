@@ -228,11 +228,13 @@ class Settler:
         """
         plan: dict[str, Planned] = {}
         borrowed: list[str] = []
+        # Once per local artifact on every build (100,000 at 10,000 plugins): bound once.
+        path_of, recorded, found = layout.artifact_path, known.get, on_disk.get
         for name in sorted(self.facts):
             plugin = self.facts[name]
             for sha256, size, filename, local in plugin.local_artifacts:
-                path = layout.artifact_path(sha256, filename)
-                if known.get(path) == sha256 and on_disk.get(path) == size:
+                path = path_of(sha256, filename)
+                if recorded(path) == sha256 and found(path) == size:
                     plan[path] = Planned(sha256, size, None)  # in the output already
                 elif name not in self.kept:
                     plan[path] = Planned(sha256, size, self.index / local)

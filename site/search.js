@@ -6,8 +6,11 @@
  * whose key is the longest prefix of that word (gzip, inflated here), and ranks:
  * the whole name typed exactly first, then names that start with it, then words in
  * the other fields (weights were set by the build); prefixes and one-letter typos
- * (words of 4+ letters, same first letter) match too; deprecated plugins come lower
- * (the build lowered their scores) and say so. On the search page (with
+ * (words of 4+ letters, same first letter) match too: a word none of whose shard's
+ * terms match fetches the shards one typo away (`typoKeys`); a name that starts with
+ * the words joined by "-", or is one typo from them, counts as having every word;
+ * deprecated plugins come lower (the build lowered their scores) and say so. On the
+ * search page (with
  * #search-results) it shows ?q= results and the category/engine filters; on other
  * pages it shows the best results under the box as you type. Arrow keys move through
  * the results, Enter follows one, Escape closes. Without JavaScript the form submits
@@ -40,6 +43,8 @@
   var PREFIX = 0.5;
   var TYPO = 0.4;
   var WHOLE_NAME = 1000;
+  var TYPO_SHARDS = 2; // extra shards fetched per word that matched nothing
+  var MIN_TYPO = 4; // letters a word needs for typos to match (the manifest says so too)
 
   var manifest = null;
   var shards = new Map(); // file -> Promise of the parsed shard (or key list)
@@ -188,7 +193,7 @@
     if (term.lastIndexOf(word, 0) === 0) {
       return PREFIX;
     }
-    if (word.length >= 4 && term[0] === word[0] && oneEdit(term, word)) {
+    if (word.length >= MIN_TYPO && term[0] === word[0] && oneEdit(term, word)) {
       return TYPO;
     }
     return 0;
@@ -222,10 +227,25 @@
     return found;
   }
 
-  function rank(index, keys, queryWords, loaded, filters) {
+  // Return name -> [score, doc] for one word over its shards (best score per plugin).
+  function matchesIn(list, word) {
+    var found = new Map();
+    list.forEach(function (shard) {
+      matches(shard, word).forEach(function (value, name) {
+        var seen = found.get(name);
+        if (!seen || seen[0] < value[0]) {
+          found.set(name, value);
+        }
+      });
+    });
+    return found;
+  }
+
+  // `loaded`: word (and the whole name) -> the shards fetched for it.
+  function rank(index, queryWords, loaded, filters) {
     var whole = queryWords.join("-");
     var totals = new Map(); // name -> {score, hits, doc}
-    function collect(found, counts) {
+    function collect(found, hits) {
       found.forEach(function (value, name) {
         var entry = totals.get(name);
         if (!entry) {
@@ -233,22 +253,16 @@
           totals.set(name, entry);
         }
         entry.score += value[0];
-        if (counts) {
-          entry.hits += 1;
-        }
+        entry.hits = hits ? Math.max(entry.hits, hits) : entry.hits + 1;
       });
     }
     queryWords.forEach(function (word) {
-      var shard = loaded.get(shardKey(keys, word));
-      if (shard) {
-        collect(matches(shard, word), true);
-      }
+      collect(matchesIn(loaded.get(word) || [], word), 0);
     });
     if (queryWords.length > 1) {
-      var wholeShard = loaded.get(shardKey(keys, whole));
-      if (wholeShard) {
-        collect(matches(wholeShard, whole), false);
-      }
+      // A name that starts with the words joined by "-" (or is one typo from it) has
+      // every word, even where a word's own postings were too many to keep it.
+      collect(matchesIn(loaded.get(whole) || [], whole), queryWords.length);
     }
     var category = filters.category ? index.categories.indexOf(filters.category) : -1;
     var rows = [];
@@ -262,6 +276,10 @@
       }
       if (name === whole) {
         entry.score += WHOLE_NAME;
+        entry.hits = queryWords.length;
+      } else if (whole.length >= MIN_TYPO && name[0] === whole[0] && oneEdit(name, whole)) {
+        // The whole name, one typo away: next to an exact name, above names that share words.
+        entry.score += WHOLE_NAME * TYPO;
         entry.hits = queryWords.length;
       }
       rows.push(entry);
@@ -286,6 +304,71 @@
     return rows;
   }
 
+  // Fetch the shards each word needs (`keysOf(word)`: their keys); return word -> shards.
+  function loadFor(keys, wordList, keysOf) {
+    var perWord = wordList.map(keysOf);
+    return Promise.all(
+      perWord.map(function (list) {
+        return Promise.all(
+          list.map(function (key) {
+            return loadGzipJson("t/" + fileName(key, keys.get(key)));
+          })
+        );
+      })
+    ).then(function (loadedLists) {
+      var loaded = new Map();
+      wordList.forEach(function (w, i) {
+        loaded.set(w, loadedLists[i]);
+      });
+      return loaded;
+    });
+  }
+
+  // Whether some term of the shards matches the word (exactly, as a prefix or a typo).
+  function hasMatch(list, word) {
+    return (list || []).some(function (shard) {
+      return (
+        (shard.more && shard.key === word) ||
+        Object.keys(shard.terms).some(function (term) {
+          return weightOf(term, word) > 0;
+        })
+      );
+    });
+  }
+
+  // The keys a one-letter typo in `word` may have led away from, when its own shard
+  // (`own`) holds no match: a word's shard is that of the longest key starting it, so
+  // a typo before the key's end sends it to another shard than the word meant. These
+  // are the deepest keys (at least as long as `own`) within one edit of a prefix of the
+  // word, same first letter, at most TYPO_SHARDS of them, longest first.
+  function typoKeys(keys, word, own) {
+    if (Array.from(word).length < MIN_TYPO || own === null) {
+      return [];
+    }
+    var found = [];
+    keys.forEach(function (hash, key) {
+      if (key.length < own.length || key[0] !== word[0] || word.lastIndexOf(key, 0) === 0) {
+        return;
+      }
+      for (var d = -1; d <= 1; d++) {
+        var prefix = word.slice(0, key.length + d);
+        if (prefix.length > 1 && oneEdit(prefix, key)) {
+          found.push(key);
+          return;
+        }
+      }
+    });
+    var deepest = found.filter(function (key) {
+      return !found.some(function (other) {
+        return other !== key && other.lastIndexOf(key, 0) === 0;
+      });
+    });
+    deepest.sort(function (a, b) {
+      return b.length - a.length || (a < b ? -1 : a > b ? 1 : 0);
+    });
+    return deepest.slice(0, TYPO_SHARDS);
+  }
+
   function search(text, filters) {
     var queryWords = words(text);
     if (!queryWords.length) {
@@ -297,24 +380,34 @@
         wanted.push(queryWords.join("-"));
       }
       return loadKeys(index, queryWords).then(function (keys) {
-        var needed = [];
-        wanted.forEach(function (w) {
+        return loadFor(keys, wanted, function (w) {
           var key = shardKey(keys, w);
-          if (key !== null && needed.indexOf(key) < 0) {
-            needed.push(key);
-          }
-        });
-        return Promise.all(
-          needed.map(function (key) {
-            return loadGzipJson("t/" + fileName(key, keys.get(key)));
-          })
-        ).then(function (list) {
-          var loaded = new Map();
-          needed.forEach(function (key, i) {
-            loaded.set(key, list[i]);
+          return key === null ? [] : [key];
+        }).then(function (loaded) {
+          var missed = queryWords.filter(function (w) {
+            return !hasMatch(loaded.get(w), w);
           });
-          return { words: queryWords, rows: rank(index, keys, queryWords, loaded, filters) };
+          // The whole name is tried again only when a word missed too (a typo).
+          if (missed.length && wanted.length > queryWords.length) {
+            var whole = wanted[wanted.length - 1];
+            if (!hasMatch(loaded.get(whole), whole)) {
+              missed.push(whole);
+            }
+          }
+          if (!missed.length) {
+            return loaded;
+          }
+          return loadFor(keys, missed, function (w) {
+            return typoKeys(keys, w, shardKey(keys, w));
+          }).then(function (more) {
+            more.forEach(function (list, w) {
+              loaded.set(w, loaded.get(w).concat(list));
+            });
+            return loaded;
+          });
         });
+      }).then(function (loaded) {
+        return { words: queryWords, rows: rank(index, queryWords, loaded, filters) };
       });
     });
   }

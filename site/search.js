@@ -10,11 +10,10 @@
  * terms match fetches the shards one typo away (`typoKeys`); a name that starts with
  * the words joined by "-", or is one typo from them, counts as having every word;
  * deprecated plugins come lower (the build lowered their scores) and say so. On the
- * search page (with
- * #search-results) it shows ?q= results and the category/engine filters; on other
- * pages it shows the best results under the box as you type. Arrow keys move through
- * the results, Enter follows one, Escape closes. Without JavaScript the form submits
- * to the search page, which lists the plugins by letter and category.
+ * search page (with #search-results) it shows ?q= results and the category/engine
+ * filters; on other pages it shows the best results under the box as you type. Arrow
+ * keys move through the results, Enter follows one, Escape closes. Without JavaScript
+ * the form submits to the search page, which lists the plugins by letter and category.
  */
 (function () {
   "use strict";

@@ -63,13 +63,15 @@ def test_a_noop_rebuild_walks_no_plugin_folder(
 
 
 @pytest.mark.usefixtures("no_margin")
+@pytest.mark.parametrize("which", [0, -1], ids=["first half of plugins/", "second half"])
 def test_an_edit_in_place_is_seen_and_only_its_folder_walked(
-    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: int
 ) -> None:
     """Same size, same mtime, same inode, same folder listing: the ctime still tells."""
     out = tmp_path / "out"
     settled_build(index, out)
-    name = plugin_names(index)[0]
+    name = plugin_names(index)[which]
+    assert name[0] <= "l" if which == 0 else name[0] > "l"  # each find lists one half
     version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
     before = version_file.stat()
     text = version_file.read_text()
@@ -104,6 +106,25 @@ def test_a_removed_plugin_folder_and_a_stray_file_are_seen(index: Path, tmp_path
     result = build(index, out)
     assert layout.index_path(victim) in result.report.removed
     assert [(h.plugin, h.outcome) for h in result.held_back] == [(other, "file left out")]
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_an_artifact_added_or_removed_is_seen(index: Path, tmp_path: Path) -> None:
+    """Artifacts are not looked at one by one, but their folder lists what comes and goes."""
+    out = tmp_path / "out"
+    settled_build(index, out)
+    name = plugin_names(index)[-1]
+    artifacts = index / "plugins" / name / "artifacts"
+    (artifacts / "stray.tar.gz").write_bytes(b"not named by any version\n")
+    result = build(index, out)
+    assert [(h.plugin, h.outcome, h.rel) for h in result.held_back] == [
+        (name, "file left out", f"plugins/{name}/artifacts/stray.tar.gz")
+    ]
+    time.sleep(TICK)
+    (artifacts / "stray.tar.gz").unlink()
+    assert build(index, out).held_back == ()
     build(index, tmp_path / "clean")
     assert snapshot(out) == snapshot(tmp_path / "clean")
 

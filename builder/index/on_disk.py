@@ -34,7 +34,7 @@ def find_changed_paths(out: Path, since_ns: int) -> Finding:
     command = ["find", root, "(", "-path", f"{root}/{STATE_DIR}", "-o", "-path"]
     command += [f"{root}/{ARTIFACTS}", ")", "-prune", "-o"]
     command += ["-newerct", newer_than(since_ns - scan.MARGIN_NS), "-printf", r"%y %P\0"]
-    return Finding(command)
+    return Finding([command])
 
 
 def output_on_disk(

@@ -477,9 +477,10 @@ def test_a_body_cut_short_is_a_lost_connection(server: Script) -> None:
     server.answers["/a"] = [cut_short(1000, b"x" * 10)]
     with pytest.raises(FetchError) as caught:
         get(HttpClient(hint="check the server"), server.url("/a"))
-    message = str(caught.value)
-    assert message.startswith(f"{server.url('/a')}: connection lost (")
-    assert message.endswith("); check the server")
+    assert str(caught.value) == (
+        f"{server.url('/a')}: connection lost (closed after 10 bytes, 990 more expected); "
+        "check the server"
+    )
 
 
 def test_a_stalled_body_says_it_stalled(server: Script) -> None:
@@ -545,3 +546,120 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after("Mon, 01 Jan 2001 00:00:00 GMT", 4.0) == 0.0
     later = email.utils.formatdate(time.time() + 100, usegmt=True)
     assert 95 <= retry_after(later, 0.0) <= 100
+
+
+# --- what the first run of the mutants left ---------------------------------------------
+
+
+def test_a_client_has_the_documented_defaults() -> None:
+    client = HttpClient()
+    assert (client.attempts, client.backoff, client.max_retry_after) == (4, 0.5, 120.0)
+    assert (client.read_timeout, client.deadline) == (30.0, 600.0)
+    timeout = client._pool.connection_pool_kw["timeout"]
+    assert (timeout.connect_timeout, timeout.read_timeout) == (30.0, 30.0)
+    assert client.schemes == {"http", "https"}
+    assert client.display is None
+
+
+def test_a_public_only_client_guards_https_too(waits: list[float]) -> None:
+    url = f"https://127.0.0.1:{closed_port()}/a"
+    with pytest.raises(NonPublicAddressError, match=r"a loopback address"):
+        get(HttpClient(public_only=True, attempts=1), url)
+
+
+def test_a_name_resolving_to_nothing_says_so(
+    resolver: dict[str, list[str]], waits: list[float]
+) -> None:
+    resolver["void.example"] = []
+    with pytest.raises(FetchError) as caught:
+        get(HttpClient(public_only=True, attempts=1, hint="check the URL"), "http://void.example/a")
+    assert str(caught.value) == "http://void.example/a: cannot connect (no address); check the URL"
+
+
+def test_a_guarded_connection_keeps_its_timeout_and_options(
+    server: Script, resolver: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checked address is connected to with the pool's timeout and socket options."""
+    seen: list[tuple[Any, ...]] = []
+    real = address_guard.urllib3_connection.create_connection
+
+    def create_connection(address: Any, timeout: Any, **kw: Any) -> socket.socket:
+        seen.append((address, timeout, kw))
+        return real(address, timeout, **kw)
+
+    monkeypatch.setattr(address_guard, "non_public_reason", lambda address: None)
+    monkeypatch.setattr(address_guard.urllib3_connection, "create_connection", create_connection)
+    resolver["artifacts.example"] = ["127.0.0.1"]
+    server.answers["/a"] = [reply(200, b"body")]
+    port = int(server.base.rsplit(":", 1)[1])
+    client = HttpClient(public_only=True, attempts=1, timeout=9.0, connect_timeout=2.0)
+    assert get(client, f"http://artifacts.example:{port}/a") == b"body"
+    (address, timeout, options), *_ = seen
+    assert address == ("127.0.0.1", port)
+    assert timeout == 2.0
+    assert options["source_address"] is None
+    assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in options["socket_options"]
+
+
+def test_a_guarded_connection_that_times_out_says_so(
+    resolver: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    def create_connection(address: Any, timeout: Any, **kw: Any) -> socket.socket:
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(address_guard, "non_public_reason", lambda address: None)
+    monkeypatch.setattr(address_guard.urllib3_connection, "create_connection", create_connection)
+    resolver["slow.example"] = ["127.0.0.1"]
+    with pytest.raises(FetchError) as caught:
+        get(HttpClient(public_only=True, attempts=1, hint="check"), "http://slow.example/a")
+    assert str(caught.value) == "http://slow.example/a: cannot connect (timed out); check"
+
+
+def test_a_url_without_a_path_is_shown_by_its_url(server: Script) -> None:
+    server.answers["/"] = [reply(200, b"root")]
+    shown: list[tuple[str, int]] = []
+
+    @contextmanager
+    def display(name: str, total: int) -> Iterator[Callable[[int], None]]:
+        shown.append((name, total))
+        yield lambda count: None
+
+    assert get(HttpClient(display=display), server.base, max_size=10) == b"root"
+    server.answers["/files/a.tgz"] = [reply(200, b"a")]
+    get(HttpClient(display=display), server.url("/files/a.tgz"), max_size=5)
+    assert shown == [(server.base, 10), ("a.tgz", 5)]
+
+
+class _LateResponse:
+    """A response whose read returns data only after the deadline has passed."""
+
+    headers: dict[str, str] = {}  # noqa: RUF012 - read only
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self.shut = False
+
+    def read1(self, size: int) -> bytes:
+        time.sleep(self.wait)
+        return b"late"
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+def test_data_that_arrives_after_the_deadline_is_too_slow() -> None:
+    late = _LateResponse(0.4)
+    client = HttpClient(deadline=0.1)
+    with pytest.raises(FetchError) as caught:
+        client.stream("http://x.example/a", late, io.BytesIO(), 100, None)  # type: ignore[arg-type]
+    assert str(caught.value) == "http://x.example/a: too slow (not complete after 0.1 s)"
+    assert late.shut
+
+
+def test_the_bytes_received_add_up_over_downloads(server: Script) -> None:
+    server.answers["/a"] = [reply(200, b"x" * 300)]
+    client = HttpClient()
+    get(client, server.url("/a"))
+    get(client, server.url("/a"))
+    assert client.stats.downloaded == 600
+    assert client.stats.requests == 2

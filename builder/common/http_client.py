@@ -109,6 +109,9 @@ def _reason(error: Exception) -> str:
     found = re.findall(r"\[Errno -?\d+\] ([^)'\"]+)", text)
     if found:
         return str(found[-1]).strip().lower()
+    cut = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
+    if cut:  # the server closed the connection in the middle of the body
+        return f"closed after {cut[1]} bytes, {cut[2]} more expected"
     if isinstance(error, urllib3.exceptions.TimeoutError):
         return "timed out"
     return type(error).__name__

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import urllib3
+from urllib3.util import connection as urllib3_connection
 
 from builder import __version__
 from builder.common import address_guard, http_client
@@ -581,14 +582,15 @@ def test_a_guarded_connection_keeps_its_timeout_and_options(
 ) -> None:
     """The checked address is connected to with the pool's timeout and socket options."""
     seen: list[tuple[Any, ...]] = []
-    real = address_guard.urllib3_connection.create_connection
+    real = urllib3_connection.create_connection
 
     def create_connection(address: Any, timeout: Any, **kw: Any) -> socket.socket:
         seen.append((address, timeout, kw))
-        return real(address, timeout, **kw)
+        connected: socket.socket = real(address, timeout, **kw)
+        return connected
 
     monkeypatch.setattr(address_guard, "non_public_reason", lambda address: None)
-    monkeypatch.setattr(address_guard.urllib3_connection, "create_connection", create_connection)
+    monkeypatch.setattr(urllib3_connection, "create_connection", create_connection)
     resolver["artifacts.example"] = ["127.0.0.1"]
     server.answers["/a"] = [reply(200, b"body")]
     port = int(server.base.rsplit(":", 1)[1])
@@ -608,7 +610,7 @@ def test_a_guarded_connection_that_times_out_says_so(
         raise TimeoutError("timed out")
 
     monkeypatch.setattr(address_guard, "non_public_reason", lambda address: None)
-    monkeypatch.setattr(address_guard.urllib3_connection, "create_connection", create_connection)
+    monkeypatch.setattr(urllib3_connection, "create_connection", create_connection)
     resolver["slow.example"] = ["127.0.0.1"]
     with pytest.raises(FetchError) as caught:
         get(HttpClient(public_only=True, attempts=1, hint="check"), "http://slow.example/a")

@@ -2,9 +2,11 @@
 
 The size is capped by what the index declares and the sha256 is computed on the way
 to disk, so nothing unverified is ever unpacked. A verified artifact is kept in the
-cache folder under its sha256 and re-hashed on every later use. Through a registry's
-signed metadata (TUF), each artifact is first looked up in its targets: the sha256
-and size the registry signed must be the ones the author signed, cached or not.
+cache folder under its sha256 and re-hashed on every later use; after each download
+the cache is pruned to its bounds, keeping what the installed plugins reference
+(`artifact_cache`). Through a registry's signed metadata (TUF), each artifact is first
+looked up in its targets: the sha256 and size the registry signed must be the ones
+the author signed, cached or not.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
+from builder.client import artifact_cache
+from builder.client.artifact_cache import DEFAULT_BOUNDS, CacheBounds
 from builder.client.documents import Version
 from builder.client.parallel import Cancel, run_parallel
 from builder.client.signatures import TrustError
 from builder.common.fetch import Fetcher, TooLargeError
-from builder.common.files import CHUNK, HashingWriter, write_atomic
+from builder.common.files import CHUNK, HashingWriter
 from builder.common.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -63,10 +68,14 @@ def download_all(
     cache_dir: Path | None,
     progress: ProgressFactory | None,
     cancel: Cancel | None = None,
+    keep: Collection[str] = (),
+    bounds: CacheBounds = DEFAULT_BOUNDS,
 ) -> None:
     """Download each plugin's artifact to `folder/<name>`, in parallel, all verified.
 
-    The first failure, or Ctrl-C, cancels the downloads still queued or running.
+    The first failure, or Ctrl-C, cancels the downloads still queued or running. Once
+    all arrived, the cache is pruned to `bounds`, keeping the artifacts whose sha256
+    is in `keep` (what the installed plugins reference) and the ones just downloaded.
     """
     cancel = cancel or Cancel()
     total = sum(version.entry.artifact.size for version in versions.values())
@@ -86,6 +95,16 @@ def download_all(
             )
 
         run_parallel(one, list(versions.items()), workers=PARALLEL_DOWNLOADS, cancel=cancel)
+    if cache_dir is not None:
+        wanted = {*keep, *(v.entry.artifact.sha256 for v in versions.values())}
+        pruned = artifact_cache.prune(cache_dir / ARTIFACT_CACHE, wanted, bounds)
+        if pruned.removed:
+            log.info(
+                "artifact cache: %d file(s) pruned, %d bytes freed, %d bytes kept",
+                pruned.removed,
+                pruned.freed,
+                pruned.kept,
+            )
 
 
 def fetch_artifact(
@@ -103,13 +122,15 @@ def fetch_artifact(
     cancel.check()  # queued behind a failure or Ctrl-C: never start
     artifact = version.entry.artifact
     _check_registry_signed(fetcher, name, version)
-    cached = cache_dir / ARTIFACT_CACHE / artifact.sha256 if cache_dir else None
-    if cached is not None and cached.is_file():
-        if _copy_verified(cached, dest, artifact.sha256):
+    cache = cache_dir / ARTIFACT_CACHE if cache_dir else None
+    if cache is not None and (hit := artifact_cache.open_cached(cache, artifact.sha256)):
+        with hit:
+            copied = _copy_verified(hit, dest, artifact.sha256)
+        if copied:
             if progress is not None:
                 progress(artifact.size)
             return
-        cached.unlink(missing_ok=True)  # a damaged cache entry: fetch again
+        artifact_cache.discard(cache, artifact.sha256)  # a damaged cache entry: fetch again
     url = fetcher.url_of(artifact.download)
     with dest.open("xb") as sink:
         writer = HashingWriter(sink)
@@ -137,11 +158,8 @@ def fetch_artifact(
             f"{url}: {name} {version.number}: sha256 does not match the signed index "
             f"(expected {artifact.sha256}, got {got}); nothing was installed"
         )
-    if cached is not None:
-        try:
-            write_atomic(cached, dest.read_bytes())
-        except OSError as e:
-            log.warning("cannot cache %s: %s", cached, e)
+    if cache is not None:
+        artifact_cache.store(cache, artifact.sha256, dest)
 
 
 def _check_registry_signed(fetcher: Fetcher, name: str, version: Version) -> None:
@@ -157,11 +175,11 @@ def _check_registry_signed(fetcher: Fetcher, name: str, version: Version) -> Non
         )
 
 
-def _copy_verified(source: Path, dest: Path, sha256: str) -> bool:
+def _copy_verified(source: BinaryIO, dest: Path, sha256: str) -> bool:
     """Copy a cached artifact, hashing it; False (and no copy) if it changed."""
-    with source.open("rb") as stream, dest.open("wb") as sink:
+    with dest.open("wb") as sink:
         writer = HashingWriter(sink)
-        shutil.copyfileobj(stream, writer, CHUNK)
+        shutil.copyfileobj(source, writer, CHUNK)
     if writer.hexdigest() == sha256:
         return True
     dest.unlink()

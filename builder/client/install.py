@@ -241,6 +241,7 @@ def _apply(
             txn_dir / "downloads",
             cache_dir=job.settings.cache_dir,
             progress=job.settings.progress,
+            keep={locked.sha256 for locked in job.lock.plugins.values()},  # never pruned
         )
         for p in planned:
             files = unpack(

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ from builder.common.fetch import (
     open_registry,
 )
 from builder.common.http_cache import HttpCache
-from tests.test_mut_http import Script, reply, scripted, stall_after
+from tests.test_mut_http import Answer, Script, reply, scripted, stall_after
 
 
 @pytest.fixture
@@ -316,3 +317,137 @@ def test_a_folder_remembers_each_document_until_discarded(tmp_path: Path) -> Non
     assert fetcher.document("doc.json") == b"2"
     assert fetcher.signed("doc.json") is None
     assert fetcher.location == str(tmp_path)
+
+
+# --- what the first run of the mutants left ---------------------------------------------
+
+
+def test_a_two_letter_scheme_is_no_drive(tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match=r"^ab://x: unsupported registry"):
+        open_registry("ab://x", None)
+
+
+def test_the_retry_settings_given_reach_the_client() -> None:
+    fetcher = HttpFetcher("http://127.0.0.1:9/", None, attempts=2, backoff=0.1, max_retry_after=5)
+    assert (fetcher.http.attempts, fetcher.http.backoff, fetcher.http.max_retry_after) == (
+        2,
+        0.1,
+        5,
+    )
+
+
+def test_revalidations_add_up_in_the_statistics(server: Script, tmp_path: Path) -> None:
+    for name in ("a.json", "b.json"):
+        server.answers[f"/r/{name}"] = [reply(200, b"{}", {"ETag": '"1"'}), reply(304)]
+    first = open_registry(server.url("/r"), tmp_path)
+    first.document("a.json")
+    first.document("b.json")
+    again = open_registry(server.url("/r"), tmp_path)
+    assert again.document("a.json") == again.document("b.json") == b"{}"
+    stats = again.stats  # type: ignore[attr-defined]
+    assert (stats.requests, stats.conditional, stats.not_modified) == (2, 2, 2)
+
+
+def test_a_cancelled_document_names_its_url(server: Script, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledTransferError) as caught:
+        HttpFetcher(server.url("/r"), tmp_path).document("doc.json", cancel=cancel)
+    assert str(caught.value) == f"{server.url('/r/doc.json')}: cancelled"
+
+
+def test_a_document_over_its_cap_names_its_url(server: Script) -> None:
+    server.answers["/r/doc.json"] = [reply(200, b"x" * 11)]
+    with pytest.raises(TooLargeError) as caught:
+        HttpFetcher(server.url("/r"), None).document("doc.json", max_size=10)
+    assert str(caught.value) == (
+        f"{server.url('/r/doc.json')}: too large (expected at most 10 bytes, "
+        "the server announces 11)"
+    )
+
+
+def test_discarding_what_was_never_fetched_is_harmless(server: Script, tmp_path: Path) -> None:
+    HttpFetcher(server.url("/r"), tmp_path).discard("never.json")
+    LocalFetcher(tmp_path).discard("never.json")
+
+
+def test_a_discarded_document_leaves_the_cache_folder(server: Script, tmp_path: Path) -> None:
+    server.answers["/r/doc.json"] = [reply(200, b"{}", {"ETag": '"1"'})]
+    fetcher = HttpFetcher(server.url("/r"), tmp_path)
+    fetcher.document("doc.json")
+    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 2
+    fetcher.discard("doc.json")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize(
+    ("what", "answer", "logged"),
+    [
+        ("document", reply(200, b"{}"), "200 2 bytes"),
+        ("document", reply(404), "404 0 bytes"),
+        ("document", reply(403), "403 0 bytes"),
+        ("download", reply(200, b"z" * 150_000), "200 150000 bytes"),
+        ("download", reply(404), "404 0 bytes"),
+        ("download", reply(403), "403 0 bytes"),
+    ],
+    ids=["document", "document-404", "document-403", "download", "download-404", "download-403"],
+)
+def test_every_request_is_logged_with_its_status_and_size(
+    server: Script, caplog: pytest.LogCaptureFixture, what: str, answer: Answer, logged: str
+) -> None:
+    """What `plugindex -v` shows: one line per request, whatever its answer."""
+    server.answers["/r/x"] = [answer]
+    fetcher = HttpFetcher(server.url("/r"), None, attempts=1)
+    with caplog.at_level(logging.INFO, logger="builder.common.fetch"), suppress(FetchError):
+        if what == "document":
+            fetcher.document("x")
+        else:
+            fetcher.download("x", io.BytesIO(), max_size=200_000)
+    lines = [r.getMessage() for r in caplog.records if r.name == "builder.common.fetch"]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"GET {server.url('/r/x')} {logged} ")
+
+
+def test_a_304_is_logged_with_no_bytes(
+    server: Script, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.answers["/r/x"] = [reply(200, b"{}", {"ETag": '"1"'}), reply(304)]
+    open_registry(server.url("/r"), tmp_path).document("x")
+    with caplog.at_level(logging.INFO, logger="builder.common.fetch"):
+        open_registry(server.url("/r"), tmp_path).document("x")
+    lines = [r.getMessage() for r in caplog.records if r.name == "builder.common.fetch"]
+    assert len(lines) == 1 and lines[0].startswith(f"GET {server.url('/r/x')} 304 0 bytes ")
+
+
+def test_a_folder_names_what_it_cancels(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"a")
+    cancel = threading.Event()
+    cancel.set()
+    for run in (
+        lambda: LocalFetcher(tmp_path).document("a", cancel=cancel),
+        lambda: LocalFetcher(tmp_path).download("a", io.BytesIO(), max_size=1, cancel=cancel),
+    ):
+        with pytest.raises(CancelledTransferError) as caught:
+            run()
+        assert str(caught.value) == "a: cancelled"
+
+
+def test_a_folder_document_at_its_cap_is_read_whole(tmp_path: Path) -> None:
+    (tmp_path / "doc.json").write_bytes(b"x" * 10)
+    assert LocalFetcher(tmp_path).document("doc.json", max_size=10) == b"x" * 10
+
+
+def test_a_file_growing_while_copied_is_cut_at_the_cap(tmp_path: Path) -> None:
+    """The size is checked when the file opens and again while it is copied."""
+    source = tmp_path / "a.tgz"
+    source.write_bytes(b"a" * 70_000)
+
+    class Growing:
+        def write(self, data: bytes, /) -> int:
+            with source.open("ab") as more:  # the file grows after its size was checked
+                more.write(b"b" * 10_000)
+            return len(data)
+
+    with pytest.raises(TooLargeError) as caught:
+        LocalFetcher(tmp_path).download("a.tgz", Growing(), max_size=70_000)
+    assert str(caught.value) == "a.tgz: too large (expected at most 70000 bytes)"

@@ -171,12 +171,9 @@ class _Search:
                 candidate.key, allow_prerelease=self.options.prerelease
             ):
                 return False
-        if self.locked.get(candidate.name) == candidate:
-            # Kept as installed: yanked or not, it stays while it fits, the host included
-            # (a plugin made for another host version no longer works).
-            return self.host_fits(candidate)
-        # An installed version being upgraded is still a choice, behind any newer one
-        # that fits: yanked or a prerelease since, it may stay (docs: "stays while it fits").
+        # An installed version, kept or being upgraded (then behind any newer one that
+        # fits), is exempt from the prerelease and yank rules: yanked or a prerelease
+        # since, it stays while it fits, the host included (docs: "stays while it fits").
         installed = self.is_installed(candidate)
         if (
             not installed

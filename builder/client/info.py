@@ -2,7 +2,9 @@
 version in detail, and what is installed of it.
 
 Signatures are checked here too, but a failure is reported, not raised: `info` is
-how a person looks at a document the client would refuse.
+how a person looks at a document the client would refuse. A deprecation the owners'
+plugin.yaml signature does not cover is shown marked as not signed
+(`registry.checked_deprecation`).
 """
 
 from __future__ import annotations
@@ -10,15 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 from builder.client.lockfile import LockedPlugin
-from builder.client.registry import Registry, UnknownPluginError
+from builder.client.registry import (
+    Registry,
+    UnknownPluginError,
+    checked_deprecation,
+    manifest_check,
+    manifest_problem,
+)
 from builder.client.signatures import VersionTrust, check_version, is_yanked
-from builder.trust.signing import describe, key_id
+from builder.trust.signing import Check, describe, key_id
 
 
 def _signature_status(trust: VersionTrust, name: str) -> str:
     if trust.release.valid:
         return f"verified: signed by {trust.owner} (key {trust.key_id})"
     return f"NOT VERIFIED: {describe(trust.release, 'release', name)}"
+
+
+def _manifest_status(check: Check) -> str:
+    if check.valid:
+        return f"verified (key {_key_id(check.key)})" if check.key else "verified"
+    return f"NOT VERIFIED: {manifest_problem(check)}"
 
 
 def plugin_info(
@@ -33,7 +47,7 @@ def plugin_info(
     With `installed` (the plugin's lockfile entry), also the installed version and
     whether the registry has yanked it since.
     """
-    plugin = registry.load(name)
+    plugin = checked_deprecation(registry.name, registry.load(name))
     doc = plugin.doc
     checks = {v.number: check_version(registry.name, plugin, v) for v in plugin.versions}
     if not all(c.valid for t in checks.values() for c in (t.release, t.yank, t.unyank) if c):
@@ -70,6 +84,8 @@ def plugin_info(
         "repository": doc.repository,
         # The owners' deprecation from plugin.yaml: None, or {message, replacement}.
         "deprecated": doc.deprecated.model_dump() if doc.deprecated else None,
+        # The owners' signature over plugin.yaml (facts, owners, deprecation).
+        "manifest_signature": _manifest_status(manifest_check(registry.name, plugin)),
         "owners": [
             {"github": o.github, "key_ids": [_key_id(k) for k in o.keys]} for o in doc.owners
         ],

@@ -2,10 +2,19 @@
 
 Each document is fetched at most once, a dependency level at a time in parallel, and
 every signature in it is checked (`trust.verify_plugin`) before anything reads it.
+
+A deprecation is the owners' word only when their plugin.yaml signature, which
+covers it, verifies with a key they list (not a revoked one): otherwise the registry
+(or whoever holds its keys) may have added it. Such a deprecation is still shown,
+marked as not signed, and its replacement is not offered as one: telling people to
+install another plugin on the registry's word alone is the attack. (A deprecation
+the registry removes cannot be shown; the signature it leaves, if any, no longer
+verifies, and `info` says so.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,19 +23,23 @@ from builder.client.documents import (
     DocumentError,
     Plugin,
     PublishedConfig,
+    PublishedDeprecation,
     expand,
     loads,
     parse_config,
     parse_plugin,
 )
 from builder.client.parallel import run_parallel
-from builder.client.signatures import TrustError, VersionTrust, verify_plugin
+from builder.client.signatures import TrustError, VersionTrust, powers_of, verify_plugin
 from builder.client.suggest import similar_names
 from builder.common import layout
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
 from builder.common.fetch import Fetcher, NotFoundError
 from builder.format.names import name_problem
+from builder.trust import statements
+from builder.trust.powers import Standing
+from builder.trust.signing import Check, Verdict, verify_statement
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +62,45 @@ def did_you_mean(suggestions: Sequence[str]) -> str:
     if not suggestions:
         return ""
     return f"; did you mean {' or '.join(repr(s) for s in suggestions)}?"
+
+
+def manifest_check(registry: str, plugin: Plugin) -> Check:
+    """Check the owners' plugin.yaml signature over the document, with any key not revoked."""
+    powers = powers_of(plugin)
+    statement = statements.manifest_statement(registry, plugin.raw)
+    check = verify_statement(plugin.doc.signature, statement, powers.keys())
+    power = powers.of(check.key) if check.valid and check.key else None
+    if power is not None and power.standing is Standing.REVOKED:
+        return Check(Verdict.REVOKED_KEY, check.key)
+    return check
+
+
+UNSIGNED = "NOT SIGNED by the owners"  # how an unverified deprecation is marked
+
+
+def manifest_problem(check: Check) -> str:
+    """Return why a plugin.yaml signature does not hold, as a sentence end."""
+    if check.verdict is Verdict.MISSING:
+        return "its plugin.yaml carries no owners' signature"
+    return f"its plugin.yaml signature {check.verdict.value}"
+
+
+def checked_deprecation(registry: str, plugin: Plugin) -> Plugin:
+    """Return the plugin, its deprecation marked unsigned unless the owners' signature covers it."""
+    found = plugin.doc.deprecated
+    if found is None:
+        return plugin
+    check = manifest_check(registry, plugin)
+    if check.valid:
+        return plugin
+    why = manifest_problem(check)
+    named = f"; it names {found.replacement!r} to use instead" if found.replacement else ""
+    marked = PublishedDeprecation(
+        message=f"{found.message} [{UNSIGNED} ({why}): the registry may have added it{named}]",
+        replacement=None,
+    )
+    doc = plugin.doc.model_copy(update={"deprecated": marked})
+    return dataclasses.replace(plugin, doc=doc)
 
 
 @dataclass(frozen=True)
@@ -132,7 +184,7 @@ class Registry:
     def verified(self, name: str) -> Verified:
         """Return a plugin's document after checking every signature in it."""
         if name not in self._verified:
-            plugin = self.load(name)
+            plugin = checked_deprecation(self.name, self.load(name))
             try:
                 trust = verify_plugin(self.name, plugin)
             except TrustError:

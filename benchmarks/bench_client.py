@@ -3,15 +3,23 @@
     python benchmarks/bench_client.py                      # 10000 plugins x 10 versions
     python benchmarks/bench_client.py --plugins 500        # a quick run
 
-Steps: generate the synthetic index (kept in benchmarks/.data/) and give it TUF roles
-(`registry init`, keys kept next to it), build it signed, pick a plugin whose runtime
-dependency closure holds 5 other plugins, give the six versions the resolver picks
-real artifacts (small archives in the output, their version files re-signed with the
-generator's owner keys, then an incremental signed rebuild), serve the build on
-127.0.0.1 with a server that counts requests, then run `plugindex install` as a
-subprocess: cold (empty cache, TUF state and plugins folder), warm into a fresh
-plugins folder (same cache and state), and warm again into the same folder; through
-TUF (`--root`), then the same three with `--insecure-no-tuf` for comparison.
+Steps: generate the synthetic index (kept in benchmarks/.data/; long-tailed version
+counts, so a few plugins have 500+) and give it TUF roles (`registry init` sizes the
+bins, keys kept next to it), build it signed, pick a plugin whose runtime dependency
+closure holds 5 other plugins, give the six versions the resolver picks real
+artifacts (small archives in their plugin folders, which the build mirrors and signs;
+their version files re-signed with the generator's owner keys; an incremental signed
+rebuild), serve the build on 127.0.0.1 with a server that counts requests, then run
+`plugindex install` as a subprocess: cold (empty cache, TUF state and plugins folder),
+warm into a fresh plugins folder (same cache and state), and warm again into the same
+folder; through TUF (`--root`), then the same three with `--insecure-no-tuf`. Each
+run prints its requests, wall time and peak memory (max RSS, by GNU time). Then
+`plugindex info` on the first plugin with 500+ versions and on the largest, cold and
+warm, against start-up: an interpreter importing the modules that `info` imports.
+
+Issue 16's client targets: a 5-plugin closure installs at 150,000 plugins within 10 %
+of the 10,000 figure (time and memory): compare two runs, `--plugins 10000` and
+`--plugins 150000`; `info` on a plugin with 500 versions <= 200 ms beyond start-up.
 
 Unsigned, a cold install of six plugins needs 1 + 6 documents and 6 artifacts (13
 requests) and a warm run revalidates the 7 documents. Through TUF the target is cold
@@ -38,6 +46,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +66,7 @@ from builder.tuf.stage import TufStage
 
 HERE = Path(__file__).resolve().parent
 CLOSURE = 6  # the plugin and five dependencies
+GIANT = 500  # versions: issue 16 times `info` on a plugin with this many
 
 
 class CountingHandler(BuildRequestHandler):
@@ -107,28 +117,41 @@ def small_archive(name: str, version: str) -> bytes:
     return gzip.compress(buffer.getvalue(), mtime=0)  # no timestamp: the same bytes each run
 
 
-def give_real_artifacts(index: Path, closure: dict[str, str]) -> dict[str, tuple[str, bytes]]:
-    """Rewrite the chosen version files to point at real bytes; re-sign them.
+def allow_local_artifacts(index: Path) -> None:
+    """Let the index hold artifacts in plugin folders (before the first build: no rebuild)."""
+    registry = index / "registry.yaml"
+    text = registry.read_text(encoding="utf-8")
+    if "allow_local_artifacts" not in text:
+        text = text.replace("policy:\n", "policy:\n  allow_local_artifacts: true\n", 1)
+        registry.write_text(text, encoding="utf-8")
 
-    Returns {sha256: (file name, bytes)}.
+
+def give_real_artifacts(index: Path, closure: dict[str, str]) -> None:
+    """Give the chosen versions real archives in their plugin folders; re-sign them.
+
+    The build mirrors such local artifacts into its output and signs them as targets,
+    as it would the artifacts of a registry that mirrors everything.
     """
-    artifacts: dict[str, tuple[str, bytes]] = {}
     for name, version in closure.items():
         folder = index / "plugins" / name
         handle = re.search(r'github: "?([^"\s]+)', (folder / "plugin.yaml").read_text())
         assert handle is not None
         file = folder / "versions" / f"{version}.yaml"
         data = small_archive(name, version)
-        sha256 = hashlib.sha256(data).hexdigest()
         text = file.read_text(encoding="utf-8")
-        text = re.sub(r"(?m)^  sha256: .*$", f'  sha256: "{sha256}"', text, count=1)
-        text = re.sub(r"(?m)^  size: .*$", f"  size: {len(data)}", text, count=1)
-        file.write_text(text, encoding="utf-8")
-        sign_file(file, owner_key(name, handle[1]))
         filename = re.search(r'(?m)^  filename: "?([^"\n]+)"?$', text)
         assert filename is not None
-        artifacts[sha256] = (filename[1], data)
-    return artifacts
+        (folder / "artifacts").mkdir(exist_ok=True)
+        (folder / "artifacts" / filename[1]).write_bytes(data)
+        replacements = {
+            "url": f'"artifacts/{filename[1]}"',
+            "sha256": f'"{hashlib.sha256(data).hexdigest()}"',
+            "size": str(len(data)),
+        }
+        for field, value in replacements.items():
+            text = re.sub(rf"(?m)^  {field}: .*$", f"  {field}: {value}", text, count=1)
+        file.write_text(text, encoding="utf-8")
+        sign_file(file, owner_key(name, handle[1]))
 
 
 def signed_build(index: Path, out: Path, keys: Path) -> None:
@@ -140,6 +163,52 @@ def signed_build(index: Path, out: Path, keys: Path) -> None:
     build(index, out, fetch=False, environ=environ, stages=[TufStage(environ=environ)])
 
 
+@dataclass(frozen=True)
+class Run:
+    """One CLI run: wall time, peak memory (max RSS, KiB) and the requests it made."""
+
+    elapsed: float
+    max_rss: int
+    hits: list[tuple[str, int, bool]]
+    stderr: str = ""
+
+
+GNU_TIME = Path("/usr/bin/time")
+
+
+def run_cli(
+    args: list[str],
+    home: Path,
+    hits: list[tuple[str, int, bool]],
+    *,
+    command: list[str] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Run:
+    """Run `plugindex ARGS` (data folder in `home`); return its time, peak memory, requests.
+
+    The peak is measured by GNU time when there is one: Linux keeps a process's peak
+    across exec, so a child started from this (large) process would report this
+    process's peak, not its own.
+    """
+    hits.clear()
+    with tempfile.TemporaryDirectory() as temp:
+        report = Path(temp) / "rss"
+        measure = [str(GNU_TIME), "-f", "%M", "-o", str(report)] if GNU_TIME.exists() else []
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*measure, *(command or plugindex_command()), *args],
+            env={**os.environ, "PLUGINDEX_DATA_DIR": str(home / "data"), **(environ or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{args[0]} failed ({done.returncode}): {done.stderr}")
+        max_rss = int(report.read_text().split()[-1]) if measure else 0
+    return Run(elapsed, max_rss, list(hits), done.stderr)
+
+
 def run_install(
     url: str,
     target: str,
@@ -148,32 +217,10 @@ def run_install(
     *,
     trust: list[str],
     hits: list[tuple[str, int, bool]],
-) -> tuple[float, list[tuple[str, int, bool]]]:
-    """Run one `plugindex install` (cache and TUF state in `home`); return its time and requests."""
-    hits.clear()
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            *plugindex_command(),
-            "install",
-            target,
-            "--registry",
-            url,
-            "--plugins-dir",
-            str(plugins),
-            "--cache-dir",
-            str(home / "cache"),
-            *trust,
-        ],
-        env={**os.environ, "PLUGINDEX_DATA_DIR": str(home / "data")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"install failed ({done.returncode}): {done.stderr.strip()}")
-    return elapsed, list(hits)
+) -> Run:
+    """Run one `plugindex install` (cache and TUF state in `home`)."""
+    command = ["install", target, "--registry", url, "--plugins-dir", str(plugins)]
+    return run_cli([*command, "--cache-dir", str(home / "cache"), *trust], home, hits)
 
 
 def kind_of(path: str) -> str:
@@ -186,15 +233,17 @@ def kind_of(path: str) -> str:
     return "index" if path.startswith("/index/") else "artifact"
 
 
-def describe(
-    label: str, elapsed: float, hits: list[tuple[str, int, bool]], *, each: bool = False
-) -> int:
+def describe(label: str, run: Run, *, each: bool = False) -> int:
     """Print one run's figures (and with `each` every request); return the bins it fetched."""
     kinds: Counter[str] = Counter()
+    hits = run.hits
     for path, code, conditional in hits:
         kinds[f"{kind_of(path)} {code}{' conditional' if conditional else ''}"] += 1
     detail = ", ".join(f"{count} {key}" for key, count in sorted(kinds.items()))
-    print(f"{label:<42} {len(hits):>3} requests in {elapsed:6.2f} s  ({detail})")
+    print(
+        f"{label:<42} {len(hits):>3} requests in {run.elapsed:6.2f} s, "
+        f"{run.max_rss / 1024:5.1f} MiB  ({detail})"
+    )
     for path, code, conditional in hits if each else []:
         print(f"    {code} {path}{' (conditional)' if conditional else ''}")
     return len({path for path, _, _ in hits if kind_of(path) == "bin"})
@@ -209,20 +258,83 @@ def run_modes(
     for mode, trust in modes.items():
         with tempfile.TemporaryDirectory() as temp:
             home, first = Path(temp), Path(temp) / "plugins"
-            elapsed, cold = run_install(url, target, home, first, trust=trust, hits=hits)
-            bins = describe(f"{mode}: cold", elapsed, cold, each=each)
+            cold = run_install(url, target, home, first, trust=trust, hits=hits)
+            bins = describe(f"{mode}: cold", cold, each=each)
             second = run_install(url, target, home, home / "p2", trust=trust, hits=hits)
-            describe(f"{mode}: warm cache, fresh plugins folder", *second, each=each)
+            describe(f"{mode}: warm cache, fresh plugins folder", second, each=each)
             third = run_install(url, target, home, first, trust=trust, hits=hits)
-            describe(f"{mode}: warm, already installed", *third, each=each)
+            describe(f"{mode}: warm, already installed", third, each=each)
         if mode == "TUF":
             goal = unsigned + 3 + bins
             print(
                 f"  target: cold <= {unsigned} + 3 + {bins} bins = {goal}, plus the "
                 f"metadata/N+1.root.json probe the TUF client workflow requires = {goal + 1} "
-                f"(got {len(cold)}); warm <= 2 (got {len(second[1])} and {len(third[1])})"
+                f"(got {len(cold.hits)}); warm <= 2 (got {len(second.hits)} and "
+                f"{len(third.hits)})"
             )
     print(f"unsigned minimum for a cold install: {1 + CLOSURE} documents + {CLOSURE} artifacts")
+
+
+def version_counts(index: Path) -> dict[str, int]:
+    """Return how many version files each plugin has."""
+    return {
+        entry.name: sum(1 for _ in os.scandir(entry.path + "/versions"))
+        for entry in os.scandir(index / "plugins")
+    }
+
+
+def info_subjects(index: Path) -> list[tuple[str, int]]:
+    """Return the plugins `info` is timed on: the first with 500+ versions, and the largest."""
+    counts = version_counts(index)
+    largest = max(counts.items(), key=lambda item: (item[1], item[0]))
+    giants = sorted((n, name) for name, n in counts.items() if n >= GIANT)
+    subjects = [(giants[0][1], giants[0][0])] if giants else []
+    return [*subjects, largest] if largest not in subjects else subjects
+
+
+def median_run(
+    runs: int,
+    args: list[str],
+    home: Path,
+    hits: list[tuple[str, int, bool]],
+    *,
+    command: list[str] | None = None,
+) -> Run:
+    """Run the same command `runs` times; return the run of median time."""
+    done = [run_cli(args, home, hits, command=command) for _ in range(runs)]
+    return sorted(done, key=lambda r: r.elapsed)[len(done) // 2]
+
+
+def imported_by(args: list[str], home: Path, hits: list[tuple[str, int, bool]]) -> list[str]:
+    """Return the top-level modules a CLI run imports (from -X importtime)."""
+    run = run_cli(args, home, hits, environ={"PYTHONPROFILEIMPORTTIME": "1"})
+    found = re.findall(r"(?m)^import time:\s+\d+ \|\s+\d+ \| (\S+)$", run.stderr)
+    return [name for name in found if name != "__main__"]
+
+
+def run_info(url: str, name: str, root: Path, hits: list[tuple[str, int, bool]]) -> None:
+    """Time `plugindex info` on one plugin, cold and warm, against its start-up.
+
+    Start-up: an interpreter importing every module the same `info` run imports, and
+    doing nothing else (the CLI loads a command's modules on demand).
+    """
+    with tempfile.TemporaryDirectory() as temp:
+        home = Path(temp)
+        args = ["info", name, "--registry", url, "--root", str(root)]
+        args += ["--cache-dir", str(home / "cache"), "--json"]
+        cold = run_cli(args, home, hits)
+        describe("info: cold", cold)
+        warm = median_run(5, args, home, hits)
+        describe("info: warm (median of 5)", warm)
+        modules = imported_by(args, home, hits)
+        imports = ["-c", f"import {', '.join(modules)}"]
+        startup = median_run(5, imports, home, hits, command=[sys.executable])
+    print(
+        f"  start-up (python importing the {len(modules)} modules info imports, median of 5): "
+        f"{startup.elapsed * 1000:.0f} ms, {startup.max_rss / 1024:.1f} MiB; info beyond it: cold "
+        f"{(cold.elapsed - startup.elapsed) * 1000:.0f} ms, warm "
+        f"{(warm.elapsed - startup.elapsed) * 1000:.0f} ms (target <= 200 ms)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,7 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=HERE / ".data")
     parser.add_argument("--each", action="store_true", help="print every request of every run")
     args = parser.parse_args(argv)
-    root = args.data / f"client-{args.plugins}x{args.versions}-seed{args.seed}"
+    # "-tail": generated with the long tail of version counts (a few plugins with 500+).
+    root = args.data / f"client-{args.plugins}x{args.versions}-seed{args.seed}-tail"
     index, out, keys = root / "index", root / "out", root / "tuf-keys"
     if not (index / "registry.yaml").exists():
         started = time.perf_counter()
@@ -242,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"generated {args.plugins} x {args.versions} in {time.perf_counter() - started:.1f} s"
         )
+    allow_local_artifacts(index)
     if not (index / "tuf").is_dir():
         bins = init_registry(index, keys).bins
         print(f"registry init: root 1 and keys in {keys}, {bins} bins")
@@ -250,12 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"built (signed) in {time.perf_counter() - started:.1f} s")
     target, closure = find_target(out, plugin_names(index))
     print(f"target: {target}, closure: {', '.join(f'{n} {v}' for n, v in sorted(closure.items()))}")
-    artifacts = give_real_artifacts(index, closure)
-    for sha256, (filename, data) in artifacts.items():  # in place first: the build signs them
-        folder = out / "artifacts" / sha256
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / filename).write_bytes(data)
+    give_real_artifacts(index, closure)
+    started = time.perf_counter()
     signed_build(index, out, keys)
+    print(f"rebuilt with the closure's artifacts in {time.perf_counter() - started:.1f} s")
 
     hits: list[tuple[str, int, bool]] = []
     handler = type("Handler", (CountingHandler,), {"hits": hits})
@@ -267,6 +379,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"\nplugindex install {target} ({CLOSURE} plugins), {args.plugins} x {args.versions}")
         run_modes(url, target, index / "tuf" / "1.root.json", hits, each=args.each)
+        for name, versions in info_subjects(index):
+            print(f"\nplugindex info {name} ({versions} versions)")
+            run_info(url, name, index / "tuf" / "1.root.json", hits)
+        metadata = out / "metadata"
+        snapshot = max(metadata.glob("*.snapshot.json"), key=lambda f: int(f.name.split(".")[0]))
+        sizes = [f.stat().st_size for f in metadata.glob("*.bins-*.json")]
+        print(
+            f"\nmetadata: {snapshot.name} {snapshot.stat().st_size} bytes; {len(sizes)} bin "
+            f"files, largest {max(sizes)} bytes, mean {sum(sizes) // len(sizes)}"
+        )
     finally:
         server.shutdown()
         server.server_close()

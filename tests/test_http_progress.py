@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,10 +141,121 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
     assert "x.tar.gz 100% 10 B of 10 B" in terminal.getvalue()
 
 
-@pytest.mark.parametrize(("count", "text"), [(512, "512 B"), (3400, "3.4 kB"), (12e6, "12.0 MB")])
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(512, "512 B"), (3400, "3.4 kB"), (12e6, "12.0 MB"), (1_001_000, "1.0 MB"), (5e9, "5.0 GB")],
+)
 def test_sizes_read_for_people(count: float, text: str) -> None:
     assert progress.size_text(count) == text
-    assert progress.size_text(5e9) == "5.0 GB"
+
+
+# --- the line itself, drawn by hand ------------------------------------------------------
+
+
+NOW = 1000.0  # what the display's clock says in the tests that draw by hand
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop the display's clock at NOW (the tests' own sleeps are unaffected)."""
+    monkeypatch.setattr(progress, "time", types.SimpleNamespace(monotonic=lambda: NOW))
+
+
+def entry(label: str, total: int, done: int, age: float) -> progress._Transfer:
+    """Return a transfer that started `age` seconds before NOW with `done` bytes."""
+    return progress._Transfer(label, total, NOW - age, done)
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_transfers_text_gives_share_bytes_rate_and_time() -> None:
+    assert entry("a.tgz", 1000, 500, 2.0).text() == "a.tgz  50% 500 B of 1.0 kB, 250 B/s, 2 s"
+    assert entry("a.tgz", 1000, 500, 0.2).text() == "a.tgz  50% 500 B of 1.0 kB, 2.5 kB/s, 0 s"
+    assert entry("a.tgz", 0, 5, 5.0).text() == "a.tgz 5 B of 0 B, 1 B/s, 5 s"  # no total: no share
+
+
+def board(
+    monkeypatch: pytest.MonkeyPatch, columns: int | None = None
+) -> tuple[TransferBoard, io.StringIO]:
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", str(columns))
+    screen = io.StringIO()
+    return TransferBoard(screen), screen
+
+
+@pytest.mark.usefixtures("clock")
+def test_only_transfers_over_a_second_are_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown, screen = board(monkeypatch)
+    shown._active = [entry("new.tgz", 10, 1, 0.1)]
+    shown._draw()
+    assert screen.getvalue() == ""
+    shown._active.append(entry("old.tgz", 10, 1, 1.5))
+    shown._draw()
+    assert screen.getvalue().startswith("\rold.tgz  10% ")
+    assert "new.tgz" not in screen.getvalue()
+    assert [e.shown for e in shown._active] == [False, True]
+
+
+@pytest.mark.usefixtures("clock")
+def test_three_transfers_are_named_and_more_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown, screen = board(monkeypatch, columns=400)
+    shown._active = [entry(f"{n}.tgz", 10, 1, 2.0) for n in "abc"]
+    shown._draw()
+    assert screen.getvalue().count(".tgz") == 3 and "more" not in screen.getvalue()
+    shown._active += [entry(f"{n}.tgz", 10, 1, 2.0) for n in "de"]
+    shown._draw()
+    last = screen.getvalue().rsplit("\r", 1)[-1].rstrip()
+    assert last.endswith("; and 2 more")
+    assert last.startswith("a.tgz ") and "; b.tgz " in last and "; c.tgz " in last
+    assert "d.tgz" not in last
+
+
+@pytest.mark.parametrize(("columns", "width"), [(None, 99), (40, 39), (10, 20)])
+def test_a_line_is_cut_one_short_of_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, columns: int | None, width: int
+) -> None:
+    shown, screen = board(monkeypatch, columns)
+    shown._line("x" * 300)
+    assert screen.getvalue() == "\r" + "x" * width
+
+
+def test_a_short_line_covers_what_was_drawn_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown, screen = board(monkeypatch)
+    shown._line("short")
+    assert screen.getvalue() == "\r" + "short".ljust(60)
+    shown._line("y" * 80)
+    shown._line("z")
+    assert screen.getvalue().rsplit("\r", 1)[-1] == "z".ljust(80)
+
+
+class Broken(io.StringIO):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [OSError("terminal gone"), ValueError("closed")])
+def test_a_terminal_gone_is_no_error(error: Exception) -> None:
+    TransferBoard(Broken(error))._write("text")
+
+
+def test_the_board_draws_again_after_a_quiet_spell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drawing thread stops when no transfer runs, and starts with the next one."""
+    monkeypatch.setattr(progress, "SHOW_PROGRESS_AFTER", 0.05)
+    monkeypatch.setattr(progress, "_REDRAW", 0.05)
+    shown, screen = board(monkeypatch)
+    for name in ("first.tgz", "second.tgz"):
+        with shown.transfer(name, 10) as advance:
+            advance(10)
+            time.sleep(0.3)
+        time.sleep(0.3)  # the thread has seen no transfer and ended
+        assert shown._thread is None
+    assert "first.tgz 100% " in screen.getvalue()
+    assert "second.tgz 100% " in screen.getvalue()
 
 
 # --- the commands -----------------------------------------------------------------------

@@ -45,12 +45,11 @@ from builder.tuf.metadata import (
     sign,
     utc,
 )
+from builder.tuf.sizing import bins_for
 from builder.tuf.stage import root_files
 
 ROOT_SERIALIZER = JSONSerializer(compact=False)  # root is committed: readable in a diff
-MIN_BINS, MAX_BINS = 16, 16384
 DEFAULT_EXPIRY = Expiry()
-TARGETS_PER_BIN = 512  # what `init` sizes the bins for
 
 
 class MetadataStore(Protocol):
@@ -70,14 +69,6 @@ class InitResult:
     root: Path
     keys: dict[str, list[Path]]  # role -> private key files written
     bins: int
-
-
-def bins_for(targets: int) -> int:
-    """Return the bin count for an index of `targets` files: a power of two, 16 to 16384."""
-    bins = MIN_BINS
-    while bins < MAX_BINS and bins * TARGETS_PER_BIN < targets:
-        bins *= 2
-    return bins
 
 
 def count_targets(index: Path) -> int:

@@ -219,11 +219,17 @@ class Generator:
             made = self._role(name, _bin_maker(entries), _digest(sorted(entries.items())))
             out[made.path] = made
             meta[f"{name}.json"] = MetaFile(self._version_of(made))
-        made = self._role(
-            TARGETS, _targets_maker(targets_keys, succinct, top), _digest(sorted(top.items()))
-        )
+        # The delegation is an input too: a new `tuf.bins` must re-sign the targets role.
+        inputs = _digest({"top": sorted(top.items()), "bits": self.bits})
+        made = self._role(TARGETS, _targets_maker(targets_keys, succinct, top), inputs)
         out[made.path] = made
         meta[f"{TARGETS}.json"] = MetaFile(self._version_of(made))
+        # A role the live snapshot lists stays listed (TUF clients refuse a snapshot
+        # that drops one): after `tuf.bins` changes, the old bins keep their entries,
+        # though no delegation names them and no client fetches them again.
+        for role, version in self._live.items():
+            if role not in (SNAPSHOT, TIMESTAMP) and f"{role}.json" not in meta:
+                meta[f"{role}.json"] = MetaFile(version)
         snapshot_inputs = sorted((k, v.version) for k, v in meta.items())
         made = self._role(SNAPSHOT, _snapshot_maker(meta), _digest(snapshot_inputs))
         out[made.path] = made

@@ -38,6 +38,7 @@ from builder.tuf.metadata import (
     check_root_chain,
 )
 from builder.tuf.signers import SignerContext, load_signer, signer_uri
+from builder.tuf.sizing import bins_advice
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,8 @@ class TufStage:
             settings.bins,
             ", ".join(self.signed) or "nothing new",
         )
+        if (advice := bins_advice(len(targets), settings.bins)) is not None:
+            log.warning("%s: %s", view.index / REGISTRY_FILE, advice)
         return files
 
     def _load_state(self, view: BuildView) -> dict[str, list[Any]]:

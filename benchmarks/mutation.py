@@ -79,16 +79,19 @@ MODULES: dict[str, list[str]] = {
     "publish/plan.py": ["tests/test_publish_security.py"],
     "publish/lease.py": ["tests/test_publish_security.py"],
     "gate/ownership.py": [
+        "tests/test_mut_gate.py",
         "tests/test_gate_security.py",
         "tests/test_key_lifecycle.py",
         "tests/test_gate.py",
     ],
     "gate/immutability.py": [
+        "tests/test_mut_gate.py",
         "tests/test_gate_security.py",
         "tests/test_key_lifecycle.py",
         "tests/test_gate.py",
     ],
     "gate/yanks.py": [
+        "tests/test_mut_gate.py",
         "tests/test_gate_security.py",
         "tests/test_key_lifecycle.py",
         "tests/test_gate.py",

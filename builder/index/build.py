@@ -26,10 +26,11 @@ from builder.common.build_folder import (
 from builder.common.errors import BuildError, InvalidIndexError, Problem
 from builder.index.analyse import Analysis, affected, analyse
 from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
+from builder.index.changes import Changes
 from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
-from builder.index.on_disk import ARTIFACTS, find_changed_paths, output_on_disk
+from builder.index.on_disk import ARTIFACTS, output_on_disk
 from builder.index.output import (
     Planned,
     Prestaged,
@@ -40,7 +41,7 @@ from builder.index.output import (
 from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
 from builder.index.previous import PreviousStates, read_from
 from builder.index.render import encode, listing_documents
-from builder.index.scan import Finding, find_changed_folders
+from builder.index.scan import Finding
 from builder.index.source import SourceInfo, source_info
 from builder.index.stages import BuildView, FinalStage, OutputStage
 
@@ -132,7 +133,7 @@ def _build(
     ahead = out / STATE_DIR / _AHEAD
     shutil.rmtree(ahead, ignore_errors=True)  # left by a build that stopped
     cache = load_cache(out, index)
-    findings = _Findings.start(index, out, cache)
+    findings = Changes.start(index, out, cache)
     try:
         return _build_with(index, out, ahead, (cache, findings), before_commit, environ, options)
     except BaseException:
@@ -144,40 +145,11 @@ def _build(
         shutil.rmtree(ahead, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class _Findings:
-    """What changed in the index and in the output since the last build, being listed.
-
-    Both lists are made by `find` processes started before anything else, so they
-    run while this process loads and checks (see `scan` and `on_disk`).
-    """
-
-    index: Finding | None
-    output: Finding | None
-
-    @classmethod
-    def start(cls, index: Path, out: Path, cache: BuildCache) -> _Findings:
-        """Start listing what changed since the cache's scan and since its build."""
-        in_index = None
-        if cache.scanned > 0 and cache.plugins:
-            in_index = find_changed_folders(index, cache.scanned)
-        in_output = None
-        if cache.outputs is not None and cache.written > 0:
-            in_output = find_changed_paths(out, cache.written)
-        return cls(in_index, in_output)
-
-    def stop(self) -> None:
-        """Stop what was not read (a build that failed first)."""
-        for finding in (self.index, self.output):
-            if finding is not None:
-                finding.stop()
-
-
 def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is made
     index: Path,
     out: Path,
     ahead: Path,
-    started: tuple[BuildCache, _Findings],
+    started: tuple[BuildCache, Changes],
     before_commit: Callable[[], None] | None,
     environ: dict[str, str] | None,
     options: _Options,

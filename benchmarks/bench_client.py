@@ -249,28 +249,47 @@ def describe(label: str, run: Run, *, each: bool = False) -> int:
     return len({path for path, _, _ in hits if kind_of(path) == "bin"})
 
 
+def median(runs: Sequence[Run]) -> Run:
+    """Return the run of median time."""
+    return sorted(runs, key=lambda r: r.elapsed)[len(runs) // 2]
+
+
 def run_modes(
-    url: str, target: str, root: Path, hits: list[tuple[str, int, bool]], *, each: bool = False
+    url: str,
+    target: str,
+    root: Path,
+    hits: list[tuple[str, int, bool]],
+    *,
+    each: bool = False,
+    repeat: int = 1,
 ) -> None:
-    """Run cold, warm and warm-installed installs through TUF, then without; print each."""
+    """Run cold, warm and warm-installed installs through TUF, then without; print each.
+
+    With `repeat`, each sequence runs that many times from scratch; the median is shown.
+    """
     unsigned = 1 + CLOSURE + CLOSURE
     modes = {"TUF": ["--root", str(root)], "--insecure-no-tuf": ["--insecure-no-tuf"]}
+    labels = ("cold", "warm cache, fresh plugins folder", "warm, already installed")
     for mode, trust in modes.items():
-        with tempfile.TemporaryDirectory() as temp:
-            home, first = Path(temp), Path(temp) / "plugins"
-            cold = run_install(url, target, home, first, trust=trust, hits=hits)
-            bins = describe(f"{mode}: cold", cold, each=each)
-            second = run_install(url, target, home, home / "p2", trust=trust, hits=hits)
-            describe(f"{mode}: warm cache, fresh plugins folder", second, each=each)
-            third = run_install(url, target, home, first, trust=trust, hits=hits)
-            describe(f"{mode}: warm, already installed", third, each=each)
+        runs: dict[str, list[Run]] = {label: [] for label in labels}
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as temp:
+                home, first = Path(temp), Path(temp) / "plugins"
+                for label, plugins in zip(labels, (first, home / "p2", first), strict=True):
+                    run = run_install(url, target, home, plugins, trust=trust, hits=hits)
+                    runs[label].append(run)
+        shown = {label: median(found) for label, found in runs.items()}
+        note = f" (median of {repeat})" if repeat > 1 else ""
+        bins = describe(f"{mode}: cold{note}", shown["cold"], each=each)
+        for label in labels[1:]:
+            describe(f"{mode}: {label}", shown[label], each=each)
         if mode == "TUF":
             goal = unsigned + 3 + bins
             print(
                 f"  target: cold <= {unsigned} + 3 + {bins} bins = {goal}, plus the "
                 f"metadata/N+1.root.json probe the TUF client workflow requires = {goal + 1} "
-                f"(got {len(cold.hits)}); warm <= 2 (got {len(second.hits)} and "
-                f"{len(third.hits)})"
+                f"(got {len(shown['cold'].hits)}); warm <= 2 (got "
+                f"{len(shown[labels[1]].hits)} and {len(shown[labels[2]].hits)})"
             )
     print(f"unsigned minimum for a cold install: {1 + CLOSURE} documents + {CLOSURE} artifacts")
 
@@ -337,15 +356,8 @@ def run_info(url: str, name: str, root: Path, hits: list[tuple[str, int, bool]])
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--plugins", type=int, default=10_000)
-    parser.add_argument("--versions", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=HERE / ".data")
-    parser.add_argument("--each", action="store_true", help="print every request of every run")
-    args = parser.parse_args(argv)
+def prepare(args: argparse.Namespace) -> tuple[Path, Path, str]:
+    """Generate, sign and build the registry (unless reused); return index, output, target."""
     # "-tail": generated with the long tail of version counts (a few plugins with 500+).
     root = args.data / f"client-{args.plugins}x{args.versions}-seed{args.seed}-tail"
     index, out, keys = root / "index", root / "out", root / "tuf-keys"
@@ -359,16 +371,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (index / "tuf").is_dir():
         bins = init_registry(index, keys).bins
         print(f"registry init: root 1 and keys in {keys}, {bins} bins")
-    started = time.perf_counter()
-    signed_build(index, out, keys)
-    print(f"built (signed) in {time.perf_counter() - started:.1f} s")
+    reuse = args.reuse and (out / "metadata" / "timestamp.json").is_file()
+    if not reuse:
+        started = time.perf_counter()
+        signed_build(index, out, keys)
+        print(f"built (signed) in {time.perf_counter() - started:.1f} s")
     target, closure = find_target(out, plugin_names(index))
     print(f"target: {target}, closure: {', '.join(f'{n} {v}' for n, v in sorted(closure.items()))}")
-    give_real_artifacts(index, closure)
-    started = time.perf_counter()
-    signed_build(index, out, keys)
-    print(f"rebuilt with the closure's artifacts in {time.perf_counter() - started:.1f} s")
+    if not reuse:
+        give_real_artifacts(index, closure)
+        started = time.perf_counter()
+        signed_build(index, out, keys)
+        print(f"rebuilt with the closure's artifacts in {time.perf_counter() - started:.1f} s")
+    return index, out, target
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--plugins", type=int, default=10_000)
+    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=HERE / ".data")
+    parser.add_argument("--each", action="store_true", help="print every request of every run")
+    parser.add_argument("--repeat", type=int, default=3, help="install runs per figure (median)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the last build again: no generate or build"
+    )
+    args = parser.parse_args(argv)
+    index, out, target = prepare(args)
     hits: list[tuple[str, int, bool]] = []
     handler = type("Handler", (CountingHandler,), {"hits": hits})
     server = http.server.ThreadingHTTPServer(
@@ -376,12 +407,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/"
+    root_file = index / "tuf" / "1.root.json"
     try:
         print(f"\nplugindex install {target} ({CLOSURE} plugins), {args.plugins} x {args.versions}")
-        run_modes(url, target, index / "tuf" / "1.root.json", hits, each=args.each)
+        run_modes(url, target, root_file, hits, each=args.each, repeat=args.repeat)
         for name, versions in info_subjects(index):
             print(f"\nplugindex info {name} ({versions} versions)")
-            run_info(url, name, index / "tuf" / "1.root.json", hits)
+            run_info(url, name, root_file, hits)
         metadata = out / "metadata"
         snapshot = max(metadata.glob("*.snapshot.json"), key=lambda f: int(f.name.split(".")[0]))
         sizes = [f.stat().st_size for f in metadata.glob("*.bins-*.json")]

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from builder.common import layout
-from builder.index import scan
+from builder.index import build as build_module
+from builder.index import on_disk, scan
 from builder.index.build import build
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
 
@@ -218,3 +219,31 @@ def test_changes_to_the_output_are_seen_without_a_walk(
     assert "index/stray.json" in result.report.removed
     build(index, tmp_path / "clean")
     assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_paths_looked_at_again_in_vain_are_not_looked_at_a_third_time(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Touched files of the output, found as recorded, move the record's time forward."""
+    monkeypatch.setattr(build_module, "LOOKED_AGAIN", 0)
+    out = tmp_path / "out"
+    settled_build(index, out)
+    build(index, out)
+    time.sleep(TICK)
+    for name in plugin_names(index):
+        os.utime(out / layout.index_path(name))  # a new ctime, the same bytes
+    time.sleep(TICK)
+    looked: list[str] = []
+    real_look = on_disk._look_at_file
+
+    def look(out: Path, rel: str, found: dict[str, int]) -> None:
+        looked.append(rel)
+        real_look(out, rel, found)
+
+    monkeypatch.setattr(on_disk, "_look_at_file", look)
+    assert build(index, out).report.written == []
+    assert len(looked) == len(plugin_names(index))
+    looked.clear()
+    assert build(index, out).report.written == []
+    assert looked == []

@@ -17,7 +17,6 @@ from builder.common import layout
 from builder.common.build_folder import (
     BORROWED,
     STATE_DIR,
-    files_on_disk,
     forget_outputs,
     has_outputs,
     write_borrowed,
@@ -30,7 +29,7 @@ from builder.index.changes import Changes
 from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
-from builder.index.on_disk import ARTIFACTS, output_on_disk
+from builder.index.on_disk import ARTIFACTS, files_of_build
 from builder.index.output import (
     Planned,
     Prestaged,
@@ -47,6 +46,8 @@ from builder.index.stages import BuildView, FinalStage, OutputStage
 
 log = logging.getLogger(__name__)
 
+# Paths of the output looked at again beyond which a no-op build records a new time.
+LOOKED_AGAIN = 1000
 _AHEAD = "ahead"  # under the state folder: documents and artifacts the checks wrote ahead
 
 
@@ -157,7 +158,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
     """Build, with the checks writing documents and local artifacts ahead into `ahead`."""
     cache, findings = started
     source = source_info(index, environ)
-    on_disk = _on_disk(out, cache, findings.output)
+    on_disk = files_of_build(out, cache, findings.output)
     analysis = _analysed(
         index,
         cache,
@@ -221,7 +222,9 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         analysis.cache.borrowed = hashlib.sha256("\n".join(borrowed).encode()).hexdigest()
         if analysis.cache.borrowed != cache.borrowed or not (out / STATE_DIR / BORROWED).exists():
             write_borrowed(out, borrowed)
-        _save_if_changed(out, analysis, cache, plan, report, committed=committed)
+        _save_if_changed(
+            out, analysis, cache, plan, report, committed=committed, looked_again=findings.output
+        )
         if report.written or report.removed or not has_outputs(out):
             write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
         forget_downloads(out)
@@ -237,21 +240,6 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         borrowed=len(set(borrowed)),
         held_back=tuple(held),
     )
-
-
-def _on_disk(out: Path, cache: BuildCache, finding: Finding | None) -> dict[str, int]:
-    """Return what the output holds (path → size), from the record and what changed since.
-
-    Artifacts are named by their content and never change, and a mirrored registry
-    holds one folder per artifact: they are never walked. The rest is taken from the
-    record of the last build, looking again only at what changed since it (see
-    `builder.index.on_disk`). Without a record (a first build, or one stopped while
-    it moved files into place) the whole folder is walked.
-    """
-    if cache.outputs is None:
-        return files_on_disk(out)
-    record = cache.files if cache.written > 0 else None
-    return output_on_disk(out, record, cache.sizes, finding)
 
 
 def _analysed(
@@ -355,10 +343,12 @@ def _save_if_changed(
     report: WriteReport,
     *,
     committed: int,
+    looked_again: Finding | None,
 ) -> None:
     """Save the cache unless the build changed nothing it records.
 
-    `committed` is when the output came to hold the plan (ns since 1970).
+    `committed` is when the output came to hold the plan (ns since 1970);
+    `looked_again` the find of what changed in the output since the last build.
     """
     fresh = analysis.cache
     # Nothing written: every planned file is recorded with its hash (and the artifacts
@@ -379,6 +369,10 @@ def _save_if_changed(
         # back), but none at all makes every build walk everything.
         and (cache.scanned > 0 or fresh.scanned == 0)
         and cache.written > 0
+        # Paths found changed and then found as recorded (files rewritten with the
+        # same bytes, a build's own last writes) are looked at by every build until
+        # the record's time moves past them.
+        and (looked_again is None or looked_again.listed <= LOOKED_AGAIN)
         and fresh.plugins.keys() == cache.plugins.keys()
         and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )
@@ -387,5 +381,8 @@ def _save_if_changed(
         prefix = ARTIFACTS + "/"
         fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(prefix)}
         fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(prefix)}
-        fresh.written = committed
+        wrote = report.written or report.removed
+        # With nothing written, the output has held the plan since before it was
+        # looked at; otherwise since the commit (nothing else writes into it meanwhile).
+        fresh.written = committed if wrote or looked_again is None else looked_again.launched
         save_cache(out, fresh)

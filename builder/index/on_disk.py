@@ -20,12 +20,25 @@ from pathlib import Path
 
 from builder.common.build_folder import STATE_DIR, files_on_disk
 from builder.index import scan
+from builder.index.cache import BuildCache
 from builder.index.output import files_outside
 from builder.index.scan import Finding, newer_than
 
 log = logging.getLogger(__name__)
 
 ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
+
+
+def files_of_build(out: Path, cache: BuildCache, finding: Finding | None) -> dict[str, int]:
+    """Return what a build's output holds (path → size), from its record and the changes.
+
+    Without a record (a first build, or one stopped while it moved files into place)
+    the whole folder is walked, artifacts included.
+    """
+    if cache.outputs is None:
+        return files_on_disk(out)
+    record = cache.files if cache.written > 0 else None
+    return output_on_disk(out, record, cache.sizes, finding)
 
 
 def find_changed_paths(out: Path, since_ns: int) -> Finding:

@@ -46,8 +46,10 @@ class Finding:
 
     def __init__(self, commands: list[list[str]], cwd: Path | None = None) -> None:
         self.commands = commands
+        self.launched = time.time_ns()  # nothing after this can be missed by these finds
         # Changes after this are seen by the next build (recorded as its scan's start).
         self.started = scan_started()
+        self.listed = 0  # entries the finds printed (known once read)
         self._processes: list[subprocess.Popen[bytes]] = []
         try:
             for command in commands:
@@ -78,7 +80,11 @@ class Finding:
                 if process.returncode is None:
                     process.kill()
                     process.communicate()
-        return b"".join(printed) if processes else None
+        if not processes:
+            return None
+        listed = b"".join(printed)
+        self.listed = listed.count(b"\0")
+        return listed
 
     def stop(self) -> None:
         """Stop the finds if they were never read (a build that failed before)."""

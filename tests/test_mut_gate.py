@@ -17,15 +17,21 @@ from tests.test_gate import (
     INDEX,
     JWT,
     MARA,
+    STRANGER,
+    THEO,
+    add_version,
     commit,
+    edit_manifest,
     gate,
     line_of,
     merge,
     read,
     repo,
+    without_sections,
     write,
     yank,
 )
+from tests.test_key_lifecycle import revoke_maras_key
 
 __all__ = ["repo"]  # the fixture, used by name
 
@@ -114,3 +120,60 @@ def test_a_renamed_artifact_alone_is_named_as_the_artifact(repo: Path) -> None:
         f"{rel}:{line}: PX110 artifact: changed in a merged version (artifact); "
         "only an owner-signed `yanked:` or `unyanked:` may change"
     ]
+
+
+def test_a_reused_version_number_names_the_one_it_reuses(repo: Path) -> None:
+    rel = add_version(repo, "auth-jwt", "1.2.0+rebuild.2", MARA, source="1.2.0.yaml")
+    commit(repo)
+    line = line_of(repo, rel, "^version:")
+    assert (
+        f"{rel}:{line}: PX114 version: version 1.2.0+rebuild.2 re-uses 1.2.0, which this "
+        "plugin published before (in the base or its history)"
+    ) in problems(gate("--author", "mara-okafor").stderr)
+
+
+def test_version_files_are_checked_after_a_plugin_yaml_change(repo: Path) -> None:
+    """plugin.yaml sorts before versions/: its change must not end the checks."""
+    edit_manifest(
+        repo,
+        "auth-jwt",
+        lambda text: text.replace("keywords: [jwt,", "keywords: [jwt, bearer,"),
+        revision=2,
+        key=MARA,
+    )
+    rel = add_version(repo, "auth-jwt", "1.3.0", STRANGER)
+    commit(repo)
+    found = [p for p in problems(gate("--author", "mara-okafor").stderr) if rel in p]
+    assert found and all(" PX101 " in p for p in found), found
+
+
+def test_a_new_version_with_an_unsigned_yank_names_its_file(repo: Path) -> None:
+    rel = add_version(repo, "auth-jwt", "1.3.0", MARA)
+    yank(repo, rel, serial=1, key=None)
+    commit(repo)
+    found = problems(gate("--author", "mara-okafor").stderr)
+    assert any(p.startswith(f"{rel}:{line_of(repo, rel, '^yanked:')}: ") for p in found), found
+
+
+def test_a_replaced_unyank_signature_is_named_as_an_unyank(repo: Path) -> None:
+    rel = f"{CSV}/versions/1.0.1.yaml"
+    write(repo, rel, without_sections(read(repo, rel), "yanked") + "unyanked:\n  serial: 2\n")
+    sign_file(repo / rel, THEO, yank=True)
+    merge(repo)
+    sign_file(repo / rel, demo_key("mara-okafor"), yank=True)  # no owner of datasource-csv
+    commit(repo)
+    line = line_of(repo, rel, "^  signature:")
+    assert f"{rel}:{line}: PX117 unyanked.signature: the un-yank {REPLACED}" in problems(
+        gate().stderr
+    )
+
+
+def test_a_re_signature_by_a_stranger_is_named_as_a_release(repo: Path) -> None:
+    revoke_maras_key(repo)
+    merge(repo)
+    rel = f"{JWT}/versions/1.2.0.yaml"
+    sign_file(repo / rel, STRANGER)
+    commit(repo)
+    line = line_of(repo, rel, "^signature:")
+    found = [p for p in problems(gate().stderr) if p.startswith(f"{rel}:{line}: PX101 ")]
+    assert len(found) == 1 and " release " in found[0], found

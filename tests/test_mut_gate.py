@@ -177,3 +177,14 @@ def test_a_re_signature_by_a_stranger_is_named_as_a_release(repo: Path) -> None:
     line = line_of(repo, rel, "^signature:")
     found = [p for p in problems(gate().stderr) if p.startswith(f"{rel}:{line}: PX101 ")]
     assert len(found) == 1 and " release " in found[0], found
+
+
+def test_a_deleted_plugin_yaml_is_named_once(repo: Path) -> None:
+    rel = f"{JWT}/plugin.yaml"
+    (repo / rel).unlink()
+    commit(repo)
+    result = gate("--author", "mara-okafor")
+    assert "Traceback" not in result.output
+    assert problems(result.stderr) == [
+        f"{rel}: PX113 auth-jwt exists in the base and its plugin.yaml is gone"
+    ]

@@ -162,3 +162,34 @@ def test_files_outside_skips_the_state_and_named_folders(tmp_path: Path) -> None
     assert files_outside(out, {"search"}) == {A1: 3, "config.json": 2}
     assert files_outside(out, set()) == {A1: 3, "config.json": 2, "search/x": 2}
     assert files_outside(tmp_path / "nothing", set()) == {}
+
+
+def test_a_root_that_cannot_hold_folders_is_left_to_the_commit(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+    assert prestage(str(blocked), DOC, sha(b"{}"), b"{}") is False
+    assert blocked.read_bytes() == b""
+
+
+def test_a_folder_the_output_has_takes_only_the_ready_files(tmp_path: Path) -> None:
+    """Into a folder the output has: the ready file moves alone, a left-out one stays."""
+    out = tmp_path / "out"
+    old = "index/3/a/abc.json"
+    write_output(out, {old: planned(b"old")}, None)
+    new, left_out = "index/3/a/abd.json", "index/3/a/abe.json"
+    ahead = _ahead(tmp_path, {new: b"new", left_out: b"not published"})
+    plan = {old: planned(b"old"), new: Planned(sha(b"new"), 3, None)}
+    report = write_output(out, plan, {old: sha(b"old")}, prestaged=ahead)
+    assert report.written == [new]
+    assert tree(out) == {old: b"old", new: b"new"}
+    assert (ahead.root / left_out).read_bytes() == b"not published"
+
+
+def test_a_new_subfolder_beside_a_left_out_file_is_not_moved_whole(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_output(out, {A1: planned(b"one")}, None)  # out has artifacts/
+    ready, left_out = f"artifacts/{'c' * 64}/c.tgz", f"artifacts/{'c' * 64}/left.tgz"
+    ahead = _ahead(tmp_path, {ready: b"c", left_out: b"left"})
+    plan = {A1: planned(b"one"), ready: Planned(sha(b"c"), 1, None)}
+    write_output(out, plan, {A1: sha(b"one")}, prestaged=ahead)
+    assert tree(out) == {A1: b"one", ready: b"c"}

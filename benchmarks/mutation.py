@@ -75,7 +75,11 @@ MODULES: dict[str, list[str]] = {
     "common/address_guard.py": ["tests/test_mut_http.py", "tests/test_mirror.py"],
     "common/progress.py": ["tests/test_http_progress.py"],
     "index/output.py": ["tests/test_mut_output.py", "tests/test_index_security.py"],
-    "index/artifacts.py": ["tests/test_mut_artifacts.py", "tests/test_gate_security.py"],
+    "index/artifacts.py": [
+        "tests/test_mut_artifacts.py",
+        "tests/test_gate_security.py",
+        "tests/test_http_progress.py",
+    ],
     "publish/plan.py": ["tests/test_publish_security.py"],
     "publish/lease.py": ["tests/test_publish_security.py"],
     "gate/ownership.py": [

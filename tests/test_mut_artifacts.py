@@ -155,3 +155,20 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_redirect_leaves_only_for_a_scheme_the_policy_allows(
+    tmp_path: Path, server: Script
+) -> None:
+    """A registry that allows only http artifact URLs follows no redirect to https."""
+    index = _index(tmp_path, server, BODY)
+    registry = index / "registry.yaml"
+    text = registry.read_text(encoding="utf-8")
+    registry.write_text(text.replace("[https, http]", "[http]"), encoding="utf-8")
+    target = server.base.replace("http:", "https:") + "/b.tar.gz"
+    server.answers["/a.tar.gz"] = [reply(302, headers={"Location": target})]
+    file = index / "plugins/remote-one/versions/1.0.0.yaml"
+    assert _rendered(_check(index)) == [
+        f"{file}:{_line(index, r'^  url:')}: artifact.url: {server.url('/a.tar.gz')}: "
+        f"too many or unsafe redirects (last to {target})"
+    ]

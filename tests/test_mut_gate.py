@@ -21,7 +21,6 @@ from tests.test_gate import (
     THEO,
     add_version,
     commit,
-    edit_manifest,
     gate,
     line_of,
     merge,
@@ -132,19 +131,15 @@ def test_a_reused_version_number_names_the_one_it_reuses(repo: Path) -> None:
     ) in problems(gate("--author", "mara-okafor").stderr)
 
 
-def test_version_files_are_checked_after_a_plugin_yaml_change(repo: Path) -> None:
-    """plugin.yaml sorts before versions/: its change must not end the checks."""
-    edit_manifest(
-        repo,
-        "auth-jwt",
-        lambda text: text.replace("keywords: [jwt,", "keywords: [jwt, bearer,"),
-        revision=2,
-        key=MARA,
-    )
-    rel = add_version(repo, "auth-jwt", "1.3.0", STRANGER)
+def test_version_files_are_checked_after_a_deleted_one(repo: Path) -> None:
+    """1.0.0.yaml sorts first: reporting its deletion must not end the checks."""
+    deleted = f"{JWT}/versions/1.0.0.yaml"
+    (repo / deleted).unlink()
+    rel = add_version(repo, "auth-jwt", "1.2.0+rebuild.2", MARA, source="1.2.0.yaml")
     commit(repo)
-    found = [p for p in problems(gate("--author", "mara-okafor").stderr) if rel in p]
-    assert found and all(" PX101 " in p for p in found), found
+    found = problems(gate("--author", "mara-okafor").stderr)
+    assert [p.split(" ", 2)[1] for p in found if deleted in p] == ["PX112"], found
+    assert [p.split(" ", 2)[1] for p in found if rel in p] == ["PX114"], found
 
 
 def test_a_new_version_with_an_unsigned_yank_names_its_file(repo: Path) -> None:

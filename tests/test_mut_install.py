@@ -268,7 +268,7 @@ def test_the_limits_given_are_the_ones_enforced(local: Local) -> None:
             limits=small,
         )  # fmt: skip
     tight = replace(DEFAULT_LIMITS, unpacked_bytes=10)
-    with pytest.raises(UnsafeArchiveError):
+    with pytest.raises(UnsafeArchiveError, match=r"^template-crypto-1\.1\.1\.tar\.gz: unpacks"):
         install(
             local.registry(), local.plugins, [Request("template-crypto")], options=HOST,
             limits=tight,

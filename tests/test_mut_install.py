@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -558,3 +560,21 @@ def test_roots_are_the_requests_first_then_everything_installed(local: Local) ->
 )
 def test_a_change_names_its_action(old: str | None, new: str | None, action: str) -> None:
     assert Change("p", old, new).action == action
+
+
+def test_the_cache_keeps_what_the_installed_plugins_reference(local: Local, tmp_path: Path) -> None:
+    """An artifact unused for a year stays cached while an installed plugin needs it."""
+    cache = tmp_path / "cache"
+    install(local.registry(), local.plugins, [Request("template-crypto")], options=HOST,
+            cache_dir=cache)  # fmt: skip
+    sha256 = local.lock()["plugins"]["template-crypto"]["sha256"]
+    cached = cache / "artifacts" / sha256
+    year_ago = time.time() - 365 * 86400
+    os.utime(cached, (year_ago, year_ago))
+    install(local.registry(), local.plugins, [Request("auth-basic")], options=HOST,
+            cache_dir=cache)  # fmt: skip
+    assert cached.is_file()
+    uninstall(local.plugins, "template-crypto")
+    install(local.registry(), local.plugins, [Request("datasource-csv")], options=HOST,
+            cache_dir=cache)  # fmt: skip
+    assert not cached.exists()  # no longer referenced: pruned once unused that long

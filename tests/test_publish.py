@@ -864,6 +864,49 @@ def test_nodes_a_publish_stops_using_are_deleted_by_the_next_one(
         assert not named & listed
 
 
+def test_the_unused_nodes_are_deleted_in_one_request_on_s3(
+    three_hundred: tuple[Path, Path], s3_server: S3Server, s3_bucket: str
+) -> None:
+    """The next publish deletes every node the last one stopped using with one DeleteObjects."""
+    one, two = three_hundred
+    publish(one, store_of(s3_bucket))
+    publish(two, store_of(s3_bucket))
+    found = store_of(s3_bucket).get(RECORD)
+    assert found is not None
+    obsolete = RecordRoot.decode(found.data, "r").obsolete
+    assert obsolete is not None and obsolete.size >= 2  # several nodes to delete
+    unused = {node_key(i) for i in NodeStore(store_of(s3_bucket)).read_whole(obsolete).entries}
+    assert unused <= record_nodes(s3_server, s3_bucket)
+    store = store_of(s3_bucket)
+    publish(one, store, PublishOptions(allow_older=True))  # changes the plugin back
+    found = store.get(RECORD)
+    assert found is not None
+    root = RecordRoot.decode(found.data, "r")
+    reader = NodeStore(store_of(s3_bucket))
+    named = set()
+    for tree in (root.objects, root.retired, root.pending, root.obsolete):
+        named |= {node_key(i) for i in reader.read_whole(tree).fetched}
+    gone = unused - named  # the nodes of build one come back: those are kept
+    assert gone
+    assert not gone & record_nodes(s3_server, s3_bucket)
+    assert (store.requests["DELETE"], store.requests["POST"]) == (0, 1), dict(store.requests)
+
+
+def test_delete_many_deletes_in_batches_and_ignores_missing_keys(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("builder.publish.s3._DELETE_BATCH", 2)
+    keys = [f"k/{n}.json" for n in range(5)]
+    for store in (store_of(s3_bucket), LocalStorage(tmp_path / "site")):
+        for key in keys[:4]:
+            store.put(key, b"{}", content_type="application/json", cache_control="no-store")
+        store.delete_many(keys)  # the fifth was never there
+        assert [store.get(k) for k in keys] == [None] * 5
+        if isinstance(store, S3Storage):
+            assert store.requests["POST"] == 3  # 2 + 2 + 1 keys
+    assert not (tmp_path / "site" / "k").exists()  # a folder left empty goes too
+
+
 def test_publish_to_a_folder_reads_the_build_s_record_not_the_folder(
     index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from builder.common.files import sha256_of_file, write_atomic
@@ -90,6 +90,11 @@ class LocalStorage:
             except OSError:
                 break
             parent = parent.parent
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove files one by one (a folder has no batch delete to gain from)."""
+        for key in keys:
+            self.delete(key)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -15,6 +15,7 @@ import contextlib
 import json
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -29,6 +30,7 @@ SHA256_METADATA = "sha256"
 # A single-part upload's ETag is the MD5 of its bytes (not so for multipart uploads,
 # which have a `-N` suffix, nor under SSE-KMS, where a mismatch only means a re-upload).
 _MD5_ETAG = re.compile(r'"?([0-9a-f]{32})"?')
+_DELETE_BATCH = 1000  # keys in one DeleteObjects request at most (S3's limit)
 
 
 class S3Storage:
@@ -156,6 +158,28 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as e:
             raise _wrapped(e, self.where(key), "delete") from e
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete objects with DeleteObjects, up to 1,000 keys a request."""
+        for start in range(0, len(keys), _DELETE_BATCH):
+            chunk = keys[start : start + _DELETE_BATCH]
+            objects: Any = [{"Key": self._key(k)} for k in chunk]
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            except Exception as e:
+                where = f"{self.where(chunk[0])} (and {len(chunk) - 1} more keys)"
+                raise _wrapped(e, where, "delete") from e
+            # Quiet: the answer lists only the keys that could not be deleted.
+            errors = answer.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"s3://{self.bucket}/{first.get('Key', '')}: cannot delete "
+                    f"({first.get('Code', '')}: {first.get('Message', '')}); "
+                    f"{len(errors)} of {len(chunk)} keys not deleted"
+                )
 
     def init_bucket(self) -> list[str]:
         """Create the bucket if needed; allow public reads of the prefix only; allow CORS GET."""

@@ -1,17 +1,19 @@
 """Where a build is published: the small protocol every store implements, and its errors.
 
 Keys are POSIX paths relative to the registry root (`index/au/th/auth-jwt.json`);
-each store maps them under its own root or prefix. Five operations are all that
+each store maps them under its own root or prefix. Six operations are all that
 publishing needs: read an object with its version tag, look at one without reading
 it (its size and what the store knows of its content, to find what went missing),
 write one (optionally only if its version tag is still the one read: a
-compare-and-swap), delete one, and say where a key lives for messages. The two
+compare-and-swap), delete one or many (S3 deletes up to 1,000 keys in one
+request), and say where a key lives for messages. The two
 real stores are `folder.LocalStorage` and `s3.S3Storage`; `target.open_target`
 picks one for a target string.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -80,4 +82,8 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None:
         """Delete an object (no error when it is already gone)."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete objects in as few requests as the store allows (gone ones are no error)."""
         ...

@@ -23,6 +23,7 @@ _PARALLEL_UPLOADS = 16
 # before each: a publisher that lost its lease stops within one chunk.
 _CHUNK_UPLOADS = 256
 _CHUNK_BYTES = 256 << 20
+_PRUNE_BATCH = 1000  # keys deleted between two looks at the lease (one S3 request)
 
 OnUpload = Callable[[str, int], None]
 
@@ -54,8 +55,8 @@ def prune(store: Storage, keys: list[str], lease: Lease) -> None:
     # still listed as retired, so the next prune deletes them again. Renewed
     # first: a new holder may have uploaded again a key this one would delete.
     lease.renew()
-    for key in keys:
-        store.delete(key)
+    for start in range(0, len(keys), _PRUNE_BATCH):
+        store.delete_many(keys[start : start + _PRUNE_BATCH])
         lease.renew_if_due()
 
 

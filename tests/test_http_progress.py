@@ -143,7 +143,7 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize(
     ("count", "text"),
-    [(512, "512 B"), (3400, "3.4 kB"), (12e6, "12.0 MB"), (1_001_000, "1.0 MB"), (5e9, "5.0 GB")],
+    [(512, "512 B"), (3400, "3.4 kB"), (12e6, "12.0 MB"), (1_000_500, "1.0 MB"), (5e9, "5.0 GB")],
 )
 def test_sizes_read_for_people(count: float, text: str) -> None:
     assert progress.size_text(count) == text

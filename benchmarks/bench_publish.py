@@ -21,9 +21,12 @@ installs it into its own virtual environment under the data folder (awscli pins
 its own botocore, which must not replace the one plugindex uses).
 
 The record figures (`--record-only` runs just these) publish the same two builds
-once more, each publish in its own process through a store that counts what it
-is asked for: to a fresh bucket (the requests and bytes of the live record beyond
-the changed objects, after one plugin changed and with no change) and with
+once more, then a third (another plugin changed: the steady state, where the
+record nodes the last publish stopped using are deleted), each publish in its own
+process through a store that counts what it is asked for, by kind of call and of
+key (objects, the record's root, its nodes): to a fresh bucket (the requests and
+bytes of the live record beyond the changed objects, after one plugin changed, with
+no change, and after another plugin changed) and with
 `plugindex publish BUILD FOLDER` to a fresh folder (seconds with no change and
 after one change). `--compare REV` does the same with the code of git revision
 REV (checked out once into the data folder) in the same run, so both sets of
@@ -309,6 +312,22 @@ def build_both(base: Path, index: Path) -> tuple[Path, Path]:
     return one, two
 
 
+def build_third(base: Path, index: Path) -> Path:
+    """Release one new version of another plugin and build a third time (the steady state)."""
+    three = base / "build-3"
+    add_release(
+        index,
+        "plugin-00001",
+        "9.0.0",
+        "artifacts/plugin-00001-9.0.0.tar.gz",
+        data=b"another new release\n" * 40,
+        day=28,
+    )
+    seconds = run_build(index, three, EPOCH + 200)
+    print(f"  build 3 (another plugin changed, fresh folder): {seconds:.1f} s", flush=True)
+    return three
+
+
 def measure(base: Path, index: Path, aws: list[str] | None, codes: Sequence[Code]) -> None:
     """Build twice, publish and sync each build against one SeaweedFS; print the figures."""
     server = start_seaweedfs(base / "seaweedfs-run")
@@ -334,7 +353,8 @@ def measure(base: Path, index: Path, aws: list[str] | None, codes: Sequence[Code
         if aws:
             syncs.append(run_sync(aws, two, server, theirs, objects))
             print(f"  aws s3 sync 2: {syncs[1].seconds:.1f} s", flush=True)
-        record = measure_record(codes, one, two, server, base)
+        three = build_third(base, index)
+        record = measure_record(codes, (one, two, three), server, base)
     finally:
         server.stop()
         shutil.rmtree(base / "seaweedfs-run", ignore_errors=True)
@@ -348,7 +368,8 @@ def measure_record_only(base: Path, index: Path, codes: Sequence[Code]) -> None:
     server = start_seaweedfs(base / "seaweedfs-run")
     try:
         one, two = build_both(base, index)
-        record = measure_record(codes, one, two, server, base)
+        three = build_third(base, index)
+        record = measure_record(codes, (one, two, three), server, base)
     finally:
         server.stop()
         shutil.rmtree(base / "seaweedfs-run", ignore_errors=True)
@@ -369,7 +390,10 @@ build_dir, bucket, prefix = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 counts = {}
 
 def count(kind, key, size=0):
-    area = "record" if key.startswith(".plugindex/") else "objects"
+    # The record's root apart from its nodes: a lease check is one GET of the root.
+    area = "objects"
+    if key.startswith(".plugindex/"):
+        area = "record root" if key == ".plugindex/live.json.gz" else "record node"
     entry = counts.setdefault(f"{area} {kind}", [0, 0])
     entry[0] += 1
     entry[1] += size
@@ -392,6 +416,11 @@ class Counted:
     def delete(self, key):
         count("DELETE", key)
         self.inner.delete(key)
+    def delete_many(self, keys):
+        # One DeleteObjects request per 1,000 keys (an older revision never calls it).
+        for start in range(0, len(keys), 1000):
+            count("DELETE batch", keys[start])
+        self.inner.delete_many(keys)
 
 inner = S3Storage(bucket, prefix)
 started = time.perf_counter()
@@ -404,6 +433,11 @@ print(json.dumps({
     "http_requests": sum(inner.requests.values()),
 }))
 """
+
+
+def _merged(kind: str) -> str:
+    """Return a kind of call with root and nodes merged ("record node GET" → "record GET")."""
+    return kind.replace("record root ", "record ").replace("record node ", "record ")
 
 
 @dataclass(frozen=True)
@@ -421,8 +455,11 @@ class Counted:
         return sum(n for k, (n, _) in self.counts.items() if area is None or k.startswith(area))
 
     def bytes_of(self, *kinds: str) -> int:
-        """Return the bytes of the given kinds of calls ("record PUT", "objects GET", …)."""
-        return sum(self.counts.get(k, [0, 0])[1] for k in kinds)
+        """Return the bytes of the given kinds of calls ("record PUT", "objects GET", …).
+
+        "record PUT" counts the root's and the nodes' ("record root PUT", "record node PUT").
+        """
+        return sum(n for k, (_, n) in self.counts.items() if _merged(k) in kinds)
 
     def beyond(self) -> tuple[int, int]:
         """Return the calls and bytes beyond the changed objects' uploads."""
@@ -505,15 +542,19 @@ class RecordFigures:
     record_size: int  # bytes of the live record after the first publish
     one: Counted
     noop: Counted
+    # Another plugin changed after that: the steady state, where the nodes the last
+    # publish stopped using are deleted.
+    steady: Counted
     folder_cold: float
     folder_noop: float
     folder_one: float
 
 
 def measure_record(
-    codes: Sequence[Code], one: Path, two: Path, server: S3Server, base: Path
+    codes: Sequence[Code], builds: tuple[Path, Path, Path], server: S3Server, base: Path
 ) -> list[RecordFigures]:
-    """Publish build one, then two (one plugin changed), then two again, with each code."""
+    """Publish build one, then two (one plugin changed), two again, then three, with each code."""
+    one, two, three = builds
     figures = []
     for code in codes:
         bucket = server.new_bucket()
@@ -527,13 +568,16 @@ def measure_record(
         )
         after_one = counted_publish(code, two, server, bucket)
         noop = counted_publish(code, two, server, bucket)
+        steady = counted_publish(code, three, server, bucket)
         folder = base / f"folder-{code.root.name}"
         shutil.rmtree(folder, ignore_errors=True)
         cold = folder_publish(code, one, folder, server)
         folder_noop = folder_publish(code, one, folder, server)
         folder_one = folder_publish(code, two, folder, server)
         shutil.rmtree(folder, ignore_errors=True)
-        figures.append(RecordFigures(code, record, after_one, noop, cold, folder_noop, folder_one))
+        figures.append(
+            RecordFigures(code, record, after_one, noop, steady, cold, folder_noop, folder_one)
+        )
         print(f"  record figures with {code.name}: done", flush=True)
     return figures
 
@@ -565,6 +609,14 @@ def print_record(figures: Sequence[RecordFigures]) -> None:
         "one plugin changed: record bytes read",
         [f"{f.one.bytes_of('record GET'):,}" for f in figures],
     )
+    line(
+        "another plugin changed: calls beyond its objects",
+        [str(f.steady.beyond()[0]) for f in figures],
+    )
+    line(
+        "another plugin changed: record bytes sent (target <= 100 KB)",
+        [f"{f.steady.bytes_of('record PUT'):,}" for f in figures],
+    )
     line("no change: calls (target <= 1)", [str(f.noop.calls()) for f in figures])
     line(
         "no change: bytes sent + read (target <= 1 KB)",
@@ -573,10 +625,13 @@ def print_record(figures: Sequence[RecordFigures]) -> None:
     line("folder, first publish: seconds", [f"{f.folder_cold:.1f}" for f in figures])
     line("folder, no change: seconds (target <= 2)", [f"{f.folder_noop:.2f}" for f in figures])
     line("folder, one change: seconds (target <= 3)", [f"{f.folder_one:.2f}" for f in figures])
-    details = figures[-1].one.counts
-    print(f"  one plugin changed, calls by kind ({figures[-1].code.name}):")
-    for kind in sorted(details):
-        print(f"    {kind:<16} {details[kind][0]:>6} calls {details[kind][1]:>12,} bytes")
+    for figure in figures:
+        for label, counted in (("one plugin", figure.one), ("another plugin", figure.steady)):
+            details = counted.counts
+            print(f"  {label} changed, calls by kind ({figure.code.name}):")
+            for kind in sorted(details):
+                calls, size = details[kind]
+                print(f"    {kind:<22} {calls:>6} calls {size:>12,} bytes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -605,10 +660,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         (base / "generated").write_text("ok\n")
         print(f"  generated the index in {time.perf_counter() - started:.1f} s", flush=True)
     else:
-        # Undo an earlier run's extra release, so both builds are the same each run.
-        extra = index / "plugins" / "plugin-00000"
-        (extra / "versions" / "9.0.0.yaml").unlink(missing_ok=True)
-        (extra / "artifacts" / "plugin-00000-9.0.0.tar.gz").unlink(missing_ok=True)
+        # Undo an earlier run's extra releases, so the builds are the same each run.
+        for name in ("plugin-00000", "plugin-00001"):
+            extra = index / "plugins" / name
+            (extra / "versions" / "9.0.0.yaml").unlink(missing_ok=True)
+            (extra / "artifacts" / f"{name}-9.0.0.tar.gz").unlink(missing_ok=True)
     codes = [code_at(args.compare, args.data)] if args.compare else []
     codes.append(Code("this tree", HERE.parent))
     if args.record_only:

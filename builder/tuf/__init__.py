@@ -9,3 +9,8 @@ rotate-root (`admin`). docs/tuf.md is the guide.
 
 May import: common, format, index. Nothing imports it but the CLI.
 """
+
+from builder.common.sslib_without_boto3 import import_signers_without_boto3
+
+# Before any module here imports securesystemslib.signer (keys, admin, metadata).
+import_signers_without_boto3()

@@ -27,6 +27,11 @@ FEED_ENTRIES = 50  # entries in a per-plugin feed and the new-plugins feed
 RELEASE_ENTRIES = 100  # entries in the all-releases feed
 LETTERS = string.ascii_lowercase  # every name starts with one of these
 USED_BY_SHOWN = 30  # users named on a plugin page; all of them on its used-by page
+# Non-yanked versions on a plugin page (with the yanked among them, the latest release
+# and prerelease); every version is on its versions pages, VERSIONS_PER_PAGE a page.
+# A row is 1-2 KB: ten keep a plugin page without README under 30 KB with the CSS.
+VERSIONS_SHOWN = 10
+VERSIONS_PER_PAGE = 100
 
 
 class Row(NamedTuple):
@@ -84,6 +89,16 @@ def used_by_path(name: str) -> str:
 def used_by_context(name: str, users: Sequence[str]) -> dict[str, Any]:
     """Return the context of a plugin's full "used by" page."""
     return {"name": name, "users": list(users)}
+
+
+def versions_path(name: str, page: int) -> str:
+    """Return the path of page `page` (from 1) of a plugin's versions."""
+    return listing_path(f"plugins/{name}/versions", page)
+
+
+def versions_pages(count: int) -> int:
+    """Return how many versions pages a plugin with `count` versions has (0: none)."""
+    return 0 if count <= VERSIONS_SHOWN else -(-count // VERSIONS_PER_PAGE)
 
 
 def listing_path(folder: str, page: int) -> str:
@@ -222,6 +237,7 @@ def plugin_context(
     titles = {c.slug: c.title for c in registry.categories}
     latest = _latest_version(document["versions"])
     versions = [_version_context(name, v, root, latest) for v in reversed(document["versions"])]
+    more = versions_pages(len(versions)) > 0
     return {
         "name": name,
         "display_name": shown(document["display_name"]),
@@ -244,7 +260,10 @@ def plugin_context(
         "keywords": list(document["keywords"]),
         "latest": latest,
         "install": f"plugindex install {name}" if latest else None,
-        "versions": versions,
+        "versions": _newest_of(versions) if more else versions,
+        "versions_total": len(versions),
+        "versions_page": "versions/" if more else None,
+        "peers": "../",  # from this page to the other plugins' pages
         "yanked_count": sum(1 for v in versions if v["yanked"] is not None),
         "used_by": list(users[:USED_BY_SHOWN]),
         "used_by_total": len(users),
@@ -254,6 +273,55 @@ def plugin_context(
         "readme_too_large": readme.too_large,
         "readme_raw": readme_path,
     }
+
+
+def _newest_of(versions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the rows a plugin page shows, newest first (see VERSIONS_SHOWN)."""
+    shown_rows: list[dict[str, Any]] = []
+    releases = 0
+    for v in versions:
+        if releases == VERSIONS_SHOWN:
+            break
+        shown_rows.append(v)
+        releases += v["yanked"] is None
+    # The latest release and the latest prerelease are always on the page, however old.
+    wanted = [v for v in versions if v["latest"]]
+    wanted += [v for v in versions if v["prerelease"] and v["yanked"] is None][:1]
+    extra = [v for v in wanted if all(v is not s for s in shown_rows)]
+    if not extra:
+        return shown_rows
+    order = {id(v): i for i, v in enumerate(versions)}
+    return sorted([*shown_rows, *extra], key=lambda v: order[id(v)])
+
+
+def versions_contexts(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the contexts of a plugin's versions pages (every version), by path."""
+    name = str(document["name"])
+    latest = _latest_version(document["versions"])
+    newest_first = list(reversed(document["versions"]))
+    pages = versions_pages(len(newest_first))
+    result: dict[str, dict[str, Any]] = {}
+    for page in range(1, pages + 1):
+        path = versions_path(name, page)
+        root = root_of(path)
+        start = (page - 1) * VERSIONS_PER_PAGE
+        chunk = newest_first[start : start + VERSIONS_PER_PAGE]
+        result[path] = {
+            "name": name,
+            "display_name": shown(document["display_name"]),
+            "plugin": root + url_of(plugin_path(name)),
+            "peers": root + "plugins/",
+            "versions": [_version_context(name, v, root, latest) for v in chunk],
+            "total": len(newest_first),
+            "yanked_count": sum(1 for v in newest_first if v.get("yanked")),
+            "page": page,
+            "pages": pages,
+            "first": start + 1,
+            "last": start + len(chunk),
+            "previous": root + url_of(versions_path(name, page - 1)) if page > 1 else None,
+            "next": root + url_of(versions_path(name, page + 1)) if page < pages else None,
+        }
+    return result
 
 
 def _latest_version(versions: Sequence[Mapping[str, Any]]) -> str | None:

@@ -183,7 +183,7 @@ class SiteStage:
             _tree_digest(_CODE, "*.py"),
             sorted((a.name, a.sha256) for a in assets.values()),
             (SITEMAP_LIMIT, ctx.PER_PAGE, ctx.HOME_ROWS, ctx.FEED_ENTRIES),
-            (ctx.RELEASE_ENTRIES, ctx.USED_BY_SHOWN),
+            (ctx.RELEASE_ENTRIES, ctx.USED_BY_SHOWN, ctx.VERSIONS_SHOWN, ctx.VERSIONS_PER_PAGE),
         )
         # Every page is a function of the settings above and the plugins' documents.
         inputs = _digest(
@@ -283,11 +283,28 @@ class SiteStage:
                     "used_by.html",
                     page=users_page,
                 )
+            self._plan_versions(view, plan, facts, global_key)
             feed_key = _digest(global_key, "feed", facts.doc_sha256)
             if not plan.keep(ctx.plugin_feed_path(name), feed_key):
                 feed = feeds.plugin_feed(view.registry.base_url, facts)
                 plan.later(ctx.plugin_feed_path(name), feed_key, "feed.xml", feed=feed)
         return plugins, pending
+
+    @staticmethod
+    def _plan_versions(view: BuildView, plan: _Plan, facts: PluginFacts, global_key: str) -> None:
+        """Plan a plugin's versions pages, if it has more versions than its page shows."""
+        count = ctx.versions_pages(len(facts.version_rows))
+        paths = [ctx.versions_path(facts.name, page) for page in range(1, count + 1)]
+        keys = [_digest(global_key, "versions", facts.doc_sha256, path) for path in paths]
+        # Read the document only when a page must be rendered (kept pages need only keys).
+        missing = [
+            (path, key) for path, key in zip(paths, keys, strict=True) if not plan.keep(path, key)
+        ]
+        if not missing:
+            return
+        contexts = ctx.versions_contexts(json.loads(view.document(facts.name)))
+        for path, key in missing:
+            plan.later(path, key, "versions.html", page=contexts[path])
 
     @staticmethod
     def _plan_reparsed(  # noqa: PLR0917 - the plan's own state, as `_plan_plugins` holds it

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from builder.common import progress
+from builder.common.errors import FetchError
 from builder.common.http_client import HttpClient
 from builder.common.progress import ProgressLine, TransferBoard, terminal_board
 from tests import mini_index
@@ -312,3 +313,14 @@ def test_validate_shows_a_slow_download_on_a_terminal_only(tmp_path: Path, serve
     )
     assert piped.returncode == 0, piped.stderr
     assert name not in piped.stderr and "\r" not in piped.stderr
+
+
+def test_a_shown_download_that_fails_names_its_url(server: Script) -> None:
+    server.answers["/big.tar.gz"] = [reply(200, b"x" * 11)]
+    client = HttpClient(display=TransferBoard(io.StringIO()).transfer)
+    with pytest.raises(FetchError) as caught:
+        client.download(server.url("/big.tar.gz"), io.BytesIO(), max_size=10)
+    assert str(caught.value) == (
+        f"{server.url('/big.tar.gz')}: too large (expected at most 10 bytes, "
+        "the server announces 11)"
+    )

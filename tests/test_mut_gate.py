@@ -1,4 +1,5 @@
-"""The gate's immutability rules, each problem in full: what a pull-request author reads.
+"""The gate's immutability and key-standing rules, each problem in full: what a
+pull-request author reads.
 
 A real git repository (`tests.test_gate`'s helpers): the bundled index on `main`, the
 pull request on `pr`. Where the rule tests elsewhere check the rule id and line, these
@@ -10,7 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from builder.authoring.sign import sign_file
+from builder.trust.signing import key_id, public_key_text
 from tests.conftest import demo_key
 from tests.test_gate import (
     CSV,
@@ -21,6 +25,7 @@ from tests.test_gate import (
     THEO,
     add_version,
     commit,
+    edit_manifest,
     gate,
     line_of,
     merge,
@@ -30,7 +35,7 @@ from tests.test_gate import (
     write,
     yank,
 )
-from tests.test_key_lifecycle import revoke_maras_key
+from tests.test_key_lifecycle import MARA_SIGNED, NEW, bound, retire_maras_key, revoke_maras_key
 
 __all__ = ["repo"]  # the fixture, used by name
 
@@ -182,4 +187,124 @@ def test_a_deleted_plugin_yaml_is_named_once(repo: Path) -> None:
     assert "Traceback" not in result.output
     assert problems(result.stderr) == [
         f"{rel}: PX113 auth-jwt exists in the base and its plugin.yaml is gone"
+    ]
+
+
+# --- key standing (PX106-PX108): what a change to plugin.yaml is told ------------------
+
+
+def kid(key: Ed25519PrivateKey) -> str:
+    return key_id(public_key_text(key))
+
+
+def only_jans_change(repo: Path, revision: int) -> str:
+    """A later plugin.yaml change by Jan that leaves every key as the base has it."""
+    return edit_manifest(repo, "auth-jwt", lambda text: text, revision=revision, key=JAN)
+
+
+def test_a_revoked_key_no_longer_listed_is_named_in_full(repo: Path) -> None:
+    revoke_maras_key(repo)
+    merge(repo)
+    rel = edit_manifest(
+        repo,
+        "auth-jwt",
+        lambda text: re.sub(r"(?s)    revoked_keys:\n.*?reason: .*?\n", "", text),
+        revision=3,
+        key=JAN,
+    )
+    commit(repo)
+    assert [p for p in problems(gate("--author", "jan-kowalski").stderr) if " PX108 " in p] == [
+        f"{rel}:{line_of(repo, rel, '^owners:')}: PX108 owners: key {kid(MARA)} was revoked in "
+        "the base and is no longer listed; a revoked key stays under `revoked_keys` for good"
+    ]
+
+
+def test_a_revoked_key_listed_again_as_active_is_named_in_full(repo: Path) -> None:
+    revoke_maras_key(repo)
+    merge(repo)
+
+    def reinstate(text: str) -> str:
+        text = re.sub(r"(?s)    revoked_keys:\n.*?reason: .*?\n", "", text)
+        new = f"      - {public_key_text(NEW)}\n"
+        return text.replace(new, f"{new}      - {public_key_text(MARA)}\n")
+
+    rel = edit_manifest(repo, "auth-jwt", reinstate, revision=3, key=JAN)
+    commit(repo)
+    assert [p for p in problems(gate("--author", "jan-kowalski").stderr) if " PX108 " in p] == [
+        f"{rel}:{line_of(repo, rel, '^owners:')}: PX108 owners: key {kid(MARA)} was revoked in "
+        "the base and is listed again as active or retired; a revoked key stays under "
+        "`revoked_keys` for good"
+    ]
+
+
+def test_a_binding_to_a_version_another_key_signed_is_named_in_full(repo: Path) -> None:
+    add_version(repo, "auth-jwt", "1.3.0", JAN)
+    merge(repo)
+    rel = retire_maras_key(repo, bound([*MARA_SIGNED, "1.3.0"]))
+    commit(repo)
+    line = line_of(repo, rel, r"versions: \[")
+    assert problems(gate("--author", "mara-okafor").stderr) == [
+        f"{rel}:{line}: PX107 owners[0].retired_keys[0].versions: binds the retired key "
+        f"{kid(MARA)} to 1.3.0, but none of its statements is signed with it; list only the "
+        "versions this key signed before it was retired"
+    ]
+
+
+def test_a_retired_key_after_an_unbound_one_is_still_checked(repo: Path) -> None:
+    stranger = public_key_text(STRANGER)
+    rel = retire_maras_key(
+        repo,
+        f"      - {public_key_text(MARA)}\n      - key: {stranger}\n        versions: [9.0.0]\n",
+    )
+    commit(repo)
+    plain = line_of(repo, rel, "retired_keys:") + 1
+    assert problems(gate("--author", "mara-okafor").stderr) == [
+        f"{rel}:{plain}: PX106 owners[0].retired_keys[0]: key {kid(MARA)} is retired without "
+        f"the versions it signed; write `- {{key: {public_key_text(MARA)}, versions: [...]}}` "
+        f"(or run `plugindex key retire auth-jwt --old-key {public_key_text(MARA)} "
+        "--key KEY_FILE`)",
+        f"{rel}:{plain + 2}: PX107 owners[0].retired_keys[1].versions: binds the retired key "
+        f"{kid(STRANGER)} to 9.0.0, but the plugin has no version 9.0.0; list only the "
+        "versions this key signed before it was retired",
+    ]
+
+
+def test_an_unbound_retirement_merged_before_is_not_refused_again(repo: Path) -> None:
+    """Older indexes hold plain retired keys: a later change need not bind them."""
+    retire_maras_key(repo, f"      - {public_key_text(MARA)}\n")
+    merge(repo)
+    only_jans_change(repo, revision=3)
+    commit(repo)
+    result = gate("--author", "jan-kowalski")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_binding_merged_before_is_not_checked_again(repo: Path) -> None:
+    """Only what a pull request binds is checked; it is not refused for the base's bindings."""
+    retire_maras_key(repo, bound([*MARA_SIGNED, "9.0.0"]))  # pushed past the gate
+    merge(repo)
+    only_jans_change(repo, revision=3)
+    commit(repo)
+    result = gate("--author", "jan-kowalski")
+    assert result.exit_code == 0, result.output
+
+
+def test_binding_an_unbound_retired_key_checks_every_version_it_lists(repo: Path) -> None:
+    retire_maras_key(repo, f"      - {public_key_text(MARA)}\n")
+    merge(repo)
+    rel = edit_manifest(
+        repo,
+        "auth-jwt",
+        lambda text: text.replace(
+            f"      - {public_key_text(MARA)}\n", bound([*MARA_SIGNED, "9.0.0"])
+        ),
+        revision=3,
+        key=JAN,
+    )
+    commit(repo)
+    line = line_of(repo, rel, r"versions: \[")
+    assert problems(gate("--author", "jan-kowalski").stderr) == [
+        f"{rel}:{line}: PX107 owners[0].retired_keys[0].versions: binds the retired key "
+        f"{kid(MARA)} to 9.0.0, but the plugin has no version 9.0.0; list only the "
+        "versions this key signed before it was retired"
     ]

@@ -55,7 +55,7 @@ from builder.client.tuf_refusals import NoTufError, TufRefusedError, explain
 from builder.common import layout
 from builder.common.errors import FetchError, PlugindexError
 from builder.common.fetch import Fetcher, NotFoundError, TooLargeError
-from builder.common.files import HashingWriter, write_atomic
+from builder.common.files import HashingWriter, write_atomic, write_if_changed
 from builder.common.http_client import Progress, Sink
 
 # What the rest of the client imports from here: the signed view and its refusals.
@@ -136,14 +136,9 @@ class _Updater(Updater):
     offline = False  # read the kept state only: no metadata is fetched
 
     def _persist_file(self, filename: str, data: bytes) -> None:
-        path = Path(filename)
-        try:
-            if path.read_bytes() == data:  # the pinned root, written again on every start
-                return
-        except OSError:
-            pass
-        # The trusted state must survive a crash as the plugins folder does.
-        write_atomic(path, data, durable=True)
+        # The pinned root is handed back on every start; the trusted state must survive
+        # a crash as the plugins folder does.
+        write_if_changed(Path(filename), data, durable=True)
 
     def _download_metadata(self, rolename: str, length: int, version: int | None = None) -> bytes:
         if not self.offline:

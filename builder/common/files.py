@@ -40,6 +40,21 @@ def write_atomic(
         raise
 
 
+def write_if_changed(path: Path, data: bytes, *, durable: bool = False) -> bool:
+    """Write `data` atomically unless the file already holds exactly it; say if it wrote.
+
+    For small state written on every run (a pinned root, a page list): an unchanged
+    file is neither rewritten nor has its mtime moved.
+    """
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass  # missing or unreadable: write it
+    write_atomic(path, data, durable=durable)
+    return True
+
+
 def sha256_of_stream(stream: BinaryIO) -> tuple[str, int]:
     """Return the hex sha256 and the size of everything left in a stream."""
     digest, size = hashlib.sha256(), 0

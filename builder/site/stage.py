@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from builder import FORMAT_VERSION, __version__
-from builder.common.files import write_atomic
+from builder.common.files import write_if_changed
 from builder.index.facts import PluginFacts
 from builder.index.output import Planned
 from builder.index.stages import BuildView
@@ -384,10 +384,4 @@ class SiteStage:
         if self._state is None or not self._state_changed:
             return
         data = json.dumps(self._state, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        target = view.state_dir / STATE_FILE
-        try:
-            if target.read_bytes() == data:
-                return
-        except OSError:
-            pass
-        write_atomic(target, data)
+        write_if_changed(view.state_dir / STATE_FILE, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.cli.registry_admin import StoreWriter
+from builder.client.signed import SignedFetcher
 from builder.client.tuf_updater import (
     NoTufError,
     TufClient,
@@ -32,7 +34,7 @@ from builder.client.tuf_updater import (
 )
 from builder.common import layout
 from builder.common.errors import BuildError, FetchError
-from builder.common.fetch import HttpFetcher
+from builder.common.fetch import HttpFetcher, TooLargeError
 from builder.index.build import build
 from builder.index.output import Planned
 from builder.index.stages import BuildView
@@ -289,6 +291,25 @@ def test_client_reads_signed_documents_and_artifacts(
     assert any(
         layout.consistent_path(doc("alpha"), "").split("/")[-1] in p for p in recorder.paths()
     )
+
+
+def test_a_target_signed_larger_than_the_clients_cap_is_refused_unfetched(
+    signed: Signed, served: tuple[str, Recorder], tmp_path: Path
+) -> None:
+    """The signed length decides: past the cap, neither the document nor the artifact is read."""
+    url, recorder = served
+    client = client_for(url, signed, tmp_path / "home")
+    artifact = json.loads(client.verified_target(doc("alpha")))["versions"][0]["artifact"]
+    fetcher = SignedFetcher(reopen(url, tmp_path / "home"))
+    recorder.hits.clear()
+    with pytest.raises(TooLargeError, match=r"expected at most 10 bytes, the registry signed \d+"):
+        fetcher.document(doc("beta"), max_size=10)
+    sink = io.BytesIO()
+    with pytest.raises(TooLargeError, match=r"expected at most 10 bytes, the registry signed \d+"):
+        fetcher.download(artifact["download"], sink, max_size=10)
+    assert sink.getvalue() == b""
+    read = [p for p in recorder.paths() if p.startswith(("/index/", "/artifacts/"))]
+    assert read == [], read
 
 
 def test_requests_cold_and_warm(

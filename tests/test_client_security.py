@@ -1256,3 +1256,11 @@ def test_a_withheld_version_does_not_stop_the_check_of_later_ones() -> None:
     )
     with pytest.raises(TrustError, match=r"pl 1\.1\.0: the release signature was made with a key"):
         verify_plugin(REGISTRY, plugin)
+
+
+def test_a_withheld_version_still_has_its_other_signatures_checked() -> None:
+    """A release by a revoked key is withheld; a forged yank on that same version still refuses."""
+    forger = Ed25519PrivateKey.from_private_bytes(b"\x45" * 32)
+    plugin = _standing_document([version_entry("1.0.0", STRANGER, yank=(1, forger))])
+    with pytest.raises(TrustError, match=r"pl 1\.0\.0: the yank signature"):
+        verify_plugin(REGISTRY, plugin)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.authoring.key_changes import resign_file, retire_key, revoke_key
 from builder.authoring.keys import write_private_key
+from builder.authoring.plugin import OptionError
 from builder.authoring.sign import SignError, sign_file
 from builder.cli.main import cli
 from builder.client.signatures import Pin
@@ -399,6 +400,23 @@ def test_key_retire_binds_the_key_to_what_it_signed(repo: Path) -> None:
     assert "# Owners may publish and yank versions" in read(repo, rel)  # comments kept
     commit(repo)
     passes(gate("--author", "mara-okafor"))
+
+
+@pytest.mark.parametrize("change", ["retire", "revoke"])
+def test_the_last_active_key_cannot_go_without_a_replacement(repo: Path, change: str) -> None:
+    """Retiring or revoking an owner's only key needs --new-key; nothing is written."""
+    rel = f"{JWT}/plugin.yaml"
+    before = read(repo, rel)
+    with pytest.raises(OptionError) as caught:
+        if change == "retire":
+            retire_key(Path(INDEX), "auth-jwt", MARA_PUBLIC, new_key=None, key=MARA)
+        else:
+            revoke_key(Path(INDEX), "auth-jwt", MARA_PUBLIC, reason="lost", new_key=None, key=MARA)
+    assert str(caught.value) == (
+        f"--new-key: {key_id(MARA_PUBLIC)} is the last active key of mara-okafor; "
+        "give the key that replaces it (from `plugindex keygen`)"
+    )
+    assert read(repo, rel) == before
 
 
 def test_resign_refuses_a_file_no_revoked_key_signed(repo: Path) -> None:

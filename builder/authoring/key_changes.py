@@ -63,21 +63,33 @@ def retire_key(
             f"{', '.join(bound.versions) or 'no version'}"
         )
     versions = signed_with(plugin, old_key)
-    data = source_owner(owner)
-    data["keys"] = [k for k in data["keys"] if k != old_key]
-    if new_key is not None:
-        data["keys"].append(_new_key(plugin, new_key))
-    if not data["keys"]:
-        raise OptionError(
-            f"--new-key: {key_id(old_key)} is the last active key of {owner.github}; "
-            "give the key that replaces it (from `plugindex keygen`)"
-        )
+    data = _without_active_key(plugin, owner, old_key, new_key)
     entry = {"key": old_key, "versions": list(versions)}
     retired = [k for k in data.get("retired_keys", []) if k != old_key]
     if len(retired) >= MAX_LISTED:
         raise AuthorError(f"{_shown(plugin)}: {owner.github} has {MAX_LISTED} retired keys")
     data["retired_keys"] = [*retired, entry]
     return KeyChanged(_write_owner(plugin, owner, data, key), owner.github, versions)
+
+
+def _without_active_key(
+    plugin: PluginAt, owner: Owner, public_key: str, new_key: str | None
+) -> dict[str, Any]:
+    """Return the owner's source entry with `public_key` no longer active (and `new_key` added).
+
+    An owner must keep one active key: removing the last one without a replacement is
+    refused.
+    """
+    data = source_owner(owner)
+    data["keys"] = [k for k in data["keys"] if k != public_key]
+    if new_key is not None:
+        data["keys"].append(_new_key(plugin, new_key))
+    if not data["keys"]:
+        raise OptionError(
+            f"--new-key: {key_id(public_key)} is the last active key of {owner.github}; "
+            "give the key that replaces it (from `plugindex keygen`)"
+        )
+    return data
 
 
 def revoke_key(
@@ -99,15 +111,7 @@ def revoke_key(
     if len(owner.revoked_keys) >= MAX_LISTED:
         raise AuthorError(f"{_shown(plugin)}: {owner.github} has {MAX_LISTED} revoked keys")
     versions = signed_with(plugin, public_key)
-    data = source_owner(owner)
-    data["keys"] = [k for k in data["keys"] if k != public_key]
-    if new_key is not None:
-        data["keys"].append(_new_key(plugin, new_key))
-    if not data["keys"]:
-        raise OptionError(
-            f"--new-key: {key_id(public_key)} is the last active key of {owner.github}; "
-            "give the key that replaces it (from `plugindex keygen`)"
-        )
+    data = _without_active_key(plugin, owner, public_key, new_key)
     retired = [
         k
         for k in data.get("retired_keys", [])

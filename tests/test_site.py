@@ -434,6 +434,28 @@ def test_a_worker_process_renders_the_same_bytes(
     assert (shared / state).read_bytes() == (serial / state).read_bytes()
 
 
+def test_pages_not_written_ahead_are_written_by_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose write ahead fails (a full disk, say) is written when the build commits."""
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    build(BUNDLED_INDEX, reference, environ=EPOCH, stages=[SiteStage(worker=False)])
+    refused: list[str] = []
+    real = site_workers.prestage
+
+    def every_other(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
+        if len(refused) % 2 == 0 and path.endswith(".html"):
+            refused.append(path)
+            return False
+        refused.append("")
+        return real(root, path, sha256, content)
+
+    monkeypatch.setattr(site_workers, "prestage", every_other)
+    build(BUNDLED_INDEX, out, environ=EPOCH, stages=[SiteStage(worker=False)])
+    assert any(refused) and "" in refused
+    assert site_files(out) == site_files(reference)
+
+
 def _add_version(index: Path, name: str, version: str, dependencies: str = "") -> None:
     """Add a signed release of `name` copied from its newest version file."""
     versions = sorted((index / "plugins" / name / "versions").glob("*.yaml"))

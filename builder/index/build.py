@@ -194,6 +194,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         timestamp=source.timestamp,
         commit=source.commit,
         sizes=cache.files,
+        ahead=ahead,
+        written_ahead=analysis.staged,
     )
     for stage in options.stages:
         _add_stage_files(plan, stage.name, stage.plan(view))

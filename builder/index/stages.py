@@ -36,6 +36,10 @@ class BuildView:
     # path -> size of the files the previous build wrote, where recorded: a file whose
     # size on disk differs was changed since, and is not kept as it is.
     sizes: Mapping[str, int] = field(default_factory=dict)
+    # Where a stage may write its files ahead, from any process (see `output.prestage`),
+    # and the record of them it adds to: committing moves them instead of writing them.
+    ahead: Path | None = None
+    written_ahead: dict[str, str] = field(default_factory=dict)  # path -> sha256
 
     @property
     def state_dir(self) -> Path:

@@ -32,12 +32,15 @@ from builder.site import feeds, listings
 from builder.site.readme import load_readme
 from builder.site.resources import Asset, load_assets, resource_dir
 from builder.site.workers import (
+    Content,
     Job,
     PageJob,
     PluginJob,
     PluginPage,
     Renderer,
     Setup,
+    VersionsJob,
+    Written,
     render_all,
 )
 
@@ -109,10 +112,15 @@ class _Plan:
         self.pages[path] = record
         return True
 
-    def add(self, path: str, key: str, content: bytes) -> None:
-        """Add a rendered file."""
-        sha256 = hashlib.sha256(content).hexdigest()
-        self.files[path] = Planned(sha256, len(content), content)
+    def add(self, path: str, key: str, content: Content) -> None:
+        """Add a rendered file (or one its renderer wrote ahead)."""
+        if isinstance(content, Written):
+            sha256 = content.sha256
+            self.files[path] = Planned(sha256, content.size, None)
+            self.view.written_ahead[path] = sha256
+        else:
+            sha256 = hashlib.sha256(content).hexdigest()
+            self.files[path] = Planned(sha256, len(content), content)
         self.pages[path] = [key, sha256]
         self.rendered.append(path)
 
@@ -197,7 +205,8 @@ class SiteStage:
                 self.rendered, self.shared = (), 0
                 log.info("site: %d files, none changed", len(kept))
                 return kept
-        renderer = Renderer(Setup(templates, assets, registry))
+        ahead = str(view.ahead) if view.ahead is not None else None
+        renderer = Renderer(Setup(templates, assets, registry, ahead))
         plan = _Plan(view, old, renderer)
         for asset in assets.values():
             plan.files[asset.path] = Planned(asset.sha256, len(asset.content), asset.content)
@@ -296,15 +305,11 @@ class SiteStage:
         count = ctx.versions_pages(len(facts.version_rows))
         paths = [ctx.versions_path(facts.name, page) for page in range(1, count + 1)]
         keys = [_digest(global_key, "versions", facts.doc_sha256, path) for path in paths]
-        # Read the document only when a page must be rendered (kept pages need only keys).
-        missing = [
-            (path, key) for path, key in zip(paths, keys, strict=True) if not plan.keep(path, key)
-        ]
-        if not missing:
-            return
-        contexts = ctx.versions_contexts(json.loads(view.document(facts.name)))
-        for path, key in missing:
-            plan.later(path, key, "versions.html", page=contexts[path])
+        # The document is read (and parsed, by the renderer) only for a page to render.
+        for path, key in zip(paths, keys, strict=True):
+            if not plan.keep(path, key):
+                plan.jobs.append(VersionsJob(path, view.document(facts.name)))
+                plan.keys.append(key)
 
     @staticmethod
     def _plan_reparsed(  # noqa: PLR0917 - the plan's own state, as `_plan_plugins` holds it

@@ -110,7 +110,10 @@ def _copy_of(view: BuildView, path: str, copy: str, planned: Planned) -> Planned
     kept = view.unchanged(copy)
     if kept is not None and kept.sha256 == planned.sha256 and kept.size == planned.size:
         return kept
-    content = planned.content if planned.content is not None else view.out / path
+    content = planned.content
+    if content is None:  # a file kept from the last build, or one a stage wrote ahead
+        ahead = view.written_ahead.get(path) == planned.sha256 and view.ahead is not None
+        content = view.ahead / path if ahead and view.ahead is not None else view.out / path
     return Planned(planned.sha256, planned.size, content)
 
 

@@ -367,7 +367,7 @@ def test_a_build_stopped_while_committing_leaves_no_lying_cache(
     original = version_file.read_text()
     version_file.write_text(original.replace("released: 20", "released: 19", 1))
     sign_as_owner(version_file)
-    monkeypatch.setattr("builder.index.build.save_cache", failing_save)
+    monkeypatch.setattr("builder.index.cache.save_cache", failing_save)
     with pytest.raises(BuildError, match="cannot write the build"):
         build(index, out)
     monkeypatch.undo()

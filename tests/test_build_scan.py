@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from builder.common import layout
-from builder.index import build as build_module
+from builder.index import cache as cache_module
 from builder.index import on_disk, scan
 from builder.index.build import build
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
@@ -226,7 +226,7 @@ def test_paths_looked_at_again_in_vain_are_not_looked_at_a_third_time(
     index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Touched files of the output, found as recorded, move the record's time forward."""
-    monkeypatch.setattr(build_module, "LOOKED_AGAIN", 0)
+    monkeypatch.setattr(cache_module, "LOOKED_AGAIN", 0)
     out = tmp_path / "out"
     settled_build(index, out)
     build(index, out)

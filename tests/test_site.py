@@ -16,6 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import html5lib
 import pytest
 
+from builder.index import output as output_module
 from builder.index.analyse import analyse
 from builder.index.build import BuildResult, build
 from builder.site import context as site_context
@@ -441,7 +442,7 @@ def test_pages_not_written_ahead_are_written_by_the_commit(
     reference, out = tmp_path / "reference", tmp_path / "out"
     build(BUNDLED_INDEX, reference, environ=EPOCH, stages=[SiteStage(worker=False)])
     refused: list[str] = []
-    real = site_workers.prestage
+    real = output_module.prestage
 
     def every_other(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
         if len(refused) % 2 == 0 and path.endswith(".html"):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 from builder.common import layout
 from builder.common.build_folder import (
@@ -23,13 +24,14 @@ from builder.common.build_folder import (
     write_outputs,
 )
 from builder.common.errors import BuildError, InvalidIndexError, Problem
+from builder.index import noop
 from builder.index.analyse import Analysis, affected, analyse
-from builder.index.cache import BuildCache, forget_cache, load_cache, save_cache
+from builder.index.cache import BuildCache, forget_cache, load_cache, save_if_changed
 from builder.index.changes import Changes
 from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
-from builder.index.on_disk import ARTIFACTS, files_of_build
+from builder.index.on_disk import files_of_build
 from builder.index.output import (
     Planned,
     Prestaged,
@@ -46,8 +48,6 @@ from builder.index.stages import BuildView, FinalStage, OutputStage
 
 log = logging.getLogger(__name__)
 
-# Paths of the output looked at again beyond which a no-op build records a new time.
-LOOKED_AGAIN = 1000
 _AHEAD = "ahead"  # under the state folder: documents and artifacts the checks wrote ahead
 
 
@@ -104,6 +104,10 @@ class _Options:
     strict: bool
     workers: int | None
 
+    def choices(self) -> tuple[bool, bool]:
+        """Return the options that change the build's files besides its stages."""
+        return (self.fetch, self.strict)
+
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
@@ -133,10 +137,23 @@ def _build(
     first = not out.exists()
     ahead = out / STATE_DIR / _AHEAD
     shutil.rmtree(ahead, ignore_errors=True)  # left by a build that stopped
+    looked = time.time_ns()  # anything changed after this is seen by the next build
+    source = source_info(index, environ)
+    inputs = None
+    if options.live is None and options.live_read is None:  # what is live can change
+        inputs = noop.inputs_key(index, source, environ, options.stages, options.choices())
+    check = noop.Check.start(index, out, inputs) if inputs is not None and not first else None
+    if check is not None and check.nothing_changed(out):
+        log.info("nothing changed since the last build")
+        totals = check.record.totals
+        report = WriteReport(unchanged=totals.files)
+        return BuildResult(totals.plugins, totals.versions, (), report, totals.borrowed)
     cache = load_cache(out, index)
-    findings = Changes.start(index, out, cache)
+    running = (check.index, check.output) if check is not None else None
+    findings = Changes.start(index, out, cache, running=running)
+    started = _Started(cache, findings, source, inputs, looked)
     try:
-        return _build_with(index, out, ahead, (cache, findings), before_commit, environ, options)
+        return _build_with(index, out, ahead, started, before_commit, options)
     except BaseException:
         if first:  # a first build that fails leaves no folder behind
             shutil.rmtree(out, ignore_errors=True)
@@ -146,18 +163,26 @@ def _build(
         shutil.rmtree(ahead, ignore_errors=True)
 
 
+class _Started(NamedTuple):
+    """What a build knows before it analyses the index."""
+
+    cache: BuildCache
+    findings: Changes
+    source: SourceInfo
+    inputs: str | None  # see `noop.inputs_key`; None: leave no no-op record
+    looked: int  # when the build started looking (ns since 1970)
+
+
 def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is made
     index: Path,
     out: Path,
     ahead: Path,
-    started: tuple[BuildCache, Changes],
+    started: _Started,
     before_commit: Callable[[], None] | None,
-    environ: dict[str, str] | None,
     options: _Options,
 ) -> BuildResult:
     """Build, with the checks writing documents and local artifacts ahead into `ahead`."""
-    cache, findings = started
-    source = source_info(index, environ)
+    cache, findings, source = started.cache, started.findings, started.source
     on_disk = files_of_build(out, cache, findings.output)
     analysis = _analysed(
         index,
@@ -169,7 +194,10 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         finding=findings.index,
     )
     assert analysis.registry is not None
-    remote, local, borrowed, held = _settle(index, out, analysis, cache, on_disk, options, source)
+    unmirrored: list[str] = []
+    remote, local, borrowed, held = _settle(
+        index, out, analysis, cache, on_disk, options, (source, unmirrored)
+    )
     if options.strict and held:
         raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
     for item in held:
@@ -204,6 +232,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             _add_stage_files(plan, stage.name, stage.plan_after(view, MappingProxyType(plan)))
 
     def commit_starts() -> None:
+        noop.forget(out)
         forget_cache(out)
         forget_outputs(out)  # publish must not trust a record of a half-written folder
         if before_commit is not None:
@@ -224,7 +253,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         analysis.cache.borrowed = hashlib.sha256("\n".join(borrowed).encode()).hexdigest()
         if analysis.cache.borrowed != cache.borrowed or not (out / STATE_DIR / BORROWED).exists():
             write_borrowed(out, borrowed)
-        _save_if_changed(
+        save_if_changed(
             out, analysis, cache, plan, report, committed=committed, looked_again=findings.output
         )
         if report.written or report.removed or not has_outputs(out):
@@ -232,16 +261,25 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         forget_downloads(out)
         for stage in options.stages:
             stage.committed(view)
+        result = BuildResult(
+            plugins=len(analysis.facts),
+            versions=sum(len(f.version_rows) for f in analysis.facts.values()),
+            reparsed=tuple(sorted(analysis.documents)),
+            report=report,
+            borrowed=len(set(borrowed)),
+            held_back=tuple(held),
+        )
+        if started.inputs is None or result.held_back or unmirrored:
+            # Another build may build more with nothing changed (a download that works).
+            noop.forget(out)
+        else:
+            wrote = bool(report.written or report.removed)
+            totals = noop.Totals(result.plugins, result.versions, len(plan), result.borrowed)
+            since = (started.looked, committed if wrote else started.looked)
+            noop.save(index, out, started.inputs, since, totals)
     except OSError as e:
         raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e
-    return BuildResult(
-        plugins=len(analysis.facts),
-        versions=sum(len(f.version_rows) for f in analysis.facts.values()),
-        reparsed=tuple(sorted(analysis.documents)),
-        report=report,
-        borrowed=len(set(borrowed)),
-        held_back=tuple(held),
-    )
+    return result
 
 
 def _analysed(
@@ -282,9 +320,14 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     cache: BuildCache,
     on_disk: Mapping[str, int],
     options: _Options,
-    source: SourceInfo,
+    known: tuple[SourceInfo, list[str]],
 ) -> tuple[dict[str, Planned], dict[str, Planned], list[str], list[HeldBack]]:
-    """Hold back what cannot be built; return the artifacts' plan, the borrowed, the held."""
+    """Hold back what cannot be built; return the artifacts' plan, the borrowed, the held.
+
+    `known` is the build's source, and the list to which the remote artifacts left
+    unmirrored (fetching disabled) are added.
+    """
+    source, unmirrored = known
     registry = analysis.registry
     assert registry is not None
     if options.live is not None and options.live_read is not None:
@@ -312,6 +355,7 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
             live=options.live,
             borrowed=borrowed,
             failures=failures,
+            unmirrored=unmirrored,
         )
         if settler.settle_downloads(failures):
             continue
@@ -335,56 +379,3 @@ def _add_stage_files(plan: dict[str, Planned], stage: str, files: Mapping[str, P
     if clash:
         raise BuildError(f"the {stage} stage would overwrite {clash[0]} (internal error)")
     plan.update(files)
-
-
-def _save_if_changed(
-    out: Path,
-    analysis: Analysis,
-    cache: BuildCache,
-    plan: dict[str, Planned],
-    report: WriteReport,
-    *,
-    committed: int,
-    looked_again: Finding | None,
-) -> None:
-    """Save the cache unless the build changed nothing it records.
-
-    `committed` is when the output came to hold the plan (ns since 1970);
-    `looked_again` the find of what changed in the output since the last build.
-    """
-    fresh = analysis.cache
-    # Nothing written: every planned file is recorded with its hash (and the artifacts
-    # with their sizes), so the same number of files means the same record.
-    same_files = (
-        not report.written
-        and not report.removed
-        and cache.outputs is not None
-        and len(plan) == len(cache.outputs)
-    )
-    unchanged = (
-        same_files
-        and not analysis.documents
-        and fresh.registry == cache.registry
-        and fresh.listings == cache.listings
-        and fresh.borrowed == cache.borrowed
-        # An older scan time is still true (it only makes the next scan look further
-        # back), but none at all makes every build walk everything.
-        and (cache.scanned > 0 or fresh.scanned == 0)
-        and cache.written > 0
-        # Paths found changed and then found as recorded (files rewritten with the
-        # same bytes, a build's own last writes) are looked at by every build until
-        # the record's time moves past them.
-        and (looked_again is None or looked_again.listed <= LOOKED_AGAIN)
-        and fresh.plugins.keys() == cache.plugins.keys()
-        and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
-    )
-    if not unchanged:
-        fresh.outputs = {path: planned.sha256 for path, planned in plan.items()}
-        prefix = ARTIFACTS + "/"
-        fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(prefix)}
-        fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(prefix)}
-        wrote = report.written or report.removed
-        # With nothing written, the output has held the plan since before it was
-        # looked at; otherwise since the commit (nothing else writes into it meanwhile).
-        fresh.written = committed if wrote or looked_again is None else looked_again.launched
-        save_cache(out, fresh)

@@ -24,16 +24,24 @@ import marshal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder import FORMAT_VERSION, __version__
 from builder.common.build_folder import STATE_DIR
 from builder.format.load import FileStat
 from builder.index.facts import PluginFacts
 
+if TYPE_CHECKING:  # the build's types: they import this module
+    from builder.index.analyse import Analysis
+    from builder.index.output import Planned, WriteReport
+    from builder.index.scan import Finding
+
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "cache.bin"
+# Paths of the output looked at again beyond which a no-op build records a new time.
+LOOKED_AGAIN = 1000
+_ARTIFACTS = "artifacts/"  # the output's content-addressed artifacts (sizes kept apart)
 # Bump when anything cached would now be computed differently.
 _CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 12"
 
@@ -146,3 +154,56 @@ def save_cache(out: Path, cache: BuildCache) -> None:
         )
     )
     temporary.replace(path)
+
+
+def save_if_changed(
+    out: Path,
+    analysis: Analysis,
+    cache: BuildCache,
+    plan: dict[str, Planned],
+    report: WriteReport,
+    *,
+    committed: int,
+    looked_again: Finding | None,
+) -> None:
+    """Save the cache unless the build changed nothing it records.
+
+    `committed` is when the output came to hold the plan (ns since 1970);
+    `looked_again` the find of what changed in the output since the last build.
+    """
+    fresh = analysis.cache
+    # Nothing written: every planned file is recorded with its hash (and the artifacts
+    # with their sizes), so the same number of files means the same record.
+    same_files = (
+        not report.written
+        and not report.removed
+        and cache.outputs is not None
+        and len(plan) == len(cache.outputs)
+    )
+    unchanged = (
+        same_files
+        and not analysis.documents
+        and fresh.registry == cache.registry
+        and fresh.listings == cache.listings
+        and fresh.borrowed == cache.borrowed
+        # An older scan time is still true (it only makes the next scan look further
+        # back), but none at all makes every build walk everything.
+        and (cache.scanned > 0 or fresh.scanned == 0)
+        and cache.written > 0
+        # Paths found changed and then found as recorded (files rewritten with the
+        # same bytes, a build's own last writes) are looked at by every build until
+        # the record's time moves past them.
+        and (looked_again is None or looked_again.listed <= LOOKED_AGAIN)
+        and fresh.plugins.keys() == cache.plugins.keys()
+        and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
+    )
+    if not unchanged:
+        fresh.outputs = {path: planned.sha256 for path, planned in plan.items()}
+        prefix = _ARTIFACTS
+        fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(prefix)}
+        fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(prefix)}
+        wrote = report.written or report.removed
+        # With nothing written, the output has held the plan since before it was
+        # looked at; otherwise since the commit (nothing else writes into it meanwhile).
+        fresh.written = committed if wrote or looked_again is None else looked_again.launched
+        save_cache(out, fresh)

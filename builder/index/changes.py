@@ -22,14 +22,29 @@ class Changes:
     output: Finding | None
 
     @classmethod
-    def start(cls, index: Path, out: Path, cache: BuildCache) -> Changes:
-        """Start listing what changed since the cache's scan and since its build."""
+    def start(
+        cls,
+        index: Path,
+        out: Path,
+        cache: BuildCache,
+        *,
+        running: tuple[Finding, Finding] | None = None,
+    ) -> Changes:
+        """Start listing what changed since the cache's scan and since its build.
+
+        `running` are finds of the index and output already started by a no-op check
+        (see `builder.index.noop`) from the cache's own build: they are taken over.
+        """
         in_index = None
         if cache.scanned > 0 and cache.plugins:
-            in_index = find_changed_folders(index, cache.scanned)
+            in_index = running[0] if running else find_changed_folders(index, cache.scanned)
+        elif running:
+            running[0].stop()
         in_output = None
         if cache.outputs is not None and cache.written > 0:
-            in_output = find_changed_paths(out, cache.written)
+            in_output = running[1] if running else find_changed_paths(out, cache.written)
+        elif running:
+            running[1].stop()
         return cls(in_index, in_output)
 
     def stop(self) -> None:

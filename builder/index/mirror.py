@@ -140,6 +140,7 @@ def mirror_remote(
     live: Mapping[str, str] | None = None,
     borrowed: list[str] | None = None,
     failures: dict[str, list[Problem]] | None = None,
+    unmirrored: list[str] | None = None,
 ) -> dict[str, Planned]:
     """Return the planned file of every remote artifact, fetching what the output lacks.
 
@@ -150,7 +151,8 @@ def mirror_remote(
     the version file: with `failures`, recorded there by artifact path (and the
     artifact left out of the plan, for the build to hold its versions back);
     without, raised as InvalidIndexError (the output is then left as it was). With
-    `fetch=False` missing artifacts are left out (the build is then incomplete).
+    `fetch=False` missing artifacts are left out (the build is then incomplete), and
+    their sha256 appended to `unmirrored`.
     """
     recorded = known if known is not None else {}
     downloads = out / STATE_DIR / DOWNLOADS
@@ -165,6 +167,8 @@ def mirror_remote(
             "incomplete and cannot be published",
             len(missing),
         )
+        if unmirrored is not None:
+            unmirrored.extend(missing)
         return plan
     # Imported only to download: the HTTP client is a tenth of a no-op build's start-up.
     from builder.index.artifacts import (

@@ -41,12 +41,12 @@ def files_of_build(out: Path, cache: BuildCache, finding: Finding | None) -> dic
     return output_on_disk(out, record, cache.sizes, finding)
 
 
-def find_changed_paths(out: Path, since_ns: int) -> Finding:
-    """Start listing the output's paths whose ctime is after `since_ns` (less the margin)."""
+def find_changed_paths(out: Path, since_ns: int, margin_ns: int = scan.MARGIN_NS) -> Finding:
+    """Start listing the output's paths whose ctime is after `since_ns` (less a margin)."""
     root = str(out)
     command = ["find", root, "(", "-path", f"{root}/{STATE_DIR}", "-o", "-path"]
     command += [f"{root}/{ARTIFACTS}", ")", "-prune", "-o"]
-    command += ["-newerct", newer_than(since_ns - scan.MARGIN_NS), "-printf", r"%y %P\0"]
+    command += ["-newerct", newer_than(since_ns - margin_ns), "-printf", r"%y %P\0"]
     return Finding([command])
 
 
@@ -63,7 +63,7 @@ def output_on_disk(
     artifacts' sizes, trusted as they are. Without a record or a finding, the
     folder is walked (all but the artifacts).
     """
-    changed = None if record is None or finding is None else _changed_paths(finding)
+    changed = None if record is None or finding is None else changed_paths(finding)
     if record is None or changed is None:
         found = files_outside(out, skip=(ARTIFACTS,))
     else:
@@ -79,7 +79,7 @@ def output_on_disk(
     return found
 
 
-def _changed_paths(finding: Finding) -> dict[str, bool] | None:
+def changed_paths(finding: Finding) -> dict[str, bool] | None:
     """Return the paths the finding listed, each mapped to whether it is a folder."""
     listed = finding.output()
     if listed is None:

@@ -51,6 +51,7 @@ class Finding:
         self.started = scan_started()
         self.listed = 0  # entries the finds printed (known once read)
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._printed: bytes | None = None  # what they printed, once read
         try:
             for command in commands:
                 self._processes.append(
@@ -63,7 +64,12 @@ class Finding:
             self.stop()
 
     def output(self) -> bytes | None:
-        """Return what the finds printed, or None when one failed (walk everything then)."""
+        """Return what the finds printed, or None when one failed (walk everything then).
+
+        Read once; later calls return the same (a build takes over a no-op check's finds).
+        """
+        if self._printed is not None:
+            return self._printed
         processes, self._processes = self._processes, []
         printed = []
         try:
@@ -84,6 +90,7 @@ class Finding:
             return None
         listed = b"".join(printed)
         self.listed = listed.count(b"\0")
+        self._printed = listed
         return listed
 
     def stop(self) -> None:

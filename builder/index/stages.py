@@ -74,6 +74,12 @@ class OutputStage(Protocol):
         """Save the stage's own state once the build's files are in place."""
         ...
 
+    def fingerprint(self) -> str | None:
+        """Return a digest of what the stage reads besides the analysed index and the
+        builder's code (templates, keys), or None when it cannot tell: then no build
+        is taken as a no-op without running (see `builder.index.noop`)."""
+        ...
+
 
 @runtime_checkable
 class FinalStage(OutputStage, Protocol):

@@ -263,6 +263,10 @@ class SearchStage:
         plan[browser.MANIFEST] = _planned(manifest)
         return plan
 
+    def fingerprint(self) -> str:
+        """Return "": the search index is made from the analysed index alone."""
+        return ""
+
     def committed(self, view: BuildView) -> None:
         """Save the state once the build's files are in place."""
         if self._next is None:

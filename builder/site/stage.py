@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from builder import FORMAT_VERSION, __version__
 from builder.common.files import write_if_changed
 from builder.index.facts import PluginFacts
+from builder.index.noop import tree_stats
 from builder.index.output import Planned
 from builder.index.stages import BuildView
 from builder.site import context as ctx
@@ -383,6 +384,11 @@ class SiteStage:
             maps = [base + part for part in parts]
             plan.page("sitemap.xml", _digest(global_key, maps), "sitemap_index.xml", maps=maps)
         plan.page("robots.txt", _digest(global_key, "robots"), "robots.txt")
+
+    def fingerprint(self) -> str:
+        """Return the stats of the templates and assets (the site's code is the builder's)."""
+        folders = (resource_dir("templates"), resource_dir("site"))
+        return _digest([tree_stats(folder) for folder in folders])
 
     def committed(self, view: BuildView) -> None:
         """Save the keys of the pages now in place, for the next build."""

@@ -51,6 +51,9 @@ _ROOT_FILE = re.compile(r"([1-9][0-9]*)\.root\.json")
 _TARGET_PREFIXES = ("index/", "artifacts/", "api/", "search/whoosh/")
 
 
+_KEY_VARIABLES = "PLUGINDEX_TUF_"  # the signers' overrides and keys (see `signers`)
+
+
 def is_target(path: str) -> bool:
     """Return whether a published file is a TUF target."""
     return path.startswith(_TARGET_PREFIXES) or ("/" not in path and path.endswith(".json"))
@@ -239,6 +242,15 @@ class TufStage:
             return {}
         roles = document.get("roles")
         return dict(roles) if isinstance(roles, dict) else {}
+
+    def fingerprint(self) -> str | None:
+        """Return a digest of the signing keys' settings in the environment, or None
+        when the build must go past a live registry's metadata (which can change)."""
+        if self.previous is not None:
+            return None
+        environ = os.environ if self.environ is None else self.environ
+        keys = sorted((k, v) for k, v in environ.items() if k.startswith(_KEY_VARIABLES))
+        return hashlib.sha256(json.dumps(keys).encode("utf-8")).hexdigest()
 
     def committed(self, view: BuildView) -> None:
         """Save which role files the build signed, so the next build need not sign them again."""

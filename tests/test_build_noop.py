@@ -1,0 +1,266 @@
+"""A build with nothing to do is seen as such from its finds alone (`builder.index.noop`).
+
+Each test makes one kind of change and checks that the next build does the work (it
+loads the cache) and leaves the same files as a clean build; the record's own
+conditions (held-back plugins, whole-second clocks, a build stopped half-way) are
+checked by whether the record is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.common import layout
+from builder.common.build_folder import STATE_DIR
+from builder.index import build as build_module
+from builder.index import cache as cache_module
+from builder.index import noop
+from builder.index import plan as plan_module
+from builder.index.build import BuildResult, build
+from builder.index.cache import CACHE_FILE
+from builder.site.stage import SiteStage
+from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
+
+EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
+TICK = 0.06  # past noop.TICK_NS: an edit after this pause is after the build looked
+
+
+@pytest.fixture
+def cache_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record every output folder whose cache a build loads (a no-op loads none)."""
+    loads: list[Path] = []
+    real = cache_module.load_cache
+
+    def load(out: Path, index: Path) -> Any:
+        loads.append(out)
+        return real(out, index)
+
+    monkeypatch.setattr(build_module, "load_cache", load)
+    return loads
+
+
+def settled(index: Path, out: Path, **options: Any) -> BuildResult:
+    """Build, with the last edit before it and the next one after it by a clear tick."""
+    time.sleep(TICK)
+    result = build(index, out, environ=EPOCH, **options)
+    time.sleep(TICK)
+    return result
+
+
+def record_of(out: Path) -> Path:
+    return out / STATE_DIR / noop.RECORD_FILE
+
+
+def test_a_build_with_nothing_to_do_reads_no_cache_and_writes_nothing(
+    index: Path, tmp_path: Path, cache_loads: list[Path]
+) -> None:
+    out = tmp_path / "out"
+    first = settled(index, out)
+    before = snapshot(out)
+    cache_loads.clear()
+    again = build(index, out, environ=EPOCH)
+    assert cache_loads == []
+    assert again.report.written == [] and again.report.removed == []
+    assert again.report.unchanged == len(first.report.written)
+    assert (again.plugins, again.versions, again.reparsed) == (first.plugins, first.versions, ())
+    assert snapshot(out) == before
+
+
+def _edit_in_place(index: Path, out: Path) -> None:
+    """Change a comment of a version file, keeping its size, mtime and inode."""
+    version_file = sorted((index / "plugins" / plugin_names(index)[0] / "versions").iterdir())[0]
+    before = version_file.stat()
+    text = version_file.read_text(encoding="utf-8")
+    version_file.write_text(text.replace("# ", "#~", 1), encoding="utf-8")
+    os.utime(version_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _new_version(index: Path, out: Path) -> None:
+    add_version(index, plugin_names(index)[0], "9.9.9")
+
+
+def _plugin_removed(index: Path, out: Path) -> None:
+    shutil.rmtree(index / "plugins" / leaf_plugin(index))
+
+
+def _registry_edited(index: Path, out: Path) -> None:
+    registry = index / "registry.yaml"
+    registry.write_text(registry.read_text(encoding="utf-8") + "# note\n", encoding="utf-8")
+
+
+def _document_edited(index: Path, out: Path) -> None:
+    (out / layout.index_path(plugin_names(index)[0])).write_text("{}\n", encoding="utf-8")
+
+
+def _document_removed(index: Path, out: Path) -> None:
+    (out / layout.index_path(plugin_names(index)[-1])).unlink()
+
+
+def _stray_file(index: Path, out: Path) -> None:
+    (out / "index" / "stray.json").write_text("{}\n", encoding="utf-8")
+
+
+def _cache_removed(index: Path, out: Path) -> None:
+    (out / STATE_DIR / CACHE_FILE).unlink()
+
+
+CHANGES: dict[str, Callable[[Path, Path], None]] = {
+    "a version file edited in place": _edit_in_place,
+    "a new version": _new_version,
+    "a plugin folder removed": _plugin_removed,
+    "registry.yaml edited": _registry_edited,
+    "a document of the output edited": _document_edited,
+    "a document of the output removed": _document_removed,
+    "a stray file in the output": _stray_file,
+    "the cache removed": _cache_removed,
+}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_every_kind_of_change_makes_the_next_build_work(
+    index: Path, tmp_path: Path, cache_loads: list[Path], change: Callable[[Path, Path], None]
+) -> None:
+    out = tmp_path / "out"
+    settled(index, out)
+    change(index, out)
+    cache_loads.clear()
+    build(index, out, environ=EPOCH)
+    assert cache_loads == [out]
+    build(index, tmp_path / "clean", environ=EPOCH)
+    assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+def test_another_build_time_makes_the_next_build_work(
+    index: Path, tmp_path: Path, cache_loads: list[Path]
+) -> None:
+    out = tmp_path / "out"
+    settled(index, out)
+    cache_loads.clear()
+    build(index, out, environ={"SOURCE_DATE_EPOCH": "1736899201"})
+    assert cache_loads == [out]
+
+
+def test_a_change_made_while_a_build_runs_is_seen_by_the_next(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_loads: list[Path]
+) -> None:
+    """A version added after the build read the index (but before it ended) is built next."""
+    out = tmp_path / "out"
+    settled(index, out)
+    _edit_in_place(index, out)  # so that the next build runs in full
+    real_plan = plan_module.plan_build
+    name = plugin_names(index)[-1]
+
+    def plan_and_add(*args: Any) -> Any:
+        add_version(index, name, "9.9.9")  # the index is read already
+        time.sleep(TICK)  # and the build's end is well after it
+        return real_plan(*args)
+
+    monkeypatch.setattr(build_module, "plan_build", plan_and_add)
+    during = build(index, out, environ=EPOCH)
+    monkeypatch.undo()
+    assert record_of(out).exists()
+    after = build(index, out, environ=EPOCH)
+    assert after.versions == during.versions + 1
+    assert name in after.reparsed
+
+
+def test_a_build_that_held_a_plugin_back_leaves_no_record(index: Path, tmp_path: Path) -> None:
+    """A held-back plugin may build next time with nothing changed (a download that works)."""
+    out = tmp_path / "out"
+    settled(index, out)
+    assert record_of(out).exists()
+    add_version(index, plugin_names(index)[0], "9.0.0").write_text("version: [\n")
+    result = build(index, out, environ=EPOCH)
+    assert result.held_back
+    assert not record_of(out).exists()
+    assert build(index, out, environ=EPOCH).held_back == result.held_back
+
+
+def test_whole_second_timestamps_leave_no_record(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system whose clock has whole seconds, a tick's margin is not enough."""
+    monkeypatch.setattr(noop, "_fine_grained", lambda *stats: False)
+    out = tmp_path / "out"
+    settled(index, out)
+    assert not record_of(out).exists()
+
+
+def test_the_record_is_gone_once_a_build_starts_changing_the_output(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    settled(index, out)
+    _new_version(index, out)
+
+    def failing_save(out: Path, cache: object) -> None:
+        raise OSError(28, "No space left on device", str(out))
+
+    monkeypatch.setattr("builder.index.cache.save_cache", failing_save)
+    with pytest.raises(Exception, match="cannot write the build"):
+        build(index, out, environ=EPOCH)
+    assert not record_of(out).exists()
+
+
+def test_a_stage_that_cannot_tell_its_inputs_runs_every_time(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_loads: list[Path]
+) -> None:
+    out = tmp_path / "out"
+    settled(index, out, stages=[SiteStage(worker=False)])
+    cache_loads.clear()
+    build(index, out, environ=EPOCH, stages=[SiteStage(worker=False)])
+    assert cache_loads == []  # the site's templates are as they were
+    monkeypatch.setattr(SiteStage, "fingerprint", lambda self: "other templates")
+    build(index, out, environ=EPOCH, stages=[SiteStage(worker=False)])
+    assert cache_loads == [out]
+    monkeypatch.setattr(SiteStage, "fingerprint", lambda self: None)
+    build(index, out, environ=EPOCH, stages=[SiteStage(worker=False)])
+    assert not record_of(out).exists()
+    build(index, out, environ=EPOCH, stages=[SiteStage(worker=False)])
+    assert cache_loads == [out, out, out]
+
+
+def test_a_build_against_a_live_registry_always_runs(
+    index: Path, tmp_path: Path, cache_loads: list[Path]
+) -> None:
+    out = tmp_path / "out"
+    settled(index, out)
+    cache_loads.clear()
+    build(index, out, environ=EPOCH, live={}, live_read=lambda path: None)
+    assert cache_loads == [out]
+
+
+def test_a_new_commit_with_the_same_files_makes_the_next_build_work(
+    index: Path, tmp_path: Path, cache_loads: list[Path]
+) -> None:
+    """The status names the source commit: a commit that changes no file changes it."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(index), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+        return subprocess.run(
+            [*command, *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "base", "--date=2024-01-01T00:00:00Z")
+    out = tmp_path / "out"
+    time.sleep(TICK)
+    build(index, out)
+    time.sleep(TICK)
+    git("commit", "-qm", "nothing", "--allow-empty")
+    cache_loads.clear()
+    build(index, out)
+    assert cache_loads == [out]
+    assert json.loads((out / layout.STATUS).read_text())["source_commit"] == git(
+        "rev-parse", "HEAD"
+    )

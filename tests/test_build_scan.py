@@ -12,7 +12,7 @@ import pytest
 
 from builder.common import layout
 from builder.index import cache as cache_module
-from builder.index import on_disk, scan
+from builder.index import noop, on_disk, scan
 from builder.index.build import build
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
 
@@ -23,8 +23,10 @@ TICK = 0.05
 
 @pytest.fixture
 def no_margin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Count a scan as made when it starts (the real margin covers slow file systems)."""
+    """Count a scan as made when it starts (the real margins cover slow file systems and
+    the kernel's clock tick)."""
     monkeypatch.setattr(scan, "MARGIN_NS", 0)
+    monkeypatch.setattr(noop, "TICK_NS", 0)
 
 
 def walked_folders(monkeypatch: pytest.MonkeyPatch, index: Path) -> set[str]:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,11 @@ from builder.index import plan as plan_module
 from builder.index.build import BuildResult, build
 from builder.index.cache import CACHE_FILE
 from builder.site.stage import SiteStage
+from tests.conftest import ROOT
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from generate_index import generate
 
 EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
 TICK = 0.06  # past noop.TICK_NS: an edit after this pause is after the build looked
@@ -264,3 +269,20 @@ def test_a_new_commit_with_the_same_files_makes_the_next_build_work(
     assert json.loads((out / layout.STATUS).read_text())["source_commit"] == git(
         "rev-parse", "HEAD"
     )
+
+
+def test_a_build_left_incomplete_says_so_again_when_nothing_changed(
+    tmp_path: Path, cache_loads: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Remote artifacts left out (fetching disabled) are named by every build, no-op or not."""
+    index, out = tmp_path / "index", tmp_path / "out"
+    generate(index, 4, 2, 0)  # remote artifacts
+    settled(index, out, fetch=False)
+    assert "not mirrored (fetching disabled)" in caplog.text
+    caplog.clear()
+    cache_loads.clear()
+    build(index, out, environ=EPOCH, fetch=False)
+    assert cache_loads == []
+    assert "not mirrored (fetching disabled)" in caplog.text
+    build(index, out, environ=EPOCH, fetch=False, strict=True)  # other options: another build
+    assert cache_loads == [out]

@@ -30,7 +30,7 @@ from builder.index.cache import BuildCache, forget_cache, load_cache, save_if_ch
 from builder.index.changes import Changes
 from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
-from builder.index.mirror import forget_downloads, mirror_remote
+from builder.index.mirror import forget_downloads, mirror_remote, warn_unmirrored
 from builder.index.on_disk import files_of_build
 from builder.index.output import (
     Planned,
@@ -146,6 +146,8 @@ def _build(
     if check is not None and check.nothing_changed(out):
         log.info("nothing changed since the last build")
         totals = check.record.totals
+        if totals.unmirrored:
+            warn_unmirrored(totals.unmirrored)
         report = WriteReport(unchanged=totals.files)
         return BuildResult(totals.plugins, totals.versions, (), report, totals.borrowed)
     cache = load_cache(out, index)
@@ -269,12 +271,15 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             borrowed=len(set(borrowed)),
             held_back=tuple(held),
         )
-        if started.inputs is None or result.held_back or unmirrored:
+        if started.inputs is None or result.held_back:
             # Another build may build more with nothing changed (a download that works).
             noop.forget(out)
         else:
             wrote = bool(report.written or report.removed)
-            totals = noop.Totals(result.plugins, result.versions, len(plan), result.borrowed)
+            left_out = len(set(unmirrored))  # listed again by each round of `_settle`
+            totals = noop.Totals(
+                result.plugins, result.versions, len(plan), result.borrowed, left_out
+            )
             since = (started.looked, committed if wrote else started.looked)
             noop.save(index, out, started.inputs, since, totals)
     except OSError as e:

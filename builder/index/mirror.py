@@ -162,11 +162,7 @@ def mirror_remote(
     if not missing:
         return plan
     if not fetch:
-        log.warning(
-            "%d remote artifact(s) not mirrored (fetching disabled): this build is "
-            "incomplete and cannot be published",
-            len(missing),
-        )
+        warn_unmirrored(len(missing))
         if unmirrored is not None:
             unmirrored.extend(missing)
         return plan
@@ -206,6 +202,15 @@ def mirror_remote(
             else:
                 plan[path] = Planned(sha256, version.artifact.size, downloads / sha256)
     return plan
+
+
+def warn_unmirrored(count: int) -> None:
+    """Say that a build left remote artifacts out (fetching disabled)."""
+    log.warning(
+        "%d remote artifact(s) not mirrored (fetching disabled): this build is "
+        "incomplete and cannot be published",
+        count,
+    )
 
 
 def forget_downloads(out: Path) -> None:

@@ -8,7 +8,8 @@ inputs, the environment, the index's other files, the source commit), the cache 
 left, and when it started looking. The next build starts the usual finds (`scan`,
 `on_disk`) from those times. When the index lists nothing, the output lists only
 the files the last build itself wrote (each exactly as it left it) and every input
-is the same, the build is done: it writes nothing and reads nothing else.
+is the same, the build is done: it writes nothing and reads nothing else (it says
+again what the last build left unmirrored).
 
 Otherwise the build runs as always and takes over the finds already running
 (`Changes`): they list what changed since the last build looked, which is all its
@@ -46,7 +47,7 @@ from builder.index.stages import OutputStage
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "noop.bin"
-_RECORD_KEY = f"plugindex {__version__} format {FORMAT_VERSION} no-op 1"
+_RECORD_KEY = f"plugindex {__version__} format {FORMAT_VERSION} no-op 2"
 # How far a file's ctime may lag behind a clock read before the change that set it:
 # the kernel's clock for timestamps advances once a tick (1-10 ms).
 TICK_NS = 50_000_000
@@ -127,6 +128,7 @@ class Totals(NamedTuple):
     versions: int
     files: int
     borrowed: int
+    unmirrored: int  # remote artifacts left out (fetching disabled): said again each time
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from builder.common.build_folder import STATE_DIR
 from builder.format.load import PLUGINS_DIR
 from builder.index.cache import CACHE_FILE
 from builder.index.on_disk import changed_paths, find_changed_paths
-from builder.index.scan import Finding, changed_folders, find_changed_folders
+from builder.index.scan import Finding, find_changed_folders
 from builder.index.stages import OutputStage
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,12 @@ class Check:
         )
 
     def nothing_changed(self, out: Path) -> bool:
-        """Wait for the finds; return whether the last build's output stands as it was."""
-        folders = changed_folders(self.index)
-        if folders is None or folders:
+        """Wait for the finds; return whether the last build's output stands as it was.
+
+        The first entry the index's finds print settles it (everything they print is
+        under plugins/): a build with work to do need not wait for the rest.
+        """
+        if self.index.prints_anything():
             return False
         listed = changed_paths(self.output)
         if listed is None:

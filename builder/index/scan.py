@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import subprocess
 import time
 from collections.abc import Iterable
@@ -52,6 +53,7 @@ class Finding:
         self.listed = 0  # entries the finds printed (known once read)
         self._processes: list[subprocess.Popen[bytes]] = []
         self._printed: bytes | None = None  # what they printed, once read
+        self._early: list[bytes] = []  # read by `prints_anything`, by process
         try:
             for command in commands:
                 self._processes.append(
@@ -73,12 +75,13 @@ class Finding:
         processes, self._processes = self._processes, []
         printed = []
         try:
-            for process in processes:
+            early = self._early or [b""] * len(processes)
+            for process, already in zip(processes, early, strict=True):
                 stdout, stderr = process.communicate(timeout=_FIND_SECONDS)
                 if process.returncode != 0:
                     log.debug("%s said %r (everything is walked)", process.args, stderr[:200])
                     return None
-                printed.append(stdout)
+                printed.append(already + stdout)
         except subprocess.TimeoutExpired:
             return None
         finally:
@@ -92,6 +95,34 @@ class Finding:
         self.listed = listed.count(b"\0")
         self._printed = listed
         return listed
+
+    def prints_anything(self) -> bool:
+        """Wait until a find prints something, or all end; return whether one printed.
+
+        A no-op check needs no more than that of the index, and a build that has work
+        to do goes on as soon as it is known, while the finds run on (what is read
+        here is kept for `output`). A find that failed or hangs counts as printing:
+        its silence proves nothing.
+        """
+        if not self._processes:
+            return True
+        streams = {}
+        for number, process in enumerate(self._processes):
+            assert process.stdout is not None
+            streams[process.stdout.fileno()] = number
+        self._early = [b""] * len(self._processes)
+        running = set(streams)
+        while running:
+            ready, _, _ = select.select(list(running), [], [], _FIND_SECONDS)
+            if not ready:
+                return True
+            for stream in ready:
+                data = os.read(stream, 1 << 16)
+                if data:
+                    self._early[streams[stream]] += data
+                    return True
+                running.discard(stream)
+        return any(process.wait() != 0 for process in self._processes)
 
     def stop(self) -> None:
         """Stop the finds if they were never read (a build that failed before)."""

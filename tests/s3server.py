@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 ACCESS_KEY = "plugindex-test"
 SECRET_KEY = "plugindex-test-secret"
 _START_TIMEOUT = 60.0  # seconds
+VOLUME_MB = 64  # the smallest size `weed mini` picks for itself
+VOLUMES = 2000  # enough for every bucket of a whole test session
 
 
 def weed_binary() -> Path | None:
@@ -148,6 +150,11 @@ def start_seaweedfs(folder: Path) -> S3Server:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-master.telemetry=false",
+        # Fixed, not sized from the free disk: every test bucket is a collection with
+        # volumes of its own, and on a fuller disk the automatic count ran out mid-run
+        # ("No writable volumes and no free volumes left"). Volumes are sparse files.
+        f"-master.volumeSizeLimitMB={VOLUME_MB}",
+        f"-volume.max={VOLUMES}",
         f"-s3.config={config}",
     ]
     log = folder / "weed.log"

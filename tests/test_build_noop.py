@@ -286,3 +286,27 @@ def test_a_build_left_incomplete_says_so_again_when_nothing_changed(
     assert "not mirrored (fetching disabled)" in caplog.text
     build(index, out, environ=EPOCH, fetch=False, strict=True)  # other options: another build
     assert cache_loads == [out]
+
+
+def test_a_record_that_cannot_be_written_leaves_a_good_build_and_no_record(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_loads: list[Path]
+) -> None:
+    """The record only spares the next build its work: failing to write it fails nothing."""
+    out = tmp_path / "out"
+    settled(index, out)
+    _new_version(index, out)
+
+    real_write = Path.write_bytes
+
+    def full_disk(self: Path, data: bytes) -> int:
+        if self.name.startswith("noop."):  # the record alone: the build's files fit
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    result = build(index, out, environ=EPOCH)
+    monkeypatch.undo()
+    assert result.report.written
+    assert not record_of(out).exists()
+    build(index, tmp_path / "clean", environ=EPOCH)
+    assert snapshot(out) == snapshot(tmp_path / "clean")

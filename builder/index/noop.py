@@ -26,6 +26,7 @@ cache needs. Why this holds:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import marshal
@@ -169,11 +170,21 @@ def _fine_grained(*stats: Stat | None) -> bool:
 
 
 def save(index: Path, out: Path, inputs: str, since: tuple[int, int], totals: Totals) -> None:
-    """Leave the record of a build that just finished.
+    """Leave the record of a build that just finished (or none, if it cannot be written).
 
     `since` is when it started looking at the index, and when the output last held
     what it planned (its commit, or when it started looking if it wrote nothing).
+    The build is done either way: the record only spares the next one its work.
     """
+    try:
+        _save(index, out, inputs, since, totals)
+    except OSError as e:
+        log.debug("%s: no no-op record (%s)", out, e)
+        with contextlib.suppress(OSError):
+            forget(out)
+
+
+def _save(index: Path, out: Path, inputs: str, since: tuple[int, int], totals: Totals) -> None:
     index_since, output_since = (moment - TICK_NS for moment in since)
     finding = find_changed_paths(out, output_since, margin_ns=0)
     listed = changed_paths(finding)

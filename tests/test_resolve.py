@@ -209,6 +209,13 @@ def test_a_yanked_version_that_is_not_installed_is_still_skipped_on_upgrade() ->
     assert versions(got.selected) == {"lib": "0.0.9"}
 
 
+def test_an_installed_prerelease_stays_without_the_prerelease_option() -> None:
+    """Installed with a requirement naming it, it is not swapped for an older release later."""
+    locked = {"lib": c("lib", "2.0.0-rc.1")}
+    got = resolve([Root("lib"), Root("extra")], REGISTRY, locked=locked)
+    assert versions(got.selected) == {"lib": "2.0.0-rc.1", "extra": "0.1.0"}
+
+
 def test_the_resolution_records_who_wants_what() -> None:
     got = resolve([Root("app", "^1.0")], REGISTRY)
     assert got.wants["lib"] == [Want("app 1.1.0", "^1.1")]

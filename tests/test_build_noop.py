@@ -30,7 +30,7 @@ from builder.index.build import BuildResult, build
 from builder.index.cache import CACHE_FILE
 from builder.site.stage import SiteStage
 from tests.conftest import ROOT
-from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
+from tests.test_build import add_version, failing_save, leaf_plugin, plugin_names, snapshot
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate_index import generate
@@ -206,10 +206,6 @@ def test_the_record_is_gone_once_a_build_starts_changing_the_output(
     out = tmp_path / "out"
     settled(index, out)
     _new_version(index, out)
-
-    def failing_save(out: Path, cache: object) -> None:
-        raise OSError(28, "No space left on device", str(out))
-
     monkeypatch.setattr("builder.index.cache.save_cache", failing_save)
     with pytest.raises(Exception, match="cannot write the build"):
         build(index, out, environ=EPOCH)

@@ -143,7 +143,7 @@ def _build(
     if options.live is None and options.live_read is None:  # what is live can change
         inputs = noop.inputs_key(index, source, environ, options.stages, options.choices())
     check = noop.Check.start(index, out, inputs) if inputs is not None and not first else None
-    if check is not None and check.nothing_changed(out):
+    if check is not None and check.nothing_changed():
         log.info("nothing changed since the last build")
         totals = check.record.totals
         if totals.unmirrored:
@@ -196,9 +196,9 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         finding=findings.index,
     )
     assert analysis.registry is not None
-    unmirrored: list[str] = []
+    unmirrored: set[str] = set()
     remote, local, borrowed, held = _settle(
-        index, out, analysis, cache, on_disk, options, (source, unmirrored)
+        index, out, analysis, cache, on_disk, options, source, unmirrored=unmirrored
     )
     if options.strict and held:
         raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
@@ -276,9 +276,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             noop.forget(out)
         else:
             wrote = bool(report.written or report.removed)
-            left_out = len(set(unmirrored))  # listed again by each round of `_settle`
             totals = noop.Totals(
-                result.plugins, result.versions, len(plan), result.borrowed, left_out
+                result.plugins, result.versions, len(plan), result.borrowed, len(unmirrored)
             )
             since = (started.looked, committed if wrote else started.looked)
             noop.save(index, out, started.inputs, since, totals)
@@ -325,14 +324,14 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     cache: BuildCache,
     on_disk: Mapping[str, int],
     options: _Options,
-    known: tuple[SourceInfo, list[str]],
+    source: SourceInfo,
+    *,
+    unmirrored: set[str],
 ) -> tuple[dict[str, Planned], dict[str, Planned], list[str], list[HeldBack]]:
     """Hold back what cannot be built; return the artifacts' plan, the borrowed, the held.
 
-    `known` is the build's source, and the list to which the remote artifacts left
-    unmirrored (fetching disabled) are added.
+    The remote artifacts left unmirrored (fetching disabled) are added to `unmirrored`.
     """
-    source, unmirrored = known
     registry = analysis.registry
     assert registry is not None
     if options.live is not None and options.live_read is not None:

@@ -199,9 +199,8 @@ def save_if_changed(
     )
     if not unchanged:
         fresh.outputs = {path: planned.sha256 for path, planned in plan.items()}
-        prefix = _ARTIFACTS
-        fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(prefix)}
-        fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(prefix)}
+        fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(_ARTIFACTS)}
+        fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(_ARTIFACTS)}
         wrote = report.written or report.removed
         # With nothing written, the output has held the plan since before it was
         # looked at; otherwise since the commit (nothing else writes into it meanwhile).

@@ -140,7 +140,7 @@ def mirror_remote(
     live: Mapping[str, str] | None = None,
     borrowed: list[str] | None = None,
     failures: dict[str, list[Problem]] | None = None,
-    unmirrored: list[str] | None = None,
+    unmirrored: set[str] | None = None,
 ) -> dict[str, Planned]:
     """Return the planned file of every remote artifact, fetching what the output lacks.
 
@@ -152,7 +152,7 @@ def mirror_remote(
     artifact left out of the plan, for the build to hold its versions back);
     without, raised as InvalidIndexError (the output is then left as it was). With
     `fetch=False` missing artifacts are left out (the build is then incomplete), and
-    their sha256 appended to `unmirrored`.
+    their sha256 added to `unmirrored`.
     """
     recorded = known if known is not None else {}
     downloads = out / STATE_DIR / DOWNLOADS
@@ -164,7 +164,7 @@ def mirror_remote(
     if not fetch:
         warn_unmirrored(len(missing))
         if unmirrored is not None:
-            unmirrored.extend(missing)
+            unmirrored.update(missing)
         return plan
     # Imported only to download: the HTTP client is a tenth of a no-op build's start-up.
     from builder.index.artifacts import (

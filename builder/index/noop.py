@@ -31,7 +31,7 @@ import hashlib
 import logging
 import marshal
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +39,7 @@ from typing import NamedTuple
 import builder
 from builder import FORMAT_VERSION, __version__
 from builder.common.build_folder import STATE_DIR
+from builder.common.file_stats import Stat, stat_of, tree_stats
 from builder.format.load import PLUGINS_DIR
 from builder.index.cache import CACHE_FILE
 from builder.index.on_disk import changed_paths, find_changed_paths
@@ -54,37 +55,6 @@ _RECORD_KEY = f"plugindex {__version__} format {FORMAT_VERSION} no-op 2"
 TICK_NS = 50_000_000
 # Environment variables a build reads: its time, and the signing keys (by digest only).
 _ENVIRONMENT = ("SOURCE_DATE_EPOCH", "PLUGINDEX_")
-
-Stat = tuple[int, int, int, int]  # inode, size, mtime and ctime (ns)
-
-
-def stat_of(path: str | Path) -> Stat | None:
-    """Return what changes whenever a file or folder changes, or None if it is gone."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def tree_stats(root: Path, skip: Iterable[str] = (), suffix: str = "") -> list[tuple[str, Stat]]:
-    """Return the stats under `root`, sorted, but the top-level `skip` and `__pycache__`.
-
-    With `suffix`, only the files whose names end with it; else every file and folder.
-    """
-    found: list[tuple[str, Stat]] = []
-    top, left_out = str(root), set(skip)
-    for folder, folders, files in os.walk(root):
-        at_top = folder == top
-        folders[:] = [f for f in folders if f != "__pycache__" and not (at_top and f in left_out)]
-        names = [f for f in files if not (at_top and f in left_out)]
-        names = [f for f in names if f.endswith(suffix)] if suffix else [*folders, *names]
-        for name in names:
-            path = os.path.join(folder, name)  # noqa: PTH118 - str paths, one per entry
-            stat = stat_of(path)
-            if stat is not None:
-                found.append((os.path.relpath(path, top), stat))
-    return sorted(found)
 
 
 def inputs_key(
@@ -194,7 +164,7 @@ def _save(index: Path, out: Path, inputs: str, since: tuple[int, int], totals: T
         return
     expected = {}
     for listed_path in listed:
-        stat = stat_of(out / listed_path if listed_path else out)
+        stat = stat_of(out / listed_path)
         if stat is not None:
             expected[listed_path] = stat
     record = _record_path(out)
@@ -215,7 +185,8 @@ def _save(index: Path, out: Path, inputs: str, since: tuple[int, int], totals: T
 class Check:
     """The finds since the last build's record, and what they say."""
 
-    def __init__(self, record: Record, index: Finding, output: Finding) -> None:
+    def __init__(self, out: Path, record: Record, index: Finding, output: Finding) -> None:
+        self.out = out
         self.record = record
         self.index = index
         self.output = output
@@ -229,12 +200,13 @@ class Check:
         if stat_of(out / STATE_DIR / CACHE_FILE) != record.cache:
             return None  # the cache was removed or replaced since
         return cls(
+            out,
             record,
             find_changed_folders(index, record.index_since),
             find_changed_paths(out, record.output_since, margin_ns=0),
         )
 
-    def nothing_changed(self, out: Path) -> bool:
+    def nothing_changed(self) -> bool:
         """Wait for the finds; return whether the last build's output stands as it was.
 
         The first entry the index's finds print settles it (everything they print is
@@ -247,8 +219,7 @@ class Check:
             return False
         expected = self.record.expected
         return all(
-            path in expected and stat_of(out / path if path else out) == expected[path]
-            for path in listed
+            path in expected and stat_of(self.out / path) == expected[path] for path in listed
         )
 
     def stop(self) -> None:

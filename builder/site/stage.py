@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from builder import FORMAT_VERSION, __version__
+from builder.common.file_stats import tree_stats
 from builder.common.files import write_if_changed
 from builder.index.facts import PluginFacts
-from builder.index.noop import tree_stats
 from builder.index.output import Planned
 from builder.index.stages import BuildView
 from builder.site import context as ctx
@@ -307,9 +307,11 @@ class SiteStage:
         paths = [ctx.versions_path(facts.name, page) for page in range(1, count + 1)]
         keys = [_digest(global_key, "versions", facts.doc_sha256, path) for path in paths]
         # The document is read (and parsed, by the renderer) only for a page to render.
+        document = None
         for path, key in zip(paths, keys, strict=True):
             if not plan.keep(path, key):
-                plan.jobs.append(VersionsJob(path, view.document(facts.name)))
+                document = document or view.document(facts.name)
+                plan.jobs.append(VersionsJob(path, document))
                 plan.keys.append(key)
 
     @staticmethod

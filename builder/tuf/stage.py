@@ -115,8 +115,8 @@ def _copy_of(view: BuildView, path: str, copy: str, planned: Planned) -> Planned
         return kept
     content = planned.content
     if content is None:  # a file kept from the last build, or one a stage wrote ahead
-        ahead = view.written_ahead.get(path) == planned.sha256 and view.ahead is not None
-        content = view.ahead / path if ahead and view.ahead is not None else view.out / path
+        ahead = view.ahead if view.written_ahead.get(path) == planned.sha256 else None
+        content = (ahead or view.out) / path
     return Planned(planned.sha256, planned.size, content)
 
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.authoring.keys import read_private_key
 from builder.authoring.sign import sign_file
+from builder.index.build import build
 from builder.publish.serve import make_server
 from tests.s3server import S3Server, start_seaweedfs, weed_binary
 
@@ -51,6 +52,15 @@ def copy_demo_index(parent: Path) -> Path:
     shutil.copytree(BUNDLED_INDEX, copy)
     shutil.copytree(DEMO_KEYS / "tuf", parent / "tests" / "data" / DEMO_KEYS.name / "tuf")
     return copy
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the bundled index once for the module (the tests only read it)."""
+    parent = tmp_path_factory.mktemp("built")
+    index = copy_demo_index(parent)
+    build(index, parent / "out", environ={"SOURCE_DATE_EPOCH": "1700000000"})
+    return parent / "out"
 
 
 @pytest.fixture

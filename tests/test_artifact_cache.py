@@ -12,8 +12,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from builder.client.artifact_cache import DAY, CacheBounds, open_cached, prune
 from builder.client.downloads import ARTIFACT_CACHE
 from builder.client.install import Request, install, uninstall
@@ -21,8 +19,6 @@ from builder.client.lockfile import read_lockfile
 from builder.client.registry import Registry
 from builder.client.resolve import Options
 from builder.common.fetch import LocalFetcher
-from builder.index.build import build
-from tests.conftest import copy_demo_index
 
 HOST = Options(host="0.4.0")
 NOW = time.time()  # the mtimes are set relative to the real clock: a read sets it too
@@ -122,15 +118,6 @@ def test_a_missing_cache_folder_prunes_nothing(tmp_path: Path) -> None:
 
 
 # --- through install ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the bundled index once for the module (the tests only read it)."""
-    parent = tmp_path_factory.mktemp("built")
-    index = copy_demo_index(parent)
-    build(index, parent / "out", environ={"SOURCE_DATE_EPOCH": "1700000000"})
-    return parent / "out"
 
 
 def age_everything(folder: Path, days: float) -> None:

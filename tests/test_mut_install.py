@@ -87,15 +87,6 @@ class Local:
         return {name: p["version"] for name, p in self.lock().get("plugins", {}).items()}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the bundled index once for the module (the tests only read it)."""
-    parent = tmp_path_factory.mktemp("built")
-    index = copy_demo_index(parent)
-    build(index, parent / "out", environ={"SOURCE_DATE_EPOCH": "1700000000"})
-    return parent / "out"
-
-
 @pytest.fixture
 def local(built: Path, tmp_path: Path) -> Local:
     return Local(built, tmp_path / "plugins")

@@ -149,7 +149,7 @@ def _build(
         if totals.unmirrored:
             warn_unmirrored(totals.unmirrored)
         report = WriteReport(unchanged=totals.files)
-        return BuildResult(totals.plugins, totals.versions, (), report, totals.borrowed)
+        return BuildResult(totals.plugins, totals.versions, (), report)  # never live: 0 borrowed
     cache = load_cache(out, index)
     running = (check.index, check.output) if check is not None else None
     findings = Changes.start(index, out, cache, running=running)
@@ -276,9 +276,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             noop.forget(out)
         else:
             wrote = bool(report.written or report.removed)
-            totals = noop.Totals(
-                result.plugins, result.versions, len(plan), result.borrowed, len(unmirrored)
-            )
+            totals = noop.Totals(result.plugins, result.versions, len(plan), len(unmirrored))
             since = (started.looked, committed if wrote else started.looked)
             noop.save(index, out, started.inputs, since, totals)
     except OSError as e:

@@ -49,7 +49,7 @@ from builder.index.stages import OutputStage
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "noop.bin"
-_RECORD_KEY = f"plugindex {__version__} format {FORMAT_VERSION} no-op 2"
+_RECORD_KEY = f"plugindex {__version__} format {FORMAT_VERSION} no-op 3"
 # How far a file's ctime may lag behind a clock read before the change that set it:
 # the kernel's clock for timestamps advances once a tick (1-10 ms).
 TICK_NS = 50_000_000
@@ -98,7 +98,6 @@ class Totals(NamedTuple):
     plugins: int
     versions: int
     files: int
-    borrowed: int
     unmirrored: int  # remote artifacts left out (fetching disabled): said again each time
 
 

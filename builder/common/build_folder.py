@@ -5,29 +5,30 @@ or served. `borrowed.json` there lists the artifacts a `build --live` took as al
 published (and so did not write): `publish` checks that the store holds them.
 `outputs.bin` lists every file the build wrote with its sha256 and size, so that
 `publish` neither walks the folder (a mirrored registry holds one folder per
-artifact) nor hashes a file it will not upload. The build removes it before it
-starts changing the folder and writes it once the folder is complete, so a build
-stopped half-way leaves none.
+artifact) nor hashes a file it will not upload; it is a sharded record (see
+`builder.common.sharded`), so a build that changed a few files rewrites a few parts.
+The build removes it before it starts changing the folder and writes it once the
+folder is complete, so a build stopped half-way leaves none.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import marshal
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from builder.common import sharded
 from builder.common.errors import InvalidIndexError, Problem
-from builder.common.files import write_atomic
+from builder.common.sharded import Sharded
 
 log = logging.getLogger(__name__)
 
 STATE_DIR = ".plugindex"  # builder state inside the output; never published or served
 BORROWED = "borrowed.json"
 OUTPUTS = "outputs.bin"
-_OUTPUTS_KEY = "plugindex build outputs 1"  # bump when the layout of outputs.bin changes
+_OUTPUTS_KEY = "plugindex build outputs 2"  # bump when the layout of the record changes
 
 
 def files_on_disk(out: Path) -> dict[str, int]:
@@ -75,23 +76,36 @@ def read_borrowed(build_dir: Path) -> list[str]:
     return listed
 
 
-def write_outputs(out: Path, outputs: Mapping[str, tuple[str, int]]) -> None:
-    """Record every file the build wrote (path → (sha256, size)), atomically."""
-    paths = sorted(outputs)
-    hashes = [outputs[p][0] for p in paths]
-    sizes = [outputs[p][1] for p in paths]
-    # marshal: builder state written and read only by plugindex, loaded in a blink.
-    write_atomic(out / STATE_DIR / OUTPUTS, marshal.dumps((_OUTPUTS_KEY, paths, hashes, sizes)))
+def write_outputs(
+    out: Path, outputs: Mapping[str, tuple[str, int]], loaded: Sharded | None = None
+) -> Sharded:
+    """Record every file the build wrote (path → (sha256, size)); return the record.
+
+    `loaded` is the record as the build read it: only the parts that differ from it
+    are written (see `builder.common.sharded`).
+    """
+    parts = sharded.split(outputs.items())
+    return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, None, parts, loaded)
 
 
 def forget_outputs(out: Path) -> None:
     """Remove the record of the build's files: the folder is about to change."""
-    (out / STATE_DIR / OUTPUTS).unlink(missing_ok=True)
+    sharded.forget(out / STATE_DIR / OUTPUTS)
 
 
 def has_outputs(out: Path) -> bool:
     """Return whether the build folder holds a record of its files."""
     return (out / STATE_DIR / OUTPUTS).is_file()
+
+
+def load_outputs(build_dir: Path) -> Sharded | None:
+    """Return the build's record of its files as stored (see `read_outputs`)."""
+    path = build_dir / STATE_DIR / OUTPUTS
+    try:
+        return sharded.load(path, _OUTPUTS_KEY)
+    except OSError as e:
+        log.warning("ignoring the unreadable record of the build's files %s: %s", path, e)
+        return None
 
 
 def read_outputs(build_dir: Path) -> dict[str, tuple[str, int]] | None:
@@ -100,22 +114,5 @@ def read_outputs(build_dir: Path) -> dict[str, tuple[str, int]] | None:
     A record another plugindex version wrote, or one that cannot be read, counts as
     none: the caller then lists and hashes the files itself.
     """
-    path = build_dir / STATE_DIR / OUTPUTS
-    try:
-        data = marshal.loads(path.read_bytes())  # noqa: S302 - our own state file
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, EOFError, TypeError) as e:
-        log.warning("ignoring the unreadable record of the build's files %s: %s", path, e)
-        return None
-    if not (isinstance(data, tuple) and len(data) == 4 and data[0] == _OUTPUTS_KEY):
-        return None
-    _, paths, hashes, sizes = data
-    if not (
-        isinstance(paths, list)
-        and isinstance(hashes, list)
-        and isinstance(sizes, list)
-        and len(paths) == len(hashes) == len(sizes)
-    ):
-        return None
-    return dict(zip(paths, zip(hashes, sizes, strict=True), strict=True))
+    record = load_outputs(build_dir)
+    return None if record is None else record.entries()

@@ -259,7 +259,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             out, analysis, cache, plan, report, committed=committed, looked_again=findings.output
         )
         if report.written or report.removed or not has_outputs(out):
-            write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
+            files = {path: (p.sha256, p.size) for path, p in plan.items()}
+            write_outputs(out, files, cache.outputs_record)
         forget_downloads(out)
         for stage in options.stages:
             stage.committed(view)

@@ -6,14 +6,17 @@ When it changes, the folder is read again, but the plugin is parsed again only w
 the hash of its files (or of registry.yaml) changed: everything downstream is keyed
 by sha256 of content.
 
-What the build wrote is recorded too (path → sha256), with the size of every
-artifact: artifacts are named by their content and never change, so a build trusts
-this record instead of walking their ~100,000 folders (see `builder.index.build`).
+What the build wrote is taken from its record of its files (path → sha256 and size,
+`builder.common.build_folder`): artifacts are named by their content and never
+change, so a build trusts that record instead of walking their ~100,000 folders
+(see `builder.index.build`).
 
 The cache is builder state inside the output folder, written and read only by
 plugindex, so it is stored with `marshal` (plain tuples and dicts, no code):
-loading 10,000 plugins' facts takes a fraction of what JSON parsing would.
-Anything unexpected in it is treated as no cache at all.
+loading 10,000 plugins' facts takes a fraction of what JSON parsing would. It is a
+sharded record (`builder.common.sharded`): a build that read a few plugins again
+rewrites the few parts that hold them. Anything unexpected in it is treated as no
+cache at all.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import marshal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from builder import FORMAT_VERSION, __version__
-from builder.common.build_folder import STATE_DIR
+from builder.common import sharded
+from builder.common.build_folder import STATE_DIR, load_outputs
+from builder.common.sharded import Sharded
 from builder.format.load import FileStat
 from builder.index.facts import PluginFacts
 
@@ -43,7 +48,7 @@ CACHE_FILE = "cache.bin"
 LOOKED_AGAIN = 1000
 _ARTIFACTS = "artifacts/"  # the output's content-addressed artifacts (sizes kept apart)
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 12"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 13"
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:
@@ -90,6 +95,9 @@ class BuildCache:
     # When the output last held exactly `outputs` with these sizes (ns since 1970): the
     # next build looks again only at what changed since (see `builder.index.on_disk`).
     written: int = 0
+    # The records as loaded: a save writes only the parts that differ from them.
+    loaded: Sharded | None = field(default=None, compare=False, repr=False)
+    outputs_record: Sharded | None = field(default=None, compare=False, repr=False)
 
 
 def load_cache(out: Path, index: Path) -> BuildCache:
@@ -97,63 +105,88 @@ def load_cache(out: Path, index: Path) -> BuildCache:
     path = out / STATE_DIR / CACHE_FILE
     here = str(index.resolve())
     try:
-        # Our own state file, never fetched from elsewhere; marshal builds no code.
-        data = marshal.loads(path.read_bytes())  # noqa: S302
-        if type(data) is not tuple or not data or data[0] != _CACHE_KEY:
-            return BuildCache(here)  # another builder version's cache: start afresh
-        # A cache written before scans were timed has no times: everything is walked once.
-        scanned, files, written = data[8:11] if len(data) == 11 else (0, {}, 0)
-        _, cached_index, registry, plugins, outputs, sizes, listings, borrowed = data[:8]
-        if cached_index != here:
-            return BuildCache(here, outputs=outputs, sizes=sizes, files=files, written=written)
-        return BuildCache(
-            here,
-            registry,
-            {folder: PluginRecord(*record) for folder, record in plugins.items()},
-            outputs,
-            sizes,
-            files,
-            listings,
-            borrowed,
-            scanned,
-            written,
-        )
-    except FileNotFoundError:
-        return BuildCache(here)
-    except (OSError, ValueError, EOFError, TypeError) as e:
+        record = sharded.load(path, _CACHE_KEY)
+    except OSError as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
         return BuildCache(here)
+    if record is None:  # none, or another builder version's: start afresh
+        return BuildCache(here)
+    try:
+        cached_index, registry, listings, borrowed, scanned, written = record.header
+        plugins = {folder: PluginRecord(*r) for folder, r in record.entries().items()}
+    except (ValueError, TypeError) as e:
+        log.warning("ignoring unreadable build cache %s: %s", path, e)
+        return BuildCache(here)
+    files = _Files.of(load_outputs(out))
+    if files.record is None:
+        written = 0  # what the output holds is unknown: it is looked at whole
+    if cached_index != here:
+        return BuildCache(here, written=written, **files.fields())
+    return BuildCache(
+        here,
+        registry,
+        plugins,
+        listings=listings,
+        borrowed=borrowed,
+        scanned=scanned,
+        written=written,
+        loaded=record,
+        **files.fields(),
+    )
+
+
+class _Files(NamedTuple):
+    """The output's files as the build recorded them, in the shapes the cache holds."""
+
+    record: Sharded | None
+    outputs: dict[str, str] | None
+    sizes: dict[str, int]
+    files: dict[str, int]
+
+    @classmethod
+    def of(cls, record: Sharded | None) -> _Files:
+        if record is None:
+            return cls(None, None, {}, {})
+        outputs: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        files: dict[str, int] = {}
+        for part in record.parts:
+            for path, (sha256, size) in part.items():
+                outputs[path] = sha256
+                (sizes if path.startswith(_ARTIFACTS) else files)[path] = size
+        return cls(record, outputs, sizes, files)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "outputs": self.outputs,
+            "sizes": self.sizes,
+            "files": self.files,
+            "outputs_record": self.record,
+        }
 
 
 def forget_cache(out: Path) -> None:
     """Remove the cache: called before an output changes, so that a build stopped
     half-way leaves no cache claiming files it did not finish writing."""
-    (out / STATE_DIR / CACHE_FILE).unlink(missing_ok=True)
+    sharded.forget(out / STATE_DIR / CACHE_FILE)
 
 
 def save_cache(out: Path, cache: BuildCache) -> None:
-    """Write the cache atomically."""
-    path = out / STATE_DIR / CACHE_FILE
-    temporary = path.with_suffix(".tmp")
-    plugins = {folder: (r.input, r.row, r.stats) for folder, r in cache.plugins.items()}
-    temporary.write_bytes(
-        marshal.dumps(
-            (
-                _CACHE_KEY,
-                cache.index,
-                cache.registry,
-                plugins,
-                cache.outputs,
-                cache.sizes,
-                cache.listings,
-                cache.borrowed,
-                cache.scanned,
-                cache.files,
-                cache.written,
-            )
-        )
+    """Write the cache atomically, rewriting only the parts that changed."""
+    header = (
+        cache.index,
+        cache.registry,
+        cache.listings,
+        cache.borrowed,
+        cache.scanned,
+        cache.written,
     )
-    temporary.replace(path)
+    parts = sharded.split(
+        (folder, (r.input, r.row, r.stats)) for folder, r in cache.plugins.items()
+    )
+    cache.loaded = sharded.save(
+        out / STATE_DIR / CACHE_FILE, _CACHE_KEY, header, parts, cache.loaded
+    )
 
 
 def save_if_changed(
@@ -198,11 +231,9 @@ def save_if_changed(
         and all(r.stats == cache.plugins[name].stats for name, r in fresh.plugins.items())
     )
     if not unchanged:
-        fresh.outputs = {path: planned.sha256 for path, planned in plan.items()}
-        fresh.sizes = {path: p.size for path, p in plan.items() if path.startswith(_ARTIFACTS)}
-        fresh.files = {path: p.size for path, p in plan.items() if not path.startswith(_ARTIFACTS)}
         wrote = report.written or report.removed
         # With nothing written, the output has held the plan since before it was
         # looked at; otherwise since the commit (nothing else writes into it meanwhile).
         fresh.written = committed if wrote or looked_again is None else looked_again.launched
+        fresh.loaded = cache.loaded
         save_cache(out, fresh)

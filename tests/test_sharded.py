@@ -1,0 +1,186 @@
+"""Sharded records (`builder.common.sharded`): a save rewrites the parts that changed.
+
+The build keeps its cache and the record of its files this way; the last tests
+check that a build which changed one plugin rewrites a few parts of each, and that
+the records it leaves are the ones a clean build leaves.
+"""
+
+from __future__ import annotations
+
+import marshal
+from pathlib import Path
+
+import pytest
+
+from builder.common import sharded
+from builder.common.build_folder import STATE_DIR, read_outputs
+from builder.index.build import build
+from builder.index.cache import CACHE_FILE, load_cache
+from tests.test_build import add_version, plugin_names
+
+KEY = "test record 1"
+EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
+
+
+def entries(count: int) -> dict[str, tuple[str, int]]:
+    return {f"plugins/p{i}.json": (f"{i:064x}", i) for i in range(count)}
+
+
+def parts_of(root: Path) -> dict[str, tuple[int, int]]:
+    """Return each part file with its (inode, mtime_ns): a rewritten part changes both."""
+    found = {}
+    for path in sharded.parts_folder(root).iterdir():
+        stat = path.stat()
+        found[path.name] = (stat.st_ino, stat.st_mtime_ns)
+    return found
+
+
+def save(
+    root: Path, values: dict[str, tuple[str, int]], loaded: sharded.Sharded | None = None
+) -> sharded.Sharded:
+    return sharded.save(root, KEY, ("header", 1), sharded.split(values.items()), loaded)
+
+
+def test_a_record_reads_back_as_it_was_saved(tmp_path: Path) -> None:
+    root = tmp_path / "record.bin"
+    values = entries(2000)
+    save(root, values)
+    loaded = sharded.load(root, KEY)
+    assert loaded is not None
+    assert loaded.header == ("header", 1)
+    assert loaded.entries() == values
+    assert len(loaded.parts) == sharded.PARTS
+    # Spread evenly (a save rewrites a small share), each key in the part it hashes to.
+    assert max(len(part) for part in loaded.parts) <= 4 * len(values) / sharded.PARTS
+    assert all(
+        sharded.split([(k, v)])[i] == {k: v}
+        for i, p in enumerate(loaded.parts)
+        for k, v in p.items()
+    )
+
+
+def test_a_save_rewrites_only_the_parts_whose_entries_changed(tmp_path: Path) -> None:
+    root = tmp_path / "record.bin"
+    values = entries(2000)
+    save(root, values)
+    loaded = sharded.load(root, KEY)
+    before = parts_of(root)
+    changed = dict(values)
+    changed["plugins/p7.json"] = ("f" * 64, 7)  # one value changed
+    changed["plugins/new.json"] = ("e" * 64, 1)  # one entry added
+    del changed["plugins/p9.json"]  # one removed
+    saved = save(root, changed, loaded)
+    after = parts_of(root)
+    touched = {
+        sharded.split([(k, 0)]).index({k: 0})
+        for k in ("plugins/p7.json", "plugins/new.json", "plugins/p9.json")
+    }
+    assert len(set(before) - set(after)) == len(touched)  # each old part replaced is removed
+    assert len(set(after) - set(before)) == len(touched)
+    unchanged = set(before) & set(after)
+    assert all(before[name] == after[name] for name in unchanged)  # not even rewritten
+    assert sharded.load(root, KEY) == saved
+    assert saved.entries() == changed
+
+
+def test_a_save_with_nothing_changed_writes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "record.bin"
+    save(root, entries(300))
+    loaded = sharded.load(root, KEY)
+    root_before, parts_before = root.stat().st_mtime_ns, parts_of(root)
+    save(root, entries(300), loaded)
+    assert (root.stat().st_mtime_ns, parts_of(root)) == (root_before, parts_before)
+    # A changed header alone rewrites the root and no part.
+    sharded.save(root, KEY, ("header", 2), sharded.split(entries(300).items()), loaded)
+    assert parts_of(root) == parts_before
+    assert sharded.load(root, KEY).header == ("header", 2)  # type: ignore[union-attr]
+
+
+def test_a_forgotten_record_is_gone_and_its_parts_go_with_the_next_save(tmp_path: Path) -> None:
+    root = tmp_path / "record.bin"
+    loaded = save(root, entries(300))
+    sharded.forget(root)
+    assert sharded.load(root, KEY) is None
+    assert parts_of(root)  # left until the next save
+    # The next save, even of the same entries, writes a root again.
+    save(root, entries(300), loaded)
+    assert sharded.load(root, KEY) == loaded
+    saved = save(root, entries(5))
+    assert set(parts_of(root)) == set(saved.names)  # the old parts are gone
+    assert sharded.load(root, KEY) == saved
+
+
+def test_parts_left_by_a_stopped_save_are_removed_by_the_next(tmp_path: Path) -> None:
+    root = tmp_path / "record.bin"
+    save(root, entries(300))
+    folder = sharded.parts_folder(root)
+    (folder / "0123.bin").write_bytes(b"a part no root names")
+    (folder / ".0123.bin.tmp").write_bytes(b"a temp file")
+    save(root, entries(301))
+    assert not (folder / "0123.bin").exists() and not (folder / ".0123.bin.tmp").exists()
+
+
+def test_a_part_that_vanished_after_loading_is_written_again(tmp_path: Path) -> None:
+    root = tmp_path / "record.bin"
+    loaded = save(root, entries(300))
+    (sharded.parts_folder(root) / loaded.names[0]).unlink()
+    sharded.forget(root)
+    save(root, entries(300), loaded)
+    assert sharded.load(root, KEY) == loaded
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "missing part",
+        "damaged part",
+        "part of another type",
+        "foreign key",
+        "damaged root",
+        "too few parts",
+    ],
+)
+def test_a_damaged_or_foreign_record_counts_as_none(tmp_path: Path, damage: str) -> None:
+    root = tmp_path / "record.bin"
+    loaded = save(root, entries(300))
+    part = sharded.parts_folder(root) / loaded.names[3]
+    if damage == "missing part":
+        part.unlink()
+    elif damage == "damaged part":
+        part.write_bytes(b"\x00not marshal")
+    elif damage == "part of another type":
+        part.write_bytes(marshal.dumps([1, 2]))
+    elif damage == "foreign key":
+        root.write_bytes(marshal.dumps(("another record", None, loaded.names)))
+    elif damage == "damaged root":
+        root.write_bytes(b"\x00not marshal")
+    else:
+        root.write_bytes(marshal.dumps((KEY, None, loaded.names[:-1])))
+    assert sharded.load(root, KEY) is None
+
+
+def test_a_one_plugin_build_rewrites_a_few_parts_and_leaves_a_clean_builds_records(
+    index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    build(index, out, environ=EPOCH)
+    cache_root = out / STATE_DIR / CACHE_FILE
+    outputs_root = out / STATE_DIR / "outputs.bin"
+    cache_before, outputs_before = parts_of(cache_root), parts_of(outputs_root)
+    add_version(index, plugin_names(index)[0], "9.0.0")
+    build(index, out, environ=EPOCH)
+    cache_after, outputs_after = parts_of(cache_root), parts_of(outputs_root)
+    # One plugin read again: its part of the cache. Its document, artifact and the
+    # listings: a few parts of the record of files.
+    assert len(set(cache_after) - set(cache_before)) == 1
+    assert 1 <= len(set(outputs_after) - set(outputs_before)) <= 8
+    clean = tmp_path / "clean"
+    build(index, clean, environ=EPOCH)
+    assert read_outputs(out) == read_outputs(clean)
+    incremental, fresh = load_cache(out, index), load_cache(clean, index)
+    assert incremental.plugins == fresh.plugins
+    assert (incremental.outputs, incremental.sizes, incremental.files) == (
+        fresh.outputs,
+        fresh.sizes,
+        fresh.files,
+    )

@@ -71,6 +71,16 @@ def test_prefix_paths_follow_cargo() -> None:
     assert layout.index_path("auth-jwt") == "index/au/th/auth-jwt.json"
 
 
+@pytest.mark.parametrize("name", ["a", "ab", "abc", "auth-jwt"])
+def test_paths_follow_the_templates_config_json_publishes(name: str) -> None:
+    # The functions spell the templates out (for speed); clients use the templates.
+    prefix = layout.prefix_of(name)
+    assert layout.index_path(name) == layout.INDEX_TEMPLATE.format(prefix=prefix, name=name)
+    sha256, filename = "ab" * 32, f"{name}-1.0.0.tar.gz"
+    expected = layout.ARTIFACT_TEMPLATE.format(sha256=sha256, filename=filename)
+    assert layout.artifact_path(sha256, filename) == expected
+
+
 def test_bundled_index_validates(index: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(index)])
     assert result.exit_code == 0, result.output

@@ -201,7 +201,7 @@ def write_output(
             staging.mkdir()
         for path, target in staged.items():
             _stage(target, path, plan[path])
-        stale = set(on_disk) - set(plan)
+        stale = [path for path in on_disk if path not in plan]  # no sets of every path
         if before_commit is not None and (changed or stale):
             before_commit()
     except BaseException:

@@ -7,16 +7,19 @@ the records it leaves are the ones a clean build leaves.
 
 from __future__ import annotations
 
+import hashlib
 import marshal
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from builder.common import sharded
-from builder.common.build_folder import STATE_DIR, read_outputs
+from builder.common import layout, sharded
+from builder.common.build_folder import STATE_DIR, files_on_disk, read_outputs
 from builder.index.build import build
 from builder.index.cache import CACHE_FILE, load_cache
-from tests.test_build import add_version, plugin_names
+from tests.test_build import add_version, leaf_plugin, plugin_names
 
 KEY = "test record 1"
 EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
@@ -129,6 +132,19 @@ def test_a_part_that_vanished_after_loading_is_written_again(tmp_path: Path) -> 
     assert sharded.load(root, KEY) == loaded
 
 
+def test_changes_copy_the_parts_they_fall_in_and_share_the_others(tmp_path: Path) -> None:
+    loaded = save(tmp_path / "record.bin", entries(2000))
+    before = loaded.entries()
+    changes = {"plugins/p1.json": None, "plugins/p2.json": ("f" * 64, 9), "plugins/x.json": None}
+    parts = sharded.changed(loaded, changes)
+    expected = {**before, "plugins/p2.json": ("f" * 64, 9)}
+    del expected["plugins/p1.json"]
+    assert sharded.Sharded(None, parts, loaded.names).entries() == expected
+    assert loaded.entries() == before  # the loaded record is left as it was
+    touched = {i for i, part in enumerate(parts) if part is not loaded.parts[i]}
+    assert touched == {sharded.split([(k, 0)]).index({k: 0}) for k in changes}
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -184,3 +200,42 @@ def test_a_one_plugin_build_rewrites_a_few_parts_and_leaves_a_clean_builds_recor
         fresh.sizes,
         fresh.files,
     )
+
+
+def _hashed(out: Path) -> dict[str, tuple[str, int]]:
+    return {
+        path: (hashlib.sha256((out / path).read_bytes()).hexdigest(), size)
+        for path, size in files_on_disk(out).items()
+    }
+
+
+def test_the_record_of_files_made_from_changes_is_the_folder_as_it_is(
+    index: Path, tmp_path: Path
+) -> None:
+    """Each incremental build records what changed; the record is what the folder holds."""
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    build(index, out, environ=EPOCH)
+    names = plugin_names(index)
+    gone = leaf_plugin(index)
+
+    def new_version() -> None:
+        add_version(index, names[0], "9.0.0")
+
+    def stray_file() -> None:
+        (out / "index" / "stray.json").write_text("{}", encoding="utf-8")
+
+    def removed_plugin_and_its_document() -> None:
+        # The document was deleted from the output already: recorded, but on no disk.
+        (out / layout.index_path(gone)).unlink()
+        shutil.rmtree(index / "plugins" / gone)
+
+    def deleted_listing() -> None:
+        (out / "names.json").unlink()
+
+    for change in (new_version, stray_file, removed_plugin_and_its_document, deleted_listing):
+        change()
+        time.sleep(0.06)  # past the no-op record's tick: the build sees the change
+        build(index, out, environ=EPOCH)
+        assert read_outputs(out) == _hashed(out), change.__name__
+    build(index, clean, environ=EPOCH)
+    assert read_outputs(out) == read_outputs(clean)

@@ -76,15 +76,20 @@ def read_borrowed(build_dir: Path) -> list[str]:
     return listed
 
 
-def write_outputs(
-    out: Path, outputs: Mapping[str, tuple[str, int]], loaded: Sharded | None = None
-) -> Sharded:
-    """Record every file the build wrote (path → (sha256, size)); return the record.
-
-    `loaded` is the record as the build read it: only the parts that differ from it
-    are written (see `builder.common.sharded`).
-    """
+def write_outputs(out: Path, outputs: Mapping[str, tuple[str, int]]) -> Sharded:
+    """Record every file the build wrote (path → (sha256, size)); return the record."""
     parts = sharded.split(outputs.items())
+    return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, None, parts, None)
+
+
+def update_outputs(
+    out: Path, loaded: Sharded, changes: Mapping[str, tuple[str, int] | None]
+) -> Sharded:
+    """Record the build's files as `loaded` with `changes` made (None: no longer there).
+
+    Only the parts the changes fall in are written (see `builder.common.sharded`).
+    """
+    parts = sharded.changed(loaded, changes)
     return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, None, parts, loaded)
 
 

@@ -23,7 +23,7 @@ import hashlib
 import marshal
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,25 @@ def split(entries: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], ...]:
     for key, value in entries:
         parts[crc32(key.encode()) % PARTS][key] = value
     return parts
+
+
+def changed(loaded: Sharded, changes: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Return the parts of `loaded` with `changes` made (a value of None: no entry).
+
+    The parts no change falls in are those of `loaded` (the same objects, so `save`
+    knows them without comparing): this costs what the changes do, not the record.
+    """
+    parts = list(loaded.parts)
+    crc32 = zlib.crc32
+    for key, value in changes.items():
+        i = crc32(key.encode()) % PARTS
+        if parts[i] is loaded.parts[i]:
+            parts[i] = dict(parts[i])  # copied once, before its first change
+        if value is None:
+            parts[i].pop(key, None)
+        else:
+            parts[i][key] = value
+    return tuple(parts)
 
 
 def parts_folder(root: Path) -> Path:
@@ -110,7 +129,8 @@ def save(
     names: list[str] = []
     wrote = False
     for i, part in enumerate(parts):
-        if loaded is not None and loaded.parts[i] == part and (folder / loaded.names[i]).is_file():
+        same = loaded is not None and (part is loaded.parts[i] or part == loaded.parts[i])
+        if same and loaded is not None and (folder / loaded.names[i]).is_file():
             names.append(loaded.names[i])
             continue
         data = marshal.dumps(part)

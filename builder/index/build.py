@@ -19,9 +19,7 @@ from builder.common.build_folder import (
     BORROWED,
     STATE_DIR,
     forget_outputs,
-    has_outputs,
     write_borrowed,
-    write_outputs,
 )
 from builder.common.errors import BuildError, InvalidIndexError, Problem
 from builder.index import noop
@@ -37,6 +35,7 @@ from builder.index.output import (
     Prestaged,
     WriteReport,
     check_output,
+    record_files,
     write_output,
 )
 from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
@@ -258,9 +257,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         save_if_changed(
             out, analysis, cache, plan, report, committed=committed, looked_again=findings.output
         )
-        if report.written or report.removed or not has_outputs(out):
-            files = {path: (p.sha256, p.size) for path, p in plan.items()}
-            write_outputs(out, files, cache.outputs_record)
+        record_files(out, plan, report, cache.outputs_record, cache.outputs)
         forget_downloads(out)
         for stage in options.stages:
             stage.committed(view)

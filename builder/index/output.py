@@ -28,9 +28,16 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from builder.common import layout
-from builder.common.build_folder import STATE_DIR, files_on_disk
+from builder.common.build_folder import (
+    STATE_DIR,
+    files_on_disk,
+    has_outputs,
+    update_outputs,
+    write_outputs,
+)
 from builder.common.errors import BuildError
 from builder.common.files import CHUNK, HashingWriter
+from builder.common.sharded import Sharded
 
 log = logging.getLogger(__name__)
 
@@ -282,3 +289,29 @@ def _prune_empty_parents(out: Path, directory: Path) -> None:
         except OSError:
             return
         directory = directory.parent
+
+
+def record_files(
+    out: Path,
+    plan: Mapping[str, Planned],
+    report: WriteReport,
+    loaded: Sharded | None,
+    recorded: Mapping[str, str] | None,
+) -> None:
+    """Leave the record of the output's files (`builder.common.build_folder`) as `plan`.
+
+    `loaded` is the record this build started from, and `recorded` its hashes. With
+    it, only what changed is recorded again: the files written, and the paths
+    recorded then that the plan no longer holds (removed now, or already gone). A
+    file left alone is as recorded: `write_output` compared its sha256 with the
+    record, and its size with the record or the disk.
+    """
+    if loaded is None or recorded is None:
+        write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
+        return
+    changes: dict[str, tuple[str, int] | None] = {
+        path: (plan[path].sha256, plan[path].size) for path in report.written
+    }
+    changes.update(dict.fromkeys(recorded.keys() - plan.keys()))
+    if changes or not has_outputs(out):
+        update_outputs(out, loaded, changes)

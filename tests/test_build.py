@@ -552,7 +552,7 @@ def test_listings_are_rendered_only_when_what_they_list_changed(
         rendered.append(1)
         return render.listing_documents(*args)
 
-    monkeypatch.setattr("builder.index.build.listing_documents", listing_documents)
+    monkeypatch.setattr("builder.index.work.listing_documents", listing_documents)
     assert build(index, out).report.written == []
     assert rendered == []
     (out / layout.NAMES).unlink()  # damaged: rendered again

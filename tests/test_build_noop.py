@@ -22,10 +22,10 @@ import pytest
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
-from builder.index import build as build_module
 from builder.index import cache as cache_module
 from builder.index import noop
 from builder.index import plan as plan_module
+from builder.index import work as work_module
 from builder.index.build import BuildResult, build
 from builder.index.cache import CACHE_FILE
 from builder.site.stage import SiteStage
@@ -49,7 +49,7 @@ def cache_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         loads.append(out)
         return real(out, index)
 
-    monkeypatch.setattr(build_module, "load_cache", load)
+    monkeypatch.setattr(work_module, "load_cache", load)
     return loads
 
 
@@ -78,6 +78,38 @@ def test_a_build_with_nothing_to_do_reads_no_cache_and_writes_nothing(
     assert again.report.unchanged == len(first.report.written)
     assert (again.plugins, again.versions, again.reparsed) == (first.plugins, first.versions, ())
     assert snapshot(out) == before
+
+
+# What only a build with work to do needs: the source format's models and parser,
+# the analysis, the renderers. A no-op's start-up was half of it importing them.
+_WORK_MODULES = ("pydantic", "yaml", "builder.format.load", "builder.index.analyse")
+_LOADED_BY_A_BUILD = """
+import json, sys
+from pathlib import Path
+from builder.index.build import build
+build(Path(sys.argv[1]), Path(sys.argv[2]), environ=json.loads(sys.argv[3]))
+print(" ".join(sorted(m for m in sys.modules if m.startswith(tuple(sys.argv[4:])))))
+"""
+
+
+def _loaded_by_a_build(index: Path, out: Path) -> set[str]:
+    """Build in a fresh interpreter; return which of `_WORK_MODULES` it loaded."""
+    command = [sys.executable, "-c", _LOADED_BY_A_BUILD, str(index), str(out)]
+    command += [json.dumps(EPOCH), *_WORK_MODULES]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    return {m for m in done.stdout.split() if m in _WORK_MODULES}
+
+
+def test_a_build_with_nothing_to_do_loads_no_models_and_no_analysis(
+    index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    settled(index, out)
+    assert _loaded_by_a_build(index, out) == set()
+    time.sleep(TICK)
+    _new_version(index, out)
+    time.sleep(TICK)
+    assert _loaded_by_a_build(index, out) == set(_WORK_MODULES)  # the check can fail
 
 
 def _edit_in_place(index: Path, out: Path) -> None:
@@ -169,7 +201,7 @@ def test_a_change_made_while_a_build_runs_is_seen_by_the_next(
         time.sleep(TICK)  # and the build's end is well after it
         return real_plan(*args)
 
-    monkeypatch.setattr(build_module, "plan_build", plan_and_add)
+    monkeypatch.setattr(work_module, "plan_build", plan_and_add)
     during = build(index, out, environ=EPOCH)
     monkeypatch.undo()
     assert record_of(out).exists()

@@ -12,7 +12,7 @@ import pytest
 
 from builder.common import layout
 from builder.index import cache as cache_module
-from builder.index import noop, on_disk, scan
+from builder.index import finds, noop, on_disk
 from builder.index.build import build
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
 
@@ -25,7 +25,7 @@ TICK = 0.05
 def no_margin(monkeypatch: pytest.MonkeyPatch) -> None:
     """Count a scan as made when it starts (the real margins cover slow file systems and
     the kernel's clock tick)."""
-    monkeypatch.setattr(scan, "MARGIN_NS", 0)
+    monkeypatch.setattr(finds, "MARGIN_NS", 0)
     monkeypatch.setattr(noop, "TICK_NS", 0)
 
 

@@ -32,9 +32,10 @@ from builder.authoring.sign import (
 )
 from builder.authoring.yaml_edit import render
 from builder.common.errors import InvalidIndexError, SourceError
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR, REGISTRY_FILE, read_file
+from builder.format.load import read_file
 from builder.format.models import LongText, Owner, PluginManifest, PublicKey, RegistryConfig
 from builder.format.models import VersionManifest as VersionModel
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR, REGISTRY_FILE
 from builder.trust.signing import key_id, public_key_text, verify_statement
 
 MAX_LISTED = 32  # retired or revoked keys per owner (builder/format/models.py)

@@ -25,8 +25,9 @@ from builder.authoring.plugin import (
 )
 from builder.authoring.sign import sign_text, write_source
 from builder.authoring.yaml_edit import Lines, render
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR, read_file
+from builder.format.load import read_file
 from builder.format.models import GitHubHandle, LongText, Name, Owner, PluginManifest, PublicKey
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR
 from builder.trust.signing import key_id
 
 

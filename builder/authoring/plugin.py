@@ -12,8 +12,8 @@ from pydantic import TypeAdapter, ValidationError
 from builder.authoring.sign import parse_source
 from builder.common.errors import PlugindexError
 from builder.common.exits import ExitCode
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR, REGISTRY_FILE, VERSIONS_DIR
 from builder.format.models import PluginManifest, RegistryConfig
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR, REGISTRY_FILE, VERSIONS_DIR
 from builder.format.requirements import RequirementError, VersionKey, key_of
 from builder.trust.signing import key_id, public_key_text
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from builder.common.errors import PlugindexError
 from builder.common.files import sha256_of_file
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR, VERSIONS_DIR
 from builder.format.names import name_problem
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR, VERSIONS_DIR
 from builder.format.requirements import RequirementError, parse_version
 
 

@@ -21,16 +21,9 @@ from pydantic import BaseModel
 from builder.authoring.yaml_edit import EditError, Lines, content_end, quoted
 from builder.common.errors import InvalidIndexError, PlugindexError, SourceError
 from builder.common.files import write_atomic
-from builder.format.load import (
-    PLUGIN_FILE,
-    PLUGINS_DIR,
-    REGISTRY_FILE,
-    VERSIONS_DIR,
-    SchemaProblemsError,
-    parse_model,
-    read_file,
-)
+from builder.format.load import SchemaProblemsError, parse_model, read_file
 from builder.format.models import PluginManifest, RegistryConfig, VersionManifest
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR, REGISTRY_FILE, VERSIONS_DIR
 from builder.format.shapes import manifest_fields, version_entry
 from builder.format.strict_yaml import resolve_plain
 from builder.trust import statements

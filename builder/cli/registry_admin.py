@@ -206,7 +206,7 @@ def rotate_root(
 @reports_errors
 def refresh_timestamp(target: str, index: Path) -> None:
     """Re-sign TARGET's timestamp (and roles near expiry) with the clock; no rebuild."""
-    from builder.format.load import REGISTRY_FILE
+    from builder.format.paths import REGISTRY_FILE
     from builder.publish.target import open_target
     from builder.tuf.admin import refresh_timestamp as run_refresh
     from builder.tuf.metadata import check_root_chain

@@ -19,14 +19,17 @@ from pydantic import BaseModel, ValidationError
 from builder.common.errors import Problem, SourceError
 from builder.format import strict_yaml
 from builder.format.models import PluginManifest, RegistryConfig, VersionManifest
+from builder.format.paths import (
+    PLUGIN_FILE,
+    PLUGINS_DIR,
+    REGISTRY_FILE,
+    TUF_DIR,
+    VERSIONS_DIR,
+    FileStat,
+)
 from builder.format.requirements import VersionKey, key_of
 from builder.format.schema_errors import describe, to_problems
 
-REGISTRY_FILE = "registry.yaml"
-PLUGINS_DIR = "plugins"
-TUF_DIR = "tuf"  # the registry's TUF root metadata (builder/tuf reads it)
-PLUGIN_FILE = "plugin.yaml"
-VERSIONS_DIR = "versions"
 # Top-level entries an index may hold besides its plugins.
 _TOP_LEVEL = frozenset({REGISTRY_FILE, PLUGINS_DIR, TUF_DIR, "README.md"})
 # Levels of folders a plugin folder may hold (`versions/` is one; a README's images
@@ -34,12 +37,6 @@ _TOP_LEVEL = frozenset({REGISTRY_FILE, PLUGINS_DIR, TUF_DIR, "README.md"})
 MAX_DEPTH = 8
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-# What the file system says about a source file, to skip re-hashing it:
-# (mtime_ns, size, inode, ctime_ns). ctime too: it changes on every write, even one
-# that restores mtime and size. A plain tuple: one is made per file per build.
-FileStat = tuple[int, int, int, int]
 
 
 @dataclass

@@ -13,14 +13,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from builder.common.errors import PlugindexError, Problem, SourceError
-from builder.format.load import (
-    PLUGIN_FILE,
-    PLUGINS_DIR,
-    VERSIONS_DIR,
-    SchemaProblemsError,
-    parse_model,
-)
+from builder.format.load import SchemaProblemsError, parse_model
 from builder.format.models import PluginManifest, RegistryConfig, VersionManifest
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR, VERSIONS_DIR
 from builder.format.strict_yaml import Path_
 from builder.gate.git import Change, Git
 from builder.index.rules import problem_at

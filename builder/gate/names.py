@@ -9,9 +9,9 @@ PX132 one that holds a reserved word (`policy.reserved_names`) as one of its wor
 
 from __future__ import annotations
 
-from builder.format.load import PLUGINS_DIR
 from builder.format.models import Policy
 from builder.format.names import resembled_name, reserved_word_in
+from builder.format.paths import PLUGINS_DIR
 from builder.gate.context import PluginContext
 
 

@@ -15,14 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from builder.common.errors import SourceError
-from builder.format.load import (
-    PLUGIN_FILE,
-    PLUGINS_DIR,
-    VERSIONS_DIR,
-    SchemaProblemsError,
-    parse_model,
-)
+from builder.format.load import SchemaProblemsError, parse_model
 from builder.format.models import PluginManifest, Signature, VersionManifest, handle_key
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR, VERSIONS_DIR
 from builder.format.shapes import manifest_fields
 from builder.format.strict_yaml import Path_
 from builder.gate.context import PluginContext

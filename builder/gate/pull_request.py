@@ -18,8 +18,9 @@ from pathlib import Path
 
 from builder.common.errors import Problem
 from builder.common.fetch import Fetcher
-from builder.format.load import MAX_DEPTH, PLUGINS_DIR, load_registry
+from builder.format.load import MAX_DEPTH, load_registry
 from builder.format.models import PluginManifest, VersionManifest
+from builder.format.paths import PLUGINS_DIR
 from builder.format.shapes import manifest_fields
 from builder.gate.context import GateError, PluginContext
 from builder.gate.git import Change, Git

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from builder.format.load import PLUGINS_DIR, VERSIONS_DIR
 from builder.format.models import VersionManifest
+from builder.format.paths import PLUGINS_DIR, VERSIONS_DIR
 from builder.gate.context import PluginContext
 from builder.gate.ownership import report_check
 from builder.index.analyse import analyse

@@ -21,8 +21,6 @@ from builder.common import layout
 from builder.common.errors import Problem, SourceError
 from builder.common.files import sha256_of_stream
 from builder.format.load import (
-    PLUGIN_FILE,
-    VERSIONS_DIR,
     PluginFolder,
     Scan,
     load_plugin,
@@ -31,15 +29,17 @@ from builder.format.load import (
     scan_index,
 )
 from builder.format.models import RegistryConfig
+from builder.format.paths import PLUGIN_FILE, VERSIONS_DIR
 from builder.format.shapes import version_entry
 from builder.format.strict_yaml import Path_
 from builder.index.cache import BuildCache, PluginRecord, stats_key
 from builder.index.dependencies import DependencyFinding, dependency_findings
 from builder.index.facts import PluginFacts, facts_of
+from builder.index.finds import Finding, scan_started
 from builder.index.output import prestage
 from builder.index.render import encode, plugin_document
 from builder.index.rules import check_plugin, problem_at
-from builder.index.scan import Finding, scan_for_build, scan_started, walk_again
+from builder.index.scan import scan_for_build, walk_again
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
 from builder.index.verifier import check_all, verify_signatures
 from builder.trust.signing import owner_keys
@@ -134,7 +134,7 @@ def analyse(
     other core; 0: none). With `stage`, the checks write each valid plugin's
     document and local artifacts ahead there (`Analysis.staged` lists them).
     `finding` lists what changed in the index since the cache's scan, started by
-    the caller (see `builder.index.scan`).
+    the caller (see `builder.index.finds`).
     """
     previous = cache if cache is not None else BuildCache()
     fresh = BuildCache(index=previous.index, outputs=previous.outputs, sizes=previous.sizes)

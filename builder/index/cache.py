@@ -33,13 +33,13 @@ from builder import FORMAT_VERSION, __version__
 from builder.common import sharded
 from builder.common.build_folder import STATE_DIR, load_outputs
 from builder.common.sharded import Sharded
-from builder.format.load import FileStat
+from builder.format.paths import FileStat
 from builder.index.facts import PluginFacts
 
 if TYPE_CHECKING:  # the build's types: they import this module
     from builder.index.analyse import Analysis
+    from builder.index.finds import Finding
     from builder.index.output import Planned, WriteReport
-    from builder.index.scan import Finding
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class BuildCache:
     borrowed: str = ""  # sha256 of the artifacts the build took as live, in their order
     # When the scan of the index these records come from started (ns since 1970, less
     # a margin): a folder with no entry changed since keeps its record unwalked
-    # (see `builder.index.scan`). 0: unknown, walk everything.
+    # (see `builder.index.finds`). 0: unknown, walk everything.
     scanned: int = 0
     # When the output last held exactly `outputs` with these sizes (ns since 1970): the
     # next build looks again only at what changed since (see `builder.index.on_disk`).

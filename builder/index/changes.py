@@ -1,7 +1,7 @@
 """What changed in the index and in the output since the last build, being listed.
 
 Both lists are made by `find` processes started before anything else, so that they
-run while the build loads its cache (see `builder.index.scan` and `on_disk`).
+run while the build loads its cache (see `builder.index.finds` and `on_disk`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.index.cache import BuildCache
+from builder.index.finds import Finding, find_changed_folders
 from builder.index.on_disk import find_changed_paths
-from builder.index.scan import Finding, find_changed_folders
 
 
 @dataclass(frozen=True)

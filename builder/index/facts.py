@@ -14,12 +14,14 @@ import json
 import posixpath
 import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from builder.format.load import LoadedPlugin
 from builder.format.names import name_problem
 from builder.format.requirements import RELEASE, VersionKey, key_of
+
+if TYPE_CHECKING:  # a no-op build reads facts from the cache without loading YAML
+    from builder.format.load import LoadedPlugin
 
 
 class DependencyFacts(NamedTuple):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.common.errors import Problem
-from builder.format.load import PLUGINS_DIR, VERSIONS_DIR
+from builder.format.paths import PLUGINS_DIR, VERSIONS_DIR
 
 # What happened to what was held back (status.json's `outcome`).
 KEPT = "previous state kept"

@@ -33,7 +33,7 @@ from pathlib import Path
 from builder.common import layout
 from builder.common.errors import Problem
 from builder.common.files import sha256_of_file
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR
 from builder.index.analyse import Analysis, analyse
 from builder.index.cache import BuildCache
 from builder.index.dependencies import DependencyFinding, dependency_findings

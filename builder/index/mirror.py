@@ -15,15 +15,17 @@ import shutil
 from collections.abc import Iterable, Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
 from builder.common.errors import InvalidIndexError, Problem
 from builder.common.files import sha256_of_file
-from builder.format.models import Policy
 from builder.index.facts import ArtifactFacts, PluginFacts, VersionFacts
 from builder.index.output import Planned
+
+if TYPE_CHECKING:  # a no-op build warns from here without loading the models
+    from builder.format.models import Policy
 
 log = logging.getLogger(__name__)
 

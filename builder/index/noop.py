@@ -40,10 +40,10 @@ import builder
 from builder import FORMAT_VERSION, __version__
 from builder.common.build_folder import STATE_DIR
 from builder.common.file_stats import Stat, stat_of, tree_stats
-from builder.format.load import PLUGINS_DIR
+from builder.format.paths import PLUGINS_DIR
 from builder.index.cache import CACHE_FILE
+from builder.index.finds import Finding, find_changed_folders
 from builder.index.on_disk import changed_paths, find_changed_paths
-from builder.index.scan import Finding, find_changed_folders
 from builder.index.stages import OutputStage
 
 log = logging.getLogger(__name__)

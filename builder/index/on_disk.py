@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from builder.common.build_folder import STATE_DIR, files_on_disk
-from builder.index import scan
+from builder.index import finds
 from builder.index.cache import BuildCache
+from builder.index.finds import Finding, newer_than
 from builder.index.output import files_outside
-from builder.index.scan import Finding, newer_than
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def files_of_build(out: Path, cache: BuildCache, finding: Finding | None) -> dic
     return output_on_disk(out, record, cache.sizes, finding)
 
 
-def find_changed_paths(out: Path, since_ns: int, margin_ns: int = scan.MARGIN_NS) -> Finding:
+def find_changed_paths(out: Path, since_ns: int, margin_ns: int = finds.MARGIN_NS) -> Finding:
     """Start listing the output's paths whose ctime is after `since_ns` (less a margin)."""
     root = str(out)
     command = ["find", root, "(", "-path", f"{root}/{STATE_DIR}", "-o", "-path"]

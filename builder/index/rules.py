@@ -14,8 +14,6 @@ from urllib.parse import urlsplit
 from builder.common.errors import Problem, SourceError
 from builder.format import strict_yaml
 from builder.format.load import (
-    PLUGIN_FILE,
-    VERSIONS_DIR,
     LoadedPlugin,
     LoadedVersion,
     SchemaProblemsError,
@@ -24,6 +22,7 @@ from builder.format.load import (
     shown,
 )
 from builder.format.models import RegistryConfig, VersionManifest
+from builder.format.paths import PLUGIN_FILE, VERSIONS_DIR
 from builder.format.requirements import VersionKey
 from builder.format.schema_errors import field_name
 from builder.format.strict_yaml import Path_

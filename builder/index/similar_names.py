@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from builder.common.errors import Problem
-from builder.format.load import PLUGIN_FILE, PLUGINS_DIR
 from builder.format.names import NameIndex
+from builder.format.paths import PLUGIN_FILE, PLUGINS_DIR
 from builder.index.facts import PluginFacts
 from builder.index.rules import problem_at
 

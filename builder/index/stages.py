@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
-from builder.format.models import RegistryConfig
 from builder.index.facts import PluginFacts
 from builder.index.output import Planned
+
+if TYPE_CHECKING:  # stages are made before a build knows whether it has work
+    from builder.format.models import RegistryConfig
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from tuf.api.metadata import Metadata, MetaFile, Role, Root, Snapshot, Targets, 
 from tuf.api.serialization.json import JSONSerializer
 
 from builder.common.files import write_atomic
-from builder.format.load import REGISTRY_FILE, TUF_DIR
+from builder.format.paths import REGISTRY_FILE, TUF_DIR
 from builder.tuf.keys import (
     ONLINE,
     ROOT,

@@ -25,7 +25,7 @@ from securesystemslib.signer import Signer
 from builder.common import layout
 from builder.common.errors import BuildError
 from builder.common.files import write_atomic
-from builder.format.load import REGISTRY_FILE, TUF_DIR
+from builder.format.paths import REGISTRY_FILE, TUF_DIR
 from builder.index.output import Planned
 from builder.index.stages import BuildView
 from builder.tuf.keys import TufKeyError

@@ -22,7 +22,7 @@ from builder.index.build import BuildResult, build
 from builder.site import context as site_context
 from builder.site import feeds as site_feeds
 from builder.site import listings as site_listings
-from builder.site import stage as site_stage
+from builder.site import planning as site_planning
 from builder.site import workers as site_workers
 from builder.site.context import plugin_context
 from builder.site.readme import EXTERNAL_REL, Readme, load_readme, render_markdown, shown
@@ -201,7 +201,7 @@ def test_search_script_is_loaded_when_the_site_has_one(
     (site / "search.js").write_text("// search\n", encoding="utf-8")
     templates = ROOT / "templates"
     monkeypatch.setattr(
-        site_stage, "resource_dir", lambda folder: site if folder == "site" else templates
+        site_planning, "resource_dir", lambda folder: site if folder == "site" else templates
     )
     out = tmp_path / "out"
     build_with_site(BUNDLED_INDEX, out)
@@ -243,7 +243,7 @@ def test_sitemap_splits_into_an_index_past_its_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the per-file URL limit, sitemap.xml is a sitemap index of smaller files."""
-    monkeypatch.setattr(site_stage, "SITEMAP_LIMIT", 20)
+    monkeypatch.setattr(site_planning, "SITEMAP_LIMIT", 20)
     out = tmp_path / "out"
     build_with_site(BUNDLED_INDEX, out)
     root = ET.parse(out / "sitemap.xml").getroot()
@@ -431,7 +431,7 @@ def test_a_worker_process_renders_the_same_bytes(
     build(BUNDLED_INDEX, shared, environ=EPOCH, stages=[stage])
     assert 0 < stage.shared < len(stage.rendered)
     assert site_files(shared) == site_files(serial)
-    state = ".plugindex/" + site_stage.STATE_FILE
+    state = ".plugindex/" + site_planning.STATE_FILE
     assert (shared / state).read_bytes() == (serial / state).read_bytes()
 
 

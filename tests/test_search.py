@@ -19,9 +19,10 @@ from builder.client import search as client
 from builder.common import whoosh_adapter as engine
 from builder.common import whoosh_reader as reader
 from builder.index.build import build
+from builder.search.planning import WHOOSH_MANIFEST
 from builder.search.shard_tree import Doc, ShardTree
 from builder.search.shards import ShardLimits, dumps
-from builder.search.stage import WHOOSH_MANIFEST, SearchStage
+from builder.search.stage import SearchStage
 
 EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
 # These registries are built without signed metadata (TUF is tested on its own).

@@ -34,7 +34,9 @@ class SiteStage:
         """Return every file of the site, rendering only what changed."""
         from builder.site.planning import SitePlanner  # only a build with work plans
 
-        self._planner = SitePlanner(worker=self.worker)
+        if self._planner is None:  # one for the stage's life, as its state is
+            self._planner = SitePlanner(worker=self.worker)
+        self._planner.worker = self.worker
         files = self._planner.plan(view)
         self.rendered, self.shared = self._planner.rendered, self._planner.shared
         return files

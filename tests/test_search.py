@@ -7,7 +7,6 @@ import json
 import random
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -275,16 +274,16 @@ def test_no_registry_is_a_clear_error(tmp_path: Path) -> None:
         "backslash",
     ],
 )
-def test_hostile_queries_are_answered_sensibly_and_fast(
-    built: Path, tmp_path: Path, query: str
-) -> None:
-    """Query syntax is plain text: no parser error, no wildcard expansion, under a second."""
-    started = time.monotonic()
-    result = search(built, tmp_path, "--json", "--", query)
-    elapsed = time.monotonic() - started
-    data = as_json(result)
-    assert elapsed < 2.0  # including the first sync and opening the index
+def test_hostile_queries_are_answered_sensibly(built: Path, tmp_path: Path, query: str) -> None:
+    """Query syntax is plain text: no parser error, no wildcard expansion.
+
+    What keeps a hostile query fast is that the words searched are bounded (below);
+    `benchmarks/bench_search.py` measures the latency, which a test on a shared
+    machine cannot.
+    """
+    data = as_json(search(built, tmp_path, "--json", "--", query))
     words = reader.query_words(query)
+    assert len(words) <= 8 and all(len(word) <= 256 for word in words)
     if not words:  # nothing to search for: nothing listed, rather than every plugin
         assert (data["answer"], data["total"], data["results"]) == ("no-words", 0, [])
     if "auth" in words:

@@ -56,8 +56,10 @@ class Analysis:
     index: Path
     registry: RegistryConfig | None
     facts: dict[str, PluginFacts] = field(default_factory=dict)  # by plugin name
-    # Documents of the plugins parsed this time (not taken from the cache), by name.
-    documents: dict[str, bytes] = field(default_factory=dict)
+    # Documents of the plugins parsed this time (not taken from the cache), by name:
+    # the bytes, or the file a check wrote them ahead to (which a build moves into
+    # place). At 150,000 plugins they are 1.6 GB: a large build keeps them on disk.
+    documents: dict[str, bytes | Path] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # folders that failed to load or check
     cache: BuildCache = field(default_factory=BuildCache)
@@ -102,7 +104,9 @@ class FolderResult(NamedTuple):
     folder: str  # the job's folder, to be sure results are merged with their own jobs
     input_key: str | None  # None when a file could not be read
     problems: list[Problem]
-    document: bytes | None  # the per-plugin document, when the plugin was checked and valid
+    # The per-plugin document, when the plugin was checked and valid, unless it was
+    # written ahead (then read from the stage: bytes are not handed over twice).
+    document: bytes | None
     facts: PluginFacts | None
     # `input_key` is the job's `reuse`: the folder was read, not parsed; its cache stands.
     unchanged: bool = False
@@ -187,7 +191,7 @@ def analyse(
     for job, result in zip(
         jobs, check_all(check_folder, setup, jobs, workers=workers), strict=True
     ):
-        _merge(analysis, previous, job, result, stats[job.folder.folder], found)
+        _merge(analysis, previous, job, result, stats[job.folder.folder], found, setup.stage)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
     analysis.facts = {found[n].name: found[n] for n in scan.plugins if n in found}
     analysis.removed = {folder for folder in previous.plugins if folder not in scan.plugins}
@@ -203,8 +207,12 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
     result: FolderResult,
     stats: str,
     found: dict[str, PluginFacts],
+    stage: str | None,
 ) -> None:
-    """Take one plugin's check into the analysis (facts by folder into `found`)."""
+    """Take one plugin's check into the analysis (facts by folder into `found`).
+
+    `stage` is where the checks wrote documents ahead (see `CheckSetup`).
+    """
     name = job.folder.folder
     if result.folder != name:
         raise AssertionError(f"{name}: merged with the check of {result.folder}")
@@ -212,10 +220,14 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
         record = previous.plugins[name]
         analysis.cache.plugins[name] = PluginRecord(record.input, record.row, stats)
         found[name] = PluginFacts._make(record.row)
-    elif result.facts is not None and result.document is not None:
+    elif result.facts is not None:
         assert result.input_key is not None
         facts = result.facts
-        analysis.documents[facts.name] = result.document
+        if result.document is not None:
+            analysis.documents[facts.name] = result.document
+        else:  # written ahead (see `check_folder`)
+            assert stage is not None
+            analysis.documents[facts.name] = Path(stage, layout.index_path(facts.name))
         analysis.staged.update(result.staged)
         analysis.cache.plugins[name] = PluginRecord.of(result.input_key, facts, stats)
         found[name] = facts
@@ -324,7 +336,8 @@ def check_folder(setup: CheckSetup, job: FolderJob) -> FolderResult:
     staged: tuple[tuple[str, str], ...] = ()
     if setup.stage is not None:
         staged = _write_ahead(setup.stage, index, facts, document, contents)
-    return FolderResult(folder.folder, input_key, [], document, facts, staged=staged)
+    kept = None if (layout.index_path(facts.name), facts.doc_sha256) in staged else document
+    return FolderResult(folder.folder, input_key, [], kept, facts, staged=staged)
 
 
 def _write_ahead(

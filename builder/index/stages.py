@@ -7,6 +7,7 @@ import this one, never the other way round); the CLI passes them to `build`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
+from builder.common.errors import BuildError
 from builder.index.facts import PluginFacts
 from builder.index.output import Planned
 
@@ -29,8 +31,9 @@ class BuildView:
     out: Path  # the output folder, still holding the previous build while stages plan
     registry: RegistryConfig
     facts: Mapping[str, PluginFacts]  # every plugin, by name
-    # Per-plugin JSON documents rendered in this build (plugins that changed), by name.
-    changed_documents: Mapping[str, bytes]
+    # Per-plugin JSON documents rendered in this build (plugins that changed), by name:
+    # the bytes, or the file they were written ahead to (see `document`).
+    changed_documents: Mapping[str, bytes | Path]
     previous: Mapping[str, str]  # path -> sha256 of every file of the previous build
     on_disk: Mapping[str, int]  # path -> size of every file now in the output folder
     timestamp: str | None  # the build's time (ISO 8601, UTC), from the source commit
@@ -51,9 +54,18 @@ class BuildView:
     def document(self, name: str) -> bytes:
         """Return a plugin's per-plugin JSON document: rendered now, or as last built."""
         rendered = self.changed_documents.get(name)
-        if rendered is not None:
+        if isinstance(rendered, bytes):
             return rendered
-        return (self.out / layout.index_path(name)).read_bytes()
+        published = self.out / layout.index_path(name)
+        if rendered is None:
+            return published.read_bytes()
+        try:  # written ahead, to keep a large build's documents out of memory
+            data = rendered.read_bytes()
+        except FileNotFoundError:  # the commit moved it into place
+            data = published.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.facts[name].doc_sha256:
+            raise BuildError(f"{rendered}: not the document this build rendered (changed since)")
+        return data
 
     def unchanged(self, path: str) -> Planned | None:
         """Return a plan that keeps the previous build's file at `path`, if it has one."""

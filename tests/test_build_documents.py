@@ -1,0 +1,87 @@
+"""The per-plugin documents a build writes ahead stay on disk, not in memory.
+
+At 150,000 plugins the documents are 1.6 GB: a check that wrote one ahead hands over
+where it is, and a stage that needs it reads it back, checked against its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from builder.common import layout
+from builder.common.errors import BuildError
+from builder.index.analyse import Analysis, analyse
+from builder.index.build import build
+from builder.index.stages import BuildView
+
+
+def _view(analysis: Analysis, out: Path) -> BuildView:
+    assert analysis.registry is not None
+    return BuildView(
+        index=analysis.index,
+        out=out,
+        registry=analysis.registry,
+        facts=analysis.facts,
+        changed_documents=analysis.documents,
+        previous={},
+        on_disk={},
+        timestamp=None,
+        commit=None,
+    )
+
+
+def test_documents_written_ahead_are_handed_over_as_their_files(
+    index: Path, tmp_path: Path
+) -> None:
+    ahead = tmp_path / "ahead"
+    staged = analyse(index, workers=0, stage=ahead)
+    in_memory = analyse(index, workers=0)
+    assert staged.documents and set(staged.documents) == set(in_memory.documents)
+    for name, document in staged.documents.items():
+        assert document == ahead / layout.index_path(name)
+        data = in_memory.documents[name]
+        assert isinstance(data, bytes)
+        assert document.read_bytes() == data
+        assert hashlib.sha256(data).hexdigest() == staged.facts[name].doc_sha256
+
+
+def test_a_stage_reads_a_document_written_ahead_wherever_the_commit_put_it(
+    index: Path, tmp_path: Path
+) -> None:
+    ahead, out = tmp_path / "ahead", tmp_path / "out"
+    analysis = analyse(index, workers=0, stage=ahead)
+    view = _view(analysis, out)
+    name = sorted(analysis.documents)[0]
+    expected = (ahead / layout.index_path(name)).read_bytes()
+    assert view.document(name) == expected
+    published = out / layout.index_path(name)
+    published.parent.mkdir(parents=True)
+    shutil.move(ahead / layout.index_path(name), published)  # as the commit does
+    assert view.document(name) == expected
+
+
+def test_a_stage_refuses_a_document_changed_after_it_was_written_ahead(
+    index: Path, tmp_path: Path
+) -> None:
+    ahead = tmp_path / "ahead"
+    analysis = analyse(index, workers=0, stage=ahead)
+    view = _view(analysis, tmp_path / "out")
+    name = sorted(analysis.documents)[0]
+    staged = ahead / layout.index_path(name)
+    staged.write_bytes(staged.read_bytes().replace(b'"name"', b'"nome"'))
+    with pytest.raises(BuildError, match="not the document this build rendered"):
+        view.document(name)
+
+
+def test_a_build_with_documents_on_disk_publishes_each_as_rendered(
+    index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    build(index, out, fetch=False, stages=[], workers=0)
+    rendered = analyse(index, workers=0).documents
+    for name, data in rendered.items():
+        assert (out / layout.index_path(name)).read_bytes() == data

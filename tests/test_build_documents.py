@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,11 @@ from builder.common import layout
 from builder.common.errors import BuildError
 from builder.index.analyse import Analysis, analyse
 from builder.index.build import build
-from builder.index.stages import BuildView
+from builder.index.stages import BuildView, DocumentFile
+from builder.site import planning as site_planning
+from builder.site import workers as site_workers
+from builder.site.stage import SiteStage
+from builder.site.workers import PluginJob, VersionsJob
 
 
 def _view(analysis: Analysis, out: Path) -> BuildView:
@@ -85,3 +91,24 @@ def test_a_build_with_documents_on_disk_publishes_each_as_rendered(
     rendered = analyse(index, workers=0).documents
     for name, data in rendered.items():
         assert (out / layout.index_path(name)).read_bytes() == data
+
+
+def test_the_site_hands_its_renderers_where_each_document_is_not_its_bytes(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold build's site jobs carry the documents' files: each is read where rendered."""
+    jobs: list[Any] = []
+    real = site_workers.render_all
+
+    def recording(renderer: Any, batch: Sequence[Any], *, worker: bool = True) -> list[Any]:
+        jobs.extend(batch)
+        return real(renderer, batch, worker=worker)
+
+    monkeypatch.setattr(site_planning, "render_all", recording)
+    out = tmp_path / "out"
+    build(index, out, fetch=False, stages=[SiteStage(worker=False)], workers=0)
+    carried = [job.document for job in jobs if isinstance(job, PluginJob | VersionsJob)]
+    files = [d for d in carried if isinstance(d, DocumentFile) and d.sha256]
+    assert carried and files == carried
+    for document in files:
+        assert Path(document.published).read_bytes() == document.read()

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from builder.common import layout
 from builder.common.build_folder import STATE_DIR
@@ -21,6 +21,30 @@ from builder.index.output import Planned
 
 if TYPE_CHECKING:  # stages are made before a build knows whether it has work
     from builder.format.models import RegistryConfig
+
+
+class DocumentFile(NamedTuple):
+    """Where a plugin's document is: a build's documents stay on disk until read.
+
+    At 150,000 plugins they are 1.6 GB; the site's jobs carry these instead, and
+    each process that renders one reads it.
+    """
+
+    path: str  # written ahead, or the output's file
+    published: str  # where the commit moves it (read once `path` is gone)
+    sha256: str | None  # of the document this build rendered; None: as last built
+
+    def read(self) -> bytes:
+        """Return the document, refusing bytes that are not what the build rendered."""
+        try:
+            data = Path(self.path).read_bytes()
+        except FileNotFoundError:
+            if self.path == self.published:
+                raise
+            data = Path(self.published).read_bytes()  # the commit moved it into place
+        if self.sha256 is not None and hashlib.sha256(data).hexdigest() != self.sha256:
+            raise BuildError(f"{self.path}: not the document this build rendered (changed since)")
+        return data
 
 
 @dataclass(frozen=True)
@@ -53,19 +77,18 @@ class BuildView:
 
     def document(self, name: str) -> bytes:
         """Return a plugin's per-plugin JSON document: rendered now, or as last built."""
+        found = self.document_file(name)
+        return found if isinstance(found, bytes) else found.read()
+
+    def document_file(self, name: str) -> bytes | DocumentFile:
+        """Return a plugin's document, or where to read it (for a job to read later)."""
         rendered = self.changed_documents.get(name)
         if isinstance(rendered, bytes):
             return rendered
-        published = self.out / layout.index_path(name)
-        if rendered is None:
-            return published.read_bytes()
-        try:  # written ahead, to keep a large build's documents out of memory
-            data = rendered.read_bytes()
-        except FileNotFoundError:  # the commit moved it into place
-            data = published.read_bytes()
-        if hashlib.sha256(data).hexdigest() != self.facts[name].doc_sha256:
-            raise BuildError(f"{rendered}: not the document this build rendered (changed since)")
-        return data
+        published = str(self.out / layout.index_path(name))
+        if rendered is None:  # as last built
+            return DocumentFile(published, published, None)
+        return DocumentFile(str(rendered), published, self.facts[name].doc_sha256)
 
     def unchanged(self, path: str) -> Planned | None:
         """Return a plan that keeps the previous build's file at `path`, if it has one."""

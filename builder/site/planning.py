@@ -280,7 +280,7 @@ class SitePlanner:
                 pending[path] = (facts, used)
             if path in pending:
                 folder = str(view.index / "plugins" / facts.folder)
-                plan.jobs.append(PluginJob(path, view.document(name), folder, used))
+                plan.jobs.append(PluginJob(path, view.document_file(name), folder, used))
                 plan.keys.append("")
             if len(used) > ctx.USED_BY_SHOWN:
                 users_page = ctx.used_by_context(name, used)
@@ -307,7 +307,7 @@ class SitePlanner:
         document = None
         for path, key in zip(paths, keys, strict=True):
             if not plan.keep(path, key):
-                document = document or view.document(facts.name)
+                document = document or view.document_file(facts.name)
                 plan.jobs.append(VersionsJob(path, document))
                 plan.keys.append(key)
 

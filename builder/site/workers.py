@@ -27,6 +27,7 @@ import jinja2
 
 from builder.format.models import RegistryConfig
 from builder.index.output import prestage
+from builder.index.stages import DocumentFile
 from builder.site import context as ctx
 from builder.site.readme import load_readme
 from builder.site.render import make_environment, render
@@ -66,7 +67,7 @@ class PluginJob(NamedTuple):
     """A plugin page: made from its JSON document, README and users."""
 
     path: str
-    document: bytes
+    document: bytes | DocumentFile  # read by the process that renders the page
     folder: str  # the plugin's folder in the index (its README and images)
     used: tuple[str, ...]
 
@@ -79,7 +80,7 @@ class VersionsJob(NamedTuple):
     """
 
     path: str
-    document: bytes
+    document: bytes | DocumentFile  # read by the process that renders the pages
 
 
 class Written(NamedTuple):
@@ -119,7 +120,7 @@ class Renderer:
             setup.templates, setup.assets, setup.registry
         )
         # The versions pages of the last document seen (see `VersionsJob`).
-        self._versions: tuple[bytes, dict[str, dict[str, Any]]] = (b"", {})
+        self._versions: tuple[bytes | DocumentFile, dict[str, dict[str, Any]]] = (b"", {})
 
     def page(self, path: str, template: str, **values: Any) -> bytes:
         """Render one page or feed at `path` (its links start from its own folder)."""
@@ -142,10 +143,11 @@ class Renderer:
             return self.written(job.path, self.page(job.path, job.template, **job.values))
         if isinstance(job, VersionsJob):
             if self._versions[0] != job.document:
-                self._versions = (job.document, ctx.versions_contexts(json.loads(job.document)))
+                parsed = json.loads(_bytes_of(job.document))
+                self._versions = (job.document, ctx.versions_contexts(parsed))
             content = self.page(job.path, "versions.html", page=self._versions[1][job.path])
             return self.written(job.path, content)
-        document = json.loads(job.document)
+        document = json.loads(_bytes_of(job.document))
         readme, published = load_readme(Path(job.folder), document.get("readme"))
         files = {path: list(entry) for path, entry in published.items()}
         raw = document.get("readme") if files else None
@@ -156,6 +158,10 @@ class Renderer:
     def batch(self, jobs: Sequence[Job]) -> list[Result]:
         """Render a chunk of jobs, in order."""
         return [self.job(job) for job in jobs]
+
+
+def _bytes_of(document: bytes | DocumentFile) -> bytes:
+    return document if isinstance(document, bytes) else document.read()
 
 
 _RENDERER: Renderer | None = None  # the worker process's own renderer

@@ -1,7 +1,9 @@
-"""The per-plugin documents a build writes ahead stay on disk, not in memory.
+"""What a build writes ahead stays on disk, not in memory.
 
 At 150,000 plugins the documents are 1.6 GB: a check that wrote one ahead hands over
-where it is, and a stage that needs it reads it back, checked against its hash.
+where it is, and a stage that needs it reads it back, checked against its hash. A
+local artifact written ahead is planned with no source (the commit moves it), not
+with a Path to its copy in the index (600 bytes each, 900 MB at that size).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from builder.common import layout
 from builder.common.errors import BuildError
 from builder.index.analyse import Analysis, analyse
 from builder.index.build import build
+from builder.index.output import Planned, prestage
+from builder.index.plan import plan_build
 from builder.index.stages import BuildView, DocumentFile
 from builder.site import planning as site_planning
 from builder.site import workers as site_workers
@@ -112,3 +116,44 @@ def test_the_site_hands_its_renderers_where_each_document_is_not_its_bytes(
     assert carried and files == carried
     for document in files:
         assert Path(document.published).read_bytes() == document.read()
+
+
+def _local_artifacts_planned(monkeypatch: pytest.MonkeyPatch) -> dict[str, Planned]:
+    """Record the repository-local artifacts a build plans (see `Settler.kept_artifacts`)."""
+    planned: dict[str, Planned] = {}
+    real = plan_build
+
+    def recording(*args: Any) -> dict[str, Planned]:
+        planned.update(args[3])  # analysis, source, remote, local, ...
+        return real(*args)
+
+    monkeypatch.setattr("builder.index.work.plan_build", recording)
+    return planned
+
+
+def test_artifacts_written_ahead_are_planned_without_a_source_and_moved_in(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned = _local_artifacts_planned(monkeypatch)
+    out = tmp_path / "out"
+    build(index, out, fetch=False, stages=[], workers=0)
+    assert planned and all(p.content is None for p in planned.values())
+    for path, p in planned.items():
+        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == p.sha256
+
+
+def test_artifacts_not_written_ahead_are_copied_from_the_index(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned = _local_artifacts_planned(monkeypatch)
+    real = prestage
+
+    def documents_only(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
+        return not path.startswith("artifacts/") and real(root, path, sha256, content)
+
+    monkeypatch.setattr("builder.index.analyse.prestage", documents_only)
+    out = tmp_path / "out"
+    build(index, out, fetch=False, stages=[], workers=0)
+    assert planned and all(isinstance(p.content, Path) for p in planned.values())
+    for path, p in planned.items():
+        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == p.sha256

@@ -3,7 +3,7 @@
 At 150,000 plugins the documents are 1.6 GB: a check that wrote one ahead hands over
 where it is, and a stage that needs it reads it back, checked against its hash. A
 local artifact written ahead is planned with no source (the commit moves it), not
-with a Path to its copy in the index (600 bytes each, 900 MB at that size).
+with a Path to its copy in the index (about 300 bytes each, 450 MB at that size).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ with a Path to its copy in the index (about 300 bytes each, 450 MB at that size)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from collections.abc import Sequence
@@ -157,3 +158,37 @@ def test_artifacts_not_written_ahead_are_copied_from_the_index(
     assert planned and all(isinstance(p.content, Path) for p in planned.values())
     for path, p in planned.items():
         assert hashlib.sha256((out / path).read_bytes()).hexdigest() == p.sha256
+
+
+def test_a_stage_reads_documents_held_in_memory_and_those_of_the_last_build(
+    index: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    build(index, out, fetch=False, stages=[], workers=0)
+    in_memory = analyse(index, workers=0)  # no stage: the documents are bytes
+    name = sorted(in_memory.documents)[0]
+    assert _view(in_memory, out).document(name) == in_memory.documents[name]
+    last_built = dataclasses.replace(_view(in_memory, out), changed_documents={})
+    published = out / layout.index_path(name)
+    assert last_built.document(name) == published.read_bytes()
+    published.write_bytes(b"{}")  # as last built: taken as the output holds it
+    assert last_built.document(name) == b"{}"
+    published.unlink()
+    with pytest.raises(FileNotFoundError):
+        last_built.document(name)
+
+
+def test_a_file_of_the_last_build_is_kept_only_when_recorded_and_the_same_size(
+    index: Path, tmp_path: Path
+) -> None:
+    view = dataclasses.replace(
+        _view(analyse(index, workers=0), tmp_path),
+        previous={"a.json": "aa", "b.json": "bb", "c.json": "cc", "e.json": "ee"},
+        on_disk={"a.json": 10, "b.json": 20, "d.json": 40, "e.json": 50},
+        sizes={"a.json": 10, "b.json": 21},
+    )
+    assert view.unchanged("a.json") == Planned("aa", 10, None)
+    assert view.unchanged("b.json") is None  # changed on disk since it was written
+    assert view.unchanged("c.json") is None  # recorded, no longer there
+    assert view.unchanged("d.json") is None  # there, not recorded
+    assert view.unchanged("e.json") == Planned("ee", 50, None)  # no size recorded: as found

@@ -47,6 +47,11 @@ class DocumentFile(NamedTuple):
         return data
 
 
+def read_document(document: bytes | DocumentFile) -> bytes:
+    """Return a document handed over as its bytes or as where it is."""
+    return document if isinstance(document, bytes) else document.read()
+
+
 @dataclass(frozen=True)
 class BuildView:
     """The analysed index and the previous build, read-only, as a later stage sees them."""
@@ -77,8 +82,7 @@ class BuildView:
 
     def document(self, name: str) -> bytes:
         """Return a plugin's per-plugin JSON document: rendered now, or as last built."""
-        found = self.document_file(name)
-        return found if isinstance(found, bytes) else found.read()
+        return read_document(self.document_file(name))
 
     def document_file(self, name: str) -> bytes | DocumentFile:
         """Return a plugin's document, or where to read it (for a job to read later)."""

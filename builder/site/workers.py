@@ -27,7 +27,7 @@ import jinja2
 
 from builder.format.models import RegistryConfig
 from builder.index.output import prestage
-from builder.index.stages import DocumentFile
+from builder.index.stages import DocumentFile, read_document
 from builder.site import context as ctx
 from builder.site.readme import load_readme
 from builder.site.render import make_environment, render
@@ -143,11 +143,11 @@ class Renderer:
             return self.written(job.path, self.page(job.path, job.template, **job.values))
         if isinstance(job, VersionsJob):
             if self._versions[0] != job.document:
-                parsed = json.loads(_bytes_of(job.document))
+                parsed = json.loads(read_document(job.document))
                 self._versions = (job.document, ctx.versions_contexts(parsed))
             content = self.page(job.path, "versions.html", page=self._versions[1][job.path])
             return self.written(job.path, content)
-        document = json.loads(_bytes_of(job.document))
+        document = json.loads(read_document(job.document))
         readme, published = load_readme(Path(job.folder), document.get("readme"))
         files = {path: list(entry) for path, entry in published.items()}
         raw = document.get("readme") if files else None
@@ -158,10 +158,6 @@ class Renderer:
     def batch(self, jobs: Sequence[Job]) -> list[Result]:
         """Render a chunk of jobs, in order."""
         return [self.job(job) for job in jobs]
-
-
-def _bytes_of(document: bytes | DocumentFile) -> bytes:
-    return document if isinstance(document, bytes) else document.read()
 
 
 _RENDERER: Renderer | None = None  # the worker process's own renderer

@@ -76,6 +76,7 @@ MODULES: dict[str, list[str]] = {
     "common/progress.py": ["tests/test_http_progress.py"],
     "index/output.py": ["tests/test_mut_output.py", "tests/test_index_security.py"],
     "index/stages.py": ["tests/test_build_documents.py"],
+    "index/carry.py": ["tests/test_build_carry.py"],
     "index/artifacts.py": [
         "tests/test_mut_artifacts.py",
         "tests/test_gate_security.py",

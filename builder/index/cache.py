@@ -39,7 +39,7 @@ from builder.index.facts import PluginFacts
 if TYPE_CHECKING:  # the build's types: they import this module
     from builder.index.analyse import Analysis
     from builder.index.finds import Finding
-    from builder.index.output import Planned, WriteReport
+    from builder.index.output import WriteReport
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def save_if_changed(
     out: Path,
     analysis: Analysis,
     cache: BuildCache,
-    plan: dict[str, Planned],
+    files: int,
     report: WriteReport,
     *,
     committed: int,
@@ -201,7 +201,8 @@ def save_if_changed(
 ) -> None:
     """Save the cache unless the build changed nothing it records.
 
-    `committed` is when the output came to hold the plan (ns since 1970);
+    `files` is how many files the build publishes; `committed` is when the output
+    came to hold them (ns since 1970);
     `looked_again` the find of what changed in the output since the last build.
     """
     fresh = analysis.cache
@@ -211,7 +212,7 @@ def save_if_changed(
         not report.written
         and not report.removed
         and cache.outputs is not None
-        and len(plan) == len(cache.outputs)
+        and files == len(cache.outputs)
     )
     unchanged = (
         same_files

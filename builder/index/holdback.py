@@ -27,6 +27,7 @@ import dataclasses
 import datetime
 import logging
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,21 +218,26 @@ class Settler:
         return True
 
     def kept_artifacts(
-        self, known: Mapping[str, str], on_disk: Mapping[str, int], live: Mapping[str, str] | None
+        self,
+        known: Mapping[str, str],
+        on_disk: Mapping[str, int],
+        live: Mapping[str, str] | None,
+        carried: AbstractSet[str] = frozenset(),
     ) -> tuple[dict[str, Planned], list[str]]:
-        """Plan the repository-local artifacts of every plugin; return them and the borrowed.
+        """Plan the repository-local artifacts of each plugin; return them and the borrowed.
 
         A plugin built now copies its artifacts from the index (checked by its rules).
         One kept at its last published state keeps what was published: from the
         output, the live registry, or the index while its bytes are the same; when
-        none has them, the plugin is left out.
+        none has them, the plugin is left out. The plugins `carried` over as the last
+        build published them are passed by (see `builder.index.carry`).
         """
         plan: dict[str, Planned] = {}
         borrowed: list[str] = []
-        # Once per local artifact on every build (100,000 at 10,000 plugins): bound once.
+        # Once per local artifact planned (100,000 at 10,000 plugins, cold): bound once.
         path_of, recorded, found = layout.artifact_path, known.get, on_disk.get
         ahead = self.analysis.staged.get
-        for name in sorted(self.facts):
+        for name in sorted(self.facts.keys() - carried):
             plugin = self.facts[name]
             for sha256, size, filename, local in plugin.local_artifacts:
                 path = path_of(sha256, filename)
@@ -255,7 +261,7 @@ class Settler:
                         f"live, nor in the index",
                     )
                     self.revert(name, f"{PLUGINS_DIR}/{name}", problem)
-                    return self.kept_artifacts(known, on_disk, live)
+                    return self.kept_artifacts(known, on_disk, live, carried)
         return plan, borrowed
 
     # --- the rules across plugins ---------------------------------------------------------

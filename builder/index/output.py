@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from builder.common import layout
 from builder.common.build_folder import (
@@ -38,6 +38,9 @@ from builder.common.build_folder import (
 from builder.common.errors import BuildError
 from builder.common.files import CHUNK, HashingWriter
 from builder.common.sharded import Sharded
+
+if TYPE_CHECKING:  # made from this module's plans
+    from builder.index.carry import CarriedArtifacts
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +177,17 @@ def write_output(
     on_disk: Mapping[str, int] | None = None,
     before_commit: Callable[[], None] | None = None,
     prestaged: Prestaged | None = None,
+    carried: CarriedArtifacts | None = None,
 ) -> WriteReport:
     """Bring `out` to exactly `plan`; `previous` is the last build's path → sha256.
 
     `on_disk` is what `out` holds (path → size) when the caller knows it (default:
     `files_on_disk(out)`). A file is rewritten when its hash differs from `previous`
-    or its size from `on_disk`; a file in `on_disk` and not in `plan` is removed.
-    A changed file found in `prestaged` with its planned sha256 is moved from there
-    instead of staged. `before_commit` runs once everything is staged, only if
-    anything will change.
+    or its size from `on_disk`; a file in `on_disk` and not in `plan` is removed,
+    but for the artifacts `carried` over as recorded (`builder.index.carry`: on disk
+    as recorded, and kept). A changed file found in `prestaged` with its planned
+    sha256 is moved from there instead of staged. `before_commit` runs once
+    everything is staged, only if anything will change.
     """
     report = WriteReport()
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -195,6 +200,8 @@ def write_output(
         if known.get(path) != planned.sha256 or on_disk.get(path) != planned.size
     ]
     report.unchanged = len(plan) - len(changed)
+    if carried is not None:
+        report.unchanged += carried.unlisted(plan)
     staging = out / STATE_DIR / _STAGING
     shutil.rmtree(staging, ignore_errors=True)
     ahead = prestaged.files if prestaged is not None else {}
@@ -208,7 +215,7 @@ def write_output(
             staging.mkdir()
         for path, target in staged.items():
             _stage(target, path, plan[path])
-        stale = [path for path in on_disk if path not in plan]  # no sets of every path
+        stale = _unplanned(on_disk, plan, carried)
         if before_commit is not None and (changed or stale):
             before_commit()
     except BaseException:
@@ -242,6 +249,16 @@ def write_output(
         report.removed.append(path)
         _prune_empty_parents(out, Path(path).parent)
     return report
+
+
+def _unplanned(
+    on_disk: Mapping[str, int], plan: Mapping[str, Planned], carried: CarriedArtifacts | None
+) -> list[str]:
+    """Return the files on disk the build does not publish (a list of few, no sets of all)."""
+    if carried is None:
+        return [path for path in on_disk if path not in plan]
+    kept, gone = carried.sizes, carried.stale
+    return [path for path in on_disk if path not in plan and (path not in kept or path in gone)]
 
 
 class _WholeFolders:
@@ -297,6 +314,8 @@ def record_files(
     report: WriteReport,
     loaded: Sharded | None,
     recorded: Mapping[str, str] | None,
+    *,
+    carried: CarriedArtifacts | None = None,
 ) -> None:
     """Leave the record of the output's files (`builder.common.build_folder`) as `plan`.
 
@@ -304,14 +323,19 @@ def record_files(
     it, only what changed is recorded again: the files written, and the paths
     recorded then that the plan no longer holds (removed now, or already gone). A
     file left alone is as recorded: `write_output` compared its sha256 with the
-    record, and its size with the record or the disk.
+    record, and its size with the record or the disk. The artifacts `carried` over
+    (recorded, not planned) stay recorded but the stale ones.
     """
     if loaded is None or recorded is None:
-        write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
+        whole = plan if carried is None else carried.planned(plan)
+        write_outputs(out, {path: (p.sha256, p.size) for path, p in whole.items()})
         return
     changes: dict[str, tuple[str, int] | None] = {
         path: (plan[path].sha256, plan[path].size) for path in report.written
     }
-    changes.update(dict.fromkeys(recorded.keys() - plan.keys()))
+    if carried is None:
+        changes.update(dict.fromkeys(recorded.keys() - plan.keys()))
+    else:
+        changes.update(dict.fromkeys(carried.unrecorded(plan)))
     if changes or not has_outputs(out):
         update_outputs(out, loaded, changes)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from builder.common import layout
 from builder.index.analyse import Analysis
 from builder.index.cache import BuildCache
+from builder.index.carry import CarriedArtifacts
 from builder.index.held import HeldBack
 from builder.index.output import Planned
 from builder.index.render import config_document, encode, status_document
@@ -30,12 +31,14 @@ def plan_build(  # noqa: PLR0917 - the parts of a build, in the order they are m
     local: Mapping[str, Planned],
     held_back: Sequence[HeldBack],
     listings: Mapping[str, Planned],
+    carried: CarriedArtifacts | None = None,
 ) -> dict[str, Planned]:
     """Return every file of the build by path (documents of unchanged plugins unrendered).
 
     `remote` holds the mirrored remote artifacts (see `builder.index.mirror`), `local`
     the repository-local ones (see `Settler.kept_artifacts`), `listings` names.json,
-    categories.json and the listing pages.
+    categories.json and the listing pages. The artifacts `carried` over from the last
+    build are published too, but not listed (see `builder.index.carry`).
     """
     assert analysis.registry is not None
     plan: dict[str, Planned] = dict(remote)
@@ -46,6 +49,8 @@ def plan_build(  # noqa: PLR0917 - the parts of a build, in the order they are m
         )
     plan.update(local)
     artifacts = sum(1 for path in plan if path.startswith("artifacts/"))
+    if carried is not None:
+        artifacts += carried.unlisted(plan)
     plan.update(listings)
     plan[layout.CONFIG] = planned_bytes(encode(config_document(analysis.registry)))
     records = [h.record() for h in held_back]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -21,6 +22,7 @@ from builder.index import noop
 from builder.index.analyse import Analysis, affected, analyse
 from builder.index.build import BuildOptions, BuildResult
 from builder.index.cache import BuildCache, forget_cache, load_cache, save_if_changed
+from builder.index.carry import CarriedArtifacts, carried_plugins, carry_artifacts
 from builder.index.changes import Changes
 from builder.index.finds import Finding
 from builder.index.held import HeldBack, entry_of
@@ -91,9 +93,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
     )
     assert analysis.registry is not None
     unmirrored: set[str] = set()
-    remote, local, borrowed, held = _settle(
-        index, out, analysis, cache, on_disk, options, source, unmirrored=unmirrored
-    )
+    settled = _settle(index, out, analysis, cache, on_disk, options, source, unmirrored=unmirrored)
+    borrowed, held, carried = settled.borrowed, settled.held, settled.carried
     if options.strict and held:
         raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
     for item in held:
@@ -106,7 +107,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             for path, document in listing_documents(analysis.registry, analysis.facts).items()
         }
     analysis.cache.listings = (key, tuple(listings))
-    plan = plan_build(analysis, source, remote, local, held, listings)
+    plan = plan_build(analysis, source, settled.remote, settled.local, held, listings, carried)
     view = BuildView(
         index=index,
         out=out,
@@ -125,7 +126,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         _add_stage_files(plan, stage.name, stage.plan(view))
     for stage in options.stages:  # a stage that signs the build sees every other stage's files
         if isinstance(stage, FinalStage):
-            _add_stage_files(plan, stage.name, stage.plan_after(view, MappingProxyType(plan)))
+            whole = plan if carried is None else carried.planned(plan)
+            _add_stage_files(plan, stage.name, stage.plan_after(view, MappingProxyType(whole)))
 
     def commit_starts() -> None:
         noop.forget(out)
@@ -142,7 +144,9 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             on_disk=on_disk,
             before_commit=commit_starts,
             prestaged=Prestaged(ahead, analysis.staged),
+            carried=carried,
         )
+        files = len(plan) + (carried.unlisted(plan) if carried is not None else 0)
         committed = time.time_ns()  # the output holds the plan; a later change, a later ctime
         # The borrowed list holds every live artifact (~500,000 at 50,000 plugins): it
         # is written again only when it changed, as the cache records.
@@ -150,9 +154,9 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         if analysis.cache.borrowed != cache.borrowed or not (out / STATE_DIR / BORROWED).exists():
             write_borrowed(out, borrowed)
         save_if_changed(
-            out, analysis, cache, plan, report, committed=committed, looked_again=findings.output
+            out, analysis, cache, files, report, committed=committed, looked_again=findings.output
         )
-        record_files(out, plan, report, cache.outputs_record, cache.outputs)
+        record_files(out, plan, report, cache.outputs_record, cache.outputs, carried=carried)
         forget_downloads(out)
         for stage in options.stages:
             stage.committed(view)
@@ -169,7 +173,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             noop.forget(out)
         else:
             wrote = bool(report.written or report.removed)
-            totals = noop.Totals(result.plugins, result.versions, len(plan), len(unmirrored))
+            totals = noop.Totals(result.plugins, result.versions, files, len(unmirrored))
             since = (started.looked, committed if wrote else started.looked)
             noop.save(index, out, started.inputs, since, totals)
     except OSError as e:
@@ -208,6 +212,16 @@ def _analysed(
     return analysis
 
 
+class Settled(NamedTuple):
+    """What can be built: the artifacts' plans, what is borrowed, what is held back."""
+
+    remote: dict[str, Planned]  # mirrored remote artifacts
+    local: dict[str, Planned]  # repository-local artifacts, but those carried over
+    borrowed: list[str]  # artifacts left to the live registry
+    held: list[HeldBack]
+    carried: CarriedArtifacts | None  # the last build's artifacts kept unplanned
+
+
 def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     index: Path,
     out: Path,
@@ -218,8 +232,8 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     source: SourceInfo,
     *,
     unmirrored: set[str],
-) -> tuple[dict[str, Planned], dict[str, Planned], list[str], list[HeldBack]]:
-    """Hold back what cannot be built; return the artifacts' plan, the borrowed, the held.
+) -> Settled:
+    """Hold back what cannot be built; return the artifacts' plans, the borrowed, the held.
 
     The remote artifacts left unmirrored (fetching disabled) are added to `unmirrored`.
     """
@@ -234,6 +248,7 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     analysis.problems = []
     latest = latest_release_date(source.committed)
     incremental = bool(cache.plugins)
+    carry = cache.outputs is not None and options.live is None
     names_checked = False
     first = True
     while True:
@@ -254,7 +269,12 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
         )
         if settler.settle_downloads(failures):
             continue
-        local, kept_borrowed = settler.kept_artifacts(cache.outputs or {}, on_disk, options.live)
+        # With a record of the output and nothing borrowed, the plugins taken as last
+        # published keep their artifacts unplanned (see `builder.index.carry`).
+        carried = carried_plugins(cache, analysis.cache) if carry else frozenset()
+        local, kept_borrowed = settler.kept_artifacts(
+            cache.outputs or {}, on_disk, options.live, carried
+        )
         if not names_checked:
             names_checked = True
             if settler.settle_names(registry.policy.approved_similar_names):
@@ -265,7 +285,13 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
         settler.touched = set()
         if not settler.settle_across(only, latest):
             break
-    return remote, local, borrowed + kept_borrowed, settler.held
+    carried_over = None
+    if carried:
+        planned = ChainMap(local, remote)
+        carried_over = carry_artifacts(cache, analysis.facts, carried, planned, previous)
+        if carried_over is None:  # a plugin's last published artifacts are unknown
+            local, _ = settler.kept_artifacts(cache.outputs or {}, on_disk, None)  # none borrowed
+    return Settled(remote, local, borrowed + kept_borrowed, settler.held, carried_over)
 
 
 def _add_stage_files(plan: dict[str, Planned], stage: str, files: Mapping[str, Planned]) -> None:

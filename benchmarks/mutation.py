@@ -74,7 +74,11 @@ MODULES: dict[str, list[str]] = {
     ],
     "common/address_guard.py": ["tests/test_mut_http.py", "tests/test_mirror.py"],
     "common/progress.py": ["tests/test_http_progress.py"],
-    "index/output.py": ["tests/test_mut_output.py", "tests/test_index_security.py"],
+    "index/output.py": [
+        "tests/test_mut_output.py",
+        "tests/test_index_security.py",
+        "tests/test_build_carry.py",
+    ],
     "index/stages.py": ["tests/test_build_documents.py"],
     "index/carry.py": ["tests/test_build_carry.py"],
     "index/artifacts.py": [

@@ -22,6 +22,7 @@ from builder.common import layout
 from builder.common.build_folder import STATE_DIR, read_outputs
 from builder.index import work
 from builder.index.build import BuildResult, build
+from builder.index.cache import BuildCache
 from builder.index.carry import CarriedArtifacts, carry_artifacts
 from builder.index.output import Planned
 from builder.index.previous import PreviousStates
@@ -294,3 +295,13 @@ def _signed_targets(out: Path) -> dict[str, Any]:
 
 def _artifact_targets(out: Path) -> set[str]:
     return {path for path in _signed_targets(out) if path.startswith("artifacts/")}
+
+
+def test_nothing_is_carried_without_a_record_or_a_plugin_to_carry() -> None:
+    previous = PreviousStates({}, lambda _: None)
+    planned: dict[str, Planned] = {}
+    assert carry_artifacts(BuildCache(outputs=None), {}, {"alpha"}, planned, previous) is None
+    # Nothing to carry: every artifact is planned, and no document is read back.
+    assert carry_artifacts(BuildCache(outputs={}), {}, frozenset(), planned, previous) is None
+    kept = carry_artifacts(BuildCache(outputs={}), {}, {"alpha"}, planned, previous)
+    assert kept is not None and kept.stale == frozenset()

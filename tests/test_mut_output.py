@@ -11,8 +11,17 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from builder.common.build_folder import STATE_DIR
-from builder.index.output import Planned, Prestaged, files_outside, prestage, write_output
+from builder.common.build_folder import STATE_DIR, forget_outputs, read_outputs, write_outputs
+from builder.common.sharded import Sharded
+from builder.index.output import (
+    Planned,
+    Prestaged,
+    WriteReport,
+    files_outside,
+    prestage,
+    record_files,
+    write_output,
+)
 
 A1 = f"artifacts/{'a' * 64}/a.tgz"
 A2 = f"artifacts/{'b' * 64}/b.tgz"
@@ -193,3 +202,30 @@ def test_a_new_subfolder_beside_a_left_out_file_is_not_moved_whole(tmp_path: Pat
     plan = {A1: planned(b"one"), ready: Planned(sha(b"c"), 1, None)}
     write_output(out, plan, {A1: sha(b"one")}, prestaged=ahead)
     assert tree(out) == {A1: b"one", ready: b"c"}
+
+
+# --- the record of the output's files ---------------------------------------------------
+
+
+def _recorded(out: Path, files: dict[str, bytes]) -> tuple[Sharded, dict[str, str]]:
+    record = write_outputs(out, {path: (sha(data), len(data)) for path, data in files.items()})
+    return record, {path: sha(data) for path, data in files.items()}
+
+
+def test_a_recorded_path_the_plan_dropped_leaves_the_record_with_nothing_written(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    loaded, hashes = _recorded(out, {A1: b"one", DOC: b"{}"})
+    record_files(out, {DOC: planned(b"{}")}, WriteReport(), loaded, hashes)  # A1 was gone
+    assert read_outputs(out) == {DOC: (sha(b"{}"), 2)}
+
+
+def test_a_record_forgotten_before_a_commit_is_written_again_with_no_change(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    loaded, hashes = _recorded(out, {DOC: b"{}"})
+    forget_outputs(out)  # as a commit starts; nothing turned out to change
+    record_files(out, {DOC: planned(b"{}")}, WriteReport(), loaded, hashes)
+    assert read_outputs(out) == {DOC: (sha(b"{}"), 2)}

@@ -324,11 +324,10 @@ def record_files(
     recorded then that the plan no longer holds (removed now, or already gone). A
     file left alone is as recorded: `write_output` compared its sha256 with the
     record, and its size with the record or the disk. The artifacts `carried` over
-    (recorded, not planned) stay recorded but the stale ones.
+    (recorded, not planned: there is a record) stay recorded but the stale ones.
     """
     if loaded is None or recorded is None:
-        whole = plan if carried is None else carried.planned(plan)
-        write_outputs(out, {path: (p.sha256, p.size) for path, p in whole.items()})
+        write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
         return
     changes: dict[str, tuple[str, int] | None] = {
         path: (plan[path].sha256, plan[path].size) for path in report.written

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from builder.common import layout
+from builder.format import load
 from builder.index import cache as cache_module
 from builder.index import finds, noop, on_disk
 from builder.index.build import build
@@ -249,3 +250,44 @@ def test_paths_looked_at_again_in_vain_are_not_looked_at_a_third_time(
     looked.clear()
     assert build(index, out).report.written == []
     assert looked == []
+
+
+def _strays(index: Path) -> None:
+    """Add to plugins/ what is no plugin folder: a file, a hidden folder, a link."""
+    plugins = index / "plugins"
+    (plugins / "stray.txt").write_text("x", encoding="utf-8")
+    (plugins / ".hidden").mkdir()
+    (plugins / "linked").symlink_to(min(plugins.iterdir()))
+
+
+@pytest.mark.parametrize("looked_up", [1000, 0])  # one by one, and by listing plugins/
+def test_a_scan_of_named_folders_finds_what_the_whole_scan_finds_of_them(
+    index: Path, monkeypatch: pytest.MonkeyPatch, looked_up: int
+) -> None:
+    monkeypatch.setattr(load, "_LOOKED_UP", looked_up)
+    _strays(index)
+    whole = load.scan_index(index)
+    name = plugin_names(index)[1]
+    only = {name, "stray.txt", ".hidden", "linked", "missing", "..", ".", "", "a/b", "x\0"}
+    some = load.scan_index(index, only)
+    assert list(some.plugins) == [name]
+    assert some.plugins[name] == whole.plugins[name]
+    strays = {"stray.txt", ".hidden", "linked"}
+    expected = [p for p in whole.problems if p.file.name in strays]
+    assert len(expected) == 3 and some.problems == expected
+
+
+def test_a_scan_of_a_few_named_folders_does_not_list_plugins(
+    index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed: list[Path] = []
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if not isinstance(path, int):
+            listed.append(Path(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    load.scan_index(index, {plugin_names(index)[0]})
+    assert index / "plugins" not in listed

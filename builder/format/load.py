@@ -8,6 +8,7 @@ path the user gave, so they are clickable and match GitHub's annotation paths.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,11 +131,9 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
     plugins_dir = index / PLUGINS_DIR
     if plugins_dir.is_symlink() or not plugins_dir.is_dir():
         return Scan(registry, plugins, problems)
-    for entry in sorted(os.scandir(plugins_dir), key=lambda e: e.name):
-        if only is not None and entry.name not in only:
-            continue
-        rel = f"{PLUGINS_DIR}/{entry.name}"
-        if entry.name.startswith("."):
+    for name, is_folder in _plugin_entries(plugins_dir, only):
+        rel = f"{PLUGINS_DIR}/{name}"
+        if name.startswith("."):
             # Not skipped: a hidden folder would otherwise be merged unchecked.
             problems.append(
                 Problem(
@@ -146,7 +145,7 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
                 )
             )
             continue
-        if not entry.is_dir(follow_symlinks=False):
+        if not is_folder:
             problems.append(
                 Problem(
                     shown(index, rel),
@@ -156,9 +155,38 @@ def scan_index(index: Path, only: AbstractSet[str] | None = None) -> Scan:
                 )
             )
             continue
-        plugins[entry.name] = PluginFolder(entry.name)
+        plugins[name] = PluginFolder(name)
     _walk_all(index, plugins, problems)
     return Scan(registry, plugins, problems)
+
+
+# Up to this many named folders, each is looked up on its own rather than found by
+# listing plugins/: a build that checks one plugin again (a held-back version, a
+# dependency broken by a merge) in an index of 150,000 listed them all each time.
+_LOOKED_UP = 1000
+
+
+def _plugin_entries(plugins_dir: Path, only: AbstractSet[str] | None) -> list[tuple[str, bool]]:
+    """Return plugins/'s entries as (name, whether a folder, not a link), by name.
+
+    With `only`, just the entries of those names that exist.
+    """
+    if only is None or len(only) > _LOOKED_UP:
+        return [
+            (entry.name, entry.is_dir(follow_symlinks=False))
+            for entry in sorted(os.scandir(plugins_dir), key=lambda e: e.name)
+            if only is None or entry.name in only
+        ]
+    found = []
+    for name in sorted(only):
+        if not name or "/" in name or name in (".", ".."):
+            continue  # never an entry of a folder listing
+        try:
+            info = os.lstat(plugins_dir / name)
+        except (OSError, ValueError):  # not there (or a name no path can hold)
+            continue
+        found.append((name, stat.S_ISDIR(info.st_mode)))
+    return found
 
 
 # Above this many plugin folders, threads walk them: a walk is mostly waiting for the

@@ -36,6 +36,7 @@ from builder.index.cache import BuildCache, PluginRecord, stats_key
 from builder.index.dependencies import DependencyFinding, dependency_findings
 from builder.index.facts import PluginFacts, facts_of
 from builder.index.finds import Finding, scan_started
+from builder.index.held import rel_of
 from builder.index.output import prestage
 from builder.index.render import encode, plugin_document
 from builder.index.rules import check_plugin, problem_at
@@ -259,8 +260,9 @@ def _leave_out(index: Path, scan: Scan, exclude: AbstractSet[str]) -> None:
     for folder in scan.plugins.values():
         for rel in exclude & folder.files.keys():
             del folder.files[rel]
-    shown_excluded = {str(index / rel) for rel in exclude}
-    scan.problems[:] = [p for p in scan.problems if str(p.file) not in shown_excluded]
+    # Per problem, not per file left out: a build holding back thousands of versions
+    # re-checks a plugin per version, and each made a Path of every file left out.
+    scan.problems[:] = [p for p in scan.problems if rel_of(index, p) not in exclude]
 
 
 def _read_folder(

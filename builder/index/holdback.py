@@ -75,6 +75,9 @@ class Settler:
     kept: set[str] = field(default_factory=set)  # plugins at their previous state
     dropped: set[str] = field(default_factory=set)  # plugins left out entirely
     excluded: set[str] = field(default_factory=set)  # index-relative files left out
+    # The same, by plugin: a plugin checked again is given its own (thousands of
+    # versions held back made each check look through all of them).
+    excluded_in: dict[str, set[str]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # plugins changed since the last check
 
     @property
@@ -118,6 +121,7 @@ class Settler:
         if rel in self.excluded:
             return
         self.excluded.add(rel)
+        self.excluded_in.setdefault(name, set()).add(rel)
         outcome = VERSION_LEFT_OUT if is_version_file(rel) else FILE_LEFT_OUT
         self.held.append(HeldBack(name, outcome, rel, problem))
 
@@ -172,7 +176,7 @@ class Settler:
             self.old_cache,
             dirty=frozenset({name}),
             folders={name},
-            exclude=self.excluded,
+            exclude=frozenset(self.excluded_in.get(name, ())),
             dependencies=False,
         )
         self.facts.pop(name, None)

@@ -106,6 +106,13 @@ def _same_as_cold(index: Path, out: Path, tmp_path: Path) -> None:
     assert again.report.unchanged == len(_published(cold))
 
 
+def _removed_as_stale(recorder: Recorder, result: BuildResult, out: Path, *gone: str) -> None:
+    """Check that the last build found exactly `gone` stale, and removed it."""
+    assert recorder.last.stale == set(gone)
+    assert set(gone) <= set(result.report.removed)
+    assert not any((out / path).exists() for path in gone)
+
+
 def test_a_new_version_plans_only_its_plugin_and_publishes_what_a_cold_build_does(
     index: Path, tmp_path: Path, recorder: Recorder
 ) -> None:
@@ -136,10 +143,7 @@ def test_a_removed_version_loses_its_artifact(
     monkeypatch.setattr(PreviousStates, "state", spied)
     result = _rebuild(index, out)
     assert read_back == []  # alpha's last facts are its cache record's: no document read
-    gone = _artifact("alpha", "1.0.0")
-    assert recorder.last.stale == {gone}
-    assert gone in result.report.removed
-    assert not (out / gone).exists()
+    _removed_as_stale(recorder, result, out, _artifact("alpha", "1.0.0"))
     _same_as_cold(index, out, tmp_path)
 
 
@@ -150,9 +154,7 @@ def test_a_removed_plugin_loses_its_artifacts(
     _rebuild(index, out)
     shutil.rmtree(index / "plugins/gamma")
     result = _rebuild(index, out)
-    gone = {_artifact("gamma", v) for v in ("1.0.0", "1.1.0")}
-    assert recorder.last.stale == gone
-    assert gone <= set(result.report.removed)
+    _removed_as_stale(recorder, result, out, *(_artifact("gamma", v) for v in ("1.0.0", "1.1.0")))
     _same_as_cold(index, out, tmp_path)
 
 
@@ -205,8 +207,7 @@ def test_an_artifact_two_plugins_name_stays_while_either_names_it(
     _same_as_cold(index, out, tmp_path)
     (index / "plugins/beta/versions/2.0.0.yaml").unlink()  # now nothing does
     result = _rebuild(index, out)
-    assert recorder.last.stale == {shared}
-    assert shared in result.report.removed
+    _removed_as_stale(recorder, result, out, shared)
     _same_as_cold(index, out, tmp_path)
 
 
@@ -225,8 +226,7 @@ def test_a_held_back_plugin_keeps_its_artifacts_and_loses_them_once_gone(
     shutil.rmtree(index / "plugins/gamma")
     result = _rebuild(index, out)
     assert not result.held_back
-    assert recorder.last.stale == kept
-    assert kept <= set(result.report.removed)
+    _removed_as_stale(recorder, result, out, *kept)
     _same_as_cold(index, out, tmp_path)
 
 

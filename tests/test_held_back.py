@@ -310,3 +310,28 @@ def test_strict_builds_all_or_nothing(tmp_path: Path) -> None:
     lenient = run("build", str(index), "--out", str(out))
     assert lenient.exit_code == 0, lenient.output
     assert f"{index}/plugins/stray.txt: unexpected entry" in lenient.stderr
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_a_stray_file_in_a_plugin_folder_is_left_out_and_the_plugin_built(
+    tmp_path: Path, kind: str
+) -> None:
+    index = write_index(tmp_path / "index")
+    add_release(index, "app", "1.0.0", "artifacts/app-1.0.0.tar.gz")
+    out = tmp_path / "out"
+    build(index, out)
+    add_release(index, "app", "1.1.0", "artifacts/app-1.1.0.tar.gz", day=2)
+    stray = index / "plugins/app/NOTES.txt"
+    if kind == "file":
+        stray.write_text("notes\n", encoding="utf-8")
+    else:  # found by the scan itself, not by the plugin's rules
+        stray.symlink_to("plugin.yaml")
+    result = build(index, out)
+    [held] = result.held_back
+    assert (held.plugin, held.outcome, held.rel) == (
+        "app",
+        "file left out",
+        "plugins/app/NOTES.txt",
+    )
+    names = json.loads((out / "names.json").read_text(encoding="utf-8"))["plugins"]
+    assert names["app"] == "1.1.0"  # built without the stray file, not kept as it was

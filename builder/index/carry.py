@@ -45,11 +45,7 @@ class CarriedArtifacts(NamedTuple):
     hashes: Mapping[str, str]  # the last build's path -> sha256 (the record's)
     stale: frozenset[str]  # recorded artifacts no plugin of this build names
     others: Mapping[str, int]  # the last build's other files, path -> size (the record's)
-
-    def unlisted(self, plan: Mapping[str, Planned]) -> int:
-        """Return how many kept artifacts `plan` does not list (published all the same)."""
-        listed = sum(1 for path in plan if path in self.sizes and path not in self.stale)
-        return len(self.sizes) - len(self.stale) - listed
+    unlisted: int  # kept artifacts the plan does not list (published all the same)
 
     def unrecorded(self, plan: Mapping[str, Planned]) -> list[str]:
         """Return the files the last build recorded that this build does not publish.
@@ -98,10 +94,10 @@ def carry_artifacts(
 
     `carried` are the plugins whose local artifacts were not planned (see
     `carried_plugins`), `planned` the artifacts that were (remote ones, and the
-    local ones of every other plugin). None when the last build's record is
-    unknown, when no plugin is carried over (every artifact is planned then, and
-    each plugin's document would be read back), or when a plugin it published
-    cannot be read back.
+    local ones of every other plugin): every artifact the plan lists. None when
+    the last build's record is unknown, when no plugin is carried over (every
+    artifact is planned then, and each plugin's document would be read back), or
+    when a plugin it published cannot be read back.
     """
     if old.outputs is None or not carried:
         return None
@@ -122,7 +118,9 @@ def carry_artifacts(
         for name in carried:
             for sha256, _, filename, _ in facts[name].local_artifacts:
                 stale.discard(layout.artifact_path(sha256, filename))
-    return CarriedArtifacts(old.sizes, old.outputs, frozenset(stale), old.files)
+    listed = sum(1 for path in planned if path in old.sizes and path not in stale)
+    unlisted = len(old.sizes) - len(stale) - listed
+    return CarriedArtifacts(old.sizes, old.outputs, frozenset(stale), old.files, unlisted)
 
 
 def _facts_published(name: str, old: BuildCache, previous: PreviousStates) -> PluginFacts | None:

@@ -74,10 +74,9 @@ class Settler:
     held: list[HeldBack] = field(default_factory=list)
     kept: set[str] = field(default_factory=set)  # plugins at their previous state
     dropped: set[str] = field(default_factory=set)  # plugins left out entirely
-    excluded: set[str] = field(default_factory=set)  # index-relative files left out
-    # The same, by plugin: a plugin checked again is given its own (thousands of
-    # versions held back made each check look through all of them).
-    excluded_in: dict[str, set[str]] = field(default_factory=dict)
+    # Index-relative files left out, by plugin: a plugin checked again is given its
+    # own (thousands of versions held back made each check look through all of them).
+    excluded: dict[str, set[str]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)  # plugins changed since the last check
 
     @property
@@ -118,10 +117,10 @@ class Settler:
 
     def exclude(self, name: str, rel: str, problem: Problem) -> None:
         """Leave out one file of a plugin (a version or a stray file)."""
-        if rel in self.excluded:
+        left_out = self.excluded.setdefault(name, set())
+        if rel in left_out:
             return
-        self.excluded.add(rel)
-        self.excluded_in.setdefault(name, set()).add(rel)
+        left_out.add(rel)
         outcome = VERSION_LEFT_OUT if is_version_file(rel) else FILE_LEFT_OUT
         self.held.append(HeldBack(name, outcome, rel, problem))
 
@@ -147,7 +146,8 @@ class Settler:
         if name in self.dropped:
             return False
         whole = f"{PLUGINS_DIR}/{name}"
-        stuck = all(rel in self.excluded for rel, _ in found)  # leaving out did not help
+        left_out = self.excluded.get(name, set())
+        stuck = all(rel in left_out for rel, _ in found)  # leaving out did not help
         for rel, problem in found:
             if (
                 stuck
@@ -176,7 +176,7 @@ class Settler:
             self.old_cache,
             dirty=frozenset({name}),
             folders={name},
-            exclude=frozenset(self.excluded_in.get(name, ())),
+            exclude=frozenset(self.excluded.get(name, ())),
             dependencies=False,
         )
         self.facts.pop(name, None)

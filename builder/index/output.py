@@ -201,7 +201,7 @@ def write_output(
     ]
     report.unchanged = len(plan) - len(changed)
     if carried is not None:
-        report.unchanged += carried.unlisted(plan)
+        report.unchanged += carried.unlisted
     staging = out / STATE_DIR / _STAGING
     shutil.rmtree(staging, ignore_errors=True)
     ahead = prestaged.files if prestaged is not None else {}

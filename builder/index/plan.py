@@ -50,7 +50,7 @@ def plan_build(  # noqa: PLR0917 - the parts of a build, in the order they are m
     plan.update(local)
     artifacts = sum(1 for path in plan if path.startswith("artifacts/"))
     if carried is not None:
-        artifacts += carried.unlisted(plan)
+        artifacts += carried.unlisted
     plan.update(listings)
     plan[layout.CONFIG] = planned_bytes(encode(config_document(analysis.registry)))
     records = [h.record() for h in held_back]

@@ -146,7 +146,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             prestaged=Prestaged(ahead, analysis.staged),
             carried=carried,
         )
-        files = len(plan) + (carried.unlisted(plan) if carried is not None else 0)
+        files = len(plan) + (carried.unlisted if carried is not None else 0)
         committed = time.time_ns()  # the output holds the plan; a later change, a later ctime
         # The borrowed list holds every live artifact (~500,000 at 50,000 plugins): it
         # is written again only when it changed, as the cache records.

@@ -93,7 +93,7 @@ def validate(  # Click passes every option by keyword
             problems.extend(
                 check_remote_artifacts(index, analysis.facts.values(), analysis.registry.policy)
             )
-        versions = sum(len(p.version_rows) for p in analysis.facts.values())
+        versions = sum(p.version_count for p in analysis.facts.values())
         scope = "whole index"
         done = f"{index}: {len(analysis.facts)} plugins, {versions} versions: valid"
     problems = sorted(problems, key=Problem.sort_key)

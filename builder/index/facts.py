@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import posixpath
 import re
 from collections.abc import Sequence
@@ -62,9 +63,9 @@ class PluginFacts(NamedTuple):
     description: str
     categories: tuple[str, ...]
     keywords: tuple[str, ...]
-    # Per version, oldest first: (version, file, released, yanked, engine,
-    # ((dep name, req, kind), ...), (sha256, size, filename, url, local)).
-    version_rows: tuple[tuple[Any, ...], ...]
+    # `version_rows` packed (see `pack_rows`): a build reads them for the few plugins
+    # it checks again, so the many small values stay one bytes object until then.
+    versions_blob: bytes
     doc_sha256: str  # hash of the per-plugin document written for these facts
     doc_size: int  # its size in bytes
     latest: tuple[str, str, str] | None  # (version, released, engine) users get by default
@@ -73,6 +74,18 @@ class PluginFacts(NamedTuple):
     yanked: int  # number of yanked versions
     # Repo-local artifacts: (sha256, size, filename, index-relative path).
     local_artifacts: tuple[tuple[str, int, str, str], ...]
+    # Remote artifacts: (sha256, size, filename), one per version, in version order.
+    remote_artifacts: tuple[tuple[str, int, str], ...]
+    version_count: int
+    # Release dates: (the first, the newest, the newest non-yanked); "" when none.
+    released: tuple[str, str, str]
+
+    @property
+    def version_rows(self) -> tuple[tuple[Any, ...], ...]:
+        """Per version, oldest first: (version, file, released, yanked, engine,
+        ((dep name, req, kind), ...), (sha256, size, filename, url, local))."""
+        rows: tuple[tuple[Any, ...], ...] = marshal.loads(self.versions_blob)  # noqa: S302
+        return rows
 
     def versions(self) -> tuple[VersionFacts, ...]:
         """Return the versions, oldest first."""
@@ -166,7 +179,7 @@ def facts_of(plugin: LoadedPlugin, doc_sha256: str, doc_size: int) -> PluginFact
         manifest.description,
         tuple(manifest.categories),
         tuple(manifest.keywords),
-        tuple(rows),
+        pack_rows(rows),
         doc_sha256,
         doc_size,
         (chosen.version, chosen.released, chosen.engine) if chosen else None,
@@ -174,7 +187,29 @@ def facts_of(plugin: LoadedPlugin, doc_sha256: str, doc_size: int) -> PluginFact
         tuple(sorted({name for name, _ in deps})),
         sum(1 for v in plugin.versions if v.manifest.yanked is not None),
         tuple(local_artifacts),
+        *_derived(rows),
     )
+
+
+def pack_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """Return the bytes `PluginFacts.version_rows` reads back as `rows`.
+
+    marshal version 2 writes values only (no back-references, which would depend on
+    reference counts), so the same rows always give the same bytes.
+    """
+    return marshal.dumps(tuple(rows), 2)
+
+
+def _derived(
+    rows: Sequence[tuple[Any, ...]],
+) -> tuple[tuple[tuple[str, int, str], ...], int, tuple[str, str, str]]:
+    """Return what whole-index work needs of the rows without unpacking them:
+    the remote artifacts, the number of versions and the release dates."""
+    remote = tuple((a[0], a[1], a[2]) for a in (row[6] for row in rows) if a[4] is None)
+    dates = [row[2] for row in rows]
+    kept = [row[2] for row in rows if not row[3]]
+    released = (min(dates, default=""), max(dates, default=""), max(kept, default=""))
+    return remote, len(rows), released
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -201,7 +236,7 @@ def facts_of_document(data: bytes, folder: str) -> PluginFacts | None:
             str(document["description"]),
             tuple(str(c) for c in document["categories"]),
             tuple(str(k) for k in document["keywords"]),
-            tuple(rows),
+            pack_rows(rows),
             hashlib.sha256(data).hexdigest(),
             len(data),
             (chosen[0], chosen[2], chosen[4]) if chosen else None,
@@ -209,6 +244,7 @@ def facts_of_document(data: bytes, folder: str) -> PluginFacts | None:
             tuple(sorted({name for name, _ in deps})),
             sum(1 for row in rows if row[3]),
             tuple((a[0], a[1], a[2], a[4]) for a in (row[6] for row in rows) if a[4]),
+            *_derived(rows),
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None  # RequirementError is a ValueError

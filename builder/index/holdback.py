@@ -352,7 +352,7 @@ class Settler:
         late = sorted(
             (name, row[1])
             for name, plugin in self.facts.items()
-            if name not in self.kept
+            if name not in self.kept and plugin.released[1] > latest
             for row in plugin.version_rows
             if row[2] > latest
         )

@@ -88,13 +88,12 @@ def _sort_out(
     paths_of: dict[str, list[str]] = {}
     seen: set[str] = set()
     left = _left_downloads(out)
-    # Every build passes here for every version: rows stay the cache's plain tuples,
-    # and only an artifact the record does not vouch for becomes a VersionFacts.
+    # Every build passes here for every remote artifact: the facts list them apart,
+    # and only a plugin with an artifact the record does not vouch for has its version
+    # rows unpacked (each such artifact then becomes a VersionFacts).
     for plugin in plugins:
-        for row in plugin.version_rows:
-            sha256, size, filename, _, local = row[6]
-            if local is not None:
-                continue
+        rows: dict[tuple[str, str], tuple[Any, ...]] | None = None
+        for sha256, size, filename in plugin.remote_artifacts:
             path = layout.artifact_path(sha256, filename)
             if path in seen:
                 continue  # the first version that names it stands for all
@@ -102,6 +101,8 @@ def _sort_out(
             if recorded.get(path) == sha256 and on_disk.get(path) == size:
                 plan[path] = Planned(sha256, size, None)  # in place, as the cache says
                 continue
+            rows = rows if rows is not None else _remote_rows(plugin)
+            row = rows[sha256, filename]
             if path not in on_disk and sha256 not in left:  # no object made on this path
                 if live is not None and live.get(path) == sha256:
                     borrowed.append(path)
@@ -121,6 +122,17 @@ def _sort_out(
             missing.setdefault(sha256, row)
             paths_of.setdefault(sha256, []).append(path)
     return plan, missing, paths_of
+
+
+def _remote_rows(plugin: PluginFacts) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Return a plugin's version rows with a remote artifact, by (sha256, filename);
+    the first (oldest) version naming an artifact stands for all that do."""
+    rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for row in plugin.version_rows:
+        sha256, _, filename, _, local = row[6]
+        if local is None:
+            rows.setdefault((sha256, filename), row)
+    return rows
 
 
 def _version_of(row: tuple[Any, ...]) -> VersionFacts:

@@ -156,7 +156,7 @@ def status_document(
     held_back: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Return status.json: when and from what this build was made, its size, what it held back."""
-    versions = sum(len(p.version_rows) for p in plugins.values())
+    versions = sum(p.version_count for p in plugins.values())
     return {
         "format": FORMAT_VERSION,
         "builder": f"plugindex {__version__}",

@@ -162,7 +162,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
             stage.committed(view)
         result = BuildResult(
             plugins=len(analysis.facts),
-            versions=sum(len(f.version_rows) for f in analysis.facts.values()),
+            versions=sum(f.version_count for f in analysis.facts.values()),
             reparsed=tuple(sorted(analysis.documents)),
             report=report,
             borrowed=len(set(borrowed)),

@@ -47,14 +47,14 @@ class Row(NamedTuple):
 
 def row_of(plugin: PluginFacts) -> Row:
     """Return the listing row of a plugin."""
-    dates = [v[2] for v in plugin.version_rows if not v[3]]
+    first, _, updated = plugin.released
     return Row(
         plugin.name,
         shown(plugin.display_name),
         shown(plugin.description),
         plugin.latest[0] if plugin.latest else None,
-        max(dates, default=""),
-        min((v[2] for v in plugin.version_rows), default=""),
+        updated,
+        first,
     )
 
 
@@ -147,7 +147,7 @@ def home_context(
         "title": registry.title,
         "description": registry.description or "",
         "plugins": len(rows),
-        "versions": sum(len(p.version_rows) for p in facts.values()),
+        "versions": sum(p.version_count for p in facts.values()),
         "recent": [r for r in recent if r.updated],
         "new": new,
         "categories": [
@@ -195,7 +195,7 @@ def stats_context(
     months = Counter(v[2][:7] for p in facts.values() for v in p.version_rows)
     return {
         "plugins": len(facts),
-        "versions": sum(len(p.version_rows) for p in facts.values()),
+        "versions": sum(p.version_count for p in facts.values()),
         "yanked": sum(p.yanked for p in facts.values()),
         "categories": _bars([(c.title, counts[c.slug]) for c in registry.categories]),
         "engines": _bars(sorted(engines.items(), key=lambda kv: (-kv[1], kv[0]))),

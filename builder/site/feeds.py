@@ -74,10 +74,20 @@ def global_feeds(
     """Return the new-plugins and all-releases feeds, by path."""
     base = registry.base_url
     new = newest(FEED_ENTRIES, [rows[name] for name in sorted(rows)], "first")
-    # Ties (same day) stay in name order, then version order (oldest first).
+    # Each plugin has a release on its newest date, so the newest releases all belong
+    # to plugins whose newest date is at least the RELEASE_ENTRIES-th newest of those:
+    # only their versions are unpacked. Ties (same day) stay in name order, then
+    # version order (oldest first).
+    newest_dates = heapq.nlargest(RELEASE_ENTRIES, (p.released[1] for p in facts.values()))
+    floor = newest_dates[-1] if len(newest_dates) == RELEASE_ENTRIES else ""
     releases = heapq.nlargest(
         RELEASE_ENTRIES,
-        ((name, v) for name in sorted(facts) for v in facts[name].version_rows),
+        (
+            (name, v)
+            for name in sorted(facts)
+            if facts[name].released[1] >= floor
+            for v in facts[name].version_rows
+        ),
         key=lambda item: item[1][2],
     )
     return {

@@ -300,7 +300,7 @@ class SitePlanner:
     @staticmethod
     def _plan_versions(view: BuildView, plan: _Plan, facts: PluginFacts, global_key: str) -> None:
         """Plan a plugin's versions pages, if it has more versions than its page shows."""
-        count = ctx.versions_pages(len(facts.version_rows))
+        count = ctx.versions_pages(facts.version_count)
         paths = [ctx.versions_path(facts.name, page) for page in range(1, count + 1)]
         keys = [_digest(global_key, "versions", facts.doc_sha256, path) for path in paths]
         # The document is read (and parsed, by the renderer) only for a page to render.

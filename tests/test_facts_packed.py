@@ -1,0 +1,165 @@
+"""A plugin's version rows are kept packed; what whole-index work needs is kept beside them.
+
+A build holds the facts of every plugin, but unpacks the version rows only of the
+few plugins it checks again. The fields derived from the rows (remote artifacts,
+number of versions, release dates) must say what the rows say, and the work that
+reads them instead of the rows must come to what reading the rows gave.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.common import layout
+from builder.index import mirror
+from builder.index.analyse import analyse
+from builder.index.facts import PluginFacts, facts_of_document, pack_rows
+from builder.site.context import RELEASE_ENTRIES, row_of
+from builder.site.feeds import global_feeds
+
+BUNDLED = Path(__file__).resolve().parent.parent / "registry-index"
+
+
+def document(name: str, versions: list[dict[str, Any]]) -> bytes:
+    """Return a per-plugin document as a build publishes it, with these versions."""
+    return json.dumps(
+        {
+            "name": name,
+            "display_name": name.title(),
+            "description": f"The {name} plugin, ünïcode included.",
+            "categories": [],
+            "keywords": [],
+            "versions": versions,
+        }
+    ).encode()
+
+
+def version(number: str, released: str, *, url: str, sha256: str, yanked: bool = False) -> Any:
+    return {
+        "version": number,
+        "released": released,
+        "yanked": "broken" if yanked else None,
+        "engine": "wasm",
+        "dependencies": [],
+        "artifact": {"url": url, "sha256": sha256, "size": 10, "filename": f"p-{number}.tgz"},
+    }
+
+
+def facts(name: str, versions: list[dict[str, Any]]) -> PluginFacts:
+    made = facts_of_document(document(name, versions), name)
+    assert made is not None
+    return made
+
+
+def test_the_derived_fields_say_what_the_rows_say() -> None:
+    analysis = analyse(BUNDLED)
+    assert analysis.facts
+    for plugin in analysis.facts.values():
+        rows = plugin.version_rows
+        assert plugin.versions_blob == pack_rows(rows)
+        assert plugin.version_count == len(rows) == len(plugin.versions())
+        dates = [r[2] for r in rows]
+        kept = [r[2] for r in rows if not r[3]]
+        assert plugin.released == (min(dates), max(dates), max(kept, default=""))
+        remote = [(a[0], a[1], a[2]) for a in (r[6] for r in rows) if a[4] is None]
+        assert list(plugin.remote_artifacts) == remote
+
+
+def test_release_dates_and_remote_artifacts_of_a_document() -> None:
+    made = facts(
+        "dates",
+        [
+            version("1.0.0", "2024-01-05", url="https://example.org/a", sha256="a" * 64),
+            version("1.1.0", "2024-03-01", url="files/b.tgz", sha256="b" * 64),
+            version(
+                "2.0.0", "2024-06-30", url="https://example.org/c", sha256="c" * 64, yanked=True
+            ),
+        ],
+    )
+    assert made.released == ("2024-01-05", "2024-06-30", "2024-03-01")
+    assert made.version_count == 3
+    assert made.remote_artifacts == (("a" * 64, 10, "p-1.0.0.tgz"), ("c" * 64, 10, "p-2.0.0.tgz"))
+    every_version_yanked = facts(
+        "yanked",
+        [version("1.0.0", "2024-01-05", url="https://x.org/a", sha256="a" * 64, yanked=True)],
+    )
+    assert every_version_yanked.released == ("2024-01-05", "2024-01-05", "")
+
+
+def test_packed_rows_are_the_same_bytes_for_the_same_rows() -> None:
+    """The cache compares parts by value: equal facts must pack to equal bytes."""
+    versions = [version("1.0.0", "2024-01-05", url="https://example.org/a", sha256="a" * 64)]
+    assert facts("same", versions).versions_blob == facts("same", versions).versions_blob
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_releases_feed_is_the_newest_releases_of_every_plugin(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only plugins with a release new enough are unpacked, and the feed is unchanged:
+    the newest releases of all versions, ties (same day) in name order, then version."""
+    chance = random.Random(seed)
+    # One version each makes the oldest release in the feed the floor itself (ties at
+    # the floor count); many versions each make the floor far below it.
+    counts = [1] if seed % 2 else [1, 1, 2, 3, 8, 40]
+    every: dict[str, PluginFacts] = {}
+    for i in range(RELEASE_ENTRIES * 2 + chance.randrange(50)):
+        name = f"plugin-{i:04d}"
+        days = sorted(chance.randrange(1, 29) for _ in range(chance.choice(counts)))
+        every[name] = facts(
+            name,
+            [
+                version(
+                    f"1.{n}.0",
+                    f"2024-0{chance.randrange(1, 4)}-{day:02d}",
+                    url=f"https://example.org/{name}/{n}",
+                    sha256=f"{i:04d}{n:04d}".ljust(64, "0"),
+                    yanked=chance.random() < 0.1,
+                )
+                for n, day in enumerate(days)
+            ],
+        )
+    expected = heapq.nlargest(
+        RELEASE_ENTRIES,
+        ((name, v) for name in sorted(every) for v in every[name].version_rows),
+        key=lambda item: item[1][2],
+    )
+    floor = sorted((p.released[1] for p in every.values()), reverse=True)[RELEASE_ENTRIES - 1]
+    registry = analyse(BUNDLED).registry
+    assert registry is not None
+    rows = {name: row_of(plugin) for name, plugin in every.items()}
+    unpacked: set[str] = set()
+    rows_of = PluginFacts.version_rows.fget
+    assert rows_of is not None
+
+    def counted(plugin: PluginFacts) -> Any:
+        unpacked.add(plugin.name)
+        return rows_of(plugin)
+
+    monkeypatch.setattr(PluginFacts, "version_rows", property(counted))
+    feed = global_feeds(registry, every, rows)["feeds/releases.xml"]
+    titles = [e.title for e in feed["entries"]]
+    assert titles == [f"{name} {v[0]}" + (" (yanked)" if v[3] else "") for name, v in expected]
+    assert unpacked == {name for name, p in every.items() if p.released[1] >= floor}
+
+
+def test_an_artifact_named_by_two_versions_is_fetched_from_the_first(tmp_path: Path) -> None:
+    """Two versions with the same bytes at two URLs: the oldest version's URL is used."""
+    sha256 = "d" * 64
+    versions = [
+        version("1.0.0", "2024-01-05", url="https://one.example/a", sha256=sha256),
+        version("1.0.1", "2024-01-06", url="https://two.example/a", sha256=sha256),
+    ]
+    for v in versions:
+        v["artifact"]["filename"] = "p.tgz"
+    plugin = facts("twice", versions)
+    plan, missing, paths_of = mirror._sort_out(tmp_path, [plugin], {}, {}, live=None, borrowed=[])
+    assert plan == {}
+    assert missing[sha256][6][3] == "https://one.example/a"
+    assert paths_of == {sha256: [layout.artifact_path(sha256, "p.tgz")]}

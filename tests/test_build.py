@@ -548,11 +548,11 @@ def test_listings_are_rendered_only_when_what_they_list_changed(
     build(index, out)
     rendered: list[int] = []
 
-    def listing_documents(*args: Any) -> Any:
+    def listing_files(*args: Any) -> Any:
         rendered.append(1)
-        return render.listing_documents(*args)
+        return render.listing_files(*args)
 
-    monkeypatch.setattr("builder.index.work.listing_documents", listing_documents)
+    monkeypatch.setattr("builder.index.work.listing_files", listing_files)
     assert build(index, out).report.written == []
     assert rendered == []
     (out / layout.NAMES).unlink()  # damaged: rendered again

@@ -1,9 +1,11 @@
 """A plugin's version rows are kept packed; what whole-index work needs is kept beside them.
 
 A build holds the facts of every plugin, but unpacks the version rows only of the
-few plugins it checks again. The fields derived from the rows (remote artifacts,
-number of versions, release dates) must say what the rows say, and the work that
-reads them instead of the rows must come to what reading the rows gave.
+few plugins it checks again, and encodes the listing entry only of those it reads
+again. The fields derived from the rows (remote artifacts, number of versions,
+release dates) must say what the rows say, the listings put together from the
+entries must be the listings encoded whole, and the work that reads these fields
+instead of the rows must come to what reading the rows gave.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from typing import Any
 
 import pytest
 
+from builder import FORMAT_VERSION
 from builder.common import layout
 from builder.index import mirror
 from builder.index.analyse import analyse
+from builder.index.encoding import encode
 from builder.index.facts import PluginFacts, facts_of_document, pack_rows
+from builder.index.render import listing_files
 from builder.site.context import RELEASE_ENTRIES, row_of
 from builder.site.feeds import global_feeds
 
@@ -162,3 +167,82 @@ def test_an_artifact_named_by_two_versions_is_fetched_from_the_first(tmp_path: P
     assert plan == {}
     assert missing[sha256][6][3] == "https://one.example/a"
     assert paths_of == {sha256: [layout.artifact_path(sha256, "p.tgz")]}
+
+
+def reference_listings(registry: Any, plugins: dict[str, PluginFacts]) -> dict[str, bytes]:
+    """The listings as whole documents encoded at once: what the pages must be."""
+    ordered = sorted(plugins.values(), key=lambda p: p.name)
+    summaries = [
+        {
+            "name": p.name,
+            "display_name": p.display_name,
+            "description": p.description,
+            "latest": p.latest[0] if p.latest else None,
+            "released": p.latest[1] if p.latest else None,
+            "categories": list(p.categories),
+            "keywords": list(p.keywords),
+            "engine": p.latest[2] if p.latest else None,
+        }
+        for p in ordered
+    ]
+    recent = sorted(summaries, key=lambda s: s["released"] or "", reverse=True)
+    pages = max(1, -(-len(ordered) // layout.PAGE_SIZE))
+    files = {}
+    for order, items in (("name", summaries), ("recent", recent)):
+        for page in range(1, pages + 1):
+            files[layout.page_path(order, page)] = encode(
+                {
+                    "format": FORMAT_VERSION,
+                    "sort": order,
+                    "page": page,
+                    "pages": pages,
+                    "per_page": layout.PAGE_SIZE,
+                    "total": len(ordered),
+                    "plugins": items[(page - 1) * layout.PAGE_SIZE : page * layout.PAGE_SIZE],
+                }
+            )
+    return files
+
+
+@pytest.mark.parametrize("count", [0, 1, 99, 100, 101, 250])
+def test_listing_pages_put_together_from_entries_are_the_pages_encoded_whole(count: int) -> None:
+    chance = random.Random(count)
+    awkward = ['"quoted"', "back\\slash", "ünïcode ✓", "tab\there", '"plugins":[]', "</script>"]
+    every: dict[str, PluginFacts] = {}
+    for i in range(count):
+        name = f"plugin-{i:04d}"
+        made = facts_of_document(
+            json.dumps(
+                {
+                    "name": name,
+                    "display_name": chance.choice(awkward),
+                    "description": chance.choice(awkward),
+                    "categories": chance.sample(["auth", "data", "template"], chance.randrange(3)),
+                    "keywords": chance.sample(awkward, chance.randrange(3)),
+                    "versions": [
+                        version(
+                            "1.0.0",
+                            f"2024-01-{chance.randrange(1, 29):02d}",
+                            url="https://example.org/a",
+                            sha256="a" * 64,
+                            yanked=chance.random() < 0.2,
+                        )
+                    ],
+                }
+            ).encode(),
+            name,
+        )
+        assert made is not None
+        every[name] = made
+    registry = analyse(BUNDLED).registry
+    assert registry is not None
+    files = listing_files(registry, every)
+    pages = {path: data for path, data in files.items() if path.startswith("api/")}
+    assert pages == reference_listings(registry, every)
+    assert set(files) == {layout.NAMES, layout.CATEGORIES, *pages}
+    for data in pages.values():
+        json.loads(data)  # well-formed, whatever the strings held
+    names = {name: p.latest[0] if p.latest else None for name, p in sorted(every.items())}
+    assert files[layout.NAMES] == encode(
+        {"format": FORMAT_VERSION, "count": count, "plugins": names}
+    )

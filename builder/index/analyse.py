@@ -34,11 +34,12 @@ from builder.format.shapes import version_entry
 from builder.format.strict_yaml import Path_
 from builder.index.cache import BuildCache, PluginRecord, stats_key
 from builder.index.dependencies import DependencyFinding, dependency_findings
+from builder.index.encoding import encode
 from builder.index.facts import PluginFacts, facts_of
 from builder.index.finds import Finding, scan_started
 from builder.index.held import rel_of
 from builder.index.output import prestage
-from builder.index.render import encode, plugin_document
+from builder.index.render import plugin_document
 from builder.index.rules import check_plugin, problem_at
 from builder.index.scan import scan_for_build, walk_again
 from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures

@@ -48,7 +48,7 @@ CACHE_FILE = "cache.bin"
 LOOKED_AGAIN = 1000
 _ARTIFACTS = "artifacts/"  # the output's content-addressed artifacts (sizes kept apart)
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 14"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 15"
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from builder.format.names import name_problem
 from builder.format.requirements import RELEASE, VersionKey, key_of
+from builder.index.encoding import compact
 
 if TYPE_CHECKING:  # a no-op build reads facts from the cache without loading YAML
     from builder.format.load import LoadedPlugin
@@ -79,6 +80,7 @@ class PluginFacts(NamedTuple):
     version_count: int
     # Release dates: (the first, the newest, the newest non-yanked); "" when none.
     released: tuple[str, str, str]
+    summary: bytes  # the plugin's entry in the listing pages, encoded (`listing_entry`)
 
     @property
     def version_rows(self) -> tuple[tuple[Any, ...], ...]:
@@ -167,27 +169,56 @@ def facts_of(plugin: LoadedPlugin, doc_sha256: str, doc_size: int) -> PluginFact
                 (artifact.sha256, artifact.size, artifact.filename, artifact.url, local),
             )
         )
-    latest = latest_index(plugin)
-    chosen = plugin.versions[latest].manifest if latest >= 0 else None
+    position = latest_index(plugin)
+    chosen = plugin.versions[position].manifest if position >= 0 else None
+    latest = (chosen.version, chosen.released, chosen.engine) if chosen else None
     deps = [
         (name, dep.kind) for v in plugin.versions for name, dep in v.manifest.dependencies.items()
     ]
-    return PluginFacts(
+    described = (
         manifest.name,
-        plugin.folder,
         manifest.display_name,
         manifest.description,
         tuple(manifest.categories),
         tuple(manifest.keywords),
+    )
+    return PluginFacts(
+        manifest.name,
+        plugin.folder,
+        *described[1:],
         pack_rows(rows),
         doc_sha256,
         doc_size,
-        (chosen.version, chosen.released, chosen.engine) if chosen else None,
+        latest,
         tuple(sorted({name for name, kind in deps if kind in INSTALL_KINDS})),
         tuple(sorted({name for name, _ in deps})),
         sum(1 for v in plugin.versions if v.manifest.yanked is not None),
         tuple(local_artifacts),
         *_derived(rows),
+        listing_entry(*described, latest),
+    )
+
+
+def listing_entry(  # noqa: PLR0917 - the fields of the entry, as the facts hold them
+    name: str,
+    display_name: str,
+    description: str,
+    categories: tuple[str, ...],
+    keywords: tuple[str, ...],
+    latest: tuple[str, str, str] | None,
+) -> bytes:
+    """Return a plugin's entry in the listing pages, encoded as it stands in them."""
+    return compact(
+        {
+            "name": name,
+            "display_name": display_name,
+            "description": description,
+            "latest": latest[0] if latest else None,
+            "released": latest[1] if latest else None,
+            "categories": list(categories),
+            "keywords": list(keywords),
+            "engine": latest[2] if latest else None,
+        }
     )
 
 
@@ -227,24 +258,29 @@ def facts_of_document(data: bytes, folder: str) -> PluginFacts | None:
         document = json.loads(data)
         rows, keyed = _rows_of_document(document, folder)
         deps = [(d[0], d[2]) for row in rows for d in row[5]]
-        latest = _latest_position(keyed)
-        chosen = rows[latest] if latest >= 0 else None
-        return PluginFacts(
-            folder,
+        position = _latest_position(keyed)
+        chosen = rows[position] if position >= 0 else None
+        latest = (chosen[0], chosen[2], chosen[4]) if chosen else None
+        described = (
             folder,
             str(document["display_name"]),
             str(document["description"]),
             tuple(str(c) for c in document["categories"]),
             tuple(str(k) for k in document["keywords"]),
+        )
+        return PluginFacts(
+            folder,
+            *described,
             pack_rows(rows),
             hashlib.sha256(data).hexdigest(),
             len(data),
-            (chosen[0], chosen[2], chosen[4]) if chosen else None,
+            latest,
             tuple(sorted({name for name, kind in deps if kind in INSTALL_KINDS})),
             tuple(sorted({name for name, _ in deps})),
             sum(1 for row in rows if row[3]),
             tuple((a[0], a[1], a[2], a[4]) for a in (row[6] for row in rows) if a[4]),
             *_derived(rows),
+            listing_entry(*described, latest),
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None  # RequirementError is a ValueError

@@ -13,9 +13,10 @@ from builder.common import layout
 from builder.index.analyse import Analysis
 from builder.index.cache import BuildCache
 from builder.index.carry import CarriedArtifacts
+from builder.index.encoding import encode
 from builder.index.held import HeldBack
 from builder.index.output import Planned
-from builder.index.render import config_document, encode, status_document
+from builder.index.render import config_document, status_document
 from builder.index.source import SourceInfo
 
 

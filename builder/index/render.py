@@ -1,12 +1,11 @@
 """Render the JSON documents of the sparse index: pure functions, no I/O.
 
-Every document is serialised by `encode`, with sorted keys and no whitespace, so the
-same input always gives the same bytes.
+Every document is serialised by `encode` (`builder.index.encoding`), with sorted keys
+and no whitespace, so the same input always gives the same bytes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,14 +15,9 @@ from builder.common import layout
 from builder.format.load import LoadedPlugin
 from builder.format.models import RegistryConfig, VersionManifest
 from builder.format.shapes import manifest_fields, version_entry
+from builder.index.encoding import encode
 from builder.index.facts import PluginFacts
 from builder.index.signatures import SignedBy
-
-
-def encode(document: Mapping[str, Any]) -> bytes:
-    """Serialise a document deterministically."""
-    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return text.encode("utf-8") + b"\n"
 
 
 def download_of(version: VersionManifest) -> str:
@@ -66,21 +60,6 @@ def plugin_document(
     }
 
 
-def summary_of(plugin: PluginFacts) -> dict[str, Any]:
-    """Return the short form of a plugin used in listings."""
-    latest = plugin.latest
-    return {
-        "name": plugin.name,
-        "display_name": plugin.display_name,
-        "description": plugin.description,
-        "latest": latest[0] if latest else None,
-        "released": latest[1] if latest else None,
-        "categories": list(plugin.categories),
-        "keywords": list(plugin.keywords),
-        "engine": latest[2] if latest else None,
-    }
-
-
 def config_document(registry: RegistryConfig) -> dict[str, Any]:
     """Return config.json: what a client reads first."""
     return {
@@ -97,55 +76,66 @@ def config_document(registry: RegistryConfig) -> dict[str, Any]:
     }
 
 
-def listing_documents(
-    registry: RegistryConfig, plugins: Mapping[str, PluginFacts]
-) -> dict[str, dict[str, Any]]:
-    """Return names.json, categories.json and every listing page, by path."""
+def listing_files(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) -> dict[str, bytes]:
+    """Return names.json, categories.json and every listing page, encoded, by path.
+
+    A page is put together from its plugins' entries as their facts hold them
+    encoded (`PluginFacts.summary`): a rebuild encodes again only the plugins it
+    read again, not every entry of every page.
+    """
     ordered = sorted(plugins.values(), key=lambda p: p.name)
-    summaries = {p.name: summary_of(p) for p in ordered}
-    documents: dict[str, dict[str, Any]] = {
-        layout.NAMES: {
-            "format": FORMAT_VERSION,
-            "count": len(ordered),
-            "plugins": {name: s["latest"] for name, s in summaries.items()},
-        },
+    files = {
+        layout.NAMES: encode(
+            {
+                "format": FORMAT_VERSION,
+                "count": len(ordered),
+                "plugins": {p.name: p.latest[0] if p.latest else None for p in ordered},
+            }
+        )
     }
     counts = {c.slug: 0 for c in registry.categories}
     for plugin in ordered:
         for slug in plugin.categories:
             counts[slug] = counts.get(slug, 0) + 1
-    documents[layout.CATEGORIES] = {
-        "format": FORMAT_VERSION,
-        "categories": [
-            {
-                "slug": c.slug,
-                "title": c.title,
-                "description": c.description,
-                "count": counts[c.slug],
-            }
-            for c in registry.categories
-        ],
-    }
+    files[layout.CATEGORIES] = encode(
+        {
+            "format": FORMAT_VERSION,
+            "categories": [
+                {
+                    "slug": c.slug,
+                    "title": c.title,
+                    "description": c.description,
+                    "count": counts[c.slug],
+                }
+                for c in registry.categories
+            ],
+        }
+    )
     orders = {
-        "name": [summaries[p.name] for p in ordered],
+        "name": ordered,
         # Newest release first; the sort is stable, so ties stay in name order.
-        "recent": sorted(summaries.values(), key=lambda s: s["released"] or "", reverse=True),
+        "recent": sorted(ordered, key=lambda p: p.latest[1] if p.latest else "", reverse=True),
     }
     total = len(ordered)
     pages = max(1, math.ceil(total / layout.PAGE_SIZE))
     for order, items in orders.items():
         for page in range(1, pages + 1):
             chunk = items[(page - 1) * layout.PAGE_SIZE : page * layout.PAGE_SIZE]
-            documents[layout.page_path(order, page)] = {
+            head = {
                 "format": FORMAT_VERSION,
                 "sort": order,
                 "page": page,
                 "pages": pages,
                 "per_page": layout.PAGE_SIZE,
                 "total": total,
-                "plugins": chunk,
+                "plugins": [],
             }
-    return documents
+            entries = b"[" + b",".join(p.summary for p in chunk) + b"]"
+            # The only list in the head: every other value is a number or a sort's name.
+            files[layout.page_path(order, page)] = encode(head).replace(
+                b'"plugins":[]', b'"plugins":' + entries, 1
+            )
+    return files
 
 
 def status_document(

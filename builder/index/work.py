@@ -32,7 +32,7 @@ from builder.index.on_disk import files_of_build
 from builder.index.output import Planned, Prestaged, record_files, write_output
 from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
 from builder.index.previous import PreviousStates, read_from
-from builder.index.render import encode, listing_documents
+from builder.index.render import listing_files
 from builder.index.source import SourceInfo
 from builder.index.stages import BuildView, FinalStage
 
@@ -103,8 +103,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
     listings = unchanged_listings(key, cache, on_disk)
     if listings is None:
         listings = {
-            path: planned_bytes(encode(document))
-            for path, document in listing_documents(analysis.registry, analysis.facts).items()
+            path: planned_bytes(data)
+            for path, data in listing_files(analysis.registry, analysis.facts).items()
         }
     analysis.cache.listings = (key, tuple(listings))
     plan = plan_build(analysis, source, settled.remote, settled.local, held, listings, carried)

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from builder.common import layout, sharded
-from builder.common.build_folder import STATE_DIR, files_on_disk, read_outputs
+from builder.common.build_folder import (
+    ARTIFACT_PARTS,
+    OTHER_PARTS,
+    STATE_DIR,
+    files_on_disk,
+    load_outputs,
+    read_outputs,
+)
 from builder.index.build import build
 from builder.index.cache import CACHE_FILE, load_cache
 from tests.test_build import add_version, leaf_plugin, plugin_names
@@ -239,3 +246,31 @@ def test_the_record_of_files_made_from_changes_is_the_folder_as_it_is(
         assert read_outputs(out) == _hashed(out), change.__name__
     build(index, clean, environ=EPOCH)
     assert read_outputs(out) == read_outputs(clean)
+
+
+def test_the_record_of_files_keeps_artifacts_in_parts_of_their_own(
+    index: Path, tmp_path: Path
+) -> None:
+    """Artifacts in the first half of the parts, other files in the second, before and
+    after changes: the cache takes the artifacts' sizes apart a part at a time."""
+    out = tmp_path / "out"
+    build(index, out, environ=EPOCH)
+    shutil.rmtree(index / "plugins" / leaf_plugin(index))  # its artifacts go, by change
+    add_version(index, plugin_names(index)[0], "9.0.0")
+    time.sleep(0.06)
+    build(index, out, environ=EPOCH)
+    record = load_outputs(out)
+    assert record is not None
+    for i, part in enumerate(record.parts):
+        assert all(path.startswith("artifacts/") == (i in ARTIFACT_PARTS) for path in part), i
+    assert any(record.parts[i] for i in ARTIFACT_PARTS)
+    assert any(record.parts[i] for i in OTHER_PARTS)
+    everything = record.entries()
+    cache = load_cache(out, index)
+    assert cache.outputs == {path: sha256 for path, (sha256, _) in everything.items()}
+    assert cache.sizes == {
+        p: size for p, (_, size) in everything.items() if p.startswith("artifacts/")
+    }
+    assert cache.files == {
+        p: size for p, (_, size) in everything.items() if not p.startswith("artifacts/")
+    }

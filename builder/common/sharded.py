@@ -23,7 +23,7 @@ import hashlib
 import marshal
 import os
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,25 +50,33 @@ class Sharded:
         return merged
 
 
-def split(entries: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Split entries into parts by a hash of their keys: the same in every process."""
+def by_hash(key: str) -> int:
+    """Return the part of a key: a hash of it, the same in every process."""
+    return zlib.crc32(key.encode()) % PARTS
+
+
+def split(
+    entries: Iterable[tuple[str, Any]], part_of: Callable[[str], int] = by_hash
+) -> tuple[dict[str, Any], ...]:
+    """Split entries into parts by `part_of` their keys (a record keeps to one rule)."""
     parts: tuple[dict[str, Any], ...] = tuple({} for _ in range(PARTS))
-    crc32 = zlib.crc32  # bound once: called for every entry of a million-entry record
     for key, value in entries:
-        parts[crc32(key.encode()) % PARTS][key] = value
+        parts[part_of(key)][key] = value
     return parts
 
 
-def changed(loaded: Sharded, changes: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+def changed(
+    loaded: Sharded, changes: Mapping[str, Any], part_of: Callable[[str], int] = by_hash
+) -> tuple[dict[str, Any], ...]:
     """Return the parts of `loaded` with `changes` made (a value of None: no entry).
 
     The parts no change falls in are those of `loaded` (the same objects, so `save`
     knows them without comparing): this costs what the changes do, not the record.
+    `part_of` is the rule the record was split by.
     """
     parts = list(loaded.parts)
-    crc32 = zlib.crc32
     for key, value in changes.items():
-        i = crc32(key.encode()) % PARTS
+        i = part_of(key)
         if parts[i] is loaded.parts[i]:
             parts[i] = dict(parts[i])  # copied once, before its first change
         if value is None:

@@ -26,12 +26,13 @@ import logging
 import marshal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from builder import FORMAT_VERSION, __version__
 from builder.common import sharded
-from builder.common.build_folder import STATE_DIR, load_outputs
+from builder.common.build_folder import ARTIFACT_PARTS, STATE_DIR, load_outputs
 from builder.common.sharded import Sharded
 from builder.format.paths import FileStat
 from builder.index.facts import PluginFacts
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "cache.bin"
 # Paths of the output looked at again beyond which a no-op build records a new time.
 LOOKED_AGAIN = 1000
-_ARTIFACTS = "artifacts/"  # the output's content-addressed artifacts (sizes kept apart)
+_first, _second = itemgetter(0), itemgetter(1)  # of a record's (sha256, size)
 # Bump when anything cached would now be computed differently.
 _CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 15"
 
@@ -150,10 +151,12 @@ class _Files(NamedTuple):
         outputs: dict[str, str] = {}
         sizes: dict[str, int] = {}
         files: dict[str, int] = {}
-        for part in record.parts:
-            for path, (sha256, size) in part.items():
-                outputs[path] = sha256
-                (sizes if path.startswith(_ARTIFACTS) else files)[path] = size
+        # A million entries and more: taken apart a part at a time, in C (the record
+        # keeps artifacts and other files in parts of their own).
+        for i, part in enumerate(record.parts):
+            outputs.update(zip(part, map(_first, part.values()), strict=True))
+            kept = sizes if i in ARTIFACT_PARTS else files
+            kept.update(zip(part, map(_second, part.values()), strict=True))
         return cls(record, outputs, sizes, files)
 
     def fields(self) -> dict[str, Any]:

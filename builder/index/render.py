@@ -7,7 +7,7 @@ and no whitespace, so the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__
@@ -76,6 +76,20 @@ def config_document(registry: RegistryConfig) -> dict[str, Any]:
     }
 
 
+def category_entries(
+    registry: RegistryConfig, plugins: Iterable[PluginFacts]
+) -> list[dict[str, Any]]:
+    """Return each category of registry.yaml, in its order, with its number of plugins."""
+    counts = {c.slug: 0 for c in registry.categories}
+    for plugin in plugins:
+        for slug in plugin.categories:
+            counts[slug] = counts.get(slug, 0) + 1
+    return [
+        {"slug": c.slug, "title": c.title, "description": c.description, "count": counts[c.slug]}
+        for c in registry.categories
+    ]
+
+
 def listing_files(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) -> dict[str, bytes]:
     """Return names.json, categories.json and every listing page, encoded, by path.
 
@@ -93,23 +107,8 @@ def listing_files(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) 
             }
         )
     }
-    counts = {c.slug: 0 for c in registry.categories}
-    for plugin in ordered:
-        for slug in plugin.categories:
-            counts[slug] = counts.get(slug, 0) + 1
     files[layout.CATEGORIES] = encode(
-        {
-            "format": FORMAT_VERSION,
-            "categories": [
-                {
-                    "slug": c.slug,
-                    "title": c.title,
-                    "description": c.description,
-                    "count": counts[c.slug],
-                }
-                for c in registry.categories
-            ],
-        }
+        {"format": FORMAT_VERSION, "categories": category_entries(registry, ordered)}
     )
     orders = {
         "name": ordered,

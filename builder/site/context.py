@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from builder.common import layout
 from builder.format.models import RegistryConfig
 from builder.index.facts import PluginFacts
+from builder.index.render import category_entries
 from builder.site.readme import Readme, shown
 from builder.trust.signing import key_id
 
@@ -139,7 +140,6 @@ def home_context(
     registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
 ) -> dict[str, Any]:
     """Return the home page's context."""
-    counts = category_counts(registry, facts)
     ordered = [rows[name] for name in sorted(rows)]
     recent = newest(HOME_ROWS, ordered, "updated")
     new = newest(HOME_ROWS, ordered, "first")
@@ -150,15 +150,7 @@ def home_context(
         "versions": sum(p.version_count for p in facts.values()),
         "recent": [r for r in recent if r.updated],
         "new": new,
-        "categories": [
-            {
-                "slug": c.slug,
-                "title": c.title,
-                "description": c.description,
-                "count": counts[c.slug],
-            }
-            for c in registry.categories
-        ],
+        "categories": category_entries(registry, facts.values()),
     }
 
 

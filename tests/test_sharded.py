@@ -25,7 +25,7 @@ from builder.common.build_folder import (
     read_outputs,
 )
 from builder.index.build import build
-from builder.index.cache import CACHE_FILE, load_cache
+from builder.index.cache import CACHE_FILE, load_cache, save_cache
 from tests.test_build import add_version, leaf_plugin, plugin_names
 
 KEY = "test record 1"
@@ -274,3 +274,21 @@ def test_the_record_of_files_keeps_artifacts_in_parts_of_their_own(
     assert cache.files == {
         p: size for p, (_, size) in everything.items() if not p.startswith("artifacts/")
     }
+
+
+@pytest.mark.parametrize("row", ["short", "not a tuple"])
+def test_a_cache_record_of_another_shape_is_read_again(
+    index: Path, tmp_path: Path, row: str
+) -> None:
+    out = tmp_path / "out"
+    build(index, out, environ=EPOCH)
+    expected = _hashed(out)
+    name = plugin_names(index)[0]
+    cache = load_cache(out, index)
+    record = cache.plugins[name]
+    record.row = record.row[:-1] if row == "short" else 7  # type: ignore[assignment]
+    save_cache(out, cache)
+    result = build(index, out, environ=EPOCH)
+    assert list(result.reparsed) == [name]
+    assert _hashed(out) == expected
+    assert load_cache(out, index).plugins[name].usable()

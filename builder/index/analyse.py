@@ -171,7 +171,7 @@ def analyse(
     found: dict[str, PluginFacts] = {}  # by folder, merged in the index's order below
     jobs: list[FolderJob] = []
     stats: dict[str, str] = {}
-    unusable = [n for n in trusted if previous.plugins[n].facts() is None]
+    unusable = [n for n in trusted if not previous.plugins[n].usable()]
     if unusable:  # records of another shape: those folders are read again
         walk_again(index, scan, unusable)
         trusted = trusted.difference(unusable)

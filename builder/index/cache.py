@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "cache.bin"
 # Paths of the output looked at again beyond which a no-op build records a new time.
 LOOKED_AGAIN = 1000
+_FACT_FIELDS = len(PluginFacts._fields)
 _first, _second = itemgetter(0), itemgetter(1)  # of a record's (sha256, size)
 # Bump when anything cached would now be computed differently.
 _CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 15"
@@ -72,10 +73,11 @@ class PluginRecord:
 
     def facts(self) -> PluginFacts | None:
         """Return the cached facts, or None when the record is not what we wrote."""
-        try:
-            return PluginFacts._make(self.row)
-        except TypeError:  # a row of another shape
-            return None
+        return PluginFacts._make(self.row) if self.usable() else None
+
+    def usable(self) -> bool:
+        """Return whether the row has the shape of facts (without making them)."""
+        return type(self.row) is tuple and len(self.row) == _FACT_FIELDS
 
 
 @dataclass

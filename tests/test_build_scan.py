@@ -291,3 +291,26 @@ def test_a_scan_of_a_few_named_folders_does_not_list_plugins(
     monkeypatch.setattr(os, "scandir", scandir)
     load.scan_index(index, {plugin_names(index)[0]})
     assert index / "plugins" not in listed
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_a_folder_taken_unwalked_whose_record_is_of_another_shape_is_walked_again(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that cannot give facts does not stand for its folder's listing: the
+    folder is walked and read again, and the output is a cold build's."""
+    out = tmp_path / "out"
+    settled_build(index, out)
+    name = plugin_names(index)[0]
+    cache = cache_module.load_cache(out, index)
+    record = cache.plugins[name]
+    record.row = record.row[:-1]
+    cache_module.save_cache(out, cache)
+    noop.forget(out)  # the build must look at its cache
+    walked = walked_folders(monkeypatch, index)
+    result = build(index, out)
+    assert walked == {name}
+    assert result.reparsed == (name,)
+    cold = tmp_path / "cold"
+    build(index, cold)
+    assert snapshot(out) == snapshot(cold)

@@ -80,15 +80,15 @@ def read_borrowed(build_dir: Path) -> list[str]:
 # The record keeps the artifacts in the first half of its parts and every other file
 # in the second: a build takes the artifacts' sizes (about nine in ten entries) apart
 # from the rest a part at a time, without looking at each path.
-ARTIFACT_PARTS = range(sharded.PARTS // 2)
-OTHER_PARTS = range(sharded.PARTS // 2, sharded.PARTS)
+_HALF = sharded.PARTS // 2
+ARTIFACT_PARTS = range(_HALF)
+OTHER_PARTS = range(_HALF, sharded.PARTS)
 _ARTIFACT_PREFIX = "artifacts/"
 
 
 def _record_part(path: str) -> int:
-    half = sharded.PARTS // 2
-    first = 0 if path.startswith(_ARTIFACT_PREFIX) else half
-    return first + zlib.crc32(path.encode()) % half
+    first = ARTIFACT_PARTS.start if path.startswith(_ARTIFACT_PREFIX) else OTHER_PARTS.start
+    return first + zlib.crc32(path.encode()) % _HALF
 
 
 def write_outputs(out: Path, outputs: Mapping[str, tuple[str, int]]) -> Sharded:

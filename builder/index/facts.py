@@ -270,7 +270,8 @@ def facts_of_document(data: bytes, folder: str) -> PluginFacts | None:
         )
         return PluginFacts(
             folder,
-            *described,
+            folder,
+            *described[1:],
             pack_rows(rows),
             hashlib.sha256(data).hexdigest(),
             len(data),

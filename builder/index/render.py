@@ -7,7 +7,7 @@ and no whitespace, so the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__
@@ -76,14 +76,20 @@ def config_document(registry: RegistryConfig) -> dict[str, Any]:
     }
 
 
-def category_entries(
-    registry: RegistryConfig, plugins: Iterable[PluginFacts]
-) -> list[dict[str, Any]]:
-    """Return each category of registry.yaml, in its order, with its number of plugins."""
+def category_counts(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) -> dict[str, int]:
+    """Return the number of plugins in each category, by slug."""
     counts = {c.slug: 0 for c in registry.categories}
-    for plugin in plugins:
+    for plugin in plugins.values():
         for slug in plugin.categories:
             counts[slug] = counts.get(slug, 0) + 1
+    return counts
+
+
+def category_entries(
+    registry: RegistryConfig, plugins: Mapping[str, PluginFacts]
+) -> list[dict[str, Any]]:
+    """Return each category of registry.yaml, in its order, with its number of plugins."""
+    counts = category_counts(registry, plugins)
     return [
         {"slug": c.slug, "title": c.title, "description": c.description, "count": counts[c.slug]}
         for c in registry.categories
@@ -108,7 +114,7 @@ def listing_files(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) 
         )
     }
     files[layout.CATEGORIES] = encode(
-        {"format": FORMAT_VERSION, "categories": category_entries(registry, ordered)}
+        {"format": FORMAT_VERSION, "categories": category_entries(registry, plugins)}
     )
     orders = {
         "name": ordered,

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from builder.common import layout
 from builder.format.models import RegistryConfig
 from builder.index.facts import PluginFacts
-from builder.index.render import category_entries
+from builder.index.render import category_counts, category_entries
 from builder.site.readme import Readme, shown
 from builder.trust.signing import key_id
 
@@ -127,15 +127,6 @@ def by_letter(rows: Iterable[Row]) -> dict[str, list[Row]]:
     return letters
 
 
-def category_counts(registry: RegistryConfig, facts: Mapping[str, PluginFacts]) -> dict[str, int]:
-    """Return the number of plugins in each category, by slug."""
-    counts = {c.slug: 0 for c in registry.categories}
-    for plugin in facts.values():
-        for slug in plugin.categories:
-            counts[slug] = counts.get(slug, 0) + 1
-    return counts
-
-
 def home_context(
     registry: RegistryConfig, rows: Mapping[str, Row], facts: Mapping[str, PluginFacts]
 ) -> dict[str, Any]:
@@ -150,7 +141,7 @@ def home_context(
         "versions": sum(p.version_count for p in facts.values()),
         "recent": [r for r in recent if r.updated],
         "new": new,
-        "categories": category_entries(registry, facts.values()),
+        "categories": category_entries(registry, facts),
     }
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from builder.format.models import RegistryConfig
 from builder.index.facts import PluginFacts
+from builder.index.render import category_counts
 from builder.site.context import (
     PER_PAGE,
     Row,
     by_letter,
-    category_counts,
     listing_path,
     root_of,
     url_of,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,15 @@ from typing import Any
 
 import pytest
 
-from builder.common import layout
-from builder.common.build_folder import STATE_DIR, read_outputs
+from builder.common import layout, sharded
+from builder.common.build_folder import (
+    ARTIFACT_PARTS,
+    OTHER_PARTS,
+    OUTPUTS,
+    STATE_DIR,
+    read_outputs,
+)
+from builder.common.errors import BuildError
 from builder.index import work
 from builder.index.build import BuildResult, build
 from builder.index.cache import BuildCache
@@ -305,3 +313,47 @@ def test_nothing_is_carried_without_a_record_or_a_plugin_to_carry() -> None:
     assert carry_artifacts(BuildCache(outputs={}), {}, frozenset(), planned, previous) is None
     kept = carry_artifacts(BuildCache(outputs={}), {}, {"alpha"}, planned, previous)
     assert kept is not None and kept.stale == frozenset()
+
+
+@pytest.mark.parametrize("gone", ["root", "header", "part"])
+def test_a_build_folder_whose_record_is_gone_or_damaged_builds_as_a_cold_build(
+    index: Path, tmp_path: Path, gone: str
+) -> None:
+    """Without a record of its files, a build cannot tell which documents are in place:
+    it builds everything again, instead of taking the cache's documents as written."""
+    out = tmp_path / "out"
+    _rebuild(index, out)
+    add_release(index, "beta", "1.2.0", "artifacts/beta-1.2.0.tar.gz", day=3)
+    root = out / STATE_DIR / OUTPUTS
+    key, counts, names = marshal.loads(root.read_bytes())
+    if gone == "root":
+        root.unlink()
+    elif gone == "header":  # a record of an older layout: no count of each part's files
+        root.write_bytes(marshal.dumps((key, None, names)))
+    else:  # a part of the files but artifacts: read as the record is loaded
+        part = next(i for i in OTHER_PARTS if counts[i])
+        (sharded.parts_folder(root) / names[part]).write_bytes(b"damaged")
+    result = _rebuild(index, out)
+    assert not result.held_back
+    _same_as_cold(index, out, tmp_path)
+
+
+def test_an_artifact_part_damaged_under_a_build_stops_it_with_the_file_named(
+    index: Path, tmp_path: Path
+) -> None:
+    """The artifacts' parts are read as they are looked up, and only their files are
+    looked for as the record is loaded: one damaged meanwhile stops the build with a
+    clear error naming it, before anything in the output changes."""
+    out = tmp_path / "out"
+    _rebuild(index, out)
+    before = _published(out)
+    add_release(index, "beta", "1.2.0", "artifacts/beta-1.2.0.tar.gz", day=3)
+    root = out / STATE_DIR / OUTPUTS
+    _, counts, names = marshal.loads(root.read_bytes())
+    damaged = [sharded.parts_folder(root) / names[i] for i in ARTIFACT_PARTS if counts[i]]
+    for path in damaged:
+        path.write_bytes(b"damaged")
+    with pytest.raises(BuildError, match="missing or damaged") as raised:
+        _rebuild(index, out)
+    assert any(str(path) in str(raised.value) for path in damaged)
+    assert _published(out) == before

@@ -17,8 +17,9 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from builder.common import sharded
 from builder.common.errors import InvalidIndexError, Problem
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 STATE_DIR = ".plugindex"  # builder state inside the output; never published or served
 BORROWED = "borrowed.json"
 OUTPUTS = "outputs.bin"
-_OUTPUTS_KEY = "plugindex build outputs 3"  # bump when the layout of the record changes
+_OUTPUTS_KEY = "plugindex build outputs 4"  # bump when the layout of the record changes
 
 
 def files_on_disk(out: Path) -> dict[str, int]:
@@ -94,7 +95,8 @@ def _record_part(path: str) -> int:
 def write_outputs(out: Path, outputs: Mapping[str, tuple[str, int]]) -> Sharded:
     """Record every file the build wrote (path → (sha256, size)); return the record."""
     parts = sharded.split(outputs.items(), _record_part)
-    return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, None, parts, None)
+    counts = tuple(len(part) for part in parts)
+    return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, counts, parts, None)
 
 
 def update_outputs(
@@ -105,7 +107,10 @@ def update_outputs(
     Only the parts the changes fall in are written (see `builder.common.sharded`).
     """
     parts = sharded.changed(loaded, changes, _record_part)
-    return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, None, parts, loaded)
+    # The record's header counts the entries of each part: how many files it holds
+    # is known without reading the parts a build leaves unread.
+    counts = tuple(loaded.header[i] if part is None else len(part) for i, part in enumerate(parts))
+    return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, counts, parts, loaded)
 
 
 def forget_outputs(out: Path) -> None:
@@ -118,14 +123,110 @@ def has_outputs(out: Path) -> bool:
     return (out / STATE_DIR / OUTPUTS).is_file()
 
 
-def load_outputs(build_dir: Path) -> Sharded | None:
-    """Return the build's record of its files as stored (see `read_outputs`)."""
+def load_outputs(build_dir: Path, *, artifacts_later: bool = False) -> Sharded | None:
+    """Return the build's record of its files as stored (see `read_outputs`).
+
+    With `artifacts_later`, the parts that hold the artifacts are read when first
+    asked for (see `RecordColumn`).
+    """
     path = build_dir / STATE_DIR / OUTPUTS
+    later = ARTIFACT_PARTS if artifacts_later else range(0)
     try:
-        return sharded.load(path, _OUTPUTS_KEY)
+        record = sharded.load(path, _OUTPUTS_KEY, later=later)
     except OSError as e:
         log.warning("ignoring the unreadable record of the build's files %s: %s", path, e)
         return None
+    if record is None:
+        return None
+    counts = record.header
+    if not (type(counts) is tuple and len(counts) == sharded.PARTS):
+        return None
+    if not all(type(n) is int and n >= 0 for n in counts):
+        return None
+    return record
+
+
+def recorded_artifacts(record: Sharded) -> int:
+    """Return how many artifacts the record holds (read or not)."""
+    return sum(record.header[i] for i in ARTIFACT_PARTS)
+
+
+class RecordColumn(Mapping[str, Any]):
+    """One column of the record (0: sha256, 1: size) by path, read a part at a time.
+
+    The artifacts are nine in ten of a registry's files, and a rebuild looks up a
+    few of them: the part holding an artifact is read the first time one of its
+    paths is looked up. Every other file is in `others`, taken apart at once (None:
+    only artifacts are in this column). Iterating reads every part.
+    """
+
+    def __init__(self, record: Sharded, column: int, others: dict[str, Any] | None) -> None:
+        self._record = record
+        self._column = column
+        self._others = others if others is not None else {}
+        self._count = recorded_artifacts(record) + (len(others) if others is not None else 0)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        if not path.startswith(_ARTIFACT_PREFIX):
+            return self._others.get(path, default)
+        entry = self._record.part(_record_part(path)).get(path)
+        return default if entry is None else entry[self._column]
+
+    def __getitem__(self, path: str) -> Any:
+        value = self.get(path, _MISSING)
+        if value is _MISSING:
+            raise KeyError(path)
+        return value
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path, _MISSING) is not _MISSING
+
+    def __iter__(self) -> Iterator[str]:
+        for i in ARTIFACT_PARTS:
+            yield from self._record.part(i)
+        yield from self._others
+
+    def __len__(self) -> int:
+        return self._count
+
+
+_MISSING = object()
+
+
+class OutputFiles(Mapping[str, int]):
+    """What a build folder holds, path → size: the files looked at, and the artifacts.
+
+    `files` holds what was looked at (every file, when the folder was walked);
+    `artifacts` the artifacts as recorded, when they were not walked (a
+    `RecordColumn`, read a part at a time: a build looks up a few). Iterating
+    reads every part.
+    """
+
+    def __init__(self, files: dict[str, int], artifacts: Mapping[str, int]) -> None:
+        self.files = files
+        self.artifacts = artifacts
+
+    def get(self, path: str, default: Any = None) -> Any:
+        size = self.files.get(path)
+        if size is None and path.startswith(_ARTIFACT_PREFIX):
+            size = self.artifacts.get(path)
+        return default if size is None else size
+
+    def __getitem__(self, path: str) -> int:
+        size = self.get(path)
+        if size is None:
+            raise KeyError(path)
+        return int(size)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.files
+        yield from (path for path in self.artifacts if path not in self.files)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def read_outputs(build_dir: Path) -> dict[str, tuple[str, int]] | None:

@@ -23,24 +23,60 @@ import hashlib
 import marshal
 import os
 import zlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from builder.common.errors import BuildError
 from builder.common.files import write_atomic
 
 PARTS = 256  # parts of a record: at 1.6 million entries, about 6,000 each
 _PARTS_SUFFIX = ".parts"  # the folder of a record's parts, beside its root
 
 
-@dataclass(frozen=True)
 class Sharded:
-    """A record as loaded (or saved): its header and its parts, with their files."""
+    """A record as loaded (or saved): its header and its parts, with their files.
 
-    header: Any
-    parts: tuple[dict[str, Any], ...]  # entries by the part their key hashes to
-    names: tuple[str, ...]  # the file of each part
+    A part is read when first asked for (`part`): a build that looks up a few of a
+    million entries reads the few parts that hold them. `load` reads every part but
+    those it is told to leave for later.
+    """
+
+    def __init__(
+        self,
+        header: Any,
+        parts: Sequence[dict[str, Any] | None],
+        names: Sequence[str],
+        folder: Path | None = None,
+    ) -> None:
+        self.header = header
+        self.names = tuple(names)
+        self._parts = list(parts)  # None: not read yet (from `folder`)
+        self._folder = folder
+
+    def part(self, i: int) -> dict[str, Any]:
+        """Return part `i`, reading it now if it was left for later."""
+        part = self._parts[i]
+        if part is None:
+            assert self._folder is not None, "a part left unread needs the record's folder"
+            path = self._folder / self.names[i]
+            part = _read_part(path)
+            if part is None:  # present when the record was loaded: changed under the build
+                raise BuildError(
+                    f"{path}: a part of builder state is missing or damaged (expected "
+                    f"the part its record names); remove {self._folder.parent} and build again"
+                )
+            self._parts[i] = part
+        return part
+
+    def read(self, i: int) -> dict[str, Any] | None:
+        """Return part `i` if it has been read (None: left for later, unread)."""
+        return self._parts[i]
+
+    @property
+    def parts(self) -> tuple[dict[str, Any], ...]:
+        """Return every part, reading those left for later."""
+        return tuple(self.part(i) for i in range(len(self._parts)))
 
     def entries(self) -> dict[str, Any]:
         """Return every entry of the record in one mapping."""
@@ -48,6 +84,13 @@ class Sharded:
         for part in self.parts:
             merged.update(part)
         return merged
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sharded):
+            return NotImplemented
+        return (self.header, self.names, self.parts) == (other.header, other.names, other.parts)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: parts are read in place
 
 
 def by_hash(key: str) -> int:
@@ -67,22 +110,24 @@ def split(
 
 def changed(
     loaded: Sharded, changes: Mapping[str, Any], part_of: Callable[[str], int] = by_hash
-) -> tuple[dict[str, Any], ...]:
+) -> tuple[dict[str, Any] | None, ...]:
     """Return the parts of `loaded` with `changes` made (a value of None: no entry).
 
     The parts no change falls in are those of `loaded` (the same objects, so `save`
-    knows them without comparing): this costs what the changes do, not the record.
-    `part_of` is the rule the record was split by.
+    knows them without comparing; None for a part `loaded` left unread): this costs
+    what the changes do, not the record. `part_of` is the rule the record was split by.
     """
-    parts = list(loaded.parts)
+    parts = [loaded.read(i) for i in range(len(loaded.names))]
+    copies: dict[int, dict[str, Any]] = {}
     for key, value in changes.items():
         i = part_of(key)
-        if parts[i] is loaded.parts[i]:
-            parts[i] = dict(parts[i])  # copied once, before its first change
+        part = copies.get(i)
+        if part is None:  # copied once, before its first change
+            part = parts[i] = copies[i] = dict(loaded.part(i))
         if value is None:
-            parts[i].pop(key, None)
+            part.pop(key, None)
         else:
-            parts[i][key] = value
+            part[key] = value
     return tuple(parts)
 
 
@@ -90,11 +135,12 @@ def parts_folder(root: Path) -> Path:
     return root.with_name(root.name + _PARTS_SUFFIX)
 
 
-def load(root: Path, key: str) -> Sharded | None:
+def load(root: Path, key: str, *, later: Container[int] = ()) -> Sharded | None:
     """Return the record whose root is `root`, or None if there is none of this `key`.
 
     Raises OSError only when the root exists and cannot be read; a part that is
-    missing or damaged makes the record count as none.
+    missing or damaged makes the record count as none. The parts `later` are read
+    when asked for: here, only their files are looked for.
     """
     try:
         data = marshal.loads(root.read_bytes())  # noqa: S302 - our own state file
@@ -108,46 +154,66 @@ def load(root: Path, key: str) -> Sharded | None:
     if not (type(names) is tuple and len(names) == PARTS and all(type(n) is str for n in names)):
         return None
     folder = parts_folder(root)
-    parts: list[dict[str, Any]] = []
-    for name in names:
+    if later:
         try:
-            part = marshal.loads((folder / name).read_bytes())  # noqa: S302
-        except (OSError, ValueError, EOFError, TypeError):
+            present = set(os.listdir(folder))  # noqa: PTH208 - names only
+        except OSError:
             return None
-        if type(part) is not dict:
+        if not all(name in present for i, name in enumerate(names) if i in later):
+            return None
+    parts: list[dict[str, Any] | None] = []
+    for i, name in enumerate(names):
+        part = None if i in later else _read_part(folder / name)
+        if part is None and i not in later:
             return None
         parts.append(part)
-    return Sharded(header, tuple(parts), names)
+    return Sharded(header, parts, names, folder)
+
+
+def _read_part(path: Path) -> dict[str, Any] | None:
+    """Return a part as stored, or None when it is missing or not a part."""
+    try:
+        part = marshal.loads(path.read_bytes())  # noqa: S302 - our own state file
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return part if type(part) is dict else None
 
 
 def save(
     root: Path,
     key: str,
     header: Any,
-    parts: tuple[dict[str, Any], ...],
+    parts: Sequence[dict[str, Any] | None],
     loaded: Sharded | None,
 ) -> Sharded:
     """Save a record (see `split`), writing only what differs from `loaded`; return it.
 
     `loaded` is the record as this process last loaded or saved it (None: write
-    every part). Nothing is written when header and parts are those of `loaded` and
-    its root is still there.
+    every part); a part None is that part of `loaded`, unread (see `changed`).
+    Nothing is written when header and parts are those of `loaded` and its root is
+    still there.
     """
     folder = parts_folder(root)
     names: list[str] = []
     wrote = False
     for i, part in enumerate(parts):
-        same = loaded is not None and (part is loaded.parts[i] or part == loaded.parts[i])
+        same = loaded is not None and (
+            part is None or part is loaded.read(i) or part == loaded.part(i)
+        )
         if same and loaded is not None and (folder / loaded.names[i]).is_file():
             names.append(loaded.names[i])
             continue
-        data = marshal.dumps(part)
+        # A part None is that of `loaded`, unread: its file is gone if we get here,
+        # and reading it says so.
+        whole = part if part is not None else cast("Sharded", loaded).part(i)
+        data = marshal.dumps(whole)
         name = hashlib.blake2b(data, digest_size=16).hexdigest() + ".bin"
         if not (folder / name).is_file():  # named by its bytes: one there is this one
             write_atomic(folder / name, data)
         names.append(name)
         wrote = True
-    record = Sharded(header, parts, tuple(names))
+    as_loaded = [loaded.read(i) if p is None and loaded else p for i, p in enumerate(parts)]
+    record = Sharded(header, as_loaded, names, folder)
     if not wrote and loaded is not None and loaded.header == header and root.is_file():
         return record
     write_atomic(root, marshal.dumps((key, header, record.names)))

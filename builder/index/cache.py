@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from builder import FORMAT_VERSION, __version__
 from builder.common import sharded
-from builder.common.build_folder import ARTIFACT_PARTS, STATE_DIR, load_outputs
+from builder.common.build_folder import OTHER_PARTS, STATE_DIR, RecordColumn, load_outputs
 from builder.common.sharded import Sharded
 from builder.format.paths import FileStat
 from builder.index.facts import PluginFacts
@@ -85,8 +85,10 @@ class BuildCache:
     index: str = ""  # absolute path of the index this cache describes
     registry: str = ""  # sha256 of registry.yaml
     plugins: dict[str, PluginRecord] = field(default_factory=dict)  # by folder name
-    outputs: dict[str, str] | None = None  # published path → sha256; None: unknown
-    sizes: dict[str, int] = field(default_factory=dict)  # artifacts/… path → size
+    # Published path → sha256 (None: unknown); the artifacts' paths → size. Both read
+    # the artifacts' parts of the record as they are looked up (`RecordColumn`).
+    outputs: Mapping[str, str] | None = None
+    sizes: Mapping[str, int] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)  # every other published path → size
     # What the listings (names.json, categories, pages) were made of, and their paths.
     listings: tuple[str, tuple[str, ...]] = ("", ())
@@ -120,9 +122,13 @@ def load_cache(out: Path, index: Path) -> BuildCache:
     except (ValueError, TypeError) as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
         return BuildCache(here)
-    files = _Files.of(load_outputs(out))
+    files = _Files.of(load_outputs(out, artifacts_later=True))
     if files.record is None:
-        written = 0  # what the output holds is unknown: it is looked at whole
+        # Which documents the output holds is unknown (the record is gone, damaged or
+        # of another layout): the cached ones cannot be taken as written, so the
+        # build starts afresh, as a first build into this folder would.
+        log.info("no usable record of the build's files in %s: building afresh", out)
+        return BuildCache(here)
     if cached_index != here:
         return BuildCache(here, written=written, **files.fields())
     return BuildCache(
@@ -142,24 +148,24 @@ class _Files(NamedTuple):
     """The output's files as the build recorded them, in the shapes the cache holds."""
 
     record: Sharded | None
-    outputs: dict[str, str] | None
-    sizes: dict[str, int]
+    outputs: Mapping[str, str] | None
+    sizes: Mapping[str, int]
     files: dict[str, int]
 
     @classmethod
     def of(cls, record: Sharded | None) -> _Files:
         if record is None:
             return cls(None, None, {}, {})
-        outputs: dict[str, str] = {}
-        sizes: dict[str, int] = {}
+        hashes: dict[str, str] = {}
         files: dict[str, int] = {}
-        # A million entries and more: taken apart a part at a time, in C (the record
-        # keeps artifacts and other files in parts of their own).
-        for i, part in enumerate(record.parts):
-            outputs.update(zip(part, map(_first, part.values()), strict=True))
-            kept = sizes if i in ARTIFACT_PARTS else files
-            kept.update(zip(part, map(_second, part.values()), strict=True))
-        return cls(record, outputs, sizes, files)
+        # The files but artifacts (a tenth of the record) are taken apart at once, a
+        # part at a time, in C; the artifacts' parts are read as they are looked up.
+        for i in OTHER_PARTS:
+            part = record.part(i)
+            hashes.update(zip(part, map(_first, part.values()), strict=True))
+            files.update(zip(part, map(_second, part.values()), strict=True))
+        outputs = RecordColumn(record, 0, hashes)
+        return cls(record, outputs, RecordColumn(record, 1, None), files)
 
     def fields(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from builder.common.build_folder import STATE_DIR, files_on_disk
+from builder.common.build_folder import STATE_DIR, OutputFiles, files_on_disk
 from builder.index import finds
 from builder.index.cache import BuildCache
 from builder.index.finds import Finding, newer_than
@@ -29,14 +29,14 @@ log = logging.getLogger(__name__)
 ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
 
 
-def files_of_build(out: Path, cache: BuildCache, finding: Finding | None) -> dict[str, int]:
+def files_of_build(out: Path, cache: BuildCache, finding: Finding | None) -> OutputFiles:
     """Return what a build's output holds (path → size), from its record and the changes.
 
     Without a record (a first build, or one stopped while it moved files into place)
     the whole folder is walked, artifacts included.
     """
     if cache.outputs is None:
-        return files_on_disk(out)
+        return OutputFiles(files_on_disk(out), {})
     record = cache.files if cache.written > 0 else None
     return output_on_disk(out, record, cache.sizes, finding)
 
@@ -55,7 +55,7 @@ def output_on_disk(
     record: Mapping[str, int] | None,
     artifacts: Mapping[str, int],
     finding: Finding | None,
-) -> dict[str, int]:
+) -> OutputFiles:
     """Return what the output holds (path → size), looking only at what changed.
 
     `record` is every published path of the last build with its size, true of the
@@ -75,8 +75,7 @@ def output_on_disk(
         if folders:
             _look_at_folders(out, folders, found)
         log.debug("looked again at %d changed paths of the output", len(changed))
-    found.update(artifacts)
-    return found
+    return OutputFiles(found, artifacts)
 
 
 def changed_paths(finding: Finding) -> dict[str, bool] | None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from builder.common import layout
 from builder.common.build_folder import (
     STATE_DIR,
+    OutputFiles,
     files_on_disk,
     has_outputs,
     update_outputs,
@@ -258,9 +259,12 @@ def _unplanned(
 
     The output holds a million files and more: they are passed through filters in C.
     """
-    unplanned = itertools.filterfalse(plan.__contains__, on_disk)
     if carried is None:
-        return list(unplanned)
+        return list(itertools.filterfalse(plan.__contains__, on_disk))
+    # Every artifact on disk is then one the record lists (artifacts are never walked:
+    # `OutputFiles.artifacts`), kept or stale: only the files looked at are gone through.
+    looked_at = on_disk.files if isinstance(on_disk, OutputFiles) else on_disk
+    unplanned = itertools.filterfalse(plan.__contains__, looked_at)
     # The stale artifacts are recorded (so on disk, as the record says) and planned by
     # none (`carry_artifacts`): all of them go, besides the unplanned files not kept.
     kept = carried.sizes

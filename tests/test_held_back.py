@@ -279,6 +279,34 @@ def test_a_new_version_nothing_satisfies_is_left_out(tmp_path: Path) -> None:
     assert "no non-yanked version of lib satisfies '^2'" in held.problem.message
 
 
+def test_a_new_version_that_closes_a_cycle_through_unchanged_plugins_is_left_out(
+    tmp_path: Path,
+) -> None:
+    """A rebuild looks for cycles only where the changed plugins lead (the rest had
+    none): the cycle a new version closes through plugins built before is found."""
+    index = write_index(tmp_path / "index")
+    for name in ("core", "mid", "top", "zeta"):
+        add_release(index, name, "1.0.0", f"artifacts/{name}-1.0.0.tar.gz")
+    depend(index, "core", "1.0.0", "mid", ">=1.0.0")  # core -> mid -> top
+    depend(index, "mid", "1.0.0", "top", ">=1.0.0")
+    depend(index, "zeta", "1.0.0", "core", ">=1.0.0")  # a dependent outside the cycle
+    out = tmp_path / "out"
+    assert not build(index, out, workers=0).held_back
+    add_release(index, "top", "1.1.0", "artifacts/top-1.1.0.tar.gz", day=2)
+    depend(index, "top", "1.1.0", "core", ">=1.0.0")  # closes core -> mid -> top -> core
+    result = build(index, out, workers=0)
+    names = json.loads((out / "names.json").read_text(encoding="utf-8"))["plugins"]
+    assert names["top"] == "1.0.0"
+    [held] = result.held_back
+    # Reported where the cycle meets the change (mid needs top), and held back in top.
+    assert (held.plugin, held.outcome, held.rel) == (
+        "top",
+        "previous state kept",
+        "plugins/mid/versions/1.0.0.yaml",
+    )
+    assert "dependency cycle: mid -> top -> core -> mid" in held.problem.message
+
+
 def test_a_new_look_alike_of_a_published_name_is_left_out(tmp_path: Path) -> None:
     index = write_index(tmp_path / "index")
     add_release(index, "data-loader", "1.0.0", "artifacts/data-loader-1.0.0.tar.gz")

@@ -64,8 +64,14 @@ def dependency_findings(
     only: Iterable[str] | None = None,
     *,
     unknown_ok: Set[str] = frozenset(),
+    acyclic_before: bool = False,
 ) -> list[DependencyFinding]:
-    """Return `check_dependencies`' problems with the plugins each one is between."""
+    """Return `check_dependencies`' problems with the plugins each one is between.
+
+    `acyclic_before` says that every plugin but `only` needs what it needed in a
+    build that had no dependency cycle (an incremental build): a cycle is then
+    looked for only where the plugins `only` lead.
+    """
     findings: list[DependencyFinding] = []
     targets = _Targets(facts)
     checked = facts.keys() if only is None else only
@@ -102,20 +108,37 @@ def dependency_findings(
                         f"{dep.req!r} (available: {available})",
                     )
                     findings.append(DependencyFinding(problem, name, dep.name))
-    findings.extend(_check_cycles(index, facts, set(checked)))
+    whole = only is None or not acyclic_before
+    findings.extend(_check_cycles(index, facts, set(checked), whole=whole))
     return findings
 
 
+class _Requires(dict[str, list[str]]):
+    """The plugins each plugin needs to install (of those in the index), listed on demand."""
+
+    def __init__(self, facts: Mapping[str, PluginFacts]) -> None:
+        super().__init__()
+        self._facts = facts
+
+    def __missing__(self, name: str) -> list[str]:
+        facts = self._facts
+        needs = self[name] = [n for n in facts[name].requires if n in facts and n != name]
+        return needs
+
+
 def _check_cycles(
-    index: Path, facts: Mapping[str, PluginFacts], changed: Set[str]
+    index: Path, facts: Mapping[str, PluginFacts], changed: Set[str], *, whole: bool
 ) -> list[DependencyFinding]:
-    """Report each dependency cycle once, at a plugin that changed when one is in it."""
-    graph = {
-        name: [n for n in plugin.requires if n in facts and n != name]
-        for name, plugin in facts.items()
-    }
+    """Report each dependency cycle once, at a plugin that changed when one is in it.
+
+    Unless the `whole` graph is to be checked, only the cycles reachable from the
+    `changed` plugins are looked for: a cycle the changes made goes through one of
+    them (see `dependency_findings`), and the rest of a 150,000-plugin graph is not
+    even listed.
+    """
+    graph = _Requires(facts)
     findings = []
-    for component in _strongly_connected(graph):
+    for component in _strongly_connected(graph, facts if whole else changed):
         if len(component) < 2:
             continue
         # The changed plugin first: the cycle is reported in its file, where it was made.
@@ -159,15 +182,16 @@ def _cycle_in(graph: Mapping[str, list[str]], component: list[str]) -> list[str]
     return [start, start]  # unreachable for a real component
 
 
-def _strongly_connected(graph: Mapping[str, list[str]]) -> list[list[str]]:
-    """Tarjan's algorithm, iterative (an index can be deeper than Python's stack)."""
+def _strongly_connected(graph: Mapping[str, list[str]], roots: Iterable[str]) -> list[list[str]]:
+    """Tarjan's algorithm from `roots`, iterative (an index can be deeper than Python's
+    stack): every component of the nodes reachable from them."""
     index_of: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
     stack: list[str] = []
     components: list[list[str]] = []
     counter = 0
-    for root in sorted(graph):
+    for root in sorted(roots):
         if root in index_of:
             continue
         work = [(root, 0)]

@@ -278,7 +278,10 @@ class Settler:
         latest release date accepted (None: not checked).
         """
         before = len(self.held)
-        for finding in dependency_findings(self.index, self.facts, only):
+        # The settled facts of the last build had no cycle, nor has any round of
+        # this one left one but among the plugins `touched` since (`only`).
+        findings = dependency_findings(self.index, self.facts, only, acyclic_before=True)
+        for finding in findings:
             self._settle_finding(finding)
         if latest is not None:
             self._settle_dates(latest)

@@ -75,6 +75,8 @@ def test_the_derived_fields_say_what_the_rows_say() -> None:
         assert plugin.released == (min(dates), max(dates), max(kept, default=""))
         remote = [(a[0], a[1], a[2]) for a in (r[6] for r in rows) if a[4] is None]
         assert list(plugin.remote_artifacts) == remote
+        local = [(a[0], a[1], a[2], a[4]) for a in (r[6] for r in rows) if a[4]]
+        assert list(plugin.local_artifacts) == local
 
 
 def test_release_dates_and_remote_artifacts_of_a_document() -> None:
@@ -91,11 +93,37 @@ def test_release_dates_and_remote_artifacts_of_a_document() -> None:
     assert made.released == ("2024-01-05", "2024-06-30", "2024-03-01")
     assert made.version_count == 3
     assert made.remote_artifacts == (("a" * 64, 10, "p-1.0.0.tgz"), ("c" * 64, 10, "p-2.0.0.tgz"))
+    assert made.local_artifacts == (("b" * 64, 10, "p-1.1.0.tgz", "plugins/dates/files/b.tgz"),)
     every_version_yanked = facts(
         "yanked",
         [version("1.0.0", "2024-01-05", url="https://x.org/a", sha256="a" * 64, yanked=True)],
     )
     assert every_version_yanked.released == ("2024-01-05", "2024-01-05", "")
+    assert every_version_yanked.local_artifacts == ()
+
+
+def test_local_artifacts_are_every_version_with_a_path_inside_its_folder() -> None:
+    """A URL that leaves the plugin's folder is neither remote nor local: it is no
+    local artifact (the rules refuse it), nor does it count as remote."""
+    made = facts(
+        "mixed",
+        [
+            version("1.0.0", "2024-01-05", url="files/a.tgz", sha256="a" * 64),
+            version("1.1.0", "2024-01-06", url="../escape/b.tgz", sha256="b" * 64),
+            version("1.2.0", "2024-01-07", url="https://example.org/c", sha256="c" * 64),
+            version("1.3.0", "2024-01-08", url="files/a.tgz", sha256="a" * 64),
+        ],
+    )
+    path = "plugins/mixed/files/a.tgz"
+    assert made.local_artifacts == (
+        ("a" * 64, 10, "p-1.0.0.tgz", path),
+        ("a" * 64, 10, "p-1.3.0.tgz", path),
+    )
+    assert made.remote_artifacts == (("c" * 64, 10, "p-1.2.0.tgz"),)
+    escaping_only = facts(
+        "escaping", [version("1.0.0", "2024-01-05", url="../x/a.tgz", sha256="a" * 64)]
+    )
+    assert escaping_only.local_artifacts == escaping_only.remote_artifacts == ()
 
 
 def test_packed_rows_are_the_same_bytes_for_the_same_rows() -> None:

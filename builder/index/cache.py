@@ -50,7 +50,7 @@ LOOKED_AGAIN = 1000
 _FACT_FIELDS = len(PluginFacts._fields)
 _first, _second = itemgetter(0), itemgetter(1)  # of a record's (sha256, size)
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 15"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 16"
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:

@@ -240,9 +240,9 @@ def test_paths_looked_at_again_in_vain_are_not_looked_at_a_third_time(
     looked: list[str] = []
     real_look = on_disk._look_at_file
 
-    def look(out: Path, rel: str, found: dict[str, int]) -> None:
+    def look(out: Path, rel: str, found: dict[str, int], touched: set[str]) -> None:
         looked.append(rel)
-        real_look(out, rel, found)
+        real_look(out, rel, found, touched)
 
     monkeypatch.setattr(on_disk, "_look_at_file", look)
     assert build(index, out).report.written == []

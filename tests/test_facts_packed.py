@@ -123,7 +123,8 @@ def test_local_artifacts_are_every_version_with_a_path_inside_its_folder() -> No
     escaping_only = facts(
         "escaping", [version("1.0.0", "2024-01-05", url="../x/a.tgz", sha256="a" * 64)]
     )
-    assert escaping_only.local_artifacts == escaping_only.remote_artifacts == ()
+    assert escaping_only.local_artifacts == ()
+    assert escaping_only.remote_artifacts == ()
 
 
 def test_packed_rows_are_the_same_bytes_for_the_same_rows() -> None:

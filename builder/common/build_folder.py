@@ -199,12 +199,20 @@ class OutputFiles(Mapping[str, int]):
     `files` holds what was looked at (every file, when the folder was walked);
     `artifacts` the artifacts as recorded, when they were not walked (a
     `RecordColumn`, read a part at a time: a build looks up a few). Iterating
-    reads every part.
+    reads every part. `looked_again` names the files that may differ from the
+    build's record: those found changed since (None: any, the folder was walked).
     """
 
-    def __init__(self, files: dict[str, int], artifacts: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        files: dict[str, int],
+        artifacts: Mapping[str, int],
+        *,
+        looked_again: frozenset[str] | None = None,
+    ) -> None:
         self.files = files
         self.artifacts = artifacts
+        self.looked_again = looked_again
 
     def get(self, path: str, default: Any = None) -> Any:
         size = self.files.get(path)

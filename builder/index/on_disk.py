@@ -65,17 +65,17 @@ def output_on_disk(
     """
     changed = None if record is None or finding is None else changed_paths(finding)
     if record is None or changed is None:
-        found = files_outside(out, skip=(ARTIFACTS,))
-    else:
-        found = dict(record)
-        folders = {p for p, is_folder in changed.items() if is_folder}
-        for rel, is_folder in changed.items():
-            if not is_folder:
-                _look_at_file(out, rel, found)
-        if folders:
-            _look_at_folders(out, folders, found)
-        log.debug("looked again at %d changed paths of the output", len(changed))
-    return OutputFiles(found, artifacts)
+        return OutputFiles(files_outside(out, skip=(ARTIFACTS,)), artifacts)
+    found = dict(record)
+    touched: set[str] = set()
+    folders = {p for p, is_folder in changed.items() if is_folder}
+    for rel, is_folder in changed.items():
+        if not is_folder:
+            _look_at_file(out, rel, found, touched)
+    if folders:
+        _look_at_folders(out, folders, found, touched)
+    log.debug("looked again at %d changed paths of the output", len(changed))
+    return OutputFiles(found, artifacts, looked_again=frozenset(touched))
 
 
 def changed_paths(finding: Finding) -> dict[str, bool] | None:
@@ -90,8 +90,9 @@ def changed_paths(finding: Finding) -> dict[str, bool] | None:
     return changed
 
 
-def _look_at_file(out: Path, rel: str, found: dict[str, int]) -> None:
+def _look_at_file(out: Path, rel: str, found: dict[str, int], touched: set[str]) -> None:
     """Take one changed file's size as it is now (gone: not there)."""
+    touched.add(rel)
     try:
         info = (out / rel).lstat()
     except OSError:
@@ -100,8 +101,12 @@ def _look_at_file(out: Path, rel: str, found: dict[str, int]) -> None:
     found[rel] = info.st_size
 
 
-def _look_at_folders(out: Path, folders: set[str], found: dict[str, int]) -> None:
-    """List changed folders again: entries removed, added, or now of another kind."""
+def _look_at_folders(
+    out: Path, folders: set[str], found: dict[str, int], touched: set[str]
+) -> None:
+    """List changed folders again: entries removed, added, or now of another kind.
+
+    Every path found anew or no longer there is added to `touched`."""
     # The recorded entries of each changed folder, and every recorded folder's name.
     inside: dict[str, set[str]] = {folder: set() for folder in folders}
     was_folder: set[str] = set()
@@ -124,22 +129,25 @@ def _look_at_folders(out: Path, folders: set[str], found: dict[str, int]) -> Non
             entries.pop(STATE_DIR, None)
             entries.pop(ARTIFACTS, None)
         for name in inside[folder] - entries.keys():
-            _forget(found, prefix + name)
+            _forget(found, prefix + name, touched)
         for name, entry in entries.items():
             rel = prefix + name
             if entry.is_dir(follow_symlinks=False):
                 if rel not in was_folder:  # a new folder, or a file turned into one
-                    found.pop(rel, None)
+                    _forget(found, rel, touched)
                     below = files_on_disk(out / rel)
                     found.update({f"{rel}/{sub}": size for sub, size in below.items()})
+                    touched.update(f"{rel}/{sub}" for sub in below)
             elif rel not in found or rel in was_folder:  # new, or a folder turned into a file
-                _forget(found, rel)
+                _forget(found, rel, touched)
                 found[rel] = entry.stat(follow_symlinks=False).st_size
 
 
-def _forget(found: dict[str, int], rel: str) -> None:
+def _forget(found: dict[str, int], rel: str, touched: set[str]) -> None:
     """Drop a path, and everything under it when it was a folder."""
+    touched.add(rel)
     found.pop(rel, None)
     prefix = f"{rel}/"
     for path in [p for p in found if p.startswith(prefix)]:
+        touched.add(path)
         del found[path]

@@ -10,13 +10,20 @@ import hashlib
 import logging
 import time
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
 from builder.common import layout
-from builder.common.build_folder import BORROWED, STATE_DIR, forget_outputs, write_borrowed
+from builder.common.build_folder import (
+    BORROWED,
+    STATE_DIR,
+    OutputFiles,
+    forget_outputs,
+    write_borrowed,
+)
 from builder.common.errors import BuildError, InvalidIndexError, Problem
 from builder.index import noop
 from builder.index.analyse import Analysis, affected, analyse
@@ -184,7 +191,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
 def _analysed(
     index: Path,
     cache: BuildCache,
-    on_disk: Mapping[str, int],
+    on_disk: OutputFiles,
     *,
     strict: bool,
     workers: int | None,
@@ -195,11 +202,15 @@ def _analysed(
     analysis = analyse(
         index, cache, dependencies=strict, workers=workers, stage=stage, finding=finding
     )
-    # A document whose file went missing (or was edited) is rendered again.
+    # A document whose file went missing (or was edited) is rendered again. Every
+    # other file is as recorded, and the record's documents are those of the facts
+    # the cache holds: only those found changed are looked at.
+    suspects = _documents_among(on_disk.looked_again, analysis.facts)
     damaged = frozenset(
         f.folder
-        for name, f in analysis.facts.items()
-        if name not in analysis.documents and on_disk.get(layout.index_path(name)) != f.doc_size
+        for name in suspects
+        if name not in analysis.documents
+        and on_disk.get(layout.index_path(name)) != (f := analysis.facts[name]).doc_size
     )
     if damaged:
         log.info("re-rendering %d plugin(s) whose documents changed on disk", len(damaged))
@@ -210,6 +221,14 @@ def _analysed(
     if analysis.registry is None or outside or (strict and analysis.problems):
         raise InvalidIndexError(sorted(analysis.problems, key=Problem.sort_key))
     return analysis
+
+
+def _documents_among(paths: AbstractSet[str] | None, facts: Mapping[str, object]) -> Iterable[str]:
+    """Return the plugins whose documents are among `paths` (None: every plugin)."""
+    if paths is None:
+        return facts.keys()
+    names = (path.rpartition("/")[2].removesuffix(".json") for path in paths)
+    return {name for name in names if name in facts and layout.index_path(name) in paths}
 
 
 class Settled(NamedTuple):

@@ -287,9 +287,16 @@ class Settler:
             self._settle_dates(latest)
         return len(self.held) > before
 
-    def settle_names(self, approved: Iterable[str]) -> bool:
-        """Leave out new names that resemble another name, published or new (PX130/PX131)."""
-        if all(self.previous.published(name) for name in self.facts):
+    def settle_names(
+        self, approved: Iterable[str], *, published: AbstractSet[str] = frozenset()
+    ) -> bool:
+        """Leave out new names that resemble another name, published or new (PX130/PX131).
+
+        `published` are names known to have been published before (the plugins of
+        the last build, when `previous` is its output): only the others are looked up.
+        """
+        unknown = self.facts.keys() - published
+        if all(self.previous.published(name) for name in unknown):
             return False  # no new name (the facts' names are valid): nothing to compare
         found = similar_new_names(self.index, self.facts, self.previous.names, approved)
         for name, problem in found:

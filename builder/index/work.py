@@ -258,7 +258,8 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     """
     registry = analysis.registry
     assert registry is not None
-    if options.live is not None and options.live_read is not None:
+    from_live = options.live is not None and options.live_read is not None
+    if from_live:
         previous = PreviousStates(options.live, options.live_read)
     else:
         previous = PreviousStates(cache.outputs, read_from(out))
@@ -296,7 +297,9 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
         )
         if not names_checked:
             names_checked = True
-            if settler.settle_names(registry.policy.approved_similar_names):
+            # The last build's plugins are in its output, which `previous` then is.
+            published = frozenset() if from_live else cache.plugins.keys()
+            if settler.settle_names(registry.policy.approved_similar_names, published=published):
                 continue
         changed = settler.touched | (set(analysis.documents) | analysis.removed if first else set())
         only = None if first and not incremental else affected(analysis.facts, changed)

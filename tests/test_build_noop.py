@@ -45,9 +45,9 @@ def cache_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     loads: list[Path] = []
     real = cache_module.load_cache
 
-    def load(out: Path, index: Path) -> Any:
+    def load(out: Path, index: Path, **options: Any) -> Any:
         loads.append(out)
-        return real(out, index)
+        return real(out, index, **options)
 
     monkeypatch.setattr(work_module, "load_cache", load)
     return loads

@@ -20,6 +20,7 @@ from builder.common.build_folder import (
     ARTIFACT_PARTS,
     OTHER_PARTS,
     STATE_DIR,
+    OutputFiles,
     files_on_disk,
     load_outputs,
     read_outputs,
@@ -274,6 +275,40 @@ def test_the_record_of_files_keeps_artifacts_in_parts_of_their_own(
     assert cache.files == {
         p: size for p, (_, size) in everything.items() if not p.startswith("artifacts/")
     }
+    # Read as looked up, the artifacts' columns say the same, part by part.
+    lazy = load_cache(out, index, artifacts_later=True)
+    assert lazy.outputs is not None and lazy.outputs_record is not None
+    assert not any(lazy.outputs_record.read(i) for i in ARTIFACT_PARTS)
+    artifact = next(p for p in everything if p.startswith("artifacts/"))
+    assert lazy.outputs.get(artifact) == everything[artifact][0]
+    assert lazy.sizes[artifact] == everything[artifact][1] and artifact in lazy.sizes
+    read = [i for i in ARTIFACT_PARTS if lazy.outputs_record.read(i) is not None]
+    assert len(read) == 1  # the one part that holds it
+    assert lazy.sizes.get("artifacts/0/none.tgz") is None and "artifacts/0/x" not in lazy.sizes
+    assert lazy.outputs.get(layout.NAMES) == cache.outputs[layout.NAMES]
+    assert layout.NAMES not in lazy.sizes
+    with pytest.raises(KeyError):
+        lazy.sizes["artifacts/0/none.tgz"]
+    assert (len(lazy.outputs), len(lazy.sizes)) == (len(cache.outputs), len(cache.sizes))
+    assert dict(lazy.outputs) == cache.outputs and dict(lazy.sizes) == cache.sizes
+    assert lazy.files == cache.files
+
+
+def test_what_the_output_holds_with_its_artifacts_read_as_looked_up() -> None:
+    """`OutputFiles` answers as the merged dict would, and reads no part to list
+    the files looked at."""
+    files = {"index/a/b/x.json": 3, "names.json": 5}
+    artifacts = {"artifacts/ab/x.tgz": 7}
+    held = OutputFiles(dict(files), artifacts)
+    merged = {**files, **artifacts}
+    assert dict(held) == merged and len(held) == len(merged)
+    for path in [*merged, "artifacts/cd/y.tgz", "other.json"]:
+        assert held.get(path) == merged.get(path)
+        assert (path in held) == (path in merged)
+    assert held["artifacts/ab/x.tgz"] == 7
+    with pytest.raises(KeyError):
+        held["other.json"]
+    assert held.files == files
 
 
 @pytest.mark.parametrize("row", ["short", "not a tuple"])

@@ -196,23 +196,15 @@ _MISSING = object()
 class OutputFiles(Mapping[str, int]):
     """What a build folder holds, path → size: the files looked at, and the artifacts.
 
-    `files` holds what was looked at (every file, when the folder was walked);
-    `artifacts` the artifacts as recorded, when they were not walked (a
-    `RecordColumn`, read a part at a time: a build looks up a few). Iterating
-    reads every part. `looked_again` names the files that may differ from the
-    build's record: those found changed since (None: any, the folder was walked).
+    `files` holds what was looked at; `artifacts` the artifacts as recorded (a
+    `RecordColumn`, read a part at a time: a build that carries them over looks up
+    a few). Iterating reads every part. A build that looks up every artifact has
+    them in a plain dict with the rest instead.
     """
 
-    def __init__(
-        self,
-        files: dict[str, int],
-        artifacts: Mapping[str, int],
-        *,
-        looked_again: frozenset[str] | None = None,
-    ) -> None:
+    def __init__(self, files: dict[str, int], artifacts: Mapping[str, int]) -> None:
         self.files = files
         self.artifacts = artifacts
-        self.looked_again = looked_again
 
     def get(self, path: str, default: Any = None) -> Any:
         size = self.files.get(path)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from builder import FORMAT_VERSION, __version__
 from builder.common import sharded
-from builder.common.build_folder import OTHER_PARTS, STATE_DIR, RecordColumn, load_outputs
+from builder.common.build_folder import ARTIFACT_PARTS, STATE_DIR, RecordColumn, load_outputs
 from builder.common.sharded import Sharded
 from builder.format.paths import FileStat
 from builder.index.facts import PluginFacts
@@ -105,8 +105,14 @@ class BuildCache:
     outputs_record: Sharded | None = field(default=None, compare=False, repr=False)
 
 
-def load_cache(out: Path, index: Path) -> BuildCache:
-    """Return the cache of the last build into `out`, or an empty one."""
+def load_cache(out: Path, index: Path, *, artifacts_later: bool = False) -> BuildCache:
+    """Return the cache of the last build into `out`, or an empty one.
+
+    With `artifacts_later`, the record's artifacts are read a part at a time as they
+    are looked up (`RecordColumn`): for a build that carries them over and looks up
+    a few. Without, they are all read at once into plain maps: for a build that
+    looks up every one (a build against a live registry plans every artifact).
+    """
     path = out / STATE_DIR / CACHE_FILE
     here = str(index.resolve())
     try:
@@ -122,7 +128,7 @@ def load_cache(out: Path, index: Path) -> BuildCache:
     except (ValueError, TypeError) as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
         return BuildCache(here)
-    files = _Files.of(load_outputs(out, artifacts_later=True))
+    files = _Files.of(load_outputs(out, artifacts_later=artifacts_later), lazy=artifacts_later)
     if files.record is None:
         # Which documents the output holds is unknown (the record is gone, damaged or
         # of another layout): the cached ones cannot be taken as written, so the
@@ -153,19 +159,27 @@ class _Files(NamedTuple):
     files: dict[str, int]
 
     @classmethod
-    def of(cls, record: Sharded | None) -> _Files:
+    def of(cls, record: Sharded | None, *, lazy: bool) -> _Files:
         if record is None:
             return cls(None, None, {}, {})
         hashes: dict[str, str] = {}
+        sizes: dict[str, int] = {}
         files: dict[str, int] = {}
-        # The files but artifacts (a tenth of the record) are taken apart at once, a
-        # part at a time, in C; the artifacts' parts are read as they are looked up.
-        for i in OTHER_PARTS:
+        # A million entries and more: taken apart a part at a time, in C (the record
+        # keeps artifacts and other files in parts of their own). `lazy` leaves the
+        # artifacts' parts to be read as they are looked up.
+        for i in range(len(record.names)):
+            if lazy and i in ARTIFACT_PARTS:
+                continue
             part = record.part(i)
             hashes.update(zip(part, map(_first, part.values()), strict=True))
-            files.update(zip(part, map(_second, part.values()), strict=True))
-        outputs = RecordColumn(record, 0, hashes)
-        return cls(record, outputs, RecordColumn(record, 1, None), files)
+            kept = sizes if i in ARTIFACT_PARTS else files
+            kept.update(zip(part, map(_second, part.values()), strict=True))
+        if lazy:
+            return cls(
+                record, RecordColumn(record, 0, hashes), RecordColumn(record, 1, None), files
+            )
+        return cls(record, hashes, sizes, files)
 
     def fields(self) -> dict[str, Any]:
         return {

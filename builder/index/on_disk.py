@@ -29,14 +29,17 @@ log = logging.getLogger(__name__)
 ARTIFACTS = "artifacts"  # the top-level folder of content-addressed artifacts
 
 
-def files_of_build(out: Path, cache: BuildCache, finding: Finding | None) -> OutputFiles:
-    """Return what a build's output holds (path → size), from its record and the changes.
+def files_of_build(
+    out: Path, cache: BuildCache, finding: Finding | None
+) -> tuple[Mapping[str, int], frozenset[str] | None]:
+    """Return what a build's output holds (path → size), from its record and the changes,
+    and the files that may differ from the record (None: any, the folder was walked).
 
     Without a record (a first build, or one stopped while it moved files into place)
     the whole folder is walked, artifacts included.
     """
     if cache.outputs is None:
-        return OutputFiles(files_on_disk(out), {})
+        return files_on_disk(out), None
     record = cache.files if cache.written > 0 else None
     return output_on_disk(out, record, cache.sizes, finding)
 
@@ -55,27 +58,36 @@ def output_on_disk(
     record: Mapping[str, int] | None,
     artifacts: Mapping[str, int],
     finding: Finding | None,
-) -> OutputFiles:
-    """Return what the output holds (path → size), looking only at what changed.
+) -> tuple[Mapping[str, int], frozenset[str] | None]:
+    """Return what the output holds (path → size), looking only at what changed, and
+    the files found changed since the record (None: the folder was walked).
 
     `record` is every published path of the last build with its size, true of the
     folder when `finding` (`find_changed_paths`) started looking; `artifacts` the
-    artifacts' sizes, trusted as they are. Without a record or a finding, the
-    folder is walked (all but the artifacts).
+    artifacts' sizes, trusted as they are: a plain dict is merged into the result
+    (for a build that looks up every artifact), any other mapping is kept beside it
+    (`OutputFiles`: read as looked up). Without a record or a finding, the folder
+    is walked (all but the artifacts).
     """
     changed = None if record is None or finding is None else changed_paths(finding)
+    touched: set[str] | None = None
     if record is None or changed is None:
-        return OutputFiles(files_outside(out, skip=(ARTIFACTS,)), artifacts)
-    found = dict(record)
-    touched: set[str] = set()
-    folders = {p for p, is_folder in changed.items() if is_folder}
-    for rel, is_folder in changed.items():
-        if not is_folder:
-            _look_at_file(out, rel, found, touched)
-    if folders:
-        _look_at_folders(out, folders, found, touched)
-    log.debug("looked again at %d changed paths of the output", len(changed))
-    return OutputFiles(found, artifacts, looked_again=frozenset(touched))
+        found = files_outside(out, skip=(ARTIFACTS,))
+    else:
+        found = dict(record)
+        touched = set()
+        folders = {p for p, is_folder in changed.items() if is_folder}
+        for rel, is_folder in changed.items():
+            if not is_folder:
+                _look_at_file(out, rel, found, touched)
+        if folders:
+            _look_at_folders(out, folders, found, touched)
+        log.debug("looked again at %d changed paths of the output", len(changed))
+    looked_again = None if touched is None else frozenset(touched)
+    if isinstance(artifacts, dict):
+        found.update(artifacts)
+        return found, looked_again
+    return OutputFiles(found, artifacts), looked_again
 
 
 def changed_paths(finding: Finding) -> dict[str, bool] | None:

@@ -20,7 +20,6 @@ from builder.common import layout
 from builder.common.build_folder import (
     BORROWED,
     STATE_DIR,
-    OutputFiles,
     forget_outputs,
     write_borrowed,
 )
@@ -58,7 +57,8 @@ def build_in_full(  # noqa: PLR0917 - the build's own state, in the order it is 
     options: BuildOptions,
 ) -> BuildResult:
     """Load the cache, take over the no-op check's finds (`check`), and build."""
-    cache = load_cache(out, index)
+    # Only a build that can carry the last build's artifacts over looks up but a few.
+    cache = load_cache(out, index, artifacts_later=options.live is None)
     running = (check.index, check.output) if check is not None else None
     findings = Changes.start(index, out, cache, running=running)
     started = Started(cache, findings, source, inputs, looked)
@@ -88,11 +88,12 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
 ) -> BuildResult:
     """Build, with the checks writing documents and local artifacts ahead into `ahead`."""
     cache, findings, source = started.cache, started.findings, started.source
-    on_disk = files_of_build(out, cache, findings.output)
+    on_disk, looked_again = files_of_build(out, cache, findings.output)
     analysis = _analysed(
         index,
         cache,
         on_disk,
+        looked_again,
         strict=options.strict,
         workers=options.workers,
         stage=ahead,
@@ -191,7 +192,8 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
 def _analysed(
     index: Path,
     cache: BuildCache,
-    on_disk: OutputFiles,
+    on_disk: Mapping[str, int],
+    looked_again: AbstractSet[str] | None,
     *,
     strict: bool,
     workers: int | None,
@@ -205,7 +207,7 @@ def _analysed(
     # A document whose file went missing (or was edited) is rendered again. Every
     # other file is as recorded, and the record's documents are those of the facts
     # the cache holds: only those found changed are looked at.
-    suspects = _documents_among(on_disk.looked_again, analysis.facts)
+    suspects = _documents_among(looked_again, analysis.facts)
     damaged = frozenset(
         f.folder
         for name in suspects
@@ -258,8 +260,9 @@ def _settle(  # noqa: PLR0917 - the build's own state, in the order it is made
     """
     registry = analysis.registry
     assert registry is not None
-    from_live = options.live is not None and options.live_read is not None
-    if from_live:
+    from_live = False
+    if options.live is not None and options.live_read is not None:
+        from_live = True
         previous = PreviousStates(options.live, options.live_read)
     else:
         previous = PreviousStates(cache.outputs, read_from(out))

@@ -9,14 +9,23 @@ what ends up in the output folder.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from builder.common.build_folder import STATE_DIR, forget_outputs, read_outputs, write_outputs
+from builder.common.build_folder import (
+    STATE_DIR,
+    OutputFiles,
+    forget_outputs,
+    read_outputs,
+    write_outputs,
+)
 from builder.common.sharded import Sharded
+from builder.index.carry import CarriedArtifacts
 from builder.index.output import (
     Planned,
     Prestaged,
     WriteReport,
+    _unplanned,
     files_outside,
     prestage,
     record_files,
@@ -229,3 +238,30 @@ def test_a_record_forgotten_before_a_commit_is_written_again_with_no_change(
     forget_outputs(out)  # as a commit starts; nothing turned out to change
     record_files(out, {DOC: planned(b"{}")}, WriteReport(), loaded, hashes)
     assert read_outputs(out) == {DOC: (sha(b"{}"), 2)}
+
+
+# --- what the build no longer publishes, with artifacts carried over -------------------
+
+
+class _NeverWalked(dict[str, int]):
+    """The record's artifacts as `OutputFiles` keeps them: looked up, never gone through."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("the carried artifacts were gone through one by one")
+
+
+def _carried(sizes: dict[str, int], stale: frozenset[str]) -> CarriedArtifacts:
+    return CarriedArtifacts(sizes, {}, stale, {}, len(sizes) - len(stale))
+
+
+def test_carried_artifacts_are_not_gone_through_to_find_what_goes() -> None:
+    on_disk = OutputFiles({DOC: 2, "old.json": 2}, _NeverWalked({A1: 3, A2: 3}))
+    gone = _unplanned(on_disk, {DOC: planned(b"{}")}, _carried({A1: 3, A2: 3}, frozenset({A2})))
+    assert sorted(gone) == [A2, "old.json"]  # the stale artifact, and the file dropped
+
+
+def test_a_walked_output_with_artifacts_carried_over_drops_each_stale_file_once() -> None:
+    stray = f"artifacts/{'c' * 64}/c.tgz"  # on disk, in no record: goes too
+    on_disk = {DOC: 2, "old.json": 2, A1: 3, A2: 3, stray: 1}
+    gone = _unplanned(on_disk, {DOC: planned(b"{}")}, _carried({A1: 3, A2: 3}, frozenset({A2})))
+    assert sorted(gone) == sorted([A2, "old.json", stray])

@@ -15,6 +15,7 @@ from builder.format import load
 from builder.index import cache as cache_module
 from builder.index import finds, noop, on_disk
 from builder.index.build import build
+from tests.conftest import sign_as_owner
 from tests.test_build import add_version, leaf_plugin, plugin_names, snapshot
 
 # Status change times come from the kernel's coarse clock (a tick behind at most):
@@ -66,7 +67,26 @@ def test_a_noop_rebuild_walks_no_plugin_folder(
     assert again.report.written == [] and again.report.removed == []
 
 
-@pytest.mark.usefixtures("no_margin")
+@pytest.fixture(params=["start points listed", "halves by pattern"])
+def find_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the index's finds both ways: given the plugin folders (findutils 4.9 and
+    later), or splitting plugins/ by a pattern."""
+    if request.param == "halves by pattern":
+        monkeypatch.setattr(finds, "_takes_start_points", lambda: False)
+    else:
+        assert finds._takes_start_points()  # the machine's find can
+    return str(request.param)
+
+
+def edit_in_place(path: Path) -> None:
+    """Change a file's bytes but not its size, mtime, inode or folder listing."""
+    before = path.stat()
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.usefixtures("no_margin", "find_kind")
 @pytest.mark.parametrize("which", [0, -1], ids=["first half of plugins/", "second half"])
 def test_an_edit_in_place_is_seen_and_only_its_folder_walked(
     index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: int
@@ -85,6 +105,24 @@ def test_an_edit_in_place_is_seen_and_only_its_folder_walked(
     result = build(index, out)
     assert walked == {name}
     assert result.reparsed == (name,)
+
+
+@pytest.mark.usefixtures("no_margin", "find_kind")
+def test_a_folder_named_artifacts_deeper_in_a_plugin_folder_is_looked_into(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only `plugins/<name>/artifacts/` is taken as a whole; a README's images may sit
+    in a folder of that name further down, and an edit to one is seen."""
+    name = plugin_names(index)[0]
+    image = index / "plugins" / name / "docs" / "artifacts" / "shot.png"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    out = tmp_path / "out"
+    settled_build(index, out)
+    edit_in_place(image)
+    walked = walked_folders(monkeypatch, index)
+    build(index, out)
+    assert walked == {name}
 
 
 @pytest.mark.usefixtures("no_margin")
@@ -314,3 +352,24 @@ def test_a_folder_taken_unwalked_whose_record_is_of_another_shape_is_walked_agai
     cold = tmp_path / "cold"
     build(index, cold)
     assert snapshot(out) == snapshot(cold)
+
+
+@pytest.mark.usefixtures("no_margin", "find_kind")
+def test_a_plugin_folder_named_artifacts_is_looked_into(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin may be called `artifacts`: its folder is one like any other."""
+    source = leaf_plugin(index)
+    folder = index / "plugins" / "artifacts"
+    shutil.copytree(index / "plugins" / source, folder)
+    manifest = folder / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace(f"name: {source}", "name: artifacts", 1))
+    for version_file in (folder / "versions").iterdir():
+        sign_as_owner(version_file)  # a version is signed for its plugin's name
+    out = tmp_path / "out"
+    assert build(index, out).held_back == ()
+    time.sleep(TICK)
+    edit_in_place(sorted((folder / "versions").iterdir())[0])
+    walked = walked_folders(monkeypatch, index)
+    build(index, out)
+    assert walked == {"artifacts"}

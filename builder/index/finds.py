@@ -10,12 +10,16 @@ this way, and a no-op build's check (`noop`) needs nothing else.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from builder.format.paths import PLUGINS_DIR
 
@@ -40,22 +44,44 @@ class Finding:
     mostly the kernel answering stat calls, which two cores answer twice as fast.
     """
 
-    def __init__(self, commands: list[list[str]], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        commands: list[list[str]],
+        cwd: Path | None = None,
+        *,
+        inputs: list[bytes] | None = None,
+        launched: int | None = None,
+    ) -> None:
+        """Start `commands`, each given its item of `inputs` (if any) on its stdin.
+
+        `launched` is when the finds count as started, if earlier than now (before
+        their start points were listed).
+        """
         self.commands = commands
-        self.launched = time.time_ns()  # nothing after this can be missed by these finds
+        # Nothing after this can be missed by these finds.
+        self.launched = time.time_ns() if launched is None else launched
         # Changes after this are seen by the next build (recorded as its scan's start).
-        self.started = scan_started()
+        self.started = self.launched - MARGIN_NS
         self.listed = 0  # entries the finds printed (known once read)
         self._processes: list[subprocess.Popen[bytes]] = []
         self._printed: bytes | None = None  # what they printed, once read
         self._early: list[bytes] = []  # read by `prints_anything`, by process
         try:
-            for command in commands:
-                self._processes.append(
-                    subprocess.Popen(
-                        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd
+            for number, command in enumerate(commands):
+                stdin = None if inputs is None else _readable(inputs[number])
+                try:
+                    self._processes.append(
+                        subprocess.Popen(
+                            command,
+                            stdin=stdin,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            cwd=cwd,
+                        )
                     )
-                )
+                finally:
+                    if stdin is not None:
+                        stdin.close()
         except OSError as e:
             log.debug("%s: %s (everything is walked)", commands[0][0], e)
             self.stop()
@@ -133,8 +159,9 @@ def newer_than(since_ns: int) -> str:
     return f"@{seconds}.{nanoseconds:09d}"
 
 
-# The two halves of plugins/ that two finds list side by side, by the folder's first
-# character (names are lower case; anything else falls in the second half).
+# Without `-files0-from` (findutils before 4.9), two finds split plugins/ by the
+# first character of a folder's name (names are lower case; anything else falls in
+# the second half).
 _HALVES = ("[a-l]", "[!a-l]")
 
 
@@ -145,15 +172,76 @@ def find_changed_folders(index: Path, since_ns: int) -> Finding:
     addressed by their version files: their folder is listed when an artifact comes
     or goes, and nothing inside it is looked at one by one.
     """
+    launched = time.time_ns()  # before the plugin folders are listed
     newer = newer_than(since_ns)
+    # `-name` first: the paths are compared only for the entries so named. A pattern's
+    # `*` takes slashes too, so the second `-path` keeps a folder of that name deeper
+    # in a plugin folder (a README's images) looked at like any other.
+    at_top = ["-name", ARTIFACTS_DIR, "-path", f"{PLUGINS_DIR}/*/{ARTIFACTS_DIR}"]
+    at_top += ["!", "-path", f"{PLUGINS_DIR}/*/*/{ARTIFACTS_DIR}"]
+    expression = ["(", *at_top, "-prune", "-newerct", newer, "-print0", ")"]
+    expression += ["-o", "-newerct", newer, "-print0"]
+    halves = _plugin_folders_halved(index) if _takes_start_points() else None
+    if halves is not None:
+        command = ["find", "-files0-from", "-", *expression]
+        return Finding([command, command], cwd=index, inputs=halves, launched=launched)
     commands = []
     for other in _HALVES:  # each find leaves out one half
         command = ["find", PLUGINS_DIR, "-mindepth", "1", "(", "-path", f"{PLUGINS_DIR}/{other}*"]
-        command += [")", "-prune", "-o", "(", "-regex", f"{PLUGINS_DIR}/[^/]*/{ARTIFACTS_DIR}"]
-        command += ["-prune", "-newerct", newer, "-print0", ")", "-o"]
-        command += ["-newerct", newer, "-print0"]
-        commands.append(command)
-    return Finding(commands, cwd=index)
+        commands.append([*command, ")", "-prune", "-o", *expression])
+    return Finding(commands, cwd=index, launched=launched)
+
+
+def _plugin_folders_halved(index: Path) -> list[bytes] | None:
+    """Return the index's plugin folders in two halves, as `find -files0-from` reads
+    them (None: plugins/ cannot be listed; the finds then fail, as they would).
+
+    Given as start points, they need no pattern to split plugins/ between two finds,
+    which would be matched against every entry.
+    """
+    try:
+        names = os.listdir(os.fsencode(index / PLUGINS_DIR))  # noqa: PTH208 - 150,000 names
+    except OSError:
+        return None
+    names.sort()
+    prefix = os.fsencode(PLUGINS_DIR) + b"/"
+    middle = len(names) // 2
+    return [
+        b"".join(prefix + name + b"\0" for name in half)
+        for half in (names[:middle], names[middle:])
+    ]
+
+
+def _takes_start_points() -> bool:
+    """Return whether this system's `find` reads its start points from a file."""
+    return _reads_start_points(shutil.which("find"))
+
+
+@functools.cache
+def _reads_start_points(program: str | None) -> bool:
+    """Return whether `program` takes `-files0-from` (findutils 4.9 and later)."""
+    if program is None:
+        return False
+    try:
+        probe = subprocess.run(
+            [program, "-files0-from", os.devnull, "-prune"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_FIND_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def _readable(data: bytes) -> IO[bytes]:
+    """Return a file holding `data`, read from its start (a pipe would block the
+    writer until the reader had taken nearly all of it)."""
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the process has it
+    file.write(data)
+    file.seek(0)
+    return file
 
 
 def changed_folders(finding: Finding) -> set[str] | None:

@@ -86,16 +86,26 @@ def edit_in_place(path: Path) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-@pytest.mark.usefixtures("no_margin", "find_kind")
-@pytest.mark.parametrize("which", [0, -1], ids=["first half of plugins/", "second half"])
+def plugin_in_half(index: Path, find_kind: str, half: int) -> str:
+    """Return a plugin that the index's finds list in their `half` (0 or 1)."""
+    if find_kind == "halves by pattern":
+        name = plugin_names(index)[-half]
+        assert name[0] <= "l" if half == 0 else name[0] > "l"  # each find lists one half
+        return name
+    halves = finds._plugin_folders_halved(index)
+    assert halves is not None
+    return halves[half].split(b"\0")[0].decode().removeprefix("plugins/")
+
+
+@pytest.mark.usefixtures("no_margin")
+@pytest.mark.parametrize("half", [0, 1], ids=["first half of plugins/", "second half"])
 def test_an_edit_in_place_is_seen_and_only_its_folder_walked(
-    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: int
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, half: int, find_kind: str
 ) -> None:
     """Same size, same mtime, same inode, same folder listing: the ctime still tells."""
     out = tmp_path / "out"
     settled_build(index, out)
-    name = plugin_names(index)[which]
-    assert name[0] <= "l" if which == 0 else name[0] > "l"  # each find lists one half
+    name = plugin_in_half(index, find_kind, half)
     version_file = sorted((index / "plugins" / name / "versions").iterdir())[0]
     before = version_file.stat()
     text = version_file.read_text()

@@ -197,13 +197,13 @@ def _plugin_folders_halved(index: Path) -> list[bytes] | None:
     them (None: plugins/ cannot be listed; the finds then fail, as they would).
 
     Given as start points, they need no pattern to split plugins/ between two finds,
-    which would be matched against every entry.
+    which would be matched against every entry. The halves are as the folder lists
+    them, unsorted: any split of as many folders does.
     """
     try:
         names = os.listdir(os.fsencode(index / PLUGINS_DIR))  # noqa: PTH208 - 150,000 names
     except OSError:
         return None
-    names.sort()
     prefix = os.fsencode(PLUGINS_DIR) + b"/"
     middle = len(names) // 2
     return [

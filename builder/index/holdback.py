@@ -278,10 +278,9 @@ class Settler:
         latest release date accepted (None: not checked).
         """
         before = len(self.held)
-        # The settled facts of the last build had no cycle, nor has any round of
-        # this one left one but among the plugins `touched` since (`only`).
-        findings = dependency_findings(self.index, self.facts, only, acyclic_before=True)
-        for finding in findings:
+        # The last build's settled facts had no cycle, nor has any round of this one
+        # left one but among the plugins `touched` since (`only`).
+        for finding in dependency_findings(self.index, self.facts, only, acyclic_before=True):
             self._settle_finding(finding)
         if latest is not None:
             self._settle_dates(latest)

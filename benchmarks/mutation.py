@@ -31,7 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".mutation"
 # What the tests read besides the package (fixtures, the bundled index, templates).
-ALSO_COPY = ["tests", "registry-index", "templates", "site", "docs", "README.md"]
+ALSO_COPY = [
+    "tests",
+    "registry-index",
+    "templates",
+    "site",
+    "docs",
+    "README.md",
+    "benchmarks/generate_index.py",  # tests/test_build_noop.py generates its index
+]
 
 # Module (under builder/) -> the tests that cover it: the narrowest selection that
 # kills its mutants. Keep the security tests first; they are the fast ones.
@@ -80,6 +88,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_build_carry.py",
     ],
     "index/stages.py": ["tests/test_build_documents.py"],
+    # What a rebuild looks at again: a change it misses is served stale.
+    "index/finds.py": ["tests/test_build_scan.py", "tests/test_build_noop.py"],
     "index/carry.py": ["tests/test_build_carry.py"],
     "index/artifacts.py": [
         "tests/test_mut_artifacts.py",
@@ -197,6 +207,7 @@ def prepare(module: str, tests: list[str], *, worktree: bool, deselect: list[str
             if source.is_dir():
                 shutil.copytree(source, folder / name, ignore=ignore)
             elif source.is_file():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, folder / name)
     else:
         archive = subprocess.run(
@@ -252,6 +263,8 @@ def run_module(
     # not the editable install's original.
     # Created now: a PYTHONPATH folder missing at start-up is never looked in again.
     (folder / "mutants").mkdir()
+    for name in ALSO_COPY:  # mutmut copies a file into mutants/ but makes no folder for it
+        (folder / "mutants" / name).parent.mkdir(parents=True, exist_ok=True)
     env["PYTHONPATH"] = str(folder / "mutants")
     env["PYTHONHASHSEED"] = "0"
     env["HYPOTHESIS_PROFILE"] = "mutation"  # no shrinking: a verdict is all we need

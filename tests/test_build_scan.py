@@ -200,10 +200,14 @@ def test_without_find_every_folder_is_walked(
 def test_an_edit_within_the_margin_is_seen(index: Path, tmp_path: Path) -> None:
     """With the real margin, files changed just before a scan are looked at again."""
     out = tmp_path / "out"
-    build(index, out)
-    name = plugin_names(index)[0]
+    build(index, out)  # a first build: its scan's start is taken when it starts
+    noop.forget(out)  # as after a build that held a plugin back: the cache's time serves
+    name, other = plugin_names(index)[:2]
     add_version(index, name, "9.0.0")
-    assert build(index, out).reparsed == (name,)
+    assert build(index, out).reparsed == (name,)  # its scan's start came from its finds
+    noop.forget(out)
+    add_version(index, other, "9.0.0")
+    assert build(index, out).reparsed == (other,)
 
 
 def walked_output(monkeypatch: pytest.MonkeyPatch, out: Path) -> list[Path]:
@@ -383,3 +387,23 @@ def test_a_plugin_folder_named_artifacts_is_looked_into(
     walked = walked_folders(monkeypatch, index)
     build(index, out)
     assert walked == {"artifacts"}
+
+
+# --- a find that cannot answer ----------------------------------------------------------
+
+
+def test_finds_that_did_not_start_count_as_printing(tmp_path: Path) -> None:
+    """Silence proves nothing when there was no find to speak: a no-op check goes on."""
+    finding = finds.Finding([[str(tmp_path / "no-such-find")]])
+    assert finding.prints_anything()
+    assert finding.output() is None  # and a build walks everything
+
+
+def test_a_find_that_fails_or_hangs_counts_as_printing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert finds.Finding([["sh", "-c", "exit 1"]]).prints_anything()
+    monkeypatch.setattr(finds, "_FIND_SECONDS", 0.2)
+    hanging = finds.Finding([["sleep", "30"]])
+    try:
+        assert hanging.prints_anything()
+    finally:
+        hanging.stop()

@@ -90,6 +90,11 @@ MODULES: dict[str, list[str]] = {
     "index/stages.py": ["tests/test_build_documents.py"],
     # What a rebuild looks at again: a change it misses is served stale.
     "index/finds.py": ["tests/test_build_scan.py", "tests/test_build_noop.py"],
+    "index/on_disk.py": [
+        "tests/test_build_scan.py",
+        "tests/test_build_noop.py",
+        "tests/test_build_carry.py",
+    ],
     "index/carry.py": ["tests/test_build_carry.py"],
     "index/artifacts.py": [
         "tests/test_mut_artifacts.py",

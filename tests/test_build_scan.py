@@ -407,3 +407,40 @@ def test_a_find_that_fails_or_hangs_counts_as_printing(monkeypatch: pytest.Monke
         assert hanging.prints_anything()
     finally:
         hanging.stop()
+
+
+@pytest.mark.usefixtures("no_margin")
+def test_folders_and_files_swapped_in_the_output_are_repaired_without_a_walk(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new folder of strays, a file turned into a folder, a folder turned into a file,
+    and a link to a folder elsewhere: each is seen by its folder's change alone."""
+    out = tmp_path / "out"
+    settled_build(index, out)
+    build(index, out)
+    time.sleep(TICK)
+    names = plugin_names(index)
+    stray = out / "index" / "zz" / "stray"
+    stray.mkdir(parents=True)
+    (stray / "a.json").write_text("{}\n")
+    (out / layout.NAMES).unlink()
+    (out / layout.NAMES).mkdir()
+    (out / layout.NAMES / "inside.json").write_text("{}\n")
+    document = out / layout.index_path(names[-1])
+    shutil.rmtree(document.parent)
+    document.parent.write_text("not a folder\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not the build's\n")
+    (out / "index" / "link").symlink_to(elsewhere, target_is_directory=True)
+    listed = walked_output(monkeypatch, out)
+    result = build(index, out)
+    assert (out / "artifacts").is_dir()
+    assert not [p for p in listed if p.is_relative_to(out / "artifacts")]  # never walked
+    assert {layout.NAMES, layout.index_path(names[-1])} <= set(result.report.written)
+    assert {"index/zz/stray/a.json", f"{layout.NAMES}/inside.json", "index/link"} <= set(
+        result.report.removed
+    )
+    assert (elsewhere / "keep.txt").read_text() == "not the build's\n"  # not followed
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")

@@ -145,7 +145,9 @@ def _look_at_folders(
         for name, entry in entries.items():
             rel = prefix + name
             if entry.is_dir(follow_symlinks=False):
-                if rel not in was_folder:  # a new folder, or a file turned into one
+                # A new folder, or a file turned into one (recorded as a file, while
+                # a file looked at inside it made it a folder too).
+                if rel not in was_folder or rel in found:
                     _forget(found, rel, touched)
                     below = files_on_disk(out / rel)
                     found.update({f"{rel}/{sub}": size for sub, size in below.items()})

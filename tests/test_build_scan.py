@@ -416,10 +416,14 @@ def test_folders_and_files_swapped_in_the_output_are_repaired_without_a_walk(
     """A new folder of strays, a file turned into a folder, a folder turned into a file,
     and a link to a folder elsewhere: each is seen by its folder's change alone."""
     out = tmp_path / "out"
+    moved = tmp_path / "moved"  # a folder moved in: only it, not what it holds, is new there
+    (moved / "sub").mkdir(parents=True)
+    (moved / "sub" / "a.json").write_text("{}\n")
     settled_build(index, out)
     build(index, out)
     time.sleep(TICK)
     names = plugin_names(index)
+    moved.rename(out / "index" / "moved")
     stray = out / "index" / "zz" / "stray"
     stray.mkdir(parents=True)
     (stray / "a.json").write_text("{}\n")
@@ -438,9 +442,22 @@ def test_folders_and_files_swapped_in_the_output_are_repaired_without_a_walk(
     assert (out / "artifacts").is_dir()
     assert not [p for p in listed if p.is_relative_to(out / "artifacts")]  # never walked
     assert {layout.NAMES, layout.index_path(names[-1])} <= set(result.report.written)
-    assert {"index/zz/stray/a.json", f"{layout.NAMES}/inside.json", "index/link"} <= set(
-        result.report.removed
-    )
+    removed = set(result.report.removed)
+    assert {"index/moved/sub/a.json", "index/zz/stray/a.json", "index/link"} <= removed
+    assert f"{layout.NAMES}/inside.json" in removed
+    assert not [p for p in removed if p.startswith(".plugindex")]  # the state is not output
     assert (elsewhere / "keep.txt").read_text() == "not the build's\n"  # not followed
     build(index, tmp_path / "clean")
     assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+def test_an_output_file_changed_right_after_a_build_is_repaired(
+    index: Path, tmp_path: Path
+) -> None:
+    """With the real margin: the output's find looks from before the last build's commit."""
+    out = tmp_path / "out"
+    build(index, out)
+    build(index, out)
+    noop.forget(out)  # the build's own look at the output, not the no-op check's
+    (out / layout.NAMES).write_text("{}\n")
+    assert layout.NAMES in build(index, out).report.written

@@ -265,3 +265,30 @@ def test_a_walked_output_with_artifacts_carried_over_drops_each_stale_file_once(
     on_disk = {DOC: 2, "old.json": 2, A1: 3, A2: 3, stray: 1}
     gone = _unplanned(on_disk, {DOC: planned(b"{}")}, _carried({A1: 3, A2: 3}, frozenset({A2})))
     assert sorted(gone) == sorted([A2, "old.json", stray])
+
+
+def test_stale_files_in_the_way_of_a_write_go_first(tmp_path: Path) -> None:
+    """A file where a folder is written (at any depth), and a folder of stale files
+    where a file is written: both are cleared, and every other file stays as planned."""
+    out = tmp_path / "out"
+    (out / "deep" / "a").mkdir(parents=True)
+    (out / "deep" / "a" / "b").write_bytes(b"a file where a folder goes")
+    (out / "x").write_bytes(b"a file where a folder goes")
+    (out / "names.json" / "sub").mkdir(parents=True)
+    (out / "names.json" / "sub" / "in.json").write_bytes(b"{}")
+    (out / "other.json").write_bytes(b"stale, in nobody's way")
+    plan = {
+        "deep/a/b/c/d.json": planned(b"1"),
+        "x/y.json": planned(b"2"),
+        "names.json": planned(b"3"),
+        "keep.json": planned(b"4"),
+    }
+    report = write_output(out, plan, None)
+    assert tree(out) == {
+        "deep/a/b/c/d.json": b"1",
+        "x/y.json": b"2",
+        "names.json": b"3",
+        "keep.json": b"4",
+    }
+    assert sorted(report.removed) == ["deep/a/b", "names.json/sub/in.json", "other.json", "x"]
+    assert report.removed[-1] == "other.json"  # removed after the writes, not before

@@ -230,7 +230,7 @@ def write_output(
             (out / folder).mkdir(parents=True, exist_ok=True)
             folders.add(folder)
 
-    _clear_the_way(out, stale, changed, report)
+    stale = _clear_the_way(out, stale, changed, report)
     whole = _WholeFolders(out, ahead, ready)
     for path in sorted(changed, key=lambda p: (layout.write_rank(p), p)):
         report.written.append(path)
@@ -246,10 +246,8 @@ def write_output(
         source = f"{prestaged.root}/{path}" if path in ready and prestaged else staged[path]
         os.replace(source, f"{out}/{path}")  # noqa: PTH105 - str paths, one per file
     shutil.rmtree(staging, ignore_errors=True)
-    for path in sorted(set(stale).difference(report.removed)):
-        (out / path).unlink()
-        report.removed.append(path)
-        _prune_empty_parents(out, Path(path).parent)
+    for path in stale:
+        _remove(out, path, report)
     return report
 
 
@@ -272,22 +270,34 @@ def _unplanned(
     return [*itertools.filterfalse(kept.__contains__, unplanned), *carried.stale]
 
 
-def _clear_the_way(out: Path, stale: list[str], changed: list[str], report: WriteReport) -> None:
-    """Remove the stale files that stand where a changed file or its folders go: a
-    file where a folder is written, or a file inside a folder where a file is.
+def _clear_the_way(
+    out: Path, stale: list[str], changed: list[str], report: WriteReport
+) -> list[str]:
+    """Remove the stale files that stand where a changed file or its folders go (a
+    file where a folder is written, or a file inside a folder where a file is);
+    return the other stale files, sorted.
 
     Only these go before the writes (the rest after, so that a reader never finds a
     published file missing). A cold build has no stale file: nothing to look at.
     """
     if not stale:
-        return
+        return []
     targets = set(changed)
     folders = {parent for path in changed for parent in _parents(path)}
+    rest = []
     for path in sorted(stale):
         if path in folders or not targets.isdisjoint(_parents(path)):
-            (out / path).unlink()
-            report.removed.append(path)
-            _prune_empty_parents(out, Path(path).parent)
+            _remove(out, path, report)
+        else:
+            rest.append(path)
+    return rest
+
+
+def _remove(out: Path, path: str, report: WriteReport) -> None:
+    """Remove a stale file, and the folders it leaves empty."""
+    (out / path).unlink()
+    report.removed.append(path)
+    _prune_empty_parents(out, Path(path).parent)
 
 
 def _parents(path: str) -> list[str]:

@@ -96,6 +96,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_build_carry.py",
     ],
     "index/carry.py": ["tests/test_build_carry.py"],
+    # The cache: a plugin's rows read back from another plugin's, or stale, are served.
+    "index/cache.py": [
+        "tests/test_cache_rows.py",
+        "tests/test_sharded.py",
+        "tests/test_build_carry.py",
+    ],
     "index/artifacts.py": [
         "tests/test_mut_artifacts.py",
         "tests/test_gate_security.py",

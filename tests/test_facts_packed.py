@@ -3,7 +3,7 @@
 A build holds the facts of every plugin, but unpacks the version rows only of the
 few plugins it checks again, and encodes the listing entry only of those it reads
 again. The fields derived from the rows (remote artifacts, number of versions,
-release dates) must say what the rows say, the listings put together from the
+release dates and months) must say what the rows say, the listings put together from the
 entries must be the listings encoded whole, and the work that reads these fields
 instead of the rows must come to what reading the rows gave.
 """
@@ -14,6 +14,7 @@ import heapq
 import json
 import marshal
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from builder.index.analyse import analyse
 from builder.index.encoding import encode
 from builder.index.facts import PluginFacts, facts_of_document, pack_rows
 from builder.index.render import listing_files
-from builder.site.context import RELEASE_ENTRIES, row_of
+from builder.site.context import RELEASE_ENTRIES, row_of, stats_context
 from builder.site.feeds import global_feeds
 
 BUNDLED = Path(__file__).resolve().parent.parent / "registry-index"
@@ -73,6 +74,7 @@ def test_the_derived_fields_say_what_the_rows_say() -> None:
         dates = [r[2] for r in rows]
         kept = [r[2] for r in rows if not r[3]]
         assert plugin.released == (min(dates), max(dates), max(kept, default=""))
+        assert plugin.release_months == tuple(sorted(Counter(d[:7] for d in dates).items()))
         remote = [(a[0], a[1], a[2]) for a in (r[6] for r in rows) if a[4] is None]
         assert list(plugin.remote_artifacts) == remote
         local = [(a[0], a[1], a[2], a[4]) for a in (r[6] for r in rows) if a[4]]
@@ -91,6 +93,7 @@ def test_release_dates_and_remote_artifacts_of_a_document() -> None:
         ],
     )
     assert made.released == ("2024-01-05", "2024-06-30", "2024-03-01")
+    assert made.release_months == (("2024-01", 1), ("2024-03", 1), ("2024-06", 1))
     assert made.version_count == 3
     assert made.remote_artifacts == (("a" * 64, 10, "p-1.0.0.tgz"), ("c" * 64, 10, "p-2.0.0.tgz"))
     assert made.local_artifacts == (("b" * 64, 10, "p-1.1.0.tgz", "plugins/dates/files/b.tgz"),)
@@ -173,6 +176,7 @@ def test_the_releases_feed_is_the_newest_releases_of_every_plugin(
 
     def counted(plugin: PluginFacts) -> Any:
         unpacked.add(plugin.name)
+        assert isinstance(plugin.versions_blob, bytes)  # facts made here, not cached
         return marshal.loads(plugin.versions_blob)
 
     monkeypatch.setattr(PluginFacts, "version_rows", property(counted))
@@ -180,6 +184,35 @@ def test_the_releases_feed_is_the_newest_releases_of_every_plugin(
     titles = [e.title for e in feed["entries"]]
     assert titles == [f"{name} {v[0]}" + (" (yanked)" if v[3] else "") for name, v in expected]
     assert unpacked == {name for name, p in every.items() if p.released[1] >= floor}
+
+
+def test_the_stats_count_releases_by_month_without_unpacking_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every version counts in the month it was released, yanked ones too."""
+    every = {
+        "one": facts(
+            "one",
+            [
+                version("1.0.0", "2024-01-05", url="https://x.org/a", sha256="a" * 64),
+                version("1.1.0", "2024-01-31", url="https://x.org/b", sha256="b" * 64),
+                version("2.0.0", "2024-03-01", url="https://x.org/c", sha256="c" * 64, yanked=True),
+            ],
+        ),
+        "two": facts(
+            "two", [version("0.1.0", "2024-03-09", url="https://x.org/d", sha256="d" * 64)]
+        ),
+    }
+    registry = analyse(BUNDLED).registry
+    assert registry is not None
+
+    def unpacked(plugin: PluginFacts) -> Any:
+        raise AssertionError(f"{plugin.name}: rows unpacked")
+
+    monkeypatch.setattr(PluginFacts, "version_rows", property(unpacked))
+    stats = stats_context(registry, every, {})
+    assert stats["months"]["rows"] == [("2024-03", 2), ("2024-01", 2)]
+    assert stats["versions"] == 4
 
 
 def test_an_artifact_named_by_two_versions_is_fetched_from_the_first(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import marshal
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from builder.common.build_folder import (
     read_outputs,
 )
 from builder.index.build import build
-from builder.index.cache import CACHE_FILE, load_cache, save_cache
+from builder.index.cache import CACHE_FILE, BuildCache, load_cache, save_cache
 from tests.test_build import add_version, leaf_plugin, plugin_names
 
 KEY = "test record 1"
@@ -194,20 +195,32 @@ def test_a_one_plugin_build_rewrites_a_few_parts_and_leaves_a_clean_builds_recor
     add_version(index, plugin_names(index)[0], "9.0.0")
     build(index, out, environ=EPOCH)
     cache_after, outputs_after = parts_of(cache_root), parts_of(outputs_root)
-    # One plugin read again: its part of the cache. Its document, artifact and the
-    # listings: a few parts of the record of files.
-    assert len(set(cache_after) - set(cache_before)) == 1
+    # One plugin read again: its part of the cache's records and its part of their
+    # packed version rows. Its document, artifact and the listings: a few parts of
+    # the record of files.
+    assert len(set(cache_after) - set(cache_before)) == 2
     assert 1 <= len(set(outputs_after) - set(outputs_before)) <= 8
     clean = tmp_path / "clean"
     build(index, clean, environ=EPOCH)
     assert read_outputs(out) == read_outputs(clean)
     incremental, fresh = load_cache(out, index), load_cache(clean, index)
     assert incremental.plugins == fresh.plugins
+    assert _version_rows(incremental) == _version_rows(fresh)
     assert (incremental.outputs, incremental.sizes, incremental.files) == (
         fresh.outputs,
         fresh.sizes,
         fresh.files,
     )
+
+
+def _version_rows(cache: BuildCache) -> dict[str, tuple[tuple[Any, ...], ...]]:
+    """Return each cached plugin's version rows, as read from the cache's parts."""
+    rows = {}
+    for name, record in cache.plugins.items():
+        facts = record.facts()
+        assert facts is not None
+        rows[name] = facts.version_rows
+    return rows
 
 
 def _hashed(out: Path) -> dict[str, tuple[str, int]]:

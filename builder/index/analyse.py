@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -171,17 +171,14 @@ def analyse(
     found: dict[str, PluginFacts] = {}  # by folder, merged in the index's order below
     jobs: list[FolderJob] = []
     stats: dict[str, str] = {}
-    unusable = [n for n in trusted if not previous.plugins[n].usable()]
-    if unusable:  # records of another shape: those folders are read again
-        walk_again(index, scan, unusable)
-        trusted = trusted.difference(unusable)
+    made, trusted = _trusted_facts(index, scan, previous, trusted)
     for folder in scan.plugins.values():
         name = folder.folder
         record = previous.plugins.get(name)
         stats[name] = (
             record.stats if record is not None and name in trusted else stats_key(folder.files)
         )
-        cached = record.facts() if record is not None and name not in dirty else None
+        cached = None if record is None or name in dirty else made.get(name) or record.facts()
         listed_as_before = record is not None and record.stats == stats[name]
         if record is not None and cached is not None and same_registry and listed_as_before:
             found[name] = cached  # not even read
@@ -202,6 +199,26 @@ def analyse(
     return analysis
 
 
+def _trusted_facts(
+    index: Path, scan: Scan, previous: BuildCache, trusted: frozenset[str]
+) -> tuple[dict[str, PluginFacts], frozenset[str]]:
+    """Return the facts of the records trusted unwalked, each made once, and the
+    folders still trusted: a record of another shape makes none, and its folder is
+    walked again."""
+    made: dict[str, PluginFacts] = {}
+    unusable: list[str] = []
+    for name in trusted:
+        facts = previous.plugins[name].facts()
+        if facts is None:
+            unusable.append(name)
+        else:
+            made[name] = facts
+    if not unusable:
+        return made, trusted
+    walk_again(index, scan, unusable)
+    return made, trusted.difference(unusable)
+
+
 def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
     analysis: Analysis,
     previous: BuildCache,
@@ -220,8 +237,10 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
         raise AssertionError(f"{name}: merged with the check of {result.folder}")
     if result.unchanged:
         record = previous.plugins[name]
-        analysis.cache.plugins[name] = PluginRecord(record.input, record.row, stats)
-        found[name] = PluginFacts._make(record.row)
+        analysis.cache.plugins[name] = replace(record, stats=stats)
+        facts = record.facts()
+        assert facts is not None, "only a usable record is checked as unchanged"
+        found[name] = facts
     elif result.facts is not None:
         assert result.input_key is not None
         facts = result.facts

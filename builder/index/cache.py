@@ -15,8 +15,9 @@ The cache is builder state inside the output folder, written and read only by
 plugindex, so it is stored with `marshal` (plain tuples and dicts, no code):
 loading 10,000 plugins' facts takes a fraction of what JSON parsing would. It is a
 sharded record (`builder.common.sharded`): a build that read a few plugins again
-rewrites the few parts that hold them. Anything unexpected in it is treated as no
-cache at all.
+rewrites the few parts that hold them. The plugins' packed version rows, three
+quarters of its bytes, are kept in parts of their own, read only for the plugins a
+build checks again. Anything unexpected in it is treated as no cache at all.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import marshal
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from builder import FORMAT_VERSION, __version__
 from builder.common import sharded
 from builder.common.build_folder import ARTIFACT_PARTS, STATE_DIR, RecordColumn, load_outputs
+from builder.common.errors import BuildError
 from builder.common.sharded import Sharded
 from builder.format.paths import FileStat
-from builder.index.facts import PluginFacts
+from builder.index.facts import PackedRowsSource, PluginFacts
 
 if TYPE_CHECKING:  # the build's types: they import this module
     from builder.index.analyse import Analysis
@@ -50,7 +53,14 @@ LOOKED_AGAIN = 1000
 _FACT_FIELDS = len(PluginFacts._fields)
 _first, _second = itemgetter(0), itemgetter(1)  # of a record's (sha256, size)
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 16"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 17"
+# The cache's parts: the plugins' records in one half, their packed version rows
+# (`PluginFacts.versions_blob`) in the other, each plugin's in the part of the same
+# number in its half. A record's row holds None where its packed rows would be.
+_HALF = sharded.PARTS // 2
+_RECORD_PARTS = range(_HALF)
+_ROWS_PARTS = range(_HALF, sharded.PARTS)
+_PACKED = PluginFacts._fields.index("versions_blob")
 
 
 def stats_key(files: Mapping[str, FileStat]) -> str:
@@ -61,11 +71,19 @@ def stats_key(files: Mapping[str, FileStat]) -> str:
     return hashlib.blake2b(listing, digest_size=16).hexdigest()
 
 
+def _part_of(folder: str) -> int:
+    """Return the part of a plugin's record (its packed rows: this plus `_HALF`)."""
+    return zlib.crc32(folder.encode()) % _HALF
+
+
 @dataclass
 class PluginRecord:
     input: str  # sha256 over registry.yaml and every file of the plugin folder
-    row: tuple[Any, ...]  # the fields of PluginFacts, as a plain tuple
+    # The fields of PluginFacts, as a plain tuple; as loaded, None for the packed
+    # version rows, which `stored` reads when they are asked for.
+    row: tuple[Any, ...]
     stats: str  # `stats_key` of the folder when it was last read
+    stored: PackedRowsSource | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, input_key: str, facts: PluginFacts, stats: str) -> PluginRecord:
@@ -73,11 +91,42 @@ class PluginRecord:
 
     def facts(self) -> PluginFacts | None:
         """Return the cached facts, or None when the record is not what we wrote."""
-        return PluginFacts._make(self.row) if self.usable() else None
+        if not self.usable():
+            return None
+        row = self.row
+        if row[_PACKED] is None:
+            row = (*row[:_PACKED], self.stored, *row[_PACKED + 1 :])
+        return PluginFacts._make(row)
 
     def usable(self) -> bool:
         """Return whether the row has the shape of facts (without making them)."""
-        return type(self.row) is tuple and len(self.row) == _FACT_FIELDS
+        row = self.row
+        return (
+            type(row) is tuple
+            and len(row) == _FACT_FIELDS
+            and (type(row[_PACKED]) is bytes or (row[_PACKED] is None and self.stored is not None))
+        )
+
+
+class _StoredRows:
+    """The packed version rows of the cached plugins, read a part at a time as asked.
+
+    The record stays readable after a save: a save writes only parts it has read
+    (kept in memory here), and keeps the files of those it has not.
+    """
+
+    def __init__(self, path: Path, record: Sharded) -> None:
+        self._path = path
+        self._record = record
+
+    def packed_rows(self, folder: str) -> bytes:
+        blob = self._record.part(_HALF + _part_of(folder)).get(folder)
+        if type(blob) is not bytes:
+            raise BuildError(
+                f"{self._path}: the build cache has no version rows for {folder} (expected "
+                f"them beside its record); remove {self._path.parent} and build again"
+            )
+        return blob
 
 
 @dataclass
@@ -116,7 +165,7 @@ def load_cache(out: Path, index: Path, *, artifacts_later: bool = False) -> Buil
     path = out / STATE_DIR / CACHE_FILE
     here = str(index.resolve())
     try:
-        record = sharded.load(path, _CACHE_KEY)
+        record = sharded.load(path, _CACHE_KEY, later=_ROWS_PARTS)
     except OSError as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
         return BuildCache(here)
@@ -124,7 +173,12 @@ def load_cache(out: Path, index: Path, *, artifacts_later: bool = False) -> Buil
         return BuildCache(here)
     try:
         cached_index, registry, listings, borrowed, scanned, written = record.header
-        plugins = {folder: PluginRecord(*r) for folder, r in record.entries().items()}
+        stored = _StoredRows(path, record)
+        plugins = {
+            folder: _stored_record(entry, stored)
+            for i in _RECORD_PARTS
+            for folder, entry in record.part(i).items()
+        }
     except (ValueError, TypeError) as e:
         log.warning("ignoring unreadable build cache %s: %s", path, e)
         return BuildCache(here)
@@ -148,6 +202,12 @@ def load_cache(out: Path, index: Path, *, artifacts_later: bool = False) -> Buil
         loaded=record,
         **files.fields(),
     )
+
+
+def _stored_record(entry: Any, stored: _StoredRows) -> PluginRecord:
+    """Return the record of a cache entry (raises ValueError if it has another shape)."""
+    input_key, row, stats = entry
+    return PluginRecord(input_key, row, stats, stored)
 
 
 class _Files(NamedTuple):
@@ -206,12 +266,50 @@ def save_cache(out: Path, cache: BuildCache) -> None:
         cache.scanned,
         cache.written,
     )
-    parts = sharded.split(
-        (folder, (r.input, r.row, r.stats)) for folder, r in cache.plugins.items()
-    )
+    records: list[dict[str, Any]] = [{} for _ in _RECORD_PARTS]
+    packed: dict[str, bytes] = {}  # the rows of the plugins this build made facts of
+    for folder, r in cache.plugins.items():
+        row, blob = r.row, None  # a record of another shape is kept as it is: read again
+        if r.usable():
+            blob = row[_PACKED]
+            if blob is None and cache.loaded is None:  # loaded apart from this cache
+                blob = cast("PackedRowsSource", r.stored).packed_rows(folder)
+        if blob is not None:
+            packed[folder] = blob
+            row = (*row[:_PACKED], None, *row[_PACKED + 1 :])
+        records[_part_of(folder)][folder] = (r.input, row, r.stats)
+    parts = [*records, *_rows_parts(cache, packed)]
     cache.loaded = sharded.save(
         out / STATE_DIR / CACHE_FILE, _CACHE_KEY, header, parts, cache.loaded
     )
+
+
+def _rows_parts(cache: BuildCache, packed: Mapping[str, bytes]) -> list[dict[str, Any] | None]:
+    """Return the parts of packed rows: those of `cache.loaded` with `packed` put in
+    and the rows of plugins gone taken out (None: a part unread and unchanged)."""
+    loaded = cache.loaded
+    changes: dict[int, dict[str, bytes | None]] = {}
+    for folder, rows in packed.items():
+        changes.setdefault(_part_of(folder), {})[folder] = rows
+    if loaded is not None:
+        for i in _RECORD_PARTS:
+            # Not `keys() - keys()`: that walks the other operand, every plugin, per part.
+            for folder in [f for f in loaded.part(i) if f not in cache.plugins]:
+                changes.setdefault(i, {})[folder] = None
+    parts: list[dict[str, Any] | None] = []
+    for i in _RECORD_PARTS:
+        if loaded is not None and i not in changes:
+            parts.append(loaded.read(_HALF + i))
+            continue
+        # Copied before its first change: the loaded part stays as it was.
+        part: dict[str, Any] = {} if loaded is None else dict(loaded.part(_HALF + i))
+        for folder, blob in changes.get(i, {}).items():
+            if blob is None:
+                part.pop(folder, None)
+            else:
+                part[folder] = blob
+        parts.append(part)
+    return parts
 
 
 def save_if_changed(

@@ -14,8 +14,9 @@ import json
 import marshal
 import posixpath
 import re
+from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from builder.format.names import name_problem
@@ -50,6 +51,12 @@ class VersionFacts(NamedTuple):
     artifact: ArtifactFacts
 
 
+class PackedRowsSource(Protocol):
+    """Where cached facts read their packed version rows from when asked (the cache)."""
+
+    def packed_rows(self, folder: str) -> bytes: ...
+
+
 class PluginFacts(NamedTuple):
     """A plugin's summary: plain values only, so it is its own cache record.
 
@@ -66,7 +73,9 @@ class PluginFacts(NamedTuple):
     keywords: tuple[str, ...]
     # `version_rows` packed (see `pack_rows`): a build reads them for the few plugins
     # it checks again, so the many small values stay one bytes object until then.
-    versions_blob: bytes
+    # Facts taken from the cache hold where to read them instead: most of the cache's
+    # bytes, they are read from disk only for those few (see `builder.index.cache`).
+    versions_blob: bytes | PackedRowsSource
     doc_sha256: str  # hash of the per-plugin document written for these facts
     doc_size: int  # its size in bytes
     latest: tuple[str, str, str] | None  # (version, released, engine) users get by default
@@ -78,13 +87,19 @@ class PluginFacts(NamedTuple):
     version_count: int
     # Release dates: (the first, the newest, the newest non-yanked); "" when none.
     released: tuple[str, str, str]
+    # Versions released in each month ("YYYY-MM", count), oldest month first: the
+    # site's stats count them without unpacking every plugin's rows.
+    release_months: tuple[tuple[str, int], ...]
     summary: bytes  # the plugin's entry in the listing pages, encoded (`listing_entry`)
 
     @property
     def version_rows(self) -> tuple[tuple[Any, ...], ...]:
         """Per version, oldest first: (version, file, released, yanked, engine,
         ((dep name, req, kind), ...), (sha256, size, filename, url, local))."""
-        rows: tuple[tuple[Any, ...], ...] = marshal.loads(self.versions_blob)  # noqa: S302
+        blob = self.versions_blob
+        if not isinstance(blob, bytes):
+            blob = blob.packed_rows(self.folder)
+        rows: tuple[tuple[Any, ...], ...] = marshal.loads(blob)  # noqa: S302
         return rows
 
     @property
@@ -238,14 +253,17 @@ def pack_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
 
 def _derived(
     rows: Sequence[tuple[Any, ...]],
-) -> tuple[tuple[tuple[str, int, str], ...], int, tuple[str, str, str]]:
+) -> tuple[
+    tuple[tuple[str, int, str], ...], int, tuple[str, str, str], tuple[tuple[str, int], ...]
+]:
     """Return what whole-index work needs of the rows without unpacking them:
-    the remote artifacts, the number of versions and the release dates."""
+    the remote artifacts, the number of versions, the release dates and months."""
     remote = tuple((a[0], a[1], a[2]) for a in (row[6] for row in rows) if a[4] is None)
     dates = [row[2] for row in rows]
     kept = [row[2] for row in rows if not row[3]]
     released = (min(dates, default=""), max(dates, default=""), max(kept, default=""))
-    return remote, len(rows), released
+    months = tuple(sorted(Counter(date[:7] for date in dates).items()))
+    return remote, len(rows), released, months
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -175,7 +175,9 @@ def stats_context(
     counts = category_counts(registry, facts)
     engines = Counter(p.latest[2] if p.latest else "(every version yanked)" for p in facts.values())
     by_licence = Counter(shown(licences.get(name, "")) or "(unknown)" for name in facts)
-    months = Counter(v[2][:7] for p in facts.values() for v in p.version_rows)
+    months: Counter[str] = Counter()
+    for plugin in facts.values():
+        months.update(dict(plugin.release_months))
     return {
         "plugins": len(facts),
         "versions": sum(p.version_count for p in facts.values()),

@@ -98,7 +98,7 @@ MODULES: dict[str, list[str]] = {
     "index/carry.py": ["tests/test_build_carry.py"],
     # The cache: a plugin's rows read back from another plugin's, or stale, are served.
     "index/cache.py": [
-        "tests/test_cache_rows.py",
+        "tests/test_cache.py",
         "tests/test_sharded.py",
         "tests/test_build_carry.py",
     ],

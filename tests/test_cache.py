@@ -1,15 +1,18 @@
-"""The cache's packed version rows: kept in parts of their own, read as asked.
+"""The build cache: what a rebuild takes from it, and what it must not.
 
 Most of the cache's bytes are the plugins' packed version rows, which a rebuild needs
 for the few plugins it checks again. These tests check that a rebuild reads only
-those, that the rows read back are the ones a clean build made, and that rows gone
-from the cache stop a build with the file named instead of a wrong output.
+those, that the rows kept read back as a clean build's, and that rows gone from the
+cache stop a build with the file named instead of a wrong output. The last ones
+check what the cache's records are trusted for: a plugin only touched is not parsed
+again, and a cache made from another index is not trusted for this one.
 """
 
 from __future__ import annotations
 
 import marshal
 import shutil
+import time
 import zlib
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from builder.common.errors import BuildError
 from builder.index.build import build
 from builder.index.cache import CACHE_FILE, BuildCache, load_cache, save_cache
 from builder.index.facts import PluginFacts
+from builder.index.finds import MARGIN_NS
+from tests.mini_index import add_release, write_index
 from tests.test_build import add_version, leaf_plugin, plugin_names
 
 EPOCH = {"SOURCE_DATE_EPOCH": "1736899200"}
@@ -126,3 +131,63 @@ def test_rows_gone_from_the_cache_stop_the_build_with_the_file_named(
     assert sorted(p.relative_to(out) for p in out.rglob("*") if STATE_DIR not in p.parts) == (
         published
     )
+
+
+def test_a_plugin_only_touched_is_taken_from_its_record(index: Path, tmp_path: Path) -> None:
+    """Its folder is read again (its files' stats changed), but its input key is the
+    one recorded: it is not parsed again."""
+    out = tmp_path / "out"
+    build(index, out, environ=EPOCH)
+    name = plugin_names(index)[0]
+    plugin_file = index / "plugins" / name / "plugin.yaml"
+    plugin_file.write_bytes(plugin_file.read_bytes())
+    result = build(index, out, environ=EPOCH)
+    assert result.reparsed == ()
+
+
+def test_a_cache_made_from_another_index_is_not_trusted(tmp_path: Path) -> None:
+    """Two indexes made before either is built, one plugin different: the second,
+    built into the first's output, finds nothing changed since the first's scan, and
+    only the cache's record of which index it describes keeps it from being served
+    the first's plugin."""
+    first, second = write_index(tmp_path / "first"), write_index(tmp_path / "second")
+    for root in (first, second):
+        add_release(root, "alpha", "1.0.0", "files/alpha-1.0.0.tar.gz")
+        add_release(root, "beta", "1.0.0", "files/beta-1.0.0.tar.gz")
+    add_release(second, "beta", "1.1.0", "files/beta-1.1.0.tar.gz", day=2)
+    # Both older than the first build's scan, beyond the margin it keeps for clocks.
+    time.sleep(MARGIN_NS / 1e9 + 0.2)
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    build(first, out, environ=EPOCH)
+    build(second, out, environ=EPOCH)
+    build(second, clean, environ=EPOCH)
+    assert _published(out) == _published(clean)
+
+
+def test_plugins_whose_rows_share_a_part_keep_each_others(tmp_path: Path) -> None:
+    """A part of rows holds every plugin whose folder hashes to it: a rebuild that
+    changes one keeps the others' as they were, as a clean build has them."""
+    index = write_index(tmp_path / "index")
+    first = "alpha"
+    same_part = next(
+        name
+        for name in (f"beta-{i}" for i in range(10_000))
+        if zlib.crc32(name.encode()) % _HALF == zlib.crc32(first.encode()) % _HALF
+    )
+    for name in (first, same_part, "gamma"):
+        add_release(index, name, "1.0.0", f"files/{name}-1.0.0.tar.gz")
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    build(index, out, environ=EPOCH)
+    add_release(index, first, "1.1.0", f"files/{first}-1.1.0.tar.gz", day=2)
+    build(index, out, environ=EPOCH)
+    build(index, clean, environ=EPOCH)
+    assert _rows_names(out) == _rows_names(clean)
+    assert _version_rows(load_cache(out, index)) == _version_rows(load_cache(clean, index))
+
+
+def _published(out: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and STATE_DIR not in p.relative_to(out).parts
+    }

@@ -288,28 +288,17 @@ def _rows_parts(cache: BuildCache, packed: Mapping[str, bytes]) -> list[dict[str
     """Return the parts of packed rows: those of `cache.loaded` with `packed` put in
     and the rows of plugins gone taken out (None: a part unread and unchanged)."""
     loaded = cache.loaded
-    changes: dict[int, dict[str, bytes | None]] = {}
-    for folder, rows in packed.items():
-        changes.setdefault(_part_of(folder), {})[folder] = rows
-    if loaded is not None:
-        for i in _RECORD_PARTS:
-            # Not `keys() - keys()`: that walks the other operand, every plugin, per part.
-            for folder in [f for f in loaded.part(i) if f not in cache.plugins]:
-                changes.setdefault(i, {})[folder] = None
-    parts: list[dict[str, Any] | None] = []
+    if loaded is None:
+        return list(sharded.split(packed.items(), _part_of)[:_HALF])
+    changes: dict[str, bytes | None] = dict(packed)
     for i in _RECORD_PARTS:
-        if loaded is not None and i not in changes:
-            parts.append(loaded.read(_HALF + i))
-            continue
-        # Copied before its first change: the loaded part stays as it was.
-        part: dict[str, Any] = {} if loaded is None else dict(loaded.part(_HALF + i))
-        for folder, blob in changes.get(i, {}).items():
-            if blob is None:
-                part.pop(folder, None)
-            else:
-                part[folder] = blob
-        parts.append(part)
-    return parts
+        # Not `keys() - keys()`: that walks the other operand, every plugin, per part.
+        changes.update(dict.fromkeys(f for f in loaded.part(i) if f not in cache.plugins))
+    return list(sharded.changed(loaded, changes, _rows_part_of)[_HALF:])
+
+
+def _rows_part_of(folder: str) -> int:
+    return _HALF + _part_of(folder)
 
 
 def save_if_changed(

@@ -53,7 +53,7 @@ LOOKED_AGAIN = 1000
 _FACT_FIELDS = len(PluginFacts._fields)
 _first, _second = itemgetter(0), itemgetter(1)  # of a record's (sha256, size)
 # Bump when anything cached would now be computed differently.
-_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 17"
+_CACHE_KEY = f"plugindex {__version__} format {FORMAT_VERSION} cache 18"
 # The cache's parts: the plugins' records in one half, their packed version rows
 # (`PluginFacts.versions_blob`) in the other, each plugin's in the part of the same
 # number in its half. A record's row holds None where its packed rows would be.

@@ -14,6 +14,7 @@ import json
 import marshal
 import posixpath
 import re
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -87,9 +88,10 @@ class PluginFacts(NamedTuple):
     version_count: int
     # Release dates: (the first, the newest, the newest non-yanked); "" when none.
     released: tuple[str, str, str]
-    # Versions released in each month ("YYYY-MM", count), oldest month first: the
-    # site's stats count them without unpacking every plugin's rows.
-    release_months: tuple[tuple[str, int], ...]
+    # Versions released in each month, oldest month first, as "YYYY-MM count" joined
+    # by commas (see `months_released`): the site's stats count them without unpacking
+    # every plugin's rows. One string, not a tuple of pairs: a tenth of the memory.
+    release_months: str
     summary: bytes  # the plugin's entry in the listing pages, encoded (`listing_entry`)
 
     @property
@@ -99,7 +101,7 @@ class PluginFacts(NamedTuple):
         blob = self.versions_blob
         if not isinstance(blob, bytes):
             blob = blob.packed_rows(self.folder)
-        rows: tuple[tuple[Any, ...], ...] = marshal.loads(blob)  # noqa: S302
+        rows: tuple[tuple[Any, ...], ...] = marshal.loads(zlib.decompress(blob))  # noqa: S302
         return rows
 
     @property
@@ -112,6 +114,13 @@ class PluginFacts(NamedTuple):
         if self.version_count == len(self.remote_artifacts):
             return ()  # every artifact is remote: nothing to unpack
         return tuple((a[0], a[1], a[2], a[4]) for *_, a in self.version_rows if a[4])
+
+    def months_released(self) -> tuple[tuple[str, int], ...]:
+        """Return how many versions were released in each month ("YYYY-MM"), oldest first."""
+        if not self.release_months:
+            return ()
+        pairs = (entry.split(" ") for entry in self.release_months.split(","))
+        return tuple((month, int(count)) for month, count in pairs)
 
     def versions(self) -> tuple[VersionFacts, ...]:
         """Return the versions, oldest first."""
@@ -246,23 +255,25 @@ def pack_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
     """Return the bytes `PluginFacts.version_rows` reads back as `rows`.
 
     marshal version 2 writes values only (no back-references, which would depend on
-    reference counts), so the same rows always give the same bytes.
+    reference counts), so the same rows always give the same bytes. They are
+    compressed (zlib's fastest level, about a quarter of the size): a cold build holds
+    every plugin's rows until it saves the cache (a third of its memory at 150,000
+    plugins), and a rebuild reads the cache's rows from disk; each plugin's are
+    unpacked a few times per build at most.
     """
-    return marshal.dumps(tuple(rows), 2)
+    return zlib.compress(marshal.dumps(tuple(rows), 2), 1)
 
 
 def _derived(
     rows: Sequence[tuple[Any, ...]],
-) -> tuple[
-    tuple[tuple[str, int, str], ...], int, tuple[str, str, str], tuple[tuple[str, int], ...]
-]:
+) -> tuple[tuple[tuple[str, int, str], ...], int, tuple[str, str, str], str]:
     """Return what whole-index work needs of the rows without unpacking them:
     the remote artifacts, the number of versions, the release dates and months."""
     remote = tuple((a[0], a[1], a[2]) for a in (row[6] for row in rows) if a[4] is None)
     dates = [row[2] for row in rows]
     kept = [row[2] for row in rows if not row[3]]
     released = (min(dates, default=""), max(dates, default=""), max(kept, default=""))
-    months = tuple(sorted(Counter(date[:7] for date in dates).items()))
+    months = ",".join(f"{m} {n}" for m, n in sorted(Counter(d[:7] for d in dates).items()))
     return remote, len(rows), released, months
 
 

@@ -177,7 +177,7 @@ def stats_context(
     by_licence = Counter(shown(licences.get(name, "")) or "(unknown)" for name in facts)
     months: Counter[str] = Counter()
     for plugin in facts.values():
-        months.update(dict(plugin.release_months))
+        months.update(dict(plugin.months_released()))
     return {
         "plugins": len(facts),
         "versions": sum(p.version_count for p in facts.values()),

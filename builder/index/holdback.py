@@ -247,11 +247,11 @@ class Settler:
                 path = path_of(sha256, filename)
                 if recorded(path) == sha256 and found(path) == size:
                     plan[path] = Planned(sha256, size, None)  # in the output already
+                elif (written := ahead(path)) == sha256 and name not in self.kept:
+                    # Written ahead: the commit moves it (no Path, no second sha256 string)
+                    plan[path] = Planned(written, size, None)
                 elif name not in self.kept:
-                    # Written ahead by its check, the commit moves it: no Path per artifact
-                    # (about 300 bytes each, 450 MB in a cold build of 150,000).
-                    source = None if ahead(path) == sha256 else self.index / local
-                    plan[path] = Planned(sha256, size, source)
+                    plan[path] = Planned(sha256, size, self.index / local)
                 elif live is not None and live.get(path) == sha256:
                     borrowed.append(path)
                 elif _sha256_or_none(self.index / local) == sha256:

@@ -21,8 +21,7 @@ import itertools
 import logging
 import os
 import shutil
-from collections.abc import Callable, Collection, Mapping
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
@@ -206,10 +205,11 @@ def write_output(
     staging = out / STATE_DIR / _STAGING
     shutil.rmtree(staging, ignore_errors=True)
     ahead = prestaged.files if prestaged is not None else {}
-    ready = {path for path in changed if ahead.get(path) == plan[path].sha256}
+    # A changed file not staged now is written ahead as planned, ready to move into
+    # place (no set of those: in a cold build, every file).
     staged = {
         path: f"{staging}/{number}"
-        for number, path in enumerate(p for p in changed if p not in ready)
+        for number, path in enumerate(p for p in changed if ahead.get(p) != plan[p].sha256)
     }
     try:
         if staged:
@@ -231,10 +231,11 @@ def write_output(
             folders.add(folder)
 
     stale = _clear_the_way(out, stale, changed, report)
-    whole = _WholeFolders(out, ahead, ready)
+    whole = _WholeFolders(out, ahead, lambda: (p for p in changed if p not in staged))
     for path in sorted(changed, key=lambda p: (layout.write_rank(p), p)):
         report.written.append(path)
-        moved = whole.top(path) if path in ready else None
+        ready = path not in staged
+        moved = whole.top(path) if ready else None
         if moved is not None:
             if moved not in whole.moved:
                 assert prestaged is not None
@@ -243,7 +244,7 @@ def write_output(
                 whole.moved.add(moved)
             continue
         make_parent(path)
-        source = f"{prestaged.root}/{path}" if path in ready and prestaged else staged[path]
+        source = f"{prestaged.root}/{path}" if ready and prestaged else staged[path]
         os.replace(source, f"{out}/{path}")  # noqa: PTH105 - str paths, one per file
     shutil.rmtree(staging, ignore_errors=True)
     for path in stale:
@@ -310,37 +311,51 @@ class _WholeFolders:
     """Which folders written ahead can move into the output whole, in one rename.
 
     A folder can when the output has no such folder yet and every file written
-    ahead in it is to be committed (none is a file the build left out).
+    ahead in it is to be committed (none is a file the build left out). Files are
+    counted by folder one depth at a time, as asked: a cold build moves `artifacts/`
+    whole and never counts the hundreds of thousands of folders inside it.
     """
 
-    def __init__(self, out: Path, ahead: Mapping[str, str], ready: AbstractSet[str]) -> None:
+    def __init__(
+        self, out: Path, ahead: Mapping[str, str], ready: Callable[[], Iterable[str]]
+    ) -> None:
         self.out = out
         self.moved: set[str] = set()
-        self._ahead: dict[str, int] = {}  # folder -> files written ahead inside it
-        self._ready: dict[str, int] = {}  # folder -> of those, files to commit
-        for counts, paths in ((self._ahead, ahead), (self._ready, ready)):
-            for path in paths:
-                folder = path.rpartition("/")[0]
-                while folder:
-                    counts[folder] = counts.get(folder, 0) + 1
-                    folder = folder.rpartition("/")[0]
+        self._ahead = ahead
+        self._ready = ready  # the files written ahead to commit (a subset of `ahead`)
+        self._left: dict[int, dict[str, int]] = {}  # depth -> folder -> files not committed
         self._absent: dict[str, bool] = {}
 
     def top(self, path: str) -> str | None:
-        """Return the outermost folder of `path` that moves whole, or None."""
+        """Return the outermost folder of `path` (written ahead) that moves whole, or None."""
         parts = path.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             folder = "/".join(parts[:depth])
             if folder in self.moved:
                 return folder
-            if self._ahead.get(folder) == self._ready.get(folder) and self._is_absent(folder):
+            if self._left_out(depth).get(folder) == 0 and self._is_absent(folder):
                 return folder
         return None
 
+    def _left_out(self, depth: int) -> dict[str, int]:
+        """Return by folder `depth` deep its files written ahead but not to commit."""
+        counts = self._left.get(depth)
+        if counts is None:
+            counts = {}
+            for paths, step in ((self._ahead, 1), (self._ready(), -1)):
+                for path in paths:
+                    parts = path.split("/", depth)
+                    if len(parts) > depth:  # inside a folder this deep
+                        folder = "/".join(parts[:depth])
+                        counts[folder] = counts.get(folder, 0) + step
+            self._left[depth] = counts
+        return counts
+
     def _is_absent(self, folder: str) -> bool:
-        if folder not in self._absent:
-            self._absent[folder] = not (self.out / folder).exists()
-        return self._absent[folder]
+        absent = self._absent.get(folder)
+        if absent is None:
+            absent = self._absent[folder] = not (self.out / folder).exists()
+        return absent
 
 
 def _prune_empty_parents(out: Path, directory: Path) -> None:

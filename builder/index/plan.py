@@ -45,9 +45,11 @@ def plan_build(  # noqa: PLR0917 - the parts of a build, in the order they are m
     plan: dict[str, Planned] = dict(remote)
     documents = analysis.documents
     for name, facts in sorted(analysis.facts.items()):
-        plan[layout.index_path(name)] = Planned(
-            facts.doc_sha256, facts.doc_size, documents.get(name)
-        )
+        # A document written ahead is moved in by the commit (see `write_output`): as
+        # for an artifact written ahead, no source is planned.
+        document = documents.get(name)
+        content = document if isinstance(document, bytes) else None
+        plan[layout.index_path(name)] = Planned(facts.doc_sha256, facts.doc_size, content)
     plan.update(local)
     artifacts = sum(1 for path in plan if path.startswith("artifacts/"))
     if carried is not None:

@@ -61,8 +61,8 @@ class BuildView:
     registry: RegistryConfig
     facts: Mapping[str, PluginFacts]  # every plugin, by name
     # Per-plugin JSON documents rendered in this build (plugins that changed), by name:
-    # the bytes, or the file they were written ahead to (see `document`).
-    changed_documents: Mapping[str, bytes | Path]
+    # the bytes, or the path of the file they were written ahead to (see `document`).
+    changed_documents: Mapping[str, bytes | str]
     previous: Mapping[str, str]  # path -> sha256 of every file of the previous build
     on_disk: Mapping[str, int]  # path -> size of every file now in the output folder
     timestamp: str | None  # the build's time (ISO 8601, UTC), from the source commit
@@ -92,7 +92,7 @@ class BuildView:
         published = str(self.out / layout.index_path(name))
         if rendered is None:  # as last built
             return DocumentFile(published, published, None)
-        return DocumentFile(str(rendered), published, self.facts[name].doc_sha256)
+        return DocumentFile(rendered, published, self.facts[name].doc_sha256)
 
     def unchanged(self, path: str) -> Planned | None:
         """Return a plan that keeps the previous build's file at `path`, if it has one."""

@@ -505,7 +505,7 @@ def test_a_cold_build_moves_documents_and_artifacts_written_ahead(
     assert not [p for p in staged if p.startswith(("artifacts/", "index/"))]
     assert not (out / STATE_DIR / "ahead").exists()
     # The same bytes as a build that writes nothing ahead (and stages everything).
-    monkeypatch.setattr("builder.index.analyse.prestage", lambda *_: False)
+    monkeypatch.setattr("builder.index.check.prestage", lambda *_: False)
     build(index, tmp_path / "plain")
     assert snapshot(out) == snapshot(tmp_path / "plain")
     assert [p for p in staged if p.startswith(("artifacts/", "index/"))]

@@ -53,10 +53,10 @@ def test_documents_written_ahead_are_handed_over_as_their_files(
     in_memory = analyse(index, workers=0)
     assert staged.documents and set(staged.documents) == set(in_memory.documents)
     for name, document in staged.documents.items():
-        assert document == ahead / layout.index_path(name)
+        assert document == f"{ahead}/{layout.index_path(name)}"
         data = in_memory.documents[name]
         assert isinstance(data, bytes)
-        assert document.read_bytes() == data
+        assert Path(document).read_bytes() == data
         assert hashlib.sha256(data).hexdigest() == staged.facts[name].doc_sha256
 
 
@@ -152,7 +152,7 @@ def test_artifacts_not_written_ahead_are_copied_from_the_index(
     def documents_only(root: str, path: str, sha256: str, content: bytes | Path) -> bool:
         return not path.startswith("artifacts/") and real(root, path, sha256, content)
 
-    monkeypatch.setattr("builder.index.analyse.prestage", documents_only)
+    monkeypatch.setattr("builder.index.check.prestage", documents_only)
     out = tmp_path / "out"
     build(index, out, fetch=False, stages=[], workers=0)
     assert planned and all(isinstance(p.content, Path) for p in planned.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Collection
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -305,14 +306,17 @@ def load_registry(index: Path) -> tuple[RegistryConfig | None, bytes, list[Probl
 
 
 def load_plugin(
-    index: Path, folder: PluginFolder, contents: dict[str, bytes]
+    index: Path, folder: str, files: Collection[str], contents: dict[str, bytes]
 ) -> tuple[LoadedPlugin | None, list[Problem]]:
-    """Parse a plugin folder's manifests; file-level problems are returned, not raised."""
+    """Parse a plugin folder's manifests; file-level problems are returned, not raised.
+
+    `files` are the folder's files (index-relative), `contents` the manifests' bytes.
+    """
     problems: list[Problem] = []
-    prefix = f"{PLUGINS_DIR}/{folder.folder}/"
+    prefix = f"{PLUGINS_DIR}/{folder}/"
     manifest_rel = prefix + PLUGIN_FILE
     manifest: PluginManifest | None = None
-    if manifest_rel not in folder.files:
+    if manifest_rel not in files:
         problems.append(
             Problem(
                 shown(index, manifest_rel),
@@ -330,7 +334,7 @@ def load_plugin(
             problems.extend(e.problems)
     versions: list[LoadedVersion] = []
     version_prefix = prefix + VERSIONS_DIR + "/"
-    if not any(rel.startswith(version_prefix) for rel in folder.files):
+    if not any(rel.startswith(version_prefix) for rel in files):
         problems.append(
             Problem(
                 shown(index, manifest_rel),
@@ -339,7 +343,7 @@ def load_plugin(
                 "plugin has no versions (expected at least one versions/<version>.yaml)",
             )
         )
-    for rel in folder.files:
+    for rel in files:
         if not rel.startswith(version_prefix):
             continue
         if not rel.endswith(".yaml") or "/" in rel[len(version_prefix) :]:
@@ -364,4 +368,4 @@ def load_plugin(
     if manifest is None:
         return None, problems
     versions.sort(key=lambda v: v.key)
-    return LoadedPlugin(folder.folder, manifest, tuple(versions)), problems
+    return LoadedPlugin(folder, manifest, tuple(versions)), problems

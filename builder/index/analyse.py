@@ -9,46 +9,29 @@ processes (`builder.index.verifier`) and gives the same result as a serial one.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from builder.common import layout
-from builder.common.errors import Problem, SourceError
-from builder.common.files import sha256_of_stream
+from builder.common.errors import Problem
 from builder.format.load import (
     PluginFolder,
     Scan,
-    load_plugin,
     load_registry,
-    read_file,
     scan_index,
 )
 from builder.format.models import RegistryConfig
-from builder.format.paths import PLUGIN_FILE, VERSIONS_DIR
-from builder.format.shapes import version_entry
-from builder.format.strict_yaml import Path_
+from builder.format.paths import VERSIONS_DIR
 from builder.index.cache import BuildCache, PluginRecord, stats_key
+from builder.index.check import CheckSetup, FolderJob, FolderResult, check_folder
 from builder.index.dependencies import DependencyFinding, dependency_findings
-from builder.index.encoding import encode
-from builder.index.facts import PluginFacts, facts_of
+from builder.index.facts import PluginFacts
 from builder.index.finds import Finding, scan_started
 from builder.index.held import rel_of
-from builder.index.output import prestage
-from builder.index.render import plugin_document
-from builder.index.rules import check_plugin, problem_at
 from builder.index.scan import scan_for_build, walk_again
-from builder.index.signatures import SIGNATURE_RULE, judge_signatures, plan_signatures
-from builder.index.verifier import check_all, verify_signatures
-from builder.trust.signing import owner_keys
-
-# Files of a plugin folder besides its manifests are kept in memory while it is checked
-# up to this size (bytes), so that a local artifact is read once.
-_KEPT_BYTES = 1 << 20
+from builder.index.verifier import check_all
 
 
 @dataclass
@@ -61,7 +44,8 @@ class Analysis:
     # Documents of the plugins parsed this time (not taken from the cache), by name:
     # the bytes, or the file a check wrote them ahead to (which a build moves into
     # place). At 150,000 plugins they are 1.6 GB: a large build keeps them on disk.
-    documents: dict[str, bytes | Path] = field(default_factory=dict)
+    # The file's path is a str: a Path is 450 bytes more, per plugin of a cold build.
+    documents: dict[str, bytes | str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # folders that failed to load or check
     cache: BuildCache = field(default_factory=BuildCache)
@@ -70,49 +54,6 @@ class Analysis:
     removed: set[str] = field(default_factory=set)  # folders the cache had and the index lacks
     # Files the checks wrote ahead under `analyse`'s `stage`: published path -> sha256.
     staged: dict[str, str] = field(default_factory=dict)
-
-
-def _is_manifest(rel: str) -> bool:
-    """Return whether `rel` is a plugin's plugin.yaml or one of its version files."""
-    parts = rel.split("/")  # plugins/<folder>/plugin.yaml or plugins/<folder>/versions/<v>.yaml
-    if len(parts) == 3:
-        return parts[2] == PLUGIN_FILE
-    return len(parts) == 4 and parts[2] == VERSIONS_DIR and parts[3].endswith(".yaml")
-
-
-@dataclass(frozen=True)
-class CheckSetup:
-    """What every process needs to check a plugin exactly as every other process does."""
-
-    index: Path
-    registry: RegistryConfig
-    registry_digest: str  # sha256 of registry.yaml: part of every plugin's input key
-    # Where a valid plugin's document and local artifacts are written ahead (a build's
-    # state folder, see `builder.index.output.prestage`); None: nowhere.
-    stage: str | None = None
-
-
-class FolderJob(NamedTuple):
-    """One plugin folder to read and, unless its content is as cached, to check."""
-
-    folder: PluginFolder
-    reuse: str | None  # the cached input key: files that still hash to it are not parsed
-    left_out: frozenset[str]  # version files the build leaves out
-
-
-class FolderResult(NamedTuple):
-    """What checking one plugin folder gave."""
-
-    folder: str  # the job's folder, to be sure results are merged with their own jobs
-    input_key: str | None  # None when a file could not be read
-    problems: list[Problem]
-    # The per-plugin document, when the plugin was checked and valid, unless it was
-    # written ahead (then read from the stage: bytes are not handed over twice).
-    document: bytes | None
-    facts: PluginFacts | None
-    # `input_key` is the job's `reuse`: the folder was read, not parsed; its cache stands.
-    unchanged: bool = False
-    staged: tuple[tuple[str, str], ...] = ()  # files written ahead: (published path, sha256)
 
 
 def analyse(
@@ -172,8 +113,13 @@ def analyse(
     jobs: list[FolderJob] = []
     stats: dict[str, str] = {}
     made, trusted = _trusted_facts(index, scan, previous, trusted)
-    for folder in scan.plugins.values():
-        name = folder.folder
+    # The scan's stats are a third of what a cold build holds while it checks (about
+    # 300 bytes per file, a gigabyte at 150,000 plugins): each folder's are let go as
+    # its job is made, which keeps only the sizes.
+    order, listing = list(scan.plugins), scan.plugins
+    del scan
+    for name in order:
+        folder = listing.pop(name)
         record = previous.plugins.get(name)
         stats[name] = (
             record.stats if record is not None and name in trusted else stats_key(folder.files)
@@ -185,15 +131,17 @@ def analyse(
             fresh.plugins[name] = record
             continue
         reuse = record.input if record is not None and cached is not None else None
-        jobs.append(FolderJob(folder, reuse, _versions_left_out(folder, exclude)))
+        sizes = {rel: info[1] for rel, info in folder.files.items()}
+        jobs.append(FolderJob(name, sizes, reuse, _versions_left_out(folder, exclude)))
     setup = CheckSetup(index, registry, registry_digest, None if stage is None else str(stage))
     for job, result in zip(
         jobs, check_all(check_folder, setup, jobs, workers=workers), strict=True
     ):
-        _merge(analysis, previous, job, result, stats[job.folder.folder], found, setup.stage)
+        _merge(analysis, previous, job, result, stats[job.folder], found, setup.stage)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
-    analysis.facts = {found[n].name: found[n] for n in scan.plugins if n in found}
-    analysis.removed = {folder for folder in previous.plugins if folder not in scan.plugins}
+    analysis.facts = {found[n].name: found[n] for n in order if n in found}
+    listed = frozenset(order)
+    analysis.removed = {folder for folder in previous.plugins if folder not in listed}
     if dependencies:
         _check_across(analysis, bool(previous.plugins), focus)
     return analysis
@@ -232,7 +180,7 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
 
     `stage` is where the checks wrote documents ahead (see `CheckSetup`).
     """
-    name = job.folder.folder
+    name = job.folder
     if result.folder != name:
         raise AssertionError(f"{name}: merged with the check of {result.folder}")
     if result.unchanged:
@@ -248,7 +196,7 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
             analysis.documents[facts.name] = result.document
         else:  # written ahead (see `check_folder`)
             assert stage is not None
-            analysis.documents[facts.name] = Path(stage, layout.index_path(facts.name))
+            analysis.documents[facts.name] = f"{stage}/{layout.index_path(facts.name)}"
         analysis.staged.update(result.staged)
         analysis.cache.plugins[name] = PluginRecord.of(result.input_key, facts, stats)
         found[name] = facts
@@ -289,102 +237,6 @@ def _leave_out(index: Path, scan: Scan, exclude: AbstractSet[str]) -> None:
     # Per problem, not per file left out: a build holding back thousands of versions
     # re-checks a plugin per version, and each made a Path of every file left out.
     scan.problems[:] = [p for p in scan.problems if rel_of(index, p) not in exclude]
-
-
-def _read_folder(
-    index: Path, folder: PluginFolder
-) -> tuple[dict[str, str], dict[str, int], dict[str, bytes], list[Problem]]:
-    """Read and hash a folder's files; return digests, sizes, bytes and problems.
-
-    The bytes are those of the manifests, and of the other files up to
-    `_KEPT_BYTES` (a local artifact written ahead is then not read and hashed again).
-    """
-    digests: dict[str, str] = {}
-    sizes: dict[str, int] = {}
-    contents: dict[str, bytes] = {}
-    problems: list[Problem] = []
-    for rel, info in folder.files.items():
-        sizes[rel] = info[1]
-        try:
-            if _is_manifest(rel):
-                contents[rel] = read_file(index, rel)
-                digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
-            elif info[1] <= _KEPT_BYTES:
-                with open(f"{index}/{rel}", "rb") as stream:  # noqa: PTH123 - one per file
-                    contents[rel] = stream.read()
-                digests[rel] = hashlib.sha256(contents[rel]).hexdigest()
-            else:
-                with open(f"{index}/{rel}", "rb") as stream:  # noqa: PTH123
-                    digests[rel] = sha256_of_stream(stream)[0]
-        except SourceError as e:
-            problems.append(e.problem)
-        except OSError as e:
-            problems.append(Problem(index / rel, None, "", f"cannot read file ({e.strerror})"))
-    return digests, sizes, contents, problems
-
-
-def _input_key(registry_digest: str, digests: dict[str, str]) -> str:
-    digest = hashlib.sha256(registry_digest.encode())
-    for rel in sorted(digests):
-        digest.update(f"\n{rel}\0{digests[rel]}".encode())
-    return digest.hexdigest()
-
-
-def check_folder(setup: CheckSetup, job: FolderJob) -> FolderResult:
-    """Read one plugin folder; parse, check and verify it, and render its document.
-
-    Runs in this process or in a worker: it depends only on `setup` and `job`.
-    """
-    index, registry, folder = setup.index, setup.registry, job.folder
-    digests, sizes, contents, problems = _read_folder(index, folder)
-    if problems:
-        return FolderResult(folder.folder, None, problems, None, None)
-    input_key = _input_key(setup.registry_digest, digests)
-    if input_key == job.reuse:
-        return FolderResult(folder.folder, input_key, [], None, None, unchanged=True)
-    loaded, problems = load_plugin(index, folder, contents)
-    if loaded is None:
-        return FolderResult(folder.folder, input_key, problems, None, None)
-    problems.extend(check_plugin(index, registry, loaded, digests, sizes, left_out=job.left_out))
-    # One published shape per version serves both the signature check and the document.
-    entries = [version_entry(v.manifest) for v in loaded.versions]
-    versions = [(v.file, v.manifest) for v in loaded.versions]
-    jobs = plan_signatures(registry.name, loaded.manifest, versions, entries)
-    checks = verify_signatures(jobs, owner_keys(loaded.manifest.owners, retired=True))
-
-    def report(rel: str, loc: Path_, message: str) -> None:
-        problem = problem_at(index, rel, loc, message)
-        problems.append(dataclasses.replace(problem, rule=SIGNATURE_RULE))
-
-    signers = judge_signatures(loaded.manifest, jobs, checks, report)
-    if problems:
-        return FolderResult(folder.folder, input_key, problems, None, None)
-    document = encode(plugin_document(loaded, signers, entries))
-    facts = facts_of(loaded, hashlib.sha256(document).hexdigest(), len(document))
-    staged: tuple[tuple[str, str], ...] = ()
-    if setup.stage is not None:
-        staged = _write_ahead(setup.stage, index, facts, document, contents)
-    kept = None if (layout.index_path(facts.name), facts.doc_sha256) in staged else document
-    return FolderResult(folder.folder, input_key, [], kept, facts, staged=staged)
-
-
-def _write_ahead(
-    stage: str, index: Path, facts: PluginFacts, document: bytes, read: Mapping[str, bytes]
-) -> tuple[tuple[str, str], ...]:
-    """Write a valid plugin's document and local artifacts ahead; return what was written.
-
-    `read` holds the bytes of files already read (and hashed: the rules checked each
-    local artifact's hash against its manifest); the others are copied and hashed.
-    """
-    files: list[tuple[str, str, bytes | Path]] = [
-        (layout.index_path(facts.name), facts.doc_sha256, document)
-    ]
-    for sha256, _, filename, local in facts.local_artifacts:
-        content = read.get(local, index / local)
-        files.append((layout.artifact_path(sha256, filename), sha256, content))
-    return tuple(
-        (path, sha256) for path, sha256, content in files if prestage(stage, path, sha256, content)
-    )
 
 
 def affected(facts: dict[str, PluginFacts], changed: set[str]) -> set[str]:

@@ -9,8 +9,11 @@ what ends up in the output folder.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from builder.common.build_folder import (
     STATE_DIR,
@@ -26,6 +29,7 @@ from builder.index.output import (
     Prestaged,
     WriteReport,
     _unplanned,
+    _WholeFolders,
     files_outside,
     prestage,
     record_files,
@@ -122,6 +126,64 @@ def test_a_folder_the_output_has_is_filled_file_by_file(tmp_path: Path) -> None:
     assert report.written == [A2]
     assert tree(out) == {A1: b"one", A2: b"two"}
     assert (ahead.root / "artifacts").is_dir()  # not moved whole: out had artifacts/
+
+
+def test_a_new_folder_inside_a_folder_the_output_has_moves_whole(tmp_path: Path) -> None:
+    """An incremental build's new artifact folder moves in one rename, not file by file."""
+    out = tmp_path / "out"
+    write_output(out, {A1: planned(b"one")}, None)
+    new = {f"{A2}": b"two", f"{A2.rpartition('/')[0]}/b.sig": b"sig"}
+    ahead = _ahead(tmp_path, new)
+    plan = {A1: planned(b"one"), **{p: Planned(sha(d), len(d), None) for p, d in new.items()}}
+    moves: list[str] = []
+    real_replace = os.replace
+
+    def replace(source: str | Path, target: str | Path) -> None:
+        moves.append(Path(target).relative_to(out).as_posix())
+        real_replace(source, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("builder.index.output.os.replace", replace)
+        write_output(out, plan, {A1: sha(b"one")}, prestaged=ahead)
+    assert tree(out) == {A1: b"one", **new}
+    assert moves == [A2.rpartition("/")[0]]  # the new folder, whole
+    assert (ahead.root / "artifacts").is_dir()  # the folder the output had stays
+
+
+class _CountedListing(dict[str, str]):
+    """The record of files written ahead, counting how often it is gone through."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[str]:
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_files_written_ahead_are_counted_once_per_depth_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each depth's count is made once, and each folder looked for in the output once:
+    asked per file, a cold build would go quadratic, or stat a folder per artifact."""
+    deep = {f"artifacts/{c * 64}/{c}.tgz": sha(c.encode()) for c in "abcd"}
+    ahead = _CountedListing(deep)
+    looked: list[str] = []
+    real_exists = Path.exists
+
+    def exists(path: Path) -> bool:
+        looked.append(path.name)
+        return real_exists(path)
+
+    whole = _WholeFolders(tmp_path / "out", ahead, lambda: iter(deep))
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "exists", exists)
+        assert [whole.top(path) for path in deep] == ["artifacts"] * 4
+    assert _CountedListing.walks == 1
+    assert looked == ["artifacts"]
+    (tmp_path / "out" / "artifacts").mkdir(parents=True)  # the output has it now
+    again = _WholeFolders(tmp_path / "out", ahead, lambda: iter(deep))
+    assert [again.top(path) for path in deep] == [p.rpartition("/")[0] for p in deep]
+    assert _CountedListing.walks == 3  # depth 1, then depth 2, each once
 
 
 def test_a_folder_with_a_file_left_out_is_not_moved_whole(tmp_path: Path) -> None:

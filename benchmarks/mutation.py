@@ -96,6 +96,9 @@ MODULES: dict[str, list[str]] = {
         "tests/test_build_carry.py",
     ],
     "index/carry.py": ["tests/test_build_carry.py"],
+    # Whether a build runs at all, and which folders it walks: a wrong no-op serves stale.
+    "index/noop.py": ["tests/test_build_noop.py", "tests/test_build_scan.py"],
+    "index/scan.py": ["tests/test_build_scan.py", "tests/test_build_noop.py"],
     # The cache: a plugin's rows read back from another plugin's, or stale, are served.
     "index/cache.py": [
         "tests/test_cache.py",

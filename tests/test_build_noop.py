@@ -338,3 +338,73 @@ def test_a_record_that_cannot_be_written_leaves_a_good_build_and_no_record(
     assert not record_of(out).exists()
     build(index, tmp_path / "clean", environ=EPOCH)
     assert snapshot(out) == snapshot(tmp_path / "clean")
+
+
+# --- what the record's digest covers (`noop.inputs_key`) --------------------------------
+
+
+def _key(index: Path, environ: dict[str, str]) -> str | None:
+    return noop.inputs_key(index, ("commit", "time"), environ, (), (True, False))
+
+
+def test_a_signing_variable_is_an_input_and_another_variable_is_not(index: Path) -> None:
+    """A changed PLUGINDEX_ variable (a signing key) makes the next build run; the
+    variables given are those read, not the process's own."""
+    first = _key(index, {**EPOCH, "PLUGINDEX_TUF_KEY": "one"})
+    assert first == _key(index, {**EPOCH, "PLUGINDEX_TUF_KEY": "one", "HOME": "/elsewhere"})
+    assert first != _key(index, {**EPOCH, "PLUGINDEX_TUF_KEY": "two"})
+    assert first != _key(index, EPOCH)
+
+
+def test_the_builders_code_is_an_input_and_its_compiled_files_are_not(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A builder upgraded in place builds again; Python writing its caches does not."""
+    package = tmp_path / "package"
+    (package / "index").mkdir(parents=True)
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    module = package / "index" / "work.py"
+    module.write_text("A = 1\n", encoding="utf-8")
+    fake = type(sys)("builder")
+    fake.__file__ = str(package / "__init__.py")
+    monkeypatch.setattr(noop, "builder", fake)
+    first = _key(index, EPOCH)
+    (package / "index" / "work.pyc").write_bytes(b"compiled")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "work.cpython.pyc").write_bytes(b"compiled")
+    assert _key(index, EPOCH) == first
+    module.write_text("A = 2  # upgraded\n", encoding="utf-8")
+    assert _key(index, EPOCH) != first
+
+
+def test_a_change_inside_the_index_git_folder_leaves_a_no_op(
+    index: Path, tmp_path: Path, cache_loads: list[Path]
+) -> None:
+    """Git's own files (a fetch, a gc) are not inputs: the commit is, through `source`."""
+    (index / ".git").mkdir(exist_ok=True)
+    out = tmp_path / "out"
+    settled(index, out)
+    (index / ".git" / "FETCH_HEAD").write_text("fetched\n", encoding="utf-8")
+    cache_loads.clear()
+    build(index, out, environ=EPOCH)
+    assert cache_loads == []
+
+
+def test_output_finds_that_give_nothing_make_the_build_run(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_loads: list[Path]
+) -> None:
+    """When the output's finds cannot tell (they failed), nothing is taken as unchanged."""
+    out = tmp_path / "out"
+    settled(index, out)
+    monkeypatch.setattr(noop, "changed_paths", lambda finding: None)
+    cache_loads.clear()
+    build(index, out, environ=EPOCH)
+    assert cache_loads == [out]
+
+
+def test_only_timestamps_with_sub_second_parts_count_as_fine_grained() -> None:
+    whole, fine = (1, 2, 3, 5_000_000_000), (1, 2, 3, 5_000_000_001)
+    assert not noop._fine_grained(whole, whole, None)
+    assert not noop._fine_grained(None, None)
+    assert noop._fine_grained(whole, None, fine)
+    assert noop._fine_grained((1, 2, 3, 999_999_999))

@@ -461,3 +461,40 @@ def test_an_output_file_changed_right_after_a_build_is_repaired(
     noop.forget(out)  # the build's own look at the output, not the no-op check's
     (out / layout.NAMES).write_text("{}\n")
     assert layout.NAMES in build(index, out).report.written
+
+
+_LISTDIR = os.listdir
+
+
+def _unlisted(path: Any) -> list[str]:
+    """`os.listdir`, refusing to list a plugins/ folder (the index's, not the output's)."""
+    if Path(os.fsdecode(path)).name == "plugins":
+        raise PermissionError(13, "Permission denied", str(path))
+    return _LISTDIR(path)
+
+
+@pytest.mark.usefixtures("no_margin")
+@pytest.mark.parametrize(
+    ("target", "failing"),
+    [
+        ("builder.index.scan.changed_folders", lambda finding: None),  # no usable `find`
+        ("builder.index.scan.os.listdir", _unlisted),  # plugins/ unreadable a moment
+    ],
+    ids=["finds that cannot tell", "plugins/ not listed"],
+)
+def test_a_scan_that_cannot_follow_the_change_walks_every_folder(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, failing: Any
+) -> None:
+    """Without the finds' word or the list of folders, every folder is walked again."""
+    out = tmp_path / "out"
+    settled_build(index, out)
+    names = plugin_names(index)
+    add_version(index, names[0], "9.9.9")
+    with monkeypatch.context() as patch:
+        patch.setattr(target, failing)
+        walked = walked_folders(patch, index)
+        again = build(index, out)
+    assert walked == set(names)
+    assert again.reparsed == (names[0],)
+    build(index, tmp_path / "clean")
+    assert snapshot(out) == snapshot(tmp_path / "clean")

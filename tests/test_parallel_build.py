@@ -12,6 +12,8 @@ import logging
 import multiprocessing
 import os
 import sys
+import weakref
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -104,7 +106,7 @@ def test_plugins_of_a_worker_that_dies_are_checked_here(
     monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
     monkeypatch.setattr(verifier, "BATCH", 3)
     with caplog.at_level(logging.WARNING, logger=verifier.__name__):
-        results = verifier.check_all(twice_unless_in_a_worker, 2, list(range(20)), workers=1)
+        results = verifier.check_all(twice_unless_in_a_worker, 2, deque(range(20)), workers=1)
     assert results == [2 * job for job in range(20)]
     assert "a worker process stopped" in caplog.text
 
@@ -112,9 +114,36 @@ def test_plugins_of_a_worker_that_dies_are_checked_here(
 def test_a_small_check_starts_no_worker(caplog: pytest.LogCaptureFixture) -> None:
     """Below the threshold, no worker: the function runs here (a worker would exit)."""
     with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
-        results = verifier.check_all(twice_unless_in_a_worker, 5, [1, 2, 3], workers=1)
+        results = verifier.check_all(twice_unless_in_a_worker, 5, deque([1, 2, 3]), workers=1)
     assert results == [5, 10, 15]
     assert "workers checked" not in caplog.text
+
+
+class _Job:
+    """A job that can be watched for being let go (a weak reference to it)."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+_WATCHED: list[weakref.ref[_Job]] = []  # in this process only: a worker has none
+
+
+def jobs_still_held(setup: int, job: _Job) -> int:
+    """Count the jobs before this one that something still holds."""
+    return sum(1 for ref in _WATCHED[: job.number] if ref() is not None) + setup
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_each_job_is_let_go_once_checked(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """A cold build's jobs are a quarter of what it holds: none outlives its check."""
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 1)
+    jobs = deque(_Job(number) for number in range(40))
+    _WATCHED[:] = [weakref.ref(job) for job in jobs]
+    results = verifier.check_all(jobs_still_held, 0, jobs, workers=workers)
+    assert results == [0] * 40
+    assert not jobs
 
 
 def test_threads_walking_the_index_find_what_one_walk_finds(

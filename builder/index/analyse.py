@@ -10,6 +10,7 @@ processes (`builder.index.verifier`) and gives the same result as a serial one.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -110,7 +111,7 @@ def analyse(
     if folders is None:  # a whole index was scanned: the next build can trust it
         fresh.scanned = started
     found: dict[str, PluginFacts] = {}  # by folder, merged in the index's order below
-    jobs: list[FolderJob] = []
+    jobs: deque[FolderJob] = deque()  # let go as they are checked (see `check_all`)
     stats: dict[str, str] = {}
     made, trusted = _trusted_facts(index, scan, previous, trusted)
     # The scan's stats are a third of what a cold build holds while it checks (about
@@ -134,10 +135,13 @@ def analyse(
         sizes = {rel: info[1] for rel, info in folder.files.items()}
         jobs.append(FolderJob(name, sizes, reuse, _versions_left_out(folder, exclude)))
     setup = CheckSetup(index, registry, registry_digest, None if stage is None else str(stage))
-    for job, result in zip(
-        jobs, check_all(check_folder, setup, jobs, workers=workers), strict=True
+    # The folders are listed before `check_all` empties `jobs` (arguments go in order).
+    for name, result in zip(
+        [job.folder for job in jobs],
+        check_all(check_folder, setup, jobs, workers=workers),
+        strict=True,
     ):
-        _merge(analysis, previous, job, result, stats[job.folder], found, setup.stage)
+        _merge(analysis, previous, name, result, stats[name], found, setup.stage)
     # A plugin's name is its folder's (a mismatch is an error), so folders name plugins.
     analysis.facts = {found[n].name: found[n] for n in order if n in found}
     listed = frozenset(order)
@@ -170,17 +174,16 @@ def _trusted_facts(
 def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
     analysis: Analysis,
     previous: BuildCache,
-    job: FolderJob,
+    name: str,
     result: FolderResult,
     stats: str,
     found: dict[str, PluginFacts],
     stage: str | None,
 ) -> None:
-    """Take one plugin's check into the analysis (facts by folder into `found`).
+    """Take the check of plugin folder `name` into the analysis (facts into `found`).
 
     `stage` is where the checks wrote documents ahead (see `CheckSetup`).
     """
-    name = job.folder
     if result.folder != name:
         raise AssertionError(f"{name}: merged with the check of {result.folder}")
     if result.unchanged:
@@ -223,8 +226,13 @@ def _check_across(analysis: Analysis, incremental: bool, focus: AbstractSet[str]
     analysis.problems.extend(f.problem for f in analysis.findings)
 
 
+_NONE_LEFT_OUT: frozenset[str] = frozenset()
+
+
 def _versions_left_out(folder: PluginFolder, exclude: AbstractSet[str]) -> frozenset[str]:
     """Return the excluded version files of a plugin folder."""
+    if not exclude:
+        return _NONE_LEFT_OUT  # one for all: an empty frozenset per plugin is 200 bytes
     prefix = f"plugins/{folder.folder}/{VERSIONS_DIR}/"
     return frozenset(rel for rel in exclude if rel.startswith(prefix))
 

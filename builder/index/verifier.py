@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, wait
 from typing import Any, TypeVar
@@ -71,7 +72,7 @@ def _check_in_worker(check: Callable[[Any, Job], Result], jobs: Sequence[Job]) -
 def check_all(
     check: Callable[[Setup, Job], Result],
     setup: Setup,
-    jobs: Sequence[Job],
+    jobs: deque[Job],
     *,
     workers: int | None = None,
 ) -> list[Result]:
@@ -79,11 +80,16 @@ def check_all(
 
     `check` must be a module-level function and `setup` and the jobs picklable.
     `workers` is how many worker processes may help (default: one per other core;
-    0 checks everything here).
+    0 checks everything here). The jobs are taken from both ends of `jobs` as they
+    are handed out, and let go once checked: a cold build's jobs (each plugin's files
+    and their sizes) are a quarter of what it would hold at the end of the checks.
     """
     count = worker_count() if workers is None else workers
     if count < 1 or len(jobs) <= PLUGINS_BEFORE_WORKER:
-        return [check(setup, job) for job in jobs]
+        done: list[Result] = []
+        while jobs:
+            done.append(check(setup, jobs.popleft()))
+        return done
     # Imported only here: a no-op build starts no worker, and these are a tenth of its start.
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -98,20 +104,21 @@ def check_all(
         initializer=_start_worker,
         initargs=(setup,),
     )
-    sent: dict[Future[list[Result]], range] = {}
+    # The chunks in a worker, with their jobs: checked here if the worker dies.
+    sent: dict[Future[list[Result]], tuple[range, list[Job]]] = {}
 
-    def check_here(chunk: range) -> None:
-        for i in chunk:
-            results[i] = check(setup, jobs[i])
+    def check_here(chunk: range, work: list[Job]) -> None:
+        for i, job in zip(chunk, work, strict=True):
+            results[i] = check(setup, job)
 
     def place(future: Future[list[Result]]) -> None:
-        chunk = sent.pop(future)
+        chunk, work = sent.pop(future)
         try:
             checked = future.result()
         except BrokenProcessPool:
             # A worker died (killed, out of memory): its chunks are checked here.
             log.warning("a worker process stopped; checking its plugins in this process")
-            check_here(chunk)
+            check_here(chunk, work)
             return
         for i, result in zip(chunk, checked, strict=True):
             results[i] = result
@@ -120,14 +127,15 @@ def check_all(
         while front < back:
             while len(sent) < IN_FLIGHT * count and front < back:
                 back -= 1
-                work = [jobs[i] for i in chunks[back]]
+                work = [jobs.pop() for _ in chunks[back]][::-1]
                 try:
-                    sent[pool.submit(_check_in_worker, check, work)] = chunks[back]
+                    sent[pool.submit(_check_in_worker, check, work)] = (chunks[back], work)
                 except BrokenProcessPool:
-                    back += 1  # no worker left: the rest is checked here
+                    jobs.extend(work)  # no worker left: the rest is checked here
+                    back += 1
                     break
             if front < back:
-                check_here(chunks[front])
+                check_here(chunks[front], [jobs.popleft() for _ in chunks[front]])
                 front += 1
             for future in [f for f in sent if f.done()]:
                 place(future)
@@ -136,7 +144,8 @@ def check_all(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     shared = sum(len(chunk) for chunk in chunks[back:])
-    log.debug("the workers checked %d of %d plugins", shared, len(jobs))
+    log.debug("the workers checked %d of %d plugins", shared, len(results))
     done = [result for result in results if result is not None]
-    assert len(done) == len(jobs)  # every chunk was checked once, here or in a worker
+    assert len(done) == len(results)  # every chunk was checked once, here or in a worker
+    assert not jobs  # and every job handed out
     return done

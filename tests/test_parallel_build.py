@@ -14,14 +14,17 @@ import os
 import sys
 import weakref
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from builder.cli.maintainer import build_stages
 from builder.format import load
-from builder.index import verifier
+from builder.index import output, verifier, work
 from builder.index.build import build
+from builder.index.output import Planned
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -189,3 +192,27 @@ def test_the_list_of_live_artifacts_is_written_only_when_it_changes(tmp_path: Pa
     del live[gone]
     build_live(live)
     assert sorted(json.loads(listed.read_text())) == sorted(live)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_cold_build_holds_one_string_per_artifact_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """The plan's keys are the record of files written ahead's own (1.5 million at 150,000)."""
+    generate(tmp_path / "index", 30, 4, seed=5, artifacts="local")
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    seen: list[tuple[int, int]] = []  # (artifacts planned, those whose path is the record's)
+    write_output = output.write_output
+
+    def watched(out: Path, plan: Mapping[str, Planned], *args: Any, **kwargs: Any) -> Any:
+        ahead = kwargs["prestaged"].files
+        held = {id(path) for path in ahead}
+        artifacts = [path for path in plan if path.startswith("artifacts/")]
+        seen.append((len(artifacts), sum(id(path) in held for path in artifacts)))
+        return write_output(out, plan, *args, **kwargs)
+
+    monkeypatch.setattr(work, "write_output", watched)
+    build(tmp_path / "index", tmp_path / "out", environ=ENV, stages=[], workers=workers)
+    [(planned, shared)] = seen
+    assert planned > 100
+    assert shared == planned

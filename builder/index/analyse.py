@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,6 +56,22 @@ class Analysis:
     removed: set[str] = field(default_factory=set)  # folders the cache had and the index lacks
     # Files the checks wrote ahead under `analyse`'s `stage`: published path -> sha256.
     staged: dict[str, str] = field(default_factory=dict)
+    # By plugin name, the paths of the artifacts its check wrote ahead, in the order of
+    # its artifacts: the strings `staged` holds, which the plan takes as its own keys
+    # (see `own_paths`), so a cold build holds one string per artifact path, not two.
+    staged_artifacts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def own_paths(self, name: str, paths: Iterable[str]) -> Iterator[str]:
+        """Yield `paths`, plugin `name`'s artifact paths in the order of its artifacts,
+        each written ahead as the string `staged_artifacts` holds (a path equal to it)."""
+        written = iter(self.staged_artifacts.get(name, ()))
+        next_written = next(written, None)
+        for path in paths:
+            if path == next_written:
+                yield next_written
+                next_written = next(written, None)
+            else:
+                yield path
 
 
 def analyse(
@@ -195,12 +212,15 @@ def _merge(  # noqa: PLR0917 - the analysis being made, and one result for it
     elif result.facts is not None:
         assert result.input_key is not None
         facts = result.facts
+        document = layout.index_path(facts.name)
         if result.document is not None:
             analysis.documents[facts.name] = result.document
         else:  # written ahead (see `check_folder`)
             assert stage is not None
-            analysis.documents[facts.name] = f"{stage}/{layout.index_path(facts.name)}"
+            analysis.documents[facts.name] = f"{stage}/{document}"
         analysis.staged.update(result.staged)
+        if artifacts := tuple(path for path, _ in result.staged if path != document):
+            analysis.staged_artifacts[facts.name] = artifacts
         analysis.cache.plugins[name] = PluginRecord.of(result.input_key, facts, stats)
         found[name] = facts
     else:

@@ -242,9 +242,9 @@ class Settler:
         path_of, recorded, found = layout.artifact_path, known.get, on_disk.get
         ahead = self.analysis.staged.get
         for name in sorted(self.facts.keys() - carried):
-            plugin = self.facts[name]
-            for sha256, size, filename, local in plugin.local_artifacts:
-                path = path_of(sha256, filename)
+            artifacts = self.facts[name].local_artifacts
+            paths = self.analysis.own_paths(name, (path_of(a[0], a[2]) for a in artifacts))
+            for (sha256, size, _, local), path in zip(artifacts, paths, strict=True):
                 if recorded(path) == sha256 and found(path) == size:
                     plan[path] = Planned(sha256, size, None)  # in the output already
                 elif (written := ahead(path)) == sha256 and name not in self.kept:

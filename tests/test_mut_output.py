@@ -279,7 +279,7 @@ def test_a_new_subfolder_beside_a_left_out_file_is_not_moved_whole(tmp_path: Pat
 
 
 def _recorded(out: Path, files: dict[str, bytes]) -> tuple[Sharded, dict[str, str]]:
-    record = write_outputs(out, {path: (sha(data), len(data)) for path, data in files.items()})
+    record = write_outputs(out, ((path, (sha(data), len(data))) for path, data in files.items()))
     return record, {path: sha(data) for path, data in files.items()}
 
 

@@ -607,7 +607,7 @@ def test_the_build_records_its_files_and_drops_the_record_while_it_changes_them(
 def test_an_unreadable_or_foreign_record_of_the_files_counts_as_none(tmp_path: Path) -> None:
     (tmp_path / STATE_DIR).mkdir()
     record = tmp_path / STATE_DIR / OUTPUTS
-    write_outputs(tmp_path, {"a.json": ("0" * 64, 2)})
+    write_outputs(tmp_path, [("a.json", ("0" * 64, 2))])
     assert read_outputs(tmp_path) == {"a.json": ("0" * 64, 2)}
     record.write_bytes(b"\x00not marshal")
     assert read_outputs(tmp_path) is None

@@ -92,9 +92,13 @@ def _record_part(path: str) -> int:
     return first + zlib.crc32(path.encode()) % _HALF
 
 
-def write_outputs(out: Path, outputs: Mapping[str, tuple[str, int]]) -> Sharded:
-    """Record every file the build wrote (path → (sha256, size)); return the record."""
-    parts = sharded.split(outputs.items(), _record_part)
+def write_outputs(out: Path, outputs: Iterable[tuple[str, tuple[str, int]]]) -> Sharded:
+    """Record every file the build wrote, given as (path, (sha256, size)); return the record.
+
+    An iterable, not a mapping: a cold build's record is made from its plan of 1.6
+    million files at 150,000 plugins, without a whole dict of them made first.
+    """
+    parts = sharded.split(outputs, _record_part)
     counts = tuple(len(part) for part in parts)
     return sharded.save(out / STATE_DIR / OUTPUTS, _OUTPUTS_KEY, counts, parts, None)
 

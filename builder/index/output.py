@@ -387,7 +387,7 @@ def record_files(
     (recorded, not planned: there is a record) stay recorded but the stale ones.
     """
     if loaded is None or recorded is None:
-        write_outputs(out, {path: (p.sha256, p.size) for path, p in plan.items()})
+        write_outputs(out, ((path, (p.sha256, p.size)) for path, p in plan.items()))
         return
     changes: dict[str, tuple[str, int] | None] = {
         path: (plan[path].sha256, plan[path].size) for path in report.written

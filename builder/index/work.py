@@ -116,6 +116,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         }
     analysis.cache.listings = (key, tuple(listings))
     plan = plan_build(analysis, source, settled.remote, settled.local, held, listings, carried)
+    del settled  # its artifacts are planned: their dicts go (a slot per artifact)
     view = BuildView(
         index=index,
         out=out,

@@ -238,19 +238,19 @@ def test_a_failure_mid_build_leaves_the_old_output(
     before = snapshot(out)
     add_version(index, plugin_names(index)[0], "9.0.0")
     staged: list[str] = []
-    real_stage = output._stage
 
     def failing_stage(target: str, path: str, planned: output.Planned) -> None:
-        if len(staged) == 2:  # fail after two files were staged
-            raise OSError(28, "No space left on device")
-        real_stage(target, path, planned)
-        staged.append(target)
+        # The document and the listings were written ahead: status.json is staged last.
+        staged.append(path)
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(output, "_stage", failing_stage)
     with pytest.raises(BuildError, match="No space left"):
         build(index, out)
+    assert staged == [layout.STATUS]
     assert snapshot(out) == before
     assert not (out / STATE_DIR / "staging").exists()
+    assert not (out / STATE_DIR / "ahead").exists()  # what was written ahead went too
     monkeypatch.undo()
     build(index, out)
     assert read_json(out / "names.json")["plugins"][plugin_names(index)[0]] == "9.0.0"
@@ -563,3 +563,37 @@ def test_listings_are_rendered_only_when_what_they_list_changed(
     build(index, out)
     assert rendered == [1, 1]
     assert read_json(out / layout.NAMES)["plugins"][name] == "9.0.0"
+
+
+def test_listings_are_written_ahead_as_they_are_made(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold build holds no listing's bytes until its commit: each is moved into place."""
+    planned: dict[str, Any] = {}
+    write_output = output.write_output
+
+    def watched(out: Path, plan: Any, *args: Any, **kwargs: Any) -> Any:
+        ahead = kwargs["prestaged"].files
+        for path, file in plan.items():
+            planned[path] = (file.sha256, file.content, ahead.get(path))
+        return write_output(out, plan, *args, **kwargs)
+
+    monkeypatch.setattr("builder.index.work.write_output", watched)
+    out = tmp_path / "out"
+    build(index, out)
+    listings = [layout.NAMES, layout.CATEGORIES, layout.page_path("name", 1)]
+    listings.append(layout.page_path("recent", 1))
+    for path in listings:
+        sha256, content, written = planned[path]
+        assert (content, written) == (None, sha256), path
+        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == sha256
+
+
+def test_a_listing_not_written_ahead_is_written_by_the_commit(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(index, tmp_path / "ahead")
+    monkeypatch.setattr("builder.index.work.prestage", lambda *args: False)
+    build(index, tmp_path / "not")
+    for path in (layout.NAMES, layout.CATEGORIES, layout.page_path("name", 1)):
+        assert (tmp_path / "not" / path).read_bytes() == (tmp_path / "ahead" / path).read_bytes()

@@ -299,7 +299,7 @@ def test_listing_pages_put_together_from_entries_are_the_pages_encoded_whole(cou
         every[name] = made
     registry = analyse(BUNDLED).registry
     assert registry is not None
-    files = listing_files(registry, every)
+    files = dict(listing_files(registry, every))
     pages = {path: data for path, data in files.items() if path.startswith("api/")}
     assert pages == reference_listings(registry, every)
     assert set(files) == {layout.NAMES, layout.CATEGORIES, *pages}

@@ -7,7 +7,7 @@ and no whitespace, so the same input always gives the same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from builder import FORMAT_VERSION, __version__
@@ -96,25 +96,31 @@ def category_entries(
     ]
 
 
-def listing_files(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) -> dict[str, bytes]:
-    """Return names.json, categories.json and every listing page, encoded, by path.
+def listing_files(
+    registry: RegistryConfig, plugins: Mapping[str, PluginFacts]
+) -> Iterator[tuple[str, bytes]]:
+    """Yield names.json, categories.json and every listing page, encoded, with its path.
 
-    A page is put together from its plugins' entries as their facts hold them
-    encoded (`PluginFacts.summary`): a rebuild encodes again only the plugins it
-    read again, not every entry of every page.
+    One at a time: at 150,000 plugins the pages are 110 MB, which a build writes
+    ahead as they come (see `builder.index.work`). A page is put together from its
+    plugins' entries as their facts hold them encoded (`PluginFacts.summary`): a
+    rebuild encodes again only the plugins it read again, not every entry of every
+    page.
     """
     ordered = sorted(plugins.values(), key=lambda p: p.name)
-    files = {
-        layout.NAMES: encode(
+    yield (
+        layout.NAMES,
+        encode(
             {
                 "format": FORMAT_VERSION,
                 "count": len(ordered),
                 "plugins": {p.name: p.latest[0] if p.latest else None for p in ordered},
             }
-        )
-    }
-    files[layout.CATEGORIES] = encode(
-        {"format": FORMAT_VERSION, "categories": category_entries(registry, plugins)}
+        ),
+    )
+    yield (
+        layout.CATEGORIES,
+        encode({"format": FORMAT_VERSION, "categories": category_entries(registry, plugins)}),
     )
     orders = {
         "name": ordered,
@@ -137,10 +143,10 @@ def listing_files(registry: RegistryConfig, plugins: Mapping[str, PluginFacts]) 
             }
             entries = b"[" + b",".join(p.summary for p in chunk) + b"]"
             # The only list in the head: every other value is a number or a sort's name.
-            files[layout.page_path(order, page)] = encode(head).replace(
-                b'"plugins":[]', b'"plugins":' + entries, 1
+            yield (
+                layout.page_path(order, page),
+                encode(head).replace(b'"plugins":[]', b'"plugins":' + entries, 1),
             )
-    return files
 
 
 def status_document(

@@ -35,7 +35,7 @@ from builder.index.held import HeldBack, entry_of
 from builder.index.holdback import Settler, latest_release_date
 from builder.index.mirror import forget_downloads, mirror_remote
 from builder.index.on_disk import files_of_build
-from builder.index.output import Planned, Prestaged, record_files, write_output
+from builder.index.output import Planned, Prestaged, prestage, record_files, write_output
 from builder.index.plan import listing_key, plan_build, planned_bytes, unchanged_listings
 from builder.index.previous import PreviousStates, read_from
 from builder.index.render import listing_files
@@ -107,14 +107,7 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         raise InvalidIndexError(sorted((h.problem for h in held), key=Problem.sort_key))
     for item in held:
         log.info("held back: %s", item.shown().render())
-    key = listing_key(analysis)
-    listings = unchanged_listings(key, cache, on_disk)
-    if listings is None:
-        listings = {
-            path: planned_bytes(data)
-            for path, data in listing_files(analysis.registry, analysis.facts).items()
-        }
-    analysis.cache.listings = (key, tuple(listings))
+    listings = _listings(analysis, cache, on_disk, ahead)
     plan = plan_build(analysis, source, settled.remote, settled.local, held, listings, carried)
     del settled  # its artifacts are planned: their dicts go (a slot per artifact)
     view = BuildView(
@@ -232,6 +225,40 @@ def _documents_among(paths: AbstractSet[str] | None, facts: Mapping[str, object]
         return facts.keys()
     names = (path.rpartition("/")[2].removesuffix(".json") for path in paths)
     return {name for name in names if name in facts and layout.index_path(name) in paths}
+
+
+def _listings(
+    analysis: Analysis, cache: BuildCache, on_disk: Mapping[str, int], ahead: Path
+) -> dict[str, Planned]:
+    """Plan names.json, categories.json and the listing pages: as last built if made of
+    the same plugins, else made now and written ahead."""
+    assert analysis.registry is not None
+    key = listing_key(analysis)
+    listings = unchanged_listings(key, cache, on_disk)
+    if listings is None:
+        made = listing_files(analysis.registry, analysis.facts)
+        listings = _written_ahead(ahead, made, analysis.staged)
+    analysis.cache.listings = (key, tuple(listings))
+    return listings
+
+
+def _written_ahead(
+    ahead: Path, files: Iterable[tuple[str, bytes]], staged: dict[str, str]
+) -> dict[str, Planned]:
+    """Plan files made now, each written ahead as it comes and recorded in `staged`.
+
+    The listing pages are 110 MB at 150,000 plugins: held until the commit, they
+    were on top of its peak. The commit moves each into place (`write_output`); a
+    file that could not be written ahead keeps its bytes, and the commit writes it.
+    """
+    planned: dict[str, Planned] = {}
+    for path, data in files:
+        file = planned_bytes(data)
+        written = prestage(str(ahead), path, file.sha256, data)
+        planned[path] = Planned(file.sha256, file.size, None) if written else file
+        if written:
+            staged[path] = file.sha256
+    return planned
 
 
 class Settled(NamedTuple):

@@ -7,6 +7,7 @@ not one byte may depend on which process checked which plugin.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import multiprocessing
@@ -137,16 +138,40 @@ def jobs_still_held(setup: int, job: _Job) -> int:
     return sum(1 for ref in _WATCHED[: job.number] if ref() is not None) + setup
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_each_job_is_let_go_once_checked(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+def test_each_job_is_let_go_once_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     """A cold build's jobs are a quarter of what it holds: none outlives its check."""
     monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
-    monkeypatch.setattr(verifier, "BATCH", 1)
     jobs = deque(_Job(number) for number in range(40))
     _WATCHED[:] = [weakref.ref(job) for job in jobs]
-    results = verifier.check_all(jobs_still_held, 0, jobs, workers=workers)
+    results = verifier.check_all(jobs_still_held, 0, jobs, workers=0)
     assert results == [0] * 40
     assert not jobs
+
+
+def test_only_the_jobs_in_the_workers_are_held(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Handed to the workers a chunk at a time, and let go as each chunk comes back."""
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 2)
+    held: list[int] = []  # the jobs alive each time this process waits for a worker
+    wait = concurrent.futures.wait
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        held.append(sum(1 for ref in _WATCHED if ref() is not None))
+        return wait(*args, **kwargs)
+
+    monkeypatch.setattr(verifier, "wait", watched)
+    jobs = deque(_Job(number) for number in range(40))
+    _WATCHED[:] = [weakref.ref(job) for job in jobs]
+    with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
+        results = verifier.check_all(jobs_still_held, 0, jobs, workers=1)
+    assert results == [0] * 40  # a worker sees none of this process's jobs
+    assert shared_plugins(caplog) == 40  # and this process checked none
+    assert len(held) > 10
+    # Those not handed out yet, and those in a worker: a chunk fewer at each wait.
+    assert all(alive <= 40 - 2 * k for k, alive in enumerate(held))
+    assert held[-1] <= verifier.IN_FLIGHT * 2
 
 
 def test_threads_walking_the_index_find_what_one_walk_finds(

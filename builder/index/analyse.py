@@ -95,8 +95,8 @@ def analyse(
     dependency cycle is reported in one of their files. Files in `exclude`
     (index-relative) are treated as absent: a build leaves out what it holds back.
     `dependencies=False` skips the cross-plugin rules (the caller runs them).
-    `workers` is how many worker processes may share the checks (default: one per
-    other core; 0: none). With `stage`, the checks write each valid plugin's
+    `workers` is how many worker processes check the plugins (default: one per
+    core, on more than one; 0: none). With `stage`, the checks write each valid plugin's
     document and local artifacts ahead there (`Analysis.staged` lists them).
     `finding` lists what changed in the index since the cache's scan, started by
     the caller (see `builder.index.finds`).

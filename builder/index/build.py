@@ -63,8 +63,8 @@ def build(
     `builder.index.mirror`), and `live_read` (which reads one of its files) gives a
     held-back plugin its last published document; without them, that comes from
     the previous build in `out`. `stages` add their files (the site, the search
-    index) to the same write. `workers` is how many worker processes may share the
-    plugins' checks (default: one per other core; 0: none); the bytes are the same.
+    index) to the same write. `workers` is how many worker processes check the
+    plugins (default: one per core, on more than one; 0: none); the bytes are the same.
     """
     options = BuildOptions(
         fetch=fetch, live=live, live_read=live_read, stages=stages, strict=strict, workers=workers

@@ -114,17 +114,23 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def tree_rss(pid: int) -> int:
-    """Return the resident memory of a process and all its descendants, summed (Linux)."""
+    """Return the resident memory of a process and all its descendants, summed (Linux).
+
+    A child between its vfork and its exec (a `subprocess` starting `find`, say)
+    shares its parent's memory and shows it as its own: it is not counted.
+    """
     total = 0
-    pending = [pid]
+    pending: list[tuple[int, str]] = [(pid, "")]
     while pending:
-        process = pending.pop()
+        process, parent = pending.pop()
         try:
             proc = Path(f"/proc/{process}")
-            total += int((proc / "statm").read_text(encoding="ascii").split()[1]) * _PAGE
+            statm = (proc / "statm").read_text(encoding="ascii")
+            if statm != parent:
+                total += int(statm.split()[1]) * _PAGE
             for task in (proc / "task").iterdir():
                 children = (task / "children").read_text(encoding="ascii")
-                pending.extend(int(child) for child in children.split())
+                pending.extend((int(child), statm) for child in children.split())
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
     return total

@@ -254,10 +254,10 @@ def _written_ahead(
     planned: dict[str, Planned] = {}
     for path, data in files:
         file = planned_bytes(data)
-        written = prestage(str(ahead), path, file.sha256, data)
-        planned[path] = Planned(file.sha256, file.size, None) if written else file
-        if written:
+        if prestage(str(ahead), path, file.sha256, data):
             staged[path] = file.sha256
+            file = Planned(file.sha256, file.size, None)  # moved in by the commit
+        planned[path] = file
     return planned
 
 

@@ -88,6 +88,15 @@ MODULES: dict[str, list[str]] = {
         "tests/test_build_carry.py",
     ],
     "index/stages.py": ["tests/test_build_documents.py"],
+    # The unit tests of `check_all` (a worker each), and one build serial and shared.
+    "index/verifier.py": [
+        "tests/test_parallel_build.py::test_plugins_of_a_worker_that_dies_are_checked_here",
+        "tests/test_parallel_build.py::test_a_small_check_starts_no_worker",
+        "tests/test_parallel_build.py::test_each_job_is_let_go_once_checked",
+        "tests/test_parallel_build.py::test_only_the_jobs_in_the_workers_are_held",
+        "tests/test_parallel_build.py::test_a_generated_index_builds_the_same_bytes_with_a_worker",
+        "tests/test_signing.py",
+    ],
     # What a rebuild looks at again: a change it misses is served stale.
     "index/finds.py": ["tests/test_build_scan.py", "tests/test_build_noop.py"],
     "index/on_disk.py": [

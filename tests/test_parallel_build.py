@@ -8,11 +8,15 @@ not one byte may depend on which process checked which plugin.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
+import signal
+import subprocess
 import sys
+import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -121,6 +125,53 @@ def test_a_small_check_starts_no_worker(caplog: pytest.LogCaptureFixture) -> Non
         results = verifier.check_all(twice_unless_in_a_worker, 5, deque([1, 2, 3]), workers=1)
     assert results == [5, 10, 15]
     assert "workers checked" not in caplog.text
+
+
+def sleep_in_a_worker(folder: str, job: int) -> int:
+    """Say which worker took the job (a file named by its process id), then wait."""
+    (Path(folder) / str(os.getpid())).touch()
+    time.sleep(120)
+    return job
+
+
+def running(pid: int) -> bool:
+    """Whether the process `pid` runs (a zombie, waiting to be reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_workers_of_a_killed_build_exit_with_it(tmp_path: Path) -> None:
+    """A build killed outright (SIGKILL: no clean-up runs) leaves no worker behind."""
+    script = (
+        "import sys; from collections import deque\n"
+        "from builder.index import verifier\n"
+        "from tests.test_parallel_build import sleep_in_a_worker\n"
+        "verifier.PLUGINS_BEFORE_WORKER, verifier.BATCH = 0, 1\n"
+        "verifier.check_all(sleep_in_a_worker, sys.argv[1], deque(range(4)), workers=2)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline and build.poll() is None:
+            time.sleep(0.05)
+            workers = [int(path.name) for path in tmp_path.iterdir()]
+        assert len(workers) == 2, "the workers did not start"
+        build.kill()
+        build.wait()
+        deadline = time.monotonic() + 10
+        while any(map(running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid in workers if running(pid)] == []
+    finally:
+        build.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class _Job:

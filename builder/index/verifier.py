@@ -65,6 +65,22 @@ _SETUP: Any = None  # a worker process's setup, given once when it starts
 def _start_worker(setup: object) -> None:
     global _SETUP  # noqa: PLW0603 - one setup per worker process, given once
     _SETUP = setup
+    # A worker waits for chunks on a queue whose writing end it holds itself, so it
+    # would outlive a build that is killed (not interrupted): it leaves with its parent.
+    import multiprocessing
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_leave_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _leave_with(parent: int) -> None:
+    """Exit this worker at once when its parent process has gone."""
+    from multiprocessing.connection import wait as wait_for
+
+    wait_for([parent])  # readable only once the parent's end of the pipe is closed
+    os._exit(1)
 
 
 def _check_in_worker(check: Callable[[Any, Job], Result], jobs: Sequence[Job]) -> list[Result]:

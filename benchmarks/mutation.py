@@ -92,6 +92,11 @@ MODULES: dict[str, list[str]] = {
     "index/verifier.py": [
         "tests/test_parallel_build.py::test_plugins_of_a_worker_that_dies_are_checked_here",
         "tests/test_parallel_build.py::test_a_small_check_starts_no_worker",
+        "tests/test_parallel_build.py::test_one_plugin_past_the_threshold_starts_a_worker",
+        "tests/test_parallel_build.py::test_as_many_worker_processes_as_asked_and_none_left",
+        "tests/test_parallel_build.py::test_one_worker_per_core_and_none_on_one_core",
+        "tests/test_parallel_build.py::test_without_affinity_the_cores_of_the_machine_count",
+        "tests/test_parallel_build.py::test_the_workers_of_a_killed_build_exit_with_it",
         "tests/test_parallel_build.py::test_each_job_is_let_go_once_checked",
         "tests/test_parallel_build.py::test_only_the_jobs_in_the_workers_are_held",
         "tests/test_parallel_build.py::test_a_generated_index_builds_the_same_bytes_with_a_worker",
@@ -195,6 +200,11 @@ _STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests
 _STATUS |= {36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
 
 
+def test_file(test: str) -> str:
+    """Return the file of a test named by its file or its node id (`file::name`)."""
+    return test.split("::", 1)[0]
+
+
 def mutmut_section(module: str, tests: list[str], deselect: list[str]) -> str:
     """Return the `[tool.mutmut]` TOML that narrows a run to `module` and `tests`."""
     skipped = [arg for node in deselect for arg in ("--deselect", node)]
@@ -241,7 +251,7 @@ def prepare(module: str, tests: list[str], *, worktree: bool, deselect: list[str
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
-        for test in tests:  # test files not committed yet come from the work tree
+        for test in map(test_file, tests):  # test files not committed yet: the work tree's
             if not (folder / test).exists():
                 shutil.copy2(ROOT / test, folder / test)
     (folder / f"{FRESH_CACHES}.py").write_text(_FRESH_CACHES_SOURCE, encoding="utf-8")
@@ -279,7 +289,8 @@ def run_module(
     deselect: list[str],
 ) -> Score:
     """Run mutmut on one module with its tests; return the score."""
-    tests = [test for test in tests if (ROOT / test).is_file()]  # files not written yet
+    # A test named by its file or by its node id (file::test); files not written yet drop.
+    tests = [test for test in tests if (ROOT / test_file(test)).is_file()]
     folder = prepare(module, tests, worktree=worktree, deselect=deselect)
     env = dict(os.environ)
     # Subprocesses (`plugindex ...` in CLI tests) must import the mutated package too,

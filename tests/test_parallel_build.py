@@ -101,6 +101,24 @@ def test_a_generated_index_builds_the_same_bytes_with_a_worker(
     assert different == []
 
 
+@pytest.mark.parametrize(("cores", "workers"), [(1, 0), (2, 2), (3, 3), (8, 8), (64, 8)])
+def test_one_worker_per_core_and_none_on_one_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1000)  # the cores this process may use count
+    assert verifier.worker_count() == workers
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(None, 0), (1, 0), (4, 4), (9, 8)])
+def test_without_affinity_the_cores_of_the_machine_count(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, workers: int
+) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert verifier.worker_count() == workers
+
+
 def twice_unless_in_a_worker(setup: int, job: int) -> int:
     """Multiply a job by `setup`, or stop the process at once when it is a worker."""
     if multiprocessing.parent_process() is not None:
@@ -113,18 +131,51 @@ def test_plugins_of_a_worker_that_dies_are_checked_here(
 ) -> None:
     monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
     monkeypatch.setattr(verifier, "BATCH", 3)
-    with caplog.at_level(logging.WARNING, logger=verifier.__name__):
+    with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
         results = verifier.check_all(twice_unless_in_a_worker, 2, deque(range(20)), workers=1)
     assert results == [2 * job for job in range(20)]
     assert "a worker process stopped" in caplog.text
+    assert shared_plugins(caplog) == 0
 
 
-def test_a_small_check_starts_no_worker(caplog: pytest.LogCaptureFixture) -> None:
-    """Below the threshold, no worker: the function runs here (a worker would exit)."""
+@pytest.mark.parametrize("threshold", [3, 400])
+def test_a_small_check_starts_no_worker(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, threshold: int
+) -> None:
+    """Up to the threshold, no worker: the function runs here (a worker would exit)."""
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", threshold)
     with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
         results = verifier.check_all(twice_unless_in_a_worker, 5, deque([1, 2, 3]), workers=1)
     assert results == [5, 10, 15]
     assert "workers checked" not in caplog.text
+
+
+def test_one_plugin_past_the_threshold_starts_a_worker(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 3)
+    with caplog.at_level(logging.DEBUG, logger=verifier.__name__):
+        results = verifier.check_all(pid_of_the_checker, 0, deque(range(4)), workers=1)
+    assert os.getpid() not in results
+    assert shared_plugins(caplog) == 4
+
+
+def pid_of_the_checker(setup: int, job: int) -> int:
+    """Return the process that checked the job (slowly: each worker gets chunks)."""
+    time.sleep(0.01)
+    return os.getpid() + setup
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_as_many_worker_processes_as_asked_and_none_left(
+    monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 1)
+    checkers = set(verifier.check_all(pid_of_the_checker, 0, deque(range(60)), workers=workers))
+    assert len(checkers) == workers
+    assert os.getpid() not in checkers
+    assert multiprocessing.active_children() == []  # each worker was waited for
 
 
 def sleep_in_a_worker(folder: str, job: int) -> int:
@@ -208,9 +259,12 @@ def test_only_the_jobs_in_the_workers_are_held(
     held: list[int] = []  # the jobs alive each time this process waits for a worker
     wait = concurrent.futures.wait
 
-    def watched(*args: Any, **kwargs: Any) -> Any:
+    in_flight: list[int] = []  # the chunks in the workers at each wait
+
+    def watched(futures: Any, *args: Any, **kwargs: Any) -> Any:
         held.append(sum(1 for ref in _WATCHED if ref() is not None))
-        return wait(*args, **kwargs)
+        in_flight.append(len(futures))
+        return wait(futures, *args, **kwargs)
 
     monkeypatch.setattr(verifier, "wait", watched)
     jobs = deque(_Job(number) for number in range(40))
@@ -223,6 +277,9 @@ def test_only_the_jobs_in_the_workers_are_held(
     # Those not handed out yet, and those in a worker: a chunk fewer at each wait.
     assert all(alive <= 40 - 2 * k for k, alive in enumerate(held))
     assert held[-1] <= verifier.IN_FLIGHT * 2
+    # A worker is never idle for want of a chunk, and holds no more than it needs.
+    assert set(in_flight[:-1]) == {verifier.IN_FLIGHT}
+    assert in_flight[-1] <= verifier.IN_FLIGHT
 
 
 def test_threads_walking_the_index_find_what_one_walk_finds(

@@ -94,6 +94,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_parallel_build.py::test_a_small_check_starts_no_worker",
         "tests/test_parallel_build.py::test_one_plugin_past_the_threshold_starts_a_worker",
         "tests/test_parallel_build.py::test_as_many_worker_processes_as_asked_and_none_left",
+        "tests/test_parallel_build.py::test_a_chunk_is_handed_out_as_soon_as_one_comes_back",
         "tests/test_parallel_build.py::test_one_worker_per_core_and_none_on_one_core",
         "tests/test_parallel_build.py::test_without_affinity_the_cores_of_the_machine_count",
         "tests/test_parallel_build.py::test_the_workers_of_a_killed_build_exit_with_it",

@@ -178,6 +178,24 @@ def test_as_many_worker_processes_as_asked_and_none_left(
     assert multiprocessing.active_children() == []  # each worker was waited for
 
 
+def test_a_chunk_is_handed_out_as_soon_as_one_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not once every chunk in flight is back: a worker would wait for the slowest."""
+    monkeypatch.setattr(verifier, "PLUGINS_BEFORE_WORKER", 0)
+    monkeypatch.setattr(verifier, "BATCH", 1)
+    still_out: list[int] = []  # chunks not back yet each time a wait returns
+    wait = concurrent.futures.wait
+
+    def watched(futures: Any, *args: Any, **kwargs: Any) -> Any:
+        waited = wait(futures, *args, **kwargs)
+        still_out.append(len(waited.not_done))
+        return waited
+
+    monkeypatch.setattr(verifier, "wait", watched)
+    verifier.check_all(pid_of_the_checker, 0, deque(range(30)), workers=1)
+    assert max(still_out[:-1]) >= 1  # each check takes 10 ms: the next is still out
+    assert still_out[-1] == 0
+
+
 def sleep_in_a_worker(folder: str, job: int) -> int:
     """Say which worker took the job (a file named by its process id), then wait."""
     (Path(folder) / str(os.getpid())).touch()

@@ -103,6 +103,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_parallel_build.py::test_a_generated_index_builds_the_same_bytes_with_a_worker",
         "tests/test_signing.py",
     ],
+    # Every stage's worker pool: spawned, set up once, gone with a killed build.
+    "common/worker_processes.py": [
+        "tests/test_worker_processes.py",
+        "tests/test_parallel_build.py::test_the_workers_of_a_killed_build_exit_with_it",
+    ],
     # What a rebuild looks at again: a change it misses is served stale.
     "index/finds.py": ["tests/test_build_scan.py", "tests/test_build_noop.py"],
     "index/on_disk.py": [

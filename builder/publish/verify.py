@@ -19,16 +19,15 @@ verified in worker processes, on every core: signature checks are CPU work.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from builder.common import layout
 from builder.common.errors import PlugindexError
+from builder.common.worker_processes import worker_pool
 from builder.publish.record import PublishError
 
 # Below this many documents to verify, worker processes cost more than they save.
@@ -176,9 +175,7 @@ def _run_verifier(
         problems: Iterator[str | None] = (_verify_one(job) for job in jobs)
         _raise_first(problems)
         return
-    # Spawned, not forked: the caller may have threads (a progress bar, a test runner).
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(os.cpu_count(), mp_context=context) as pool:
+    with worker_pool(os.cpu_count()) as pool:
         _raise_first(pool.map(_verify_one, jobs, chunksize=_BATCH))
 
 

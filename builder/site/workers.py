@@ -15,16 +15,16 @@ import contextlib
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
 
+from builder.common.worker_processes import worker_pool
 from builder.format.models import RegistryConfig
 from builder.index.output import prestage
 from builder.index.stages import DocumentFile, read_document
@@ -197,13 +197,7 @@ def render_all(renderer: Renderer, jobs: Sequence[Job], *, worker: bool = True) 
     results: list[Result | None] = [None] * len(jobs)
     chunks = [range(start, min(start + CHUNK, len(jobs))) for start in range(0, len(jobs), CHUNK)]
     front, back = 0, len(chunks)
-    # Spawned, not forked: the caller may have threads, and a fork can inherit a held lock.
-    pool = ProcessPoolExecutor(
-        1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(renderer.setup,),
-    )
+    pool = worker_pool(1, _start_worker, (renderer.setup,))
     sent: dict[Future[list[Result]], range] = {}
 
     def place(chunk: range, rendered: Sequence[Result]) -> None:

@@ -109,7 +109,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_parallel_build.py::test_the_workers_of_a_killed_build_exit_with_it",
     ],
     # What a rebuild looks at again: a change it misses is served stale.
-    "index/finds.py": ["tests/test_build_scan.py", "tests/test_build_noop.py"],
+    "index/finds.py": [
+        "tests/test_build_scan.py",
+        "tests/test_build_noop.py",
+        "tests/test_build_told.py",
+    ],
     "index/on_disk.py": [
         "tests/test_build_scan.py",
         "tests/test_build_noop.py",

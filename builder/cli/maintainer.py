@@ -6,10 +6,11 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
+from builder.cli.changed_paths import paths_listed
 from builder.cli.report import format_option, problems_json, reports_errors
 from builder.common.errors import InvalidIndexError, PlugindexError, Problem
 
@@ -144,6 +145,16 @@ def build_stages(live: Previous | None = None) -> list[OutputStage]:
     is_flag=True,
     help="Hold nothing back: any problem stops the build and nothing is written.",
 )
+@click.option(
+    "--changed",
+    "changed",
+    type=click.File("rb"),
+    metavar="FILE",
+    help="The paths in INDEX changed since the last build into --out, one per line or "
+    "NUL-terminated, from the current folder (as `git diff --name-only --no-renames -z "
+    "OLD NEW` prints them; - reads them from stdin). The build looks at no other plugin folder's "
+    "files; a change left out is built by the next build without --changed.",
+)
 @reports_errors
 def build(  # Click passes every option by keyword
     *,
@@ -153,6 +164,7 @@ def build(  # Click passes every option by keyword
     no_fetch: bool,
     live: str | None,
     strict: bool,
+    changed: BinaryIO | None,
 ) -> None:
     """Build the static sparse index of INDEX into --out.
 
@@ -181,6 +193,7 @@ def build(  # Click passes every option by keyword
         live_read=previous.read if previous is not None else None,
         stages=stages,
         strict=strict,
+        changed=None if changed is None else paths_listed(changed),
     )
     report = result.report
     click.echo(

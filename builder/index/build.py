@@ -12,12 +12,13 @@ import gc
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.common.build_folder import STATE_DIR
 from builder.index import noop
+from builder.index.finds import told_listing
 from builder.index.held import HeldBack
 from builder.index.mirror import warn_unmirrored
 from builder.index.output import WriteReport, check_output
@@ -51,6 +52,7 @@ def build(
     stages: Sequence[OutputStage] = (),
     strict: bool = False,
     workers: int | None = None,
+    changed: Iterable[str] | None = None,
 ) -> BuildResult:
     """Build `index` into `out`, holding back what cannot be built (see `holdback`).
 
@@ -65,9 +67,20 @@ def build(
     the previous build in `out`. `stages` add their files (the site, the search
     index) to the same write. `workers` is how many worker processes check the
     plugins (default: one per core, on more than one; 0: none); the bytes are the same.
+
+    `changed` are the paths in the index that changed since the last build into `out`
+    (as `git diff --name-only` lists them, from the current folder), if the caller
+    knows them: the build then looks at no other plugin folder's files (see
+    `finds.told_changes`). A change left out is not built until a build not told.
     """
     options = BuildOptions(
-        fetch=fetch, live=live, live_read=live_read, stages=stages, strict=strict, workers=workers
+        fetch=fetch,
+        live=live,
+        live_read=live_read,
+        stages=stages,
+        strict=strict,
+        workers=workers,
+        told=None if changed is None else told_listing(index, changed),
     )
     with _collector_paused():
         return _build(index, out, before_commit, environ, options)
@@ -81,6 +94,9 @@ class BuildOptions:
     stages: Sequence[OutputStage]
     strict: bool
     workers: int | None
+    # What the caller says changed under plugins/ since the last build, as the finds
+    # print it (`finds.told_listing`); None: the finds look.
+    told: bytes | None = None
 
     def choices(self) -> tuple[bool, bool]:
         """Return the options that change the build's files besides its stages."""
@@ -120,7 +136,9 @@ def _build(
     inputs = None
     if options.live is None and options.live_read is None:  # what is live can change
         inputs = noop.inputs_key(index, source, environ, options.stages, options.choices())
-    check = noop.Check.start(index, out, inputs) if inputs is not None and not first else None
+    check = None
+    if inputs is not None and not first:
+        check = noop.Check.start(index, out, inputs, told=options.told)
     if check is not None and check.nothing_changed():
         log.info("nothing changed since the last build")
         totals = check.record.totals

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.index.cache import BuildCache
-from builder.index.finds import Finding, find_changed_folders
+from builder.index.finds import Finding, find_changed_folders, told_changes
 from builder.index.on_disk import find_changed_paths
 
 
@@ -29,14 +29,20 @@ class Changes:
         cache: BuildCache,
         *,
         running: tuple[Finding, Finding] | None = None,
+        told: bytes | None = None,
     ) -> Changes:
         """Start listing what changed since the cache's scan and since its build.
 
         `running` are finds of the index and output already started by a no-op check
         (see `builder.index.noop`) from the cache's own build: they are taken over.
+        `told` is what the caller says changed in the index (`finds.told_listing`):
+        it stands for the index's finds.
         """
         in_index = None
-        if cache.scanned > 0 and cache.plugins:
+        if cache.scanned > 0 and cache.plugins and told is not None:
+            # From the cache's scan, not the no-op record's: it counts as looked no later.
+            in_index = told_changes(told, cache.scanned)
+        elif cache.scanned > 0 and cache.plugins:
             in_index = running[0] if running else find_changed_folders(index, cache.scanned)
         elif running:
             running[0].stop()

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -86,6 +87,14 @@ class Finding:
             log.debug("%s: %s (everything is walked)", commands[0][0], e)
             self.stop()
 
+    @classmethod
+    def given(cls, listed: bytes, *, launched: int) -> Finding:
+        """Return a finding that starts no find and lists `listed` (NUL-terminated)."""
+        finding = cls([], launched=launched)
+        finding._printed = listed
+        finding.listed = listed.count(b"\0")
+        return finding
+
     def output(self) -> bytes | None:
         """Return what the finds printed, or None when one failed (walk everything then).
 
@@ -125,6 +134,8 @@ class Finding:
         here is kept for `output`). A find that failed or hangs counts as printing:
         its silence proves nothing.
         """
+        if self._printed is not None:  # read already, or told (`told_changes`)
+            return bool(self._printed)
         if not self._processes:
             return True
         streams = {}
@@ -242,6 +253,66 @@ def _readable(data: bytes) -> IO[bytes]:
     file.write(data)
     file.seek(0)
     return file
+
+
+def told_listing(index: Path, paths: Iterable[str]) -> bytes:
+    """Return the `paths` under the index's plugins/ as its finds print them.
+
+    Each path is taken from the current folder (as `git diff --name-only` prints them
+    in the repository's top folder) or is absolute; a path outside plugins/ is left
+    out: the index's other files are looked at by every build anyway.
+    """
+    plugins = index / PLUGINS_DIR
+    roots = {os.path.abspath(plugins), os.path.realpath(plugins)}  # noqa: PTH100 - a symlinked index
+    listed = []
+    for path in paths:
+        if not path.strip():
+            continue
+        inside = _inside(path, roots)
+        if inside is not None:
+            listed.append(os.fsencode(f"{PLUGINS_DIR}/{inside}") + b"\0")
+        elif not Path(path).parent.exists():
+            # Outside plugins/, in no folder here: most likely named from another folder.
+            log.warning(
+                "%s: a changed path outside %s, in no folder here (run from the folder "
+                "the paths are named from: git's top folder for `git diff`)",
+                path,
+                plugins,
+            )
+    return b"".join(listed)
+
+
+def _inside(path: str, roots: set[str]) -> str | None:
+    """Return `path` relative to the one of `roots` it is in, or None.
+
+    The path is taken as given, then with its folder's links resolved (not its own: a
+    link in plugins/ is the change, and it may be gone).
+    """
+    given = os.path.abspath(path)  # noqa: PTH100 - strings, as given
+    inside = _relative_inside(given, roots)
+    if inside is None:
+        folder, name = os.path.split(given)
+        inside = _relative_inside(os.path.join(os.path.realpath(folder), name), roots)  # noqa: PTH118
+    return inside
+
+
+def _relative_inside(path: str, roots: set[str]) -> str | None:
+    for root in roots:
+        inside = os.path.relpath(path, root)
+        if inside != os.curdir and inside.split(os.sep, 1)[0] != os.pardir:
+            return inside
+    return None
+
+
+def told_changes(listed: bytes, since_ns: int) -> Finding:
+    """Return a finding that lists `listed` (see `told_listing`) and starts no find.
+
+    The caller says what changed since the last build, and the build believes it, so
+    it counts as having looked no later than `since_ns`, the last look that saw
+    everything: a build that looks again (one not told) still lists every change
+    since then, any the caller left out among them.
+    """
+    return Finding.given(listed, launched=since_ns + MARGIN_NS)
 
 
 def changed_folders(finding: Finding) -> set[str] | None:

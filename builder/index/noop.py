@@ -42,7 +42,7 @@ from builder.common.build_folder import STATE_DIR
 from builder.common.file_stats import Stat, stat_of, tree_stats
 from builder.format.paths import PLUGINS_DIR
 from builder.index.cache import CACHE_FILE
-from builder.index.finds import Finding, find_changed_folders
+from builder.index.finds import Finding, find_changed_folders, told_changes
 from builder.index.on_disk import changed_paths, find_changed_paths
 from builder.index.stages import OutputStage
 
@@ -191,19 +191,23 @@ class Check:
         self.output = output
 
     @classmethod
-    def start(cls, index: Path, out: Path, inputs: str) -> Check | None:
-        """Start the finds if the last build left a record of the same inputs, else None."""
+    def start(cls, index: Path, out: Path, inputs: str, told: bytes | None = None) -> Check | None:
+        """Start the finds if the last build left a record of the same inputs, else None.
+
+        `told` is what the caller says changed in the index (`finds.told_listing`),
+        which stands for its finds.
+        """
         record = load(out)
         if record is None or record.inputs != inputs:
             return None
         if stat_of(out / STATE_DIR / CACHE_FILE) != record.cache:
             return None  # the cache was removed or replaced since
-        return cls(
-            out,
-            record,
-            find_changed_folders(index, record.index_since),
-            find_changed_paths(out, record.output_since, margin_ns=0),
+        in_index = (
+            find_changed_folders(index, record.index_since)
+            if told is None
+            else told_changes(told, record.index_since)
         )
+        return cls(out, record, in_index, find_changed_paths(out, record.output_since, margin_ns=0))
 
     def nothing_changed(self) -> bool:
         """Wait for the finds; return whether the last build's output stands as it was.

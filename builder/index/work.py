@@ -60,7 +60,7 @@ def build_in_full(  # noqa: PLR0917 - the build's own state, in the order it is 
     # Only a build that can carry the last build's artifacts over looks up but a few.
     cache = load_cache(out, index, artifacts_later=options.live is None)
     running = (check.index, check.output) if check is not None else None
-    findings = Changes.start(index, out, cache, running=running)
+    findings = Changes.start(index, out, cache, running=running, told=options.told)
     started = Started(cache, findings, source, inputs, looked)
     try:
         return _build_with(index, out, ahead, started, before_commit, options)
@@ -176,7 +176,9 @@ def _build_with(  # noqa: PLR0917 - the build's own state, in the order it is ma
         else:
             wrote = bool(report.written or report.removed)
             totals = noop.Totals(result.plugins, result.versions, files, len(unmirrored))
-            since = (started.looked, committed if wrote else started.looked)
+            # A build told what changed looked no later than its cache's scan.
+            looked = started.looked if options.told is None else analysis.cache.scanned
+            since = (looked, committed if wrote else started.looked)
             noop.save(index, out, started.inputs, since, totals)
     except OSError as e:
         raise BuildError(f"{e.filename or out}: cannot write the build ({e.strerror})") from e

@@ -136,16 +136,34 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def high_water_mark(pid: int) -> int | None:
+    """Return the peak resident memory of a process's current program (VmHWM), or None.
+
+    Unlike `ru_maxrss`, it starts again at the exec: a build started by this script,
+    after this script has grown, does not show this script's memory as its own.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    return None
+
+
 class TreeMemory:
     """Sample the summed RSS of a process tree every 20 ms; keep the peak.
 
     Worker processes (the checks, the site's renderers) count with the build: what
     a machine must hold at once, which max RSS of each process alone does not say.
     Shared pages (libraries) count once per process, so this errs on the high side.
+    The main process's own peak is its last high-water mark read (`own_peak`).
     """
 
     def __init__(self, pid: int) -> None:
         self.peak = 0
+        self.own_peak: int | None = None
         self._pid = pid
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -154,6 +172,8 @@ class TreeMemory:
     def _sample(self) -> None:
         while not self._done.is_set():
             self.peak = max(self.peak, tree_rss(self._pid))
+            # The last read, not the largest: one made before the exec is the parent's.
+            self.own_peak = high_water_mark(self._pid) or self.own_peak
             self._done.wait(0.02)
 
     def stop(self) -> int:
@@ -161,6 +181,14 @@ class TreeMemory:
         self._done.set()
         self._thread.join()
         return self.peak
+
+    def own_or(self, max_rss: int) -> int:
+        """Return the main process's own peak, or `max_rss` when it was never read.
+
+        `ru_maxrss` keeps the memory the process had before its exec: this script's,
+        copied by the fork (a no-op started after the parse-only baseline showed 200 MiB).
+        """
+        return max_rss if self.own_peak is None else self.own_peak
 
 
 def plugindex_command() -> list[str]:
@@ -203,8 +231,8 @@ def run_build(
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
         memory = TreeMemory(process.pid)
-        # wait4 reaps the child and returns its own rusage, so ru_maxrss is the peak RSS
-        # of this build alone (not the maximum over every child this script ever had).
+        # wait4 reaps the child and returns its own rusage (not the maximum over every
+        # child this script ever had); its peak memory is the sampled one (`own_or`).
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         peak = memory.stop()
@@ -213,7 +241,7 @@ def run_build(
         stderr.seek(0)
         return BuildRun(
             seconds=seconds,
-            max_rss=usage.ru_maxrss * 1024,  # KiB on Linux
+            max_rss=memory.own_or(usage.ru_maxrss * 1024),  # KiB on Linux
             cpu=usage.ru_utime + usage.ru_stime,
             returncode=process.returncode,
             stdout=stdout.read().decode("utf-8", "replace"),
@@ -657,7 +685,7 @@ def run_index_build(
         stderr.seek(0)
         run = BuildRun(
             seconds=seconds,
-            max_rss=usage.ru_maxrss * 1024,
+            max_rss=memory.own_or(usage.ru_maxrss * 1024),
             cpu=usage.ru_utime + usage.ru_stime,
             returncode=os.waitstatus_to_exitcode(status),
             stdout=stdout.read().decode("utf-8", "replace"),

@@ -39,11 +39,13 @@ class Changes:
         it stands for the index's finds.
         """
         in_index = None
-        if cache.scanned > 0 and cache.plugins and told is not None:
-            # From the cache's scan, not the no-op record's: it counts as looked no later.
-            in_index = told_changes(told, cache.scanned)
-        elif cache.scanned > 0 and cache.plugins:
-            in_index = running[0] if running else find_changed_folders(index, cache.scanned)
+        if cache.scanned > 0 and cache.plugins:
+            if told is not None:  # from the cache's scan, not the no-op record's
+                in_index = told_changes(told, cache.scanned)
+            elif running:
+                in_index = running[0]
+            else:
+                in_index = find_changed_folders(index, cache.scanned)
         elif running:
             running[0].stop()
         in_output = None

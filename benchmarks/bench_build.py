@@ -202,13 +202,26 @@ def plugindex_command() -> list[str]:
     return [sys.executable, "-c", "from builder.cli.main import main; main()"]
 
 
+def as_installed() -> dict[str, str]:
+    """Return this environment as an installed builder runs in: its bytecode cached.
+
+    A shell with PYTHONDONTWRITEBYTECODE set and no bytecode written yet compiles the
+    builder from source at each start: 0.15-0.3 s of CPU, a fifth of a one-plugin
+    rebuild at 10,000 plugins. pip writes the bytecode of what it installs, so that is
+    not a cost a registry pays.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def build_environment(base: Path, keys: Path | None) -> dict[str, str]:
     """Return the environment of every build: a fixed time, no enclosing git, the TUF keys.
 
     `base` holds the index; git must not find the repository around it (this one),
     whose next commit would change the build's commit and time between two runs.
     """
-    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "GIT_CEILING_DIRECTORIES": str(base)}
+    env = {**as_installed(), "SOURCE_DATE_EPOCH": EPOCH, "GIT_CEILING_DIRECTORIES": str(base)}
     if keys is not None:
         env |= {f"PLUGINDEX_TUF_{r.upper()}_SIGNER": f"file:{keys}/{r}.pem" for r in ONLINE_ROLES}
     return env
@@ -670,7 +683,7 @@ def run_index_build(
     index: Path, out: Path, builder: Builder, options: dict[str, object], base: Path
 ) -> BuildRun:
     """Run one build of the JSON index alone in its own process (see _INDEX_RUNNER)."""
-    env = {**os.environ, "SOURCE_DATE_EPOCH": INDEX_EPOCH, "GIT_CEILING_DIRECTORIES": str(base)}
+    env = {**as_installed(), "SOURCE_DATE_EPOCH": INDEX_EPOCH, "GIT_CEILING_DIRECTORIES": str(base)}
     if builder.checkout is not None:
         env["PYTHONPATH"] = str(builder.checkout)  # its builder/ before the installed one
     command = [sys.executable, "-c", _INDEX_RUNNER, str(index), str(out), json.dumps(options)]
